@@ -1,0 +1,29 @@
+# Switchyard: `make run` starts the back office + sync worker on the embedded default;
+# `make test` runs the test suite. Both create .venv and install requirements.txt first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install test-pg benchmark clean
+
+run: install
+	$(BIN)/python manage.py runlocal
+
+test: install
+	$(BIN)/python -m pytest -q
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+# The production path: PostgreSQL + Redis broker (defaults match the local services).
+test-pg: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,118 @@
+"""Products with a master SKU, variants, bundles, and per-integration Channel Options."""
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Product(models.Model):
+    class Kind(models.TextChoices):
+        SIMPLE = "simple", "Simple"
+        PARENT = "parent", "Parent (has variants)"
+        VARIANT = "variant", "Variant"
+        BUNDLE = "bundle", "Bundle"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+        DRAFT = "draft", "Draft"
+        ARCHIVED = "archived", "Archived"
+
+    sku = models.CharField("master SKU", max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SIMPLE, db_index=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=255)
+    description_html = models.TextField("description (HTML)", blank=True)
+    brand = models.CharField(max_length=120, blank=True)
+    category = models.CharField(max_length=120, blank=True, help_text="Channel category id or path, e.g. a TikTok category id.")
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    compare_at_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    weight = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    weight_unit = models.CharField(max_length=10, default="lb", choices=[("lb", "lb"), ("oz", "oz"), ("kg", "kg"), ("g", "g")])
+    length = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    width = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    height = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    dimension_unit = models.CharField(max_length=10, default="in", choices=[("in", "in"), ("cm", "cm")])
+    images = models.JSONField(default=list, blank=True, help_text="Image URLs, first is the main image.")
+    barcode = models.CharField(max_length=64, blank=True, db_index=True)
+    # {"is_hazmat": bool, "un_number": str, "hazard_class": str, "packing_group": str}
+    hazmat = models.JSONField(default=dict, blank=True)
+    variant_options = models.JSONField(default=dict, blank=True, help_text='e.g. {"color": "Red", "size": "M"}')
+    custom_fields = models.JSONField(default=dict, blank=True)
+    is_pre_owned = models.BooleanField(default=False, help_text="Pre-owned listings are deactivated when sold instead of set to 0.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["sku"]
+        permissions = [("import", "Can import products"), ("export", "Can export products")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} · {self.name}"
+
+    def clean(self):
+        if self.parent_id and self.parent_id == self.pk:
+            raise ValidationError({"parent": "A product cannot be its own parent."})
+        if self.kind == self.Kind.VARIANT and not self.parent_id:
+            raise ValidationError({"parent": "A variant needs a parent product."})
+        if self.price is not None and self.compare_at_price is not None and self.compare_at_price < 0:
+            raise ValidationError({"compare_at_price": "Must not be negative."})
+
+
+class BundleComponent(models.Model):
+    bundle = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="components")
+    component = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="in_bundles")
+    quantity = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bundle", "component"], name="uniq_bundle_component")]
+
+    def __str__(self) -> str:
+        return f"{self.bundle.sku} ⊃ {self.quantity} × {self.component.sku}"
+
+    def clean(self):
+        if self.bundle_id and self.bundle_id == self.component_id:
+            raise ValidationError("A bundle cannot contain itself.")
+
+
+class ChannelOption(models.Model):
+    """The "Channel Options" row of a product for one integration."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="channel_options")
+    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="channel_options")
+    channel_sku = models.CharField("Channel SKU", max_length=100, blank=True)
+    sync_enabled = models.BooleanField("channel sync enabled", default=True, help_text="Enable/disable channel sync for this item.")
+    remote_product_id = models.CharField(max_length=64, blank=True, db_index=True)
+    remote_sku_id = models.CharField(max_length=64, blank=True, db_index=True)
+    listing_status = models.CharField(max_length=40, blank=True)
+    last_pushed_fingerprint = models.CharField(max_length=64, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    # [{"field": "images", "message": "at least one image is required"}]
+    readiness_problems = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "channel option"
+        constraints = [
+            models.UniqueConstraint(fields=["product", "integration"], name="uniq_channel_option"),
+            models.UniqueConstraint(fields=["integration", "channel_sku"], condition=~Q(channel_sku=""), name="uniq_channel_sku"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} @ {self.integration}"
+
+    @property
+    def effective_sku(self) -> str:
+        return self.channel_sku or self.product.sku
+
+    def clean(self):
+        if not self.channel_sku:
+            return
+        if self.integration_id and not self.integration.spec.supports_channel_sku:
+            raise ValidationError({"channel_sku": f"{self.integration.spec.label} has no Channel SKU: its SKUs must equal the master SKU."})
+        if self.product_id and self.product.kind == Product.Kind.PARENT:
+            has_child_skus = ChannelOption.objects.filter(product__parent=self.product, integration=self.integration).exclude(channel_sku="").exists()
+            if not has_child_skus:
+                raise ValidationError({"channel_sku": "Set channel SKUs on the variants, not on a parent product."})

@@ -1,0 +1,40 @@
+"""System checks: connector declarations are coherent, and the encryption keys open stored data."""
+from django.core.checks import Error, Tags, register
+
+from integrations import registry
+
+
+@register(Tags.models)
+def check_connectors(app_configs, **kwargs):
+    errors = []
+    for spec in registry.CONNECTORS.values():
+        keys = [s.key for s in spec.settings]
+        if len(keys) != len(set(keys)):
+            errors.append(Error(f"Connector {spec.code} declares a setting key twice.", id="integrations.E001"))
+        codes = [f.code for f in spec.flows]
+        if len(codes) != len(set(codes)):
+            errors.append(Error(f"Connector {spec.code} declares a flow code twice.", id="integrations.E002"))
+        for flow in spec.flows:
+            if flow.enable_setting and flow.enable_setting not in keys:
+                errors.append(Error(f"Flow {spec.code}.{flow.code} is switched by unknown setting {flow.enable_setting}.",
+                                    id="integrations.E003"))
+            try:
+                registry.import_string(flow.flow_class)
+            except (ImportError, AttributeError) as exc:
+                errors.append(Error(f"Flow {spec.code}.{flow.code}: cannot import {flow.flow_class}: {exc}", id="integrations.E004"))
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_encryption_keys(app_configs, **kwargs):
+    from django.conf import settings
+
+    from integrations import crypto
+
+    if not settings.FIELD_ENCRYPTION_KEYS:
+        return [Error("FIELD_ENCRYPTION_KEYS is not set.", id="integrations.E010")]
+    try:
+        crypto.get_fernet()
+    except Exception as exc:  # ImproperlyConfigured with the reason
+        return [Error(str(exc), id="integrations.E011")]
+    return []

@@ -1,0 +1,75 @@
+"""The flow contract. A connector flow does remote I/O in `pages()` and local writes in
+`apply()`; the engine (services.flow_run) does leasing, run records, transactions, cursors and
+error classification."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Iterator
+
+from integrations.exceptions import PayloadError
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    # What to persist once this page's writes are committed.
+    next_cursor: dict
+
+
+@dataclass
+class FlowResult:
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def record_error(self, *, external_id: str = "", field: str = "", message: str) -> None:
+        self.failed += 1
+        self.errors.append({"external_id": str(external_id), "field": field, "message": message})
+
+    def record_payload_error(self, exc: PayloadError) -> None:
+        self.record_error(external_id=exc.external_id, field=exc.field, message=exc.message)
+
+
+@dataclass
+class FlowContext:
+    """What a flow gets: its integration, settings, a client factory, the run and the clock."""
+
+    integration: Any
+    flow_state: Any
+    run: Any
+    started_at: datetime
+    dry_run: bool = False
+    force_full: bool = False
+    counter: Any = None
+    # Targeted runs (webhooks, admin): e.g. {"order_ids": ["576..."]}; flows may narrow their fetch.
+    params: dict = field(default_factory=dict)
+
+    def setting(self, key: str) -> Any:
+        return self.integration.setting(key)
+
+
+class Flow:
+    code: ClassVar[str] = ""
+    # Remote systems stamp update times at the start of their own transaction; re-read this far
+    # back so rows committed late are not missed. Re-processing is a no-op thanks to bindings.
+    overlap: ClassVar[timedelta] = timedelta(minutes=2)
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        raise NotImplementedError
+
+    def apply(self, page: Page, result: FlowResult) -> None:
+        raise NotImplementedError
+
+
+def payload_hash(payload: Any) -> str:
+    """Stable hash of a remote payload (key order independent)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()

@@ -1,0 +1,296 @@
+"""Orders from selling integrations, shipping requests to fulfillment, fulfillments, cancellations,
+returns and refunds. Money is Decimal with a currency, never float."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class OrderStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    NEW = "new", "New"
+    ON_HOLD = "onHold", "On hold"
+    TO_BE_VALIDATED = "toBeValidated", "To be validated"
+    REVIEW_REQUIRED = "reviewRequired", "Review required"
+    READY_FOR_FULFILLMENT = "readyForFulfillment", "Ready for fulfillment"
+    SENT_TO_FULFILLMENT = "sentToFulfillment", "Sent to fulfillment"
+    PARTIAL_FULFILLMENT = "partialFulfillment", "Partial fulfillment"
+    FULFILLED = "fulfilled", "Fulfilled"
+    IN_TRANSIT = "inTransit", "In transit"
+    DELIVERED = "delivered", "Delivered"
+    CANCELED = "canceled", "Canceled"
+    RETURNED = "returned", "Returned"
+    REFUNDED = "refunded", "Refunded"
+    CLOSED = "closed", "Closed"
+
+
+class Order(models.Model):
+    class FulfillmentType(models.TextChoices):
+        SELLER = "seller", "Fulfilled by seller"
+        PLATFORM = "platform", "Fulfilled by platform"
+
+    integration = models.ForeignKey("integrations.Integration", on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField("channel order id", max_length=64)
+    status = models.CharField(max_length=30, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True)
+    channel_status = models.CharField(max_length=40, blank=True, db_index=True)
+    order_type = models.CharField(max_length=40, blank=True)
+    fulfillment_type = models.CharField(max_length=20, choices=FulfillmentType.choices, default=FulfillmentType.SELLER)
+    hold_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    currency = models.CharField(max_length=3, default="USD")
+    subtotal = models.DecimalField(default=0, **MONEY)
+    shipping_total = models.DecimalField(default=0, **MONEY)
+    tax_total = models.DecimalField(default=0, **MONEY)
+    discount_total = models.DecimalField(default=0, **MONEY)
+    total = models.DecimalField(default=0, **MONEY)
+    buyer_external_id = models.CharField(max_length=64, blank=True)
+    buyer_email = models.CharField(max_length=255, blank=True)
+    buyer_message = models.TextField(blank=True)
+    payment_method = models.CharField(max_length=60, blank=True)
+    # TikTok masks names/addresses at times; stored exactly as given.
+    shipping_address = models.JSONField(default=dict, blank=True)
+    shipping_method = models.CharField(max_length=100, blank=True, help_text="Channel delivery option / shipping method.")
+    delivery_option_id = models.CharField(max_length=64, blank=True)
+    ship_by = models.DateTimeField("ship by (SLA)", null=True, blank=True)
+    deliver_by = models.DateTimeField("deliver by (SLA)", null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    ordered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["integration", "external_id"], name="uniq_channel_order")]
+        indexes = [
+            models.Index(fields=["status", "hold_until"], name="order_hold_idx"),
+            models.Index(fields=["integration", "-created_at"], name="order_integration_idx"),
+        ]
+        permissions = [("release_hold", "Can release and re-hold orders")]
+
+    def __str__(self) -> str:
+        return f"{self.integration.name} #{self.external_id}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=100, db_index=True)
+    product = models.ForeignKey("catalog.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines")
+    name = models.CharField(max_length=255, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(default=0, **MONEY)
+    discount = models.DecimalField(default=0, **MONEY)
+    tax = models.DecimalField(default=0, **MONEY)
+    total = models.DecimalField(default=0, **MONEY)
+    # TikTok sends one line item per unit; a line aggregates the channel line ids per SKU.
+    channel_line_ids = models.JSONField(default=list, blank=True)
+    is_bundle = models.BooleanField(default=False)
+    canceled_quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "sku"], name="uniq_order_line_sku")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"
+
+
+class OrderEvent(models.Model):
+    """The order's timeline: what happened, and who or what did it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=30, blank=True)
+    to_status = models.CharField(max_length=30, blank=True)
+    message = models.TextField(blank=True)
+    actor = models.CharField(max_length=120, blank=True, help_text="e.g. “flow run #12”, “hold rule TikTok 60 min”, “user alice”.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    sync_run = models.ForeignKey("integrations.SyncRun", null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["order", "at"], name="orderevent_order_idx")]
+
+
+class ShippingRequestStatus(models.TextChoices):
+    NEW = "new", "New"
+    PENDING_INVENTORY = "pendingInventory", "Pending inventory"
+    REVIEW_REQUIRED = "reviewRequired", "Review required"
+    READY_FOR_FULFILLMENT = "readyForFulfillment", "Ready for fulfillment"
+    SENT_TO_FULFILLMENT = "sentToFulfillment", "Sent to fulfillment"
+    PARTIAL_FULFILLMENT = "partialFulfillment", "Partial fulfillment"
+    FULFILLED = "fulfilled", "Fulfilled"
+    CANCELED = "canceled", "Canceled"
+    CANCELED_RESTOCK = "canceledRestock", "Canceled restock"
+    FAILED = "failed", "Failed"
+    ON_HOLD = "onHold", "On hold"
+
+
+class ShippingRequest(models.Model):
+    """An order (or part of it) routed to a fulfillment integration and location. Never edited:
+    a change is a cancel and a re-route."""
+
+    class CancelState(models.TextChoices):
+        NONE = "", "—"
+        REQUESTED = "requested", "Cancel requested"
+        CANCELED = "canceled", "Canceled"
+        TOO_LATE = "too_late", "Too late (already shipped)"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipping_requests")
+    integration = models.ForeignKey("integrations.Integration", on_delete=models.PROTECT, related_name="shipping_requests")
+    location = models.ForeignKey("inventory.Location", null=True, blank=True, on_delete=models.PROTECT, related_name="shipping_requests")
+    reference = models.CharField(max_length=64, unique=True, help_text="Switchyard's reference, the idempotency key at the 3PL.")
+    external_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=30, choices=ShippingRequestStatus.choices, default=ShippingRequestStatus.NEW, db_index=True)
+    managed_routing = models.BooleanField(default=False, help_text="The 3PL picks its own warehouse.")
+    shipping_method = models.CharField(max_length=100, blank=True)
+    cancel_state = models.CharField(max_length=20, choices=CancelState.choices, blank=True, default="")
+    remote_status = models.CharField(max_length=40, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], condition=~Q(external_id=""), name="uniq_sr_external"),
+        ]
+        indexes = [models.Index(fields=["integration", "status"], name="sr_integration_status_idx")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class ShippingRequestLine(models.Model):
+    shipping_request = models.ForeignKey(ShippingRequest, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.SET_NULL)
+    product = models.ForeignKey("catalog.Product", null=True, blank=True, on_delete=models.PROTECT)
+    sku = models.CharField(max_length=100)
+    quantity = models.PositiveIntegerField()
+    shipped_quantity = models.PositiveIntegerField(default=0)
+
+
+class Fulfillment(models.Model):
+    """A shipment: immutable once recorded. Pushes to channels are tracked in OutboundPush."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fulfillments")
+    shipping_request = models.ForeignKey(ShippingRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="fulfillments")
+    integration = models.ForeignKey("integrations.Integration", null=True, blank=True, on_delete=models.PROTECT, related_name="fulfillments",
+                                    help_text="Where the fulfillment came from (the 3PL, or the channel for platform-shipped orders).")
+    external_id = models.CharField(max_length=64)
+    carrier = models.CharField(max_length=100, blank=True)
+    shipping_method = models.CharField(max_length=100, blank=True)
+    tracking_numbers = models.JSONField(default=list, blank=True)
+    tracking_url = models.URLField(blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["integration", "external_id"], name="uniq_fulfillment")]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {', '.join(self.tracking_numbers)}"
+
+
+class FulfillmentLine(models.Model):
+    fulfillment = models.ForeignKey(Fulfillment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.SET_NULL)
+    sku = models.CharField(max_length=100)
+    quantity = models.PositiveIntegerField()
+
+
+class Cancellation(models.Model):
+    class Source(models.TextChoices):
+        BUYER = "buyer", "Buyer"
+        PLATFORM = "platform", "Platform"
+        SELLER = "seller", "Seller"
+        FULFILLMENT = "fulfillment", "Fulfillment provider"
+        USER = "user", "User"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        COMPLETED = "completed", "Completed"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="cancellations")
+    integration = models.ForeignKey("integrations.Integration", null=True, blank=True, on_delete=models.PROTECT)
+    external_id = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETED)
+    is_full = models.BooleanField(default=True)
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], condition=~Q(external_id=""), name="uniq_cancellation"),
+        ]
+
+
+class CancellationLine(models.Model):
+    cancellation = models.ForeignKey(Cancellation, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.SET_NULL)
+    sku = models.CharField(max_length=100)
+    quantity = models.PositiveIntegerField()
+
+
+class Return(models.Model):
+    """A return (RMA)."""
+
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="returns")
+    integration = models.ForeignKey("integrations.Integration", on_delete=models.PROTECT, related_name="returns")
+    external_id = models.CharField(max_length=64)
+    order_external_id = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=40, db_index=True)
+    return_type = models.CharField(max_length=40, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    refund_total = models.DecimalField(default=0, **MONEY)
+    remote_created_at = models.DateTimeField(null=True, blank=True)
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "return (RMA)"
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["integration", "external_id"], name="uniq_return")]
+
+
+class ReturnLine(models.Model):
+    ret = models.ForeignKey(Return, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.SET_NULL)
+    sku = models.CharField(max_length=100)
+    quantity = models.PositiveIntegerField()
+    external_line_id = models.CharField(max_length=64, blank=True)
+
+
+class Refund(models.Model):
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="refunds")
+    integration = models.ForeignKey("integrations.Integration", on_delete=models.PROTECT, related_name="refunds")
+    external_id = models.CharField(max_length=64, blank=True)
+    ret = models.ForeignKey(Return, null=True, blank=True, on_delete=models.SET_NULL, related_name="refunds")
+    refund_type = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=40, db_index=True)
+    reason = models.CharField(max_length=255, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    amount = models.DecimalField(default=0, **MONEY)
+    remote_created_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], condition=~Q(external_id=""), name="uniq_refund"),
+        ]
+
+
+class RefundLine(models.Model):
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, null=True, blank=True, on_delete=models.SET_NULL)
+    sku = models.CharField(max_length=100)
+    quantity = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(default=0, **MONEY)

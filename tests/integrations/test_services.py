@@ -1,0 +1,143 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from integrations import services
+from integrations.exceptions import AuthError, RateLimitedError, TransientError
+from integrations.models import ExternalRef, FlowState, Integration, OpsException, SyncRun
+from tests.integrations.fake_connector import REMOTE, things_count
+
+pytestmark = pytest.mark.django_db
+
+
+def _page(*ids, value="v1"):
+    return [{"id": i, "value": value} for i in ids]
+
+
+def test_flow_run_creates_bindings_and_moves_cursor(fake_state):
+    # given
+    REMOTE["pages"] = [_page("a", "b"), _page("c")]
+    # when
+    run = services.flow_run(flow_state=fake_state)
+    # then
+    fake_state.refresh_from_db()
+    assert (run.status, run.fetched, run.created, run.updated, run.unchanged, run.pages) == ("succeeded", 3, 3, 0, 0, 2)
+    assert run.api_calls == 2
+    assert fake_state.cursor == {"page": 2}
+    assert things_count(fake_state.integration) == 3
+    assert fake_state.lease_token == ""
+
+
+def test_rerun_is_idempotent(fake_state):
+    REMOTE["pages"] = [_page("a", "b")]
+    services.flow_run(flow_state=fake_state)
+    services.flow_state_reset_cursor(flow_state=fake_state)
+    fake_state.refresh_from_db()
+    run = services.flow_run(flow_state=fake_state)
+    assert (run.created, run.updated, run.unchanged) == (0, 0, 2)
+    assert things_count(fake_state.integration) == 2
+
+
+def test_cursor_moves_only_after_commit_when_a_page_fails(fake_state):
+    # given: page 2 raises a transient error
+    REMOTE.update(pages=[_page("a"), _page("b")], fail_at_page=1, error=TransientError("boom 503"))
+    # when
+    run = services.flow_run(flow_state=fake_state)
+    # then: page 1 committed with its cursor, page 2 nothing
+    fake_state.refresh_from_db()
+    assert run.status == "failed" and run.error_class == "TransientError"
+    assert fake_state.cursor == {"page": 1}
+    assert things_count(fake_state.integration) == 1
+    assert fake_state.consecutive_failures == 1
+    assert fake_state.next_run_at > timezone.now()
+    # when the remote recovers, the run resumes from page 2 and duplicates nothing
+    REMOTE["error"] = None
+    run = services.flow_run(flow_state=fake_state)
+    assert (run.status, run.created) == ("succeeded", 1)
+    assert things_count(fake_state.integration) == 2
+
+
+def test_crash_in_the_middle_of_a_page_rolls_back_the_page(fake_state):
+    REMOTE.update(pages=[_page("a", "b", "c")], crash_in_apply="b")
+    with pytest.raises(RuntimeError):
+        services.flow_run(flow_state=fake_state)
+    fake_state.refresh_from_db()
+    assert things_count(fake_state.integration) == 0
+    assert fake_state.cursor == {}
+    assert fake_state.lease_token == ""  # released in finally
+    REMOTE["crash_in_apply"] = None
+    run = services.flow_run(flow_state=fake_state)
+    assert run.created == 3 and things_count(fake_state.integration) == 3
+
+
+def test_second_concurrent_run_is_skipped_and_recorded(fake_state):
+    lease = services.flow_lease_claim(flow_state=fake_state)
+    assert lease is not None
+    run = services.flow_run(flow_state=fake_state)
+    assert run.status == "skipped" and run.note == "already running (lease held)"
+    assert SyncRun.objects.filter(flow_state=fake_state).count() == 1
+    assert things_count(fake_state.integration) == 0
+
+
+def test_expired_lease_can_be_taken_over(fake_state):
+    FlowState.objects.filter(pk=fake_state.pk).update(lease_token="dead", lease_expires_at=timezone.now() - timedelta(seconds=1))
+    REMOTE["pages"] = [_page("a")]
+    assert services.flow_run(flow_state=fake_state).status == "succeeded"
+
+
+def test_per_record_error_is_counted_and_the_flow_continues(fake_state):
+    REMOTE["pages"] = [[{"id": "a", "value": 1}, {"id": "bad"}, {"id": "c", "value": 2}]]
+    run = services.flow_run(flow_state=fake_state)
+    assert (run.status, run.created, run.failed) == ("partial", 2, 1)
+    assert run.errors == [{"external_id": "bad", "field": "value", "message": "missing value"}]
+
+
+def test_auth_error_marks_integration_error_and_raises_exception(fake_state):
+    REMOTE.update(pages=[_page("a")], fail_at_page=0, error=AuthError("token revoked"))
+    run = services.flow_run(flow_state=fake_state)
+    integration = Integration.objects.get(pk=fake_state.integration_id)
+    assert run.status == "failed" and integration.status == "error" and integration.last_error == "token revoked"
+    exc = OpsException.objects.get()
+    assert (exc.category, exc.code, exc.status) == ("connector", "auth", "open")
+    assert services.flows_dispatch_due(now=timezone.now() + timedelta(days=1)) == []
+
+
+def test_rate_limit_backoff_honours_retry_after(fake_state):
+    REMOTE.update(pages=[_page("a")], fail_at_page=0, error=RateLimitedError(retry_after=600))
+    before = timezone.now()
+    services.flow_run(flow_state=fake_state)
+    fake_state.refresh_from_db()
+    assert fake_state.next_run_at >= before + timedelta(seconds=600)
+
+
+def test_dry_run_rolls_back_and_keeps_cursor(fake_state):
+    REMOTE["pages"] = [_page("a", "b")]
+    run = services.flow_run(flow_state=fake_state, dry_run=True)
+    fake_state.refresh_from_db()
+    assert (run.status, run.created, run.dry_run) == ("succeeded", 2, True)
+    assert ExternalRef.objects.count() == 0
+    assert fake_state.cursor == {}
+
+
+def test_dispatch_enqueues_each_due_flow_once(fake_state, monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "flow_run_enqueue", lambda **kw: calls.append(kw["flow_state"].pk))
+    now = timezone.now() + timedelta(seconds=1)
+    assert services.flows_dispatch_due(now=now) == [fake_state.pk]
+    assert services.flows_dispatch_due(now=now) == []
+    assert calls == [fake_state.pk]
+
+
+def test_credentials_are_encrypted_at_rest(fake_integration):
+    raw = Integration.objects.filter(pk=fake_integration.pk).values_list("credentials_encrypted", flat=True).get()
+    assert "s3cr3t-value" not in raw and raw.startswith("gAAAA")
+    assert Integration.objects.get(pk=fake_integration.pk).get_credentials() == {"api_key": "k-123", "api_secret": "s3cr3t-value"}
+
+
+def test_exception_dedup_bumps_count(fake_integration):
+    first = services.exception_raise(category="ingestion", code="unknown_sku", message="SKU X unknown", dedup_key="k1", integration=fake_integration)
+    again = services.exception_raise(category="ingestion", code="unknown_sku", message="SKU X unknown", dedup_key="k1", integration=fake_integration)
+    assert first.pk == again.pk and again.count == 2
+    assert services.exceptions_resolve(dedup_keys=["k1"]) == 1
+    assert OpsException.objects.get().status == "resolved"
