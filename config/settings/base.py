@@ -19,6 +19,9 @@ INSTALLED_APPS = [
     "orders",
     "inventory",
     "finance",
+    "integrations.connectors.tiktok",
+    "integrations.connectors.osa",
+    "integrations.sandbox",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,2 @@
+"""TikTok flow declarations (FlowSpec) for this half of the connector."""
+FLOWS: tuple = ()

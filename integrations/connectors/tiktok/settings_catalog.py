@@ -1,0 +1,4 @@
+"""TikTok settings (labels verbatim from the seed, "Switchyard" for "Pipe17")."""
+from integrations import registry  # noqa: F401
+
+SETTINGS: tuple = ()
