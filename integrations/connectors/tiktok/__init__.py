@@ -19,4 +19,7 @@ SPEC = registry.ConnectorSpec(
     supports_channel_sku=False,
     connection_tester=settings_core.CONNECTION_TESTER,
     mapping_kinds=("carrier", "shipping_method", "payment_method", "order_type", "attribute", "sku"),
+    environments=(("production", "Production"), ("sandbox", "Switchyard sandbox")),
+    readme="integrations/connectors/tiktok/README.md",
+    extra={"admin_links": [("Connect to TikTok", "integrations:tiktok:connect")]},
 )

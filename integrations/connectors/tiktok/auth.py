@@ -1,0 +1,148 @@
+"""OAuth: the "Connect to TikTok" link, the callback (state check, code exchange, shop binding),
+shop selection, re-authorization, and the connection test (reference §1.2-§1.6, reliability §4.4)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from integrations import services
+from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok.client import TikTokClient, base_urls
+from integrations.connectors.tiktok.models import OAuthState
+from integrations.connectors.tiktok.tokens import tokens_store
+from integrations.models import Integration
+
+STATE_TTL = timedelta(minutes=10)
+AUTH_DEDUP_KEYS = ("tiktok:deauthorized:{pk}", "tiktok:auth_expiring:{pk}")
+
+
+class OAuthError(Exception):
+    """The authorization cannot complete; the message is shown to the user."""
+
+
+@dataclass
+class OAuthOutcome:
+    integration: Integration
+    bound: bool
+    shops: list[dict] = field(default_factory=list)
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def oauth_start(*, integration: Integration, user) -> str:
+    """A fresh single-use state bound to the user, and the seller authorization link carrying it."""
+    creds = integration.get_credentials()
+    if not creds.get("service_id") or not creds.get("app_key") or not creds.get("app_secret"):
+        raise OAuthError("Enter the App key, App secret and Service ID before connecting to TikTok.")
+    state = secrets.token_urlsafe(32)
+    now = timezone.now()
+    OAuthState.objects.create(state_hash=_hash(state), integration=integration, user=user, created_at=now,
+                              expires_at=now + STATE_TTL)
+    api_base, _ = base_urls(integration)
+    authorize = f"{api_base}/open/authorize" if api_base != c.API_BASE_URL else c.AUTHORIZE_URL
+    return f"{authorize}?{urlencode({'service_id': creds['service_id'], 'state': state})}"
+
+
+def _state_consume(*, state: str, user) -> OAuthState:
+    """Compare-and-set: exactly one callback can use a state, before it expires, as the same user."""
+    if not state:
+        raise OAuthError("The authorization answer has no state; start again from “Connect to TikTok”.")
+    row = OAuthState.objects.filter(state_hash=_hash(state)).select_related("integration").first()
+    if row is None:
+        raise OAuthError("Unknown authorization state; start again from “Connect to TikTok”.")
+    now = timezone.now()
+    if row.user_id != getattr(user, "pk", None):
+        raise OAuthError("This authorization was started by another user.")
+    if row.used_at is not None:
+        raise OAuthError("This authorization state was already used; start again from “Connect to TikTok”.")
+    if row.expires_at <= now:
+        raise OAuthError("This authorization state expired; start again from “Connect to TikTok”.")
+    won = OAuthState.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now)
+    if not won:
+        raise OAuthError("This authorization state was already used; start again from “Connect to TikTok”.")
+    return row
+
+
+@sensitive_variables("code", "data")
+def oauth_complete(*, state: str, code: str, user, error: str = "") -> OAuthOutcome:
+    """Callback: check the state, exchange the code (never retried: single-use), fetch the authorized
+    shops and bind one. Several shops and none bound yet → the caller shows a selection page."""
+    row = _state_consume(state=state, user=user)
+    integration = row.integration
+    if error or not code:
+        raise OAuthError(f"TikTok did not authorize the shop ({error or 'no code'}).")
+    client = TikTokClient.for_integration(integration)
+    data = client.token_get(auth_code=code)
+    tokens_store(integration=integration, data=data)
+    shops = TikTokClient.for_integration(integration).authorized_shops()
+    if not shops:
+        raise OAuthError("The authorization grants no shop.")
+    bound_id = (integration.remote_state or {}).get("shop_id", "")
+    if bound_id:
+        match = [s for s in shops if str(s.get("id")) == bound_id]
+        if not match:
+            raise OAuthError(f"This integration is bound to shop {bound_id}, which this authorization does not include. "
+                             "Create a separate integration for another shop.")
+        shop_bind(integration=integration, shop=match[0])
+        return OAuthOutcome(integration=integration, bound=True, shops=shops)
+    if len(shops) == 1:
+        shop_bind(integration=integration, shop=shops[0])
+        return OAuthOutcome(integration=integration, bound=True, shops=shops)
+    state_data = dict(integration.remote_state or {})
+    state_data["pending_shops"] = [_shop_summary(s) for s in shops]
+    Integration.objects.filter(pk=integration.pk).update(remote_state=state_data)
+    integration.remote_state = state_data
+    return OAuthOutcome(integration=integration, bound=False, shops=shops)
+
+
+def oauth_select_shop(*, integration: Integration, shop_id: str) -> Integration:
+    pending = (integration.remote_state or {}).get("pending_shops") or []
+    match = [s for s in pending if str(s.get("id")) == str(shop_id)]
+    if not match:
+        raise OAuthError(f"Shop {shop_id!r} is not among the shops of the last authorization.")
+    shop_bind(integration=integration, shop=match[0])
+    return integration
+
+
+def _shop_summary(shop: dict) -> dict:
+    return {k: shop.get(k, "") for k in ("id", "name", "region", "cipher", "code", "seller_type")}
+
+
+@transaction.atomic
+def shop_bind(*, integration: Integration, shop: dict) -> None:
+    """Bind the integration to one shop; keeps cursors, bindings and settings (re-authorization)."""
+    shop_id = str(shop.get("id", ""))
+    taken = Integration.objects.filter(connector="tiktok", remote_account_id=shop_id).exclude(pk=integration.pk).first()
+    if taken is not None:
+        raise OAuthError(f"Shop {shop_id} is already connected by integration “{taken.name}”; one shop = one integration.")
+    integration.refresh_from_db(fields=["remote_state", "credentials_encrypted", "auth_expires_at"])
+    state_data = dict(integration.remote_state or {})
+    state_data.pop("pending_shops", None)
+    state_data.pop("authorization_expires_at", None)
+    state_data.update(shop_id=shop_id, shop_name=shop.get("name", ""), shop_region=shop.get("region", ""),
+                      shop_cipher=shop.get("cipher", ""), shop_code=shop.get("code", ""),
+                      seller_type=shop.get("seller_type", ""), authorized_at=timezone.now().isoformat())
+    Integration.objects.filter(pk=integration.pk).update(remote_state=state_data, remote_account_id=shop_id, paused_reason="")
+    integration.remote_state, integration.remote_account_id, integration.paused_reason = state_data, shop_id, ""
+    services.integration_mark_connected(integration=integration)
+    services.exceptions_resolve(dedup_keys=[k.format(pk=integration.pk) for k in AUTH_DEDUP_KEYS], note="re-authorized")
+
+
+def connection_test(integration: Integration) -> str:
+    """Calls Get Authorized Shops with the stored token; the bound shop must be among them."""
+    shops = TikTokClient.for_integration(integration).authorized_shops()
+    shop_id = (integration.remote_state or {}).get("shop_id", "")
+    if shop_id and not any(str(s.get("id")) == shop_id for s in shops):
+        from integrations.exceptions import AuthError
+
+        raise AuthError(f"tiktok: shop {shop_id} is no longer authorized for this app")
+    return f"Connected: {len(shops)} authorized shop(s)" + (f", bound to {shop_id}" if shop_id else "")

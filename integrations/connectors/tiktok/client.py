@@ -1,0 +1,213 @@
+"""TikTok Shop client: one method per endpoint over a signed generic `api()` call (reference §2, §3)."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+import requests
+from django.conf import settings
+
+from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok.endpoints_catalog import CatalogEndpoints
+from integrations.connectors.tiktok.signing import sign_request
+from integrations.exceptions import AuthError, PermanentError, RateLimitedError, TransientError
+from integrations.http import BaseClient, CallCounter, RequestBudget, parse_retry_after
+
+
+class TokenExpiredError(AuthError):
+    """The access token expired (code 105002): refresh once and retry."""
+
+
+# One budget per integration in this process, so every client of a shop shares its QPS.
+_BUDGETS: dict[int, RequestBudget] = {}
+
+
+def budget_for(integration_pk: int) -> RequestBudget:
+    rate = float(getattr(settings, "TIKTOK_QPS", c.DEFAULT_QPS))
+    budget = _BUDGETS.get(integration_pk)
+    if budget is None or budget.rate_per_second != rate:
+        budget = _BUDGETS[integration_pk] = RequestBudget(rate_per_second=rate)
+    return budget
+
+
+def base_urls(integration) -> tuple[str, str]:
+    """(api_base, auth_base) for an integration: sandbox emulator, explicit override, or production."""
+    if settings.SANDBOX_ENABLED and integration.environment == "sandbox":
+        url = f"{settings.SITE_URL.rstrip('/')}{c.SANDBOX_PATH}"
+        return url, url
+    override = (integration.remote_state or {}).get("api_base_url")
+    if override:
+        return override.rstrip("/"), (integration.remote_state.get("auth_base_url") or override).rstrip("/")
+    return c.API_BASE_URL, c.AUTH_BASE_URL
+
+
+class TikTokClient(CatalogEndpoints, BaseClient):
+    role = "tiktok"
+    base_url = c.API_BASE_URL
+
+    def __init__(self, *, app_key: str, app_secret: str, access_token: str = "", shop_cipher: str = "",
+                 auth_base_url: str = c.AUTH_BASE_URL, integration=None, clock: Callable[[], float] = time.time,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.app_key = app_key
+        self.app_secret = app_secret
+        self.access_token = access_token
+        self.shop_cipher = shop_cipher
+        self.auth_base_url = auth_base_url.rstrip("/")
+        self.integration = integration
+        self.clock = clock
+        self._token_checked = False
+
+    @classmethod
+    def for_integration(cls, integration, *, counter: CallCounter | None = None) -> "TikTokClient":
+        creds = integration.get_credentials()
+        api_base, auth_base = base_urls(integration)
+        return cls(app_key=creds.get("app_key", ""), app_secret=creds.get("app_secret", ""),
+                   access_token=creds.get("access_token", ""), shop_cipher=(integration.remote_state or {}).get("shop_cipher", ""),
+                   base_url=api_base, auth_base_url=auth_base, integration=integration, counter=counter,
+                   budget=budget_for(integration.pk))
+
+    # --- generic signed call -----------------------------------------------------------------
+
+    def api(self, method: str, path: str, *, query: dict | None = None, body: dict | None = None, shop: bool = True) -> dict:
+        """Signed call to the business host; returns the envelope's `data`. Refreshes the token ahead of
+        expiry, and once more (then retries once) when TikTok answers that it expired."""
+        self._ensure_fresh_token()
+        try:
+            return self._signed_call(method, path, query=query, body=body, shop=shop)
+        except TokenExpiredError:
+            if self.integration is None:
+                raise
+            from integrations.connectors.tiktok import tokens
+
+            self.access_token = tokens.token_refresh(integration=self.integration, stale_access_token=self.access_token)
+            return self._signed_call(method, path, query=query, body=body, shop=shop)
+
+    def _signed_call(self, method: str, path: str, *, query: dict | None, body: dict | None, shop: bool) -> dict:
+        params: dict[str, str] = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        params["app_key"] = self.app_key
+        params["timestamp"] = str(int(self.clock()))
+        if shop:
+            if not self.shop_cipher:
+                raise AuthError("tiktok: integration is not bound to a shop (no shop_cipher); connect it to TikTok first")
+            params["shop_cipher"] = self.shop_cipher
+        body_text = json.dumps(body, separators=(",", ":"), ensure_ascii=False) if body is not None else ""
+        params["sign"] = sign_request(app_secret=self.app_secret, path=path, query=params, body=body_text)
+        headers = {"x-tts-access-token": self.access_token, "content-type": "application/json"}
+        envelope = self.request(method, path, params=params, data=body_text.encode() if body_text else None, headers=headers)
+        return (envelope or {}).get("data") or {}
+
+    def _ensure_fresh_token(self) -> None:
+        if self._token_checked or self.integration is None:
+            return
+        self._token_checked = True
+        from integrations.connectors.tiktok import tokens
+
+        if tokens.token_needs_refresh(integration=self.integration):
+            self.access_token = tokens.token_refresh(integration=self.integration, stale_access_token=self.access_token)
+
+    def classify(self, response: requests.Response) -> Any:
+        """TikTok puts the outcome in the JSON `code` whatever the HTTP status (§3.1/§3.2)."""
+        status = response.status_code
+        try:
+            envelope = response.json()
+        except ValueError:
+            envelope = None
+        if status == 429 or (isinstance(envelope, dict) and envelope.get("code") == c.CODE_RATE_LIMITED):
+            raise RateLimitedError("tiktok: rate limited (36009002)", status=status, code=c.CODE_RATE_LIMITED,
+                                   retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if not isinstance(envelope, dict) or "code" not in envelope:
+            return super().classify(response)
+        code, message = envelope.get("code"), str(envelope.get("message", ""))
+        request_id = envelope.get("request_id", "")
+        if code == c.CODE_OK and status < 400:
+            return envelope
+        text = f"tiktok: {message} (code {code}, request_id {request_id})"
+        if status >= 500 or code in c.TRANSIENT_CODES:
+            raise TransientError(text, status=status, code=code)
+        if code == c.CODE_TOKEN_EXPIRED or (code == c.CODE_OVERLOADED_CREDENTIAL and "expire" in message.lower()):
+            raise TokenExpiredError(text, status=status, code=code)
+        if code in c.AUTH_CODES or code == c.CODE_OVERLOADED_CREDENTIAL or str(code).startswith("105") or status in (401, 403):
+            raise AuthError(text, status=status, code=code)
+        raise PermanentError(text, status=status, code=code)
+
+    # --- auth host -----------------------------------------------------------------------------
+
+    def _auth_call(self, path: str, query: dict) -> dict:
+        params = {"app_key": self.app_key, "app_secret": self.app_secret, **query}
+        envelope = self.request("GET", f"{self.auth_base_url}{path}", params=params)
+        return (envelope or {}).get("data") or {}
+
+    def token_get(self, *, auth_code: str) -> dict:
+        return self._auth_call(c.PATH_TOKEN_GET, {"auth_code": auth_code, "grant_type": "authorized_code"})
+
+    def token_refresh(self, *, refresh_token: str) -> dict:
+        return self._auth_call(c.PATH_TOKEN_REFRESH, {"refresh_token": refresh_token, "grant_type": "refresh_token"})
+
+    # --- authorization -------------------------------------------------------------------------
+
+    def authorized_shops(self) -> list[dict]:
+        return self.api("GET", c.PATH_AUTHORIZED_SHOPS, shop=False).get("shops") or []
+
+    # --- orders (§4) ---------------------------------------------------------------------------
+
+    def orders_search(self, *, body: dict, page_size: int = c.ORDER_SEARCH_PAGE_SIZE, page_token: str = "",
+                      sort_field: str = "update_time", sort_order: str = "ASC") -> dict:
+        query = {"page_size": page_size, "sort_field": sort_field, "sort_order": sort_order}
+        if page_token:
+            query["page_token"] = page_token
+        return self.api("POST", c.PATH_ORDERS_SEARCH, query=query, body=body)
+
+    def orders_get(self, *, ids: list[str]) -> list[dict]:
+        if not ids:
+            return []
+        if len(ids) > c.ORDER_DETAIL_MAX_IDS:
+            raise ValueError(f"at most {c.ORDER_DETAIL_MAX_IDS} order ids per detail call")
+        return self.api("GET", c.PATH_ORDERS_DETAIL, query={"ids": ids}).get("orders") or []
+
+    # --- fulfillment (§5) ----------------------------------------------------------------------
+
+    def package_mark_shipped(self, *, order_id: str, tracking_number: str, shipping_provider_id: str,
+                             order_line_item_ids: list[str]) -> dict:
+        body = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id,
+                "order_line_item_ids": list(order_line_item_ids)}
+        return self.api("POST", c.PATH_MARK_PACKAGE_SHIPPED.format(order_id=order_id), body=body)
+
+    def package_shipping_info_update(self, *, package_id: str, tracking_number: str, shipping_provider_id: str) -> dict:
+        body = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}
+        return self.api("POST", c.PATH_PACKAGE_SHIPPING_INFO_UPDATE.format(package_id=package_id), body=body)
+
+    def order_shipping_info_update(self, *, order_id: str, tracking_number: str, shipping_provider_id: str) -> dict:
+        body = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}
+        return self.api("POST", c.PATH_ORDER_SHIPPING_INFO_UPDATE.format(order_id=order_id), body=body)
+
+    def shipping_providers(self, *, delivery_option_id: str) -> list[dict]:
+        path = c.PATH_SHIPPING_PROVIDERS.format(delivery_option_id=delivery_option_id)
+        return self.api("GET", path).get("shipping_providers") or []
+
+    # --- cancellations (§5.4) ------------------------------------------------------------------
+
+    def order_cancel(self, *, order_id: str, cancel_reason: str, order_line_item_ids: list[str] | None = None) -> dict:
+        body: dict[str, Any] = {"order_id": order_id, "cancel_reason": cancel_reason}
+        if order_line_item_ids:
+            body["order_line_item_ids"] = list(order_line_item_ids)
+        return self.api("POST", c.PATH_CANCEL_ORDER, body=body)
+
+    # --- customer service (§11) ----------------------------------------------------------------
+
+    def conversation_create(self, *, buyer_user_id: str) -> dict:
+        return self.api("POST", c.PATH_CS_CONVERSATIONS, body={"buyer_user_id": buyer_user_id})
+
+    def message_send(self, *, conversation_id: str, type: str, content: dict) -> dict:
+        body = {"type": type, "content": json.dumps(content, separators=(",", ":"), ensure_ascii=False)}
+        return self.api("POST", c.PATH_CS_SEND_MESSAGE.format(conversation_id=conversation_id), body=body)
+
+
+def _query_value(value: Any) -> str:
+    """Arrays are sent comma-joined and signed that way (§2.3)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,140 @@
+"""The TikTok webhook endpoint's service: verify, store once, route by shop, act (reference §10)."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations import services
+from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok.models import WebhookEvent
+from integrations.connectors.tiktok.signing import webhook_verify
+from integrations.models import FlowState, Integration, OpsException, SyncRun
+
+logger = logging.getLogger("integrations.tiktok.webhooks")
+
+ORDER_TOPICS = {c.WEBHOOK_ORDER_STATUS, c.WEBHOOK_REVERSE_STATUS, c.WEBHOOK_ADDRESS_UPDATE, c.WEBHOOK_CANCELLATION_STATUS,
+                c.WEBHOOK_PACKAGE_UPDATE}
+# Topics served by the catalog half's flows: (flow code, params builder).
+CATALOG_TOPICS = {
+    c.WEBHOOK_RETURN_STATUS: "pull_returns",
+    c.WEBHOOK_PRODUCT_STATUS: "pull_products",
+    c.WEBHOOK_PRODUCT_INFORMATION: "pull_products",
+    c.WEBHOOK_PRODUCT_CREATION: "pull_products",
+}
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    status: int  # HTTP status to answer
+    note: str = ""
+
+
+def _verified_integrations(*, body: bytes, signature: str) -> list[Integration]:
+    """TikTok integrations whose app key/secret produce the signature (apps are few; checks are constant-time)."""
+    matched = []
+    for integration in Integration.objects.filter(connector="tiktok"):
+        creds = integration.get_credentials()
+        if webhook_verify(app_key=creds.get("app_key", ""), app_secret=creds.get("app_secret", ""), body=body,
+                          signature=signature):
+            matched.append(integration)
+    return matched
+
+
+def webhook_receive(*, body: bytes, signature: str) -> WebhookResult:
+    """Bad signature → 401, nothing stored. Otherwise store once (duplicates ignored), route, enqueue, 200."""
+    candidates = _verified_integrations(body=body, signature=signature)
+    if not candidates:
+        return WebhookResult(401, "invalid signature")
+    try:
+        payload = json.loads(body)
+        notification_id = str(payload["tts_notification_id"])
+        topic = int(payload["type"])
+    except (ValueError, KeyError, TypeError):
+        return WebhookResult(400, "malformed payload")
+    shop_id = str(payload.get("shop_id", ""))
+    integration = next((i for i in candidates if i.remote_account_id and i.remote_account_id == shop_id), None)
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                tts_notification_id=notification_id, integration=integration, shop_id=shop_id, type=topic, payload=payload,
+                status=WebhookEvent.Status.RECEIVED if integration else WebhookEvent.Status.UNROUTED)
+            if integration is not None:
+                status, note = _act(integration=integration, topic=topic, data=payload.get("data") or {})
+                WebhookEvent.objects.filter(pk=event.pk).update(status=status, note=note[:255])
+    except IntegrityError:
+        return WebhookResult(200, "duplicate")
+    return WebhookResult(200, "stored" if integration else "unrouted")
+
+
+def _act(*, integration: Integration, topic: int, data: dict) -> tuple[str, str]:
+    if topic == c.WEBHOOK_DEAUTHORIZATION:
+        integration_deauthorized(integration=integration, message=str(data.get("message", "")))
+        return WebhookEvent.Status.APPLIED, "integration paused: seller deauthorized the app"
+    if topic == c.WEBHOOK_UPCOMING_EXPIRATION:
+        authorization_expiring(integration=integration, message=str(data.get("message", "")),
+                               expiration_time=data.get("expiration_time"))
+        return WebhookEvent.Status.APPLIED, "authorization expiry recorded"
+    if topic in ORDER_TOPICS:
+        order_ids = _order_ids(topic, data)
+        if not order_ids:
+            return WebhookEvent.Status.IGNORED, "no order id in payload"
+        return _enqueue(integration, "pull_orders", {"order_ids": order_ids})
+    if topic in CATALOG_TOPICS:
+        params = {k: [str(data[k])] for k in ("order_id", "return_id", "product_id") if data.get(k)}
+        return _enqueue(integration, CATALOG_TOPICS[topic], {f"{k}s": v for k, v in params.items()})
+    return WebhookEvent.Status.IGNORED, f"topic {topic} not used"
+
+
+def _order_ids(topic: int, data: dict) -> list[str]:
+    if topic == c.WEBHOOK_PACKAGE_UPDATE:
+        ids = [str(o) for pkg in data.get("package_list") or [] for o in pkg.get("order_id_list") or []]
+    else:
+        ids = [str(data["order_id"])] if data.get("order_id") else []
+    return sorted(set(ids))
+
+
+def _enqueue(integration: Integration, flow: str, params: dict) -> tuple[str, str]:
+    if integration.paused_reason:
+        return WebhookEvent.Status.IGNORED, f"integration paused: {integration.paused_reason}"[:255]
+    state = FlowState.objects.filter(integration=integration, flow=flow, enabled=True).select_related("integration").first()
+    if state is None:
+        return WebhookEvent.Status.IGNORED, f"flow {flow} is off or does not exist"
+    services.flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.WEBHOOK, params=params)
+    return WebhookEvent.Status.ENQUEUED, f"{flow} {params}"[:255]
+
+
+def integration_deauthorized(*, integration: Integration, message: str = "") -> None:
+    """The seller cancelled the authorization: pause every flow, show it in the admin."""
+    reason = "TikTok: seller deauthorized the app; connect to TikTok again"
+    Integration.objects.filter(pk=integration.pk).update(paused_reason=reason)
+    integration.paused_reason = reason
+    services.exception_raise(category=OpsException.Category.CONNECTOR, code="deauthorized", integration=integration,
+                             dedup_key=f"tiktok:deauthorized:{integration.pk}",
+                             message=f"{integration.name}: the seller deauthorized the app. {message}".strip())
+
+
+def authorization_expiring(*, integration: Integration, message: str = "", expiration_time=None) -> None:
+    """Authorization expires soon (30 days ahead, then daily): visible; paused once it has expired."""
+    expires = None
+    try:
+        expires = datetime.fromtimestamp(int(expiration_time), tz=dt_timezone.utc) if expiration_time else None
+    except (TypeError, ValueError):
+        expires = None
+    state = dict(integration.remote_state or {})
+    state["authorization_expires_at"] = expires.isoformat() if expires else None
+    updates = {"remote_state": state}
+    if expires is not None and expires <= timezone.now():
+        updates["paused_reason"] = "TikTok: authorization expired; connect to TikTok again"
+    Integration.objects.filter(pk=integration.pk).update(**updates)
+    for key, value in updates.items():
+        setattr(integration, key, value)
+    when = expires.strftime("%Y-%m-%d %H:%M UTC") if expires else "soon"
+    services.exception_raise(category=OpsException.Category.CONNECTOR, code="authorization_expiring", integration=integration,
+                             dedup_key=f"tiktok:auth_expiring:{integration.pk}",
+                             message=f"{integration.name}: TikTok authorization expires {when}; re-authorize with “Connect to "
+                                     f"TikTok”. {message}".strip())
