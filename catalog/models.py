@@ -91,6 +91,14 @@ class ChannelOption(models.Model):
     last_pushed_at = models.DateTimeField(null=True, blank=True)
     # [{"field": "images", "message": "at least one image is required"}]
     readiness_problems = models.JSONField(default=list, blank=True)
+    # Remote warehouses the SKU is stocked in (TikTok requires every one on an inventory update).
+    remote_warehouse_ids = models.JSONField(default=list, blank=True)
+    # {warehouse_id: quantity} last sent, so only changes go out and increases can wait for a window.
+    last_pushed_inventory = models.JSONField(default=dict, blank=True)
+    # Derived attribute values: {attribute name: {"value": str, "value_id": str, "source": "rules" | "llm"}}.
+    derived_attributes = models.JSONField(default=dict, blank=True)
+    attributes_source = models.CharField(max_length=20, blank=True,
+                                         help_text="Which deriver filled missing attributes: rules or llm.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
