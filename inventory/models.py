@@ -142,3 +142,18 @@ class ReceiptLine(models.Model):
     product = models.ForeignKey("catalog.Product", null=True, blank=True, on_delete=models.SET_NULL)
     sku = models.CharField(max_length=100)
     quantity = models.PositiveIntegerField()
+
+
+class ChannelInventoryPolicy(models.Model):
+    """Per selling channel: units held back from what is published (safety buffer)."""
+
+    integration = models.OneToOneField("integrations.Integration", on_delete=models.CASCADE, related_name="inventory_policy")
+    buffer_units = models.PositiveIntegerField(default=0, help_text="Publish available minus this many units per SKU (never below 0).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "channel inventory policy"
+        verbose_name_plural = "channel inventory policies"
+
+    def __str__(self) -> str:
+        return f"{self.integration}: buffer {self.buffer_units}"

@@ -26,6 +26,13 @@ class OrderStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class RoutingState(models.TextChoices):
+    NONE = "", "—"
+    ROUTED = "routed", "Routed"
+    PENDING_INVENTORY = "pendingInventory", "Pending inventory"
+    FAILED = "failed", "Routing failed (retried)"
+
+
 class Order(models.Model):
     class FulfillmentType(models.TextChoices):
         SELLER = "seller", "Fulfilled by seller"
@@ -56,6 +63,15 @@ class Order(models.Model):
     deliver_by = models.DateTimeField("deliver by (SLA)", null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     ordered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Operations state: why the order waits, and where routing stands.
+    held_by_rule = models.ForeignKey("orders.HoldRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel_hold = models.BooleanField(default=False, help_text="Held by the channel (TikTok ON_HOLD) until it releases the order.")
+    review_reason = models.CharField(max_length=40, blank=True)
+    routing_state = models.CharField(max_length=20, choices=RoutingState.choices, blank=True, default="", db_index=True)
+    routing_attempts = models.PositiveIntegerField(default=0)
+    routing_next_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True, help_text="Full cancellation waiting for the fulfillment side.")
+    payload_hash = models.CharField(max_length=64, blank=True)
     remote_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -147,6 +163,7 @@ class ShippingRequest(models.Model):
     shipping_method = models.CharField(max_length=100, blank=True)
     cancel_state = models.CharField(max_length=20, choices=CancelState.choices, blank=True, default="")
     remote_status = models.CharField(max_length=40, blank=True)
+    restock_on_cancel = models.BooleanField(default=True, help_text="Release committed stock when the cancellation completes.")
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -169,6 +186,8 @@ class ShippingRequestLine(models.Model):
     sku = models.CharField(max_length=100)
     quantity = models.PositiveIntegerField()
     shipped_quantity = models.PositiveIntegerField(default=0)
+    # Units of the order line this request line covers (differs from quantity for expanded bundle components).
+    units = models.PositiveIntegerField(default=0)
 
 
 class Fulfillment(models.Model):
@@ -294,3 +313,75 @@ class RefundLine(models.Model):
     sku = models.CharField(max_length=100)
     quantity = models.PositiveIntegerField(default=0)
     amount = models.DecimalField(default=0, **MONEY)
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+class HoldRule(models.Model):
+    """Which new orders wait, for how long, and what status follows (TikTok: 60 minutes, because the
+    buyer may still edit the order during its first hour)."""
+
+    class Clock(models.TextChoices):
+        ORDER_TIME = "order_time", "Order time (when the buyer placed it)"
+        SYNC_TIME = "sync_time", "Sync time (when Switchyard received it)"
+
+    class NextStatus(models.TextChoices):
+        READY = OrderStatus.READY_FOR_FULFILLMENT.value, OrderStatus.READY_FOR_FULFILLMENT.label
+        REVIEW = OrderStatus.REVIEW_REQUIRED.value, "Review required (manual release)"
+
+    name = models.CharField(max_length=120, unique=True, help_text="Stable name; the natural key in exports.")
+    enabled = models.BooleanField(default=True)
+    priority = models.PositiveIntegerField(default=100, help_text="Lower runs first; the first matching rule applies.")
+    integration = models.ForeignKey("integrations.Integration", null=True, blank=True, on_delete=models.CASCADE,
+                                    related_name="hold_rules", help_text="Only orders from this integration (blank: any).")
+    connector = models.CharField(max_length=40, blank=True, help_text="Only orders from integrations of this connector, e.g. tiktok (blank: any).")
+    tags = models.JSONField(default=list, blank=True, help_text="Only orders with any of these tags (empty: any).")
+    skus = models.JSONField(default=list, blank=True, help_text="Only orders containing any of these SKUs (empty: any).")
+    order_types = models.JSONField(default=list, blank=True, help_text="Only orders of these order types (empty: any).")
+    minutes = models.PositiveIntegerField(default=60)
+    clock = models.CharField(max_length=20, choices=Clock.choices, default=Clock.ORDER_TIME)
+    next_status = models.CharField(max_length=30, choices=NextStatus.choices, default=NextStatus.READY)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingRule(models.Model):
+    """Ordered: the first enabled rule whose filters match routes the order to its ranked locations."""
+
+    name = models.CharField(max_length=120, unique=True, help_text="Stable name; the natural key in exports.")
+    position = models.PositiveIntegerField(default=100, db_index=True, help_text="Rules are evaluated in this order.")
+    enabled = models.BooleanField(default=True)
+    integration = models.ForeignKey("integrations.Integration", null=True, blank=True, on_delete=models.CASCADE,
+                                    related_name="routing_rules", help_text="Only orders from this source integration (blank: any).")
+    skus = models.JSONField(default=list, blank=True, help_text="Only orders containing any of these SKUs (empty: any).")
+    tags = models.JSONField(default=list, blank=True, help_text="Only orders with any of these tags (empty: any).")
+    countries = models.JSONField(default=list, blank=True, help_text="Ship-to country codes, e.g. US (empty: any).")
+    regions = models.JSONField(default=list, blank=True, help_text="Ship-to regions / states, e.g. CA, NY (empty: any).")
+    check_inventory = models.BooleanField(default=True, help_text="Only route to a location with enough available stock.")
+    allow_split = models.BooleanField(default=False, help_text="Split the order across locations when no single one has everything.")
+    locations = models.ManyToManyField("inventory.Location", through="RoutingRuleLocation", related_name="routing_rules")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingRuleLocation(models.Model):
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="candidates")
+    location = models.ForeignKey("inventory.Location", on_delete=models.CASCADE, related_name="routing_candidates")
+    rank = models.PositiveIntegerField(default=1, help_text="1 is tried first.")
+
+    class Meta:
+        ordering = ["rank", "id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "location"], name="uniq_routing_candidate")]
+
+    def __str__(self) -> str:
+        return f"{self.rank}. {self.location}"
