@@ -1,0 +1,466 @@
+"""TikTok order flows: pull orders (with buyer/platform cancellations), push hub cancellations, push
+fulfillments, send buyer messages / order cards. Remote I/O in `pages()`, local writes in `apply()`."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator
+
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from integrations import services
+from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok.client import TikTokClient
+from integrations.connectors.tiktok.mappers_orders import PullFilters, cancellations_from_order, order_to_order_in, skip_reason
+from integrations.exceptions import PayloadError, PermanentError, TransientError
+from integrations.flows import Flow, FlowResult, Page
+from integrations.models import Mapping, OpsException, OutboundPush
+
+ORDER_KIND = "order"
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def exclude_before(integration) -> datetime:
+    """The setting, or the integration's creation time when left empty."""
+    value = integration.setting("orders_exclude_before")
+    parsed = parse_datetime(value) if isinstance(value, str) and value else None
+    return parsed or integration.created_at
+
+
+def pull_filters(integration) -> PullFilters:
+    return PullFilters(
+        statuses=frozenset(integration.setting("orders_statuses") or []),
+        exclude_before=exclude_before(integration),
+        pull_platform_shipped=bool(integration.setting("orders_pull_platform_shipped")),
+        pull_on_hold=bool(integration.setting("orders_pull_on_hold")),
+        only_ids=frozenset(str(i).strip() for i in integration.setting("orders_only_ids") or [] if str(i).strip()),
+    )
+
+
+class PullOrders(Flow):
+    """Incremental by update time with an overlap window; cursor {"updated_since": epoch seconds}.
+    Targeted runs (webhooks) pass {"order_ids": [...]} and leave the cursor where it is."""
+
+    code = "pull_orders"
+    overlap = timedelta(minutes=10)
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        integration = self.ctx.integration
+        client = TikTokClient.for_integration(integration, counter=self.ctx.counter)
+        filters = pull_filters(integration)
+        targeted = [str(i) for i in self.ctx.params.get("order_ids") or []]
+        if targeted:
+            for batch in _chunks(sorted(set(targeted)), c.ORDER_DETAIL_MAX_IDS):
+                orders = [o for o in client.orders_get(ids=batch) if not skip_reason(o, filters)]
+                yield Page(items=orders, next_cursor=dict(cursor))
+            return
+        if cursor.get("updated_since"):
+            start = int(cursor["updated_since"]) - int(self.overlap.total_seconds())
+        else:
+            start = int(filters.exclude_before.timestamp())
+        end = int(self.ctx.started_at.timestamp())
+        body = {"update_time_ge": start, "update_time_lt": end}
+        token, high = "", start
+        while True:
+            data = client.orders_search(body=body, page_token=token)
+            found = data.get("orders") or []
+            high = max([high] + [int(o.get("update_time") or 0) for o in found])
+            wanted = [str(o["id"]) for o in found if o.get("id") and not skip_reason(o, filters)]
+            details: list[dict] = []
+            for batch in _chunks(wanted, c.ORDER_DETAIL_MAX_IDS):
+                details.extend(client.orders_get(ids=batch))
+            token = data.get("next_page_token") or ""
+            if not token:
+                yield Page(items=details, next_cursor={"updated_since": end})
+                return
+            yield Page(items=details, next_cursor={"updated_since": min(high, end)})
+
+    def apply(self, page: Page, result: FlowResult) -> None:
+        from orders.models import Order
+        from orders.services import order_cancel_from_channel, orders_upsert_from_channel
+
+        integration = self.ctx.integration
+        virtual_bundles = bool(integration.setting("virtual_bundles"))
+        result.fetched += len(page.items)
+        refs = services.external_refs_get(integration=integration, kind=ORDER_KIND, external_ids=[str(o.get("id")) for o in page.items])
+        pending: list[tuple[dict, Any]] = []
+        for raw in page.items:
+            try:
+                order_in = order_to_order_in(raw, virtual_bundles=virtual_bundles)
+            except PayloadError as exc:
+                result.record_payload_error(exc)
+                continue
+            ref = refs.get(order_in.external_id)
+            if not self.ctx.force_full and services.is_up_to_date(ref, remote_updated_at=order_in.remote_updated_at,
+                                                                   payload_hash=order_in.payload_hash):
+                result.unchanged += 1
+                continue
+            pending.append((raw, order_in))
+        if not pending:
+            return
+        ids = [order_in.external_id for _, order_in in pending]
+        existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=ids).prefetch_related("lines")}
+        # Cancellations seen on orders we already have go through the closed loop with their source and reason.
+        for raw, order_in in pending:
+            local = existing.get(order_in.external_id)
+            if local is None:
+                continue
+            local_canceled = defaultdict(int, {ln.sku: ln.canceled_quantity for ln in local.lines.all()})
+            for cancellation in cancellations_from_order(raw, order_in):
+                if cancellation.is_full:
+                    if local.status != "canceled" and not getattr(local, "cancel_requested_at", None):
+                        order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
+                    continue
+                sku = cancellation.lines[0].sku
+                wanted = next((ln.canceled_quantity for ln in order_in.lines if ln.sku == sku), 0)
+                if local_canceled[sku] < wanted:
+                    order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
+                    local_canceled[sku] += 1
+        upserted = orders_upsert_from_channel(integration=integration, orders_in=[oi for _, oi in pending], run=self.ctx.run)
+        result.created += upserted.created
+        result.updated += upserted.updated
+        result.unchanged += upserted.unchanged
+        failed = set()
+        for error in upserted.errors:
+            failed.add(str(error.get("external_id", "")))
+            result.record_error(external_id=error.get("external_id", ""), field=error.get("field", ""), message=error.get("message", ""))
+        locals_by_id = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=ids)}
+        services.external_refs_bind(integration=integration, kind=ORDER_KIND, rows=[
+            {"external_id": oi.external_id, "local": locals_by_id.get(oi.external_id), "remote_updated_at": oi.remote_updated_at,
+             "payload_hash": oi.payload_hash}
+            for _, oi in pending if oi.external_id not in failed and oi.external_id in locals_by_id
+        ])
+
+
+# --- pushes: at most once per key ------------------------------------------------------------
+
+def push_claim(*, integration, kind: str, key: str, obj=None, payload: dict | None = None) -> OutboundPush | None:
+    """Claim a push before the remote call (committed at once: pages() runs outside the page
+    transaction). None when it was sent, failed permanently, or a previous attempt is in doubt (a
+    timeout after the request left): those are never re-sent automatically."""
+    defaults = {"payload": payload or {}, "status": OutboundPush.Status.PENDING}
+    if obj is not None:
+        defaults.update(content_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
+    push, _ = OutboundPush.objects.get_or_create(integration=integration, kind=kind, idempotency_key=key, defaults=defaults)
+    if push.status != OutboundPush.Status.PENDING or push.attempts > 0:
+        return None
+    OutboundPush.objects.filter(pk=push.pk).update(attempts=1, payload=payload or push.payload)
+    push.attempts = 1
+    return push
+
+
+def push_call(*, push: OutboundPush, integration, call: Callable[[], dict], entity=None, label: str) -> dict | None:
+    """Run the remote call for a claimed push. Answered failures release (transient) or fail (permanent,
+    visible exception) the claim; a timeout leaves it in doubt."""
+    try:
+        return call()
+    except PermanentError as exc:
+        OutboundPush.objects.filter(pk=push.pk).update(status=OutboundPush.Status.FAILED, last_error=str(exc)[:2000])
+        services.exception_raise(category=OpsException.Category.FULFILLMENT if push.kind in ("fulfillment", "cancellation")
+                                 else OpsException.Category.CONNECTOR,
+                                 code=f"tiktok_{push.kind}_rejected", integration=integration, entity=entity,
+                                 dedup_key=f"tiktok:{integration.pk}:{push.kind}:{push.idempotency_key}",
+                                 message=f"TikTok rejected the {label}: {exc}")
+        return None
+    except TransientError as exc:
+        if exc.status is not None:  # TikTok answered (429/5xx): nothing was applied, retry later
+            OutboundPush.objects.filter(pk=push.pk).update(attempts=0, last_error=str(exc)[:2000])
+        else:
+            OutboundPush.objects.filter(pk=push.pk).update(last_error=f"in doubt: {exc}"[:2000])
+            services.exception_raise(category=OpsException.Category.CONNECTOR, code="tiktok_push_in_doubt", integration=integration,
+                                     entity=entity, dedup_key=f"tiktok:{integration.pk}:{push.kind}:{push.idempotency_key}:doubt",
+                                     message=f"The {label} may or may not have reached TikTok (timeout); check in Seller Center "
+                                             f"and delete the pending push to send again.")
+        raise
+
+
+def push_mark_sent(*, push_id: int, response: dict, remote_id: str = "") -> None:
+    OutboundPush.objects.filter(pk=push_id).update(status=OutboundPush.Status.SENT, response=response or {}, remote_id=remote_id[:191],
+                                                   sent_at=timezone.now(), last_error="")
+
+
+class _PushFlow(Flow):
+    batch_size = 20
+
+    def apply(self, page: Page, result: FlowResult) -> None:
+        for item in page.items:
+            result.fetched += 1
+            if item.get("sent"):
+                push_mark_sent(push_id=item["push_id"], response=item.get("response") or {}, remote_id=item.get("remote_id", ""))
+                result.created += 1
+            elif item.get("error"):
+                result.record_error(external_id=item.get("external_id", ""), field=item.get("field", ""), message=item["error"])
+            else:
+                result.unchanged += 1
+
+
+# --- cancellations ---------------------------------------------------------------------------
+
+def cancel_reason_for(*, reason: str, default: str, order_status: str, region: str) -> str:
+    """A valid TikTok reason for the order's status and market: the given one when it is a TikTok code,
+    else the default; UNPAID orders use the unpaid variant; UK shops the _uk variant."""
+    valid = {code for code, _ in c.CANCEL_REASONS}
+    chosen = reason if reason in valid else default
+    if order_status == "UNPAID":
+        return c.UNPAID_CANCEL_REASONS.get(chosen.removesuffix("_uk"), chosen)
+    if region.upper() in c.UK_REGIONS and not chosen.endswith("_uk") and f"{chosen}_uk" in valid:
+        return f"{chosen}_uk"
+    return chosen
+
+
+class PushCancellations(_PushFlow):
+    """Hub-initiated cancellations → Cancel Order (full, or line items for partial ones)."""
+
+    code = "push_cancellations"
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        from orders.selectors import cancellations_to_push
+
+        integration = self.ctx.integration
+        client = TikTokClient.for_integration(integration, counter=self.ctx.counter)
+        region = (integration.remote_state or {}).get("shop_region", "")
+        sent_keys = set(OutboundPush.objects.filter(integration=integration, kind="cancellation").exclude(
+            status=OutboundPush.Status.PENDING, attempts=0).values_list("idempotency_key", flat=True))
+        queryset = cancellations_to_push(integration=integration).select_related("order").prefetch_related("lines__order_line")
+        items = []
+        for cancellation in queryset.iterator(chunk_size=200):
+            key = f"cancellation:{cancellation.pk}"
+            if key in sent_keys:
+                continue
+            items.append(self._push(client, cancellation, key, region))
+            if len(items) >= self.batch_size:
+                yield Page(items=items, next_cursor={})
+                items = []
+        if items:
+            yield Page(items=items, next_cursor={})
+
+    def _push(self, client: TikTokClient, cancellation, key: str, region: str) -> dict:
+        integration = self.ctx.integration
+        order = cancellation.order
+        line_ids: list[str] = []
+        if not cancellation.is_full:
+            for line in cancellation.lines.all():
+                ids = list((line.order_line.channel_line_ids if line.order_line else []) or [])
+                line_ids.extend(ids[-line.quantity:] if line.quantity else [])
+        setting = "cancel_reason_full_order" if cancellation.is_full or not line_ids else "cancel_reason_line_items"
+        reason = cancel_reason_for(reason=cancellation.reason, default=integration.setting(setting), order_status=order.channel_status,
+                                   region=region)
+        payload = {"order_id": order.external_id, "cancel_reason": reason, "order_line_item_ids": line_ids}
+        push = push_claim(integration=integration, kind="cancellation", key=key, obj=cancellation, payload=payload)
+        if push is None:
+            return {"external_id": order.external_id}
+        response = push_call(push=push, integration=integration, entity=order, label=f"cancellation of order {order.external_id}",
+                             call=lambda: client.order_cancel(order_id=order.external_id, cancel_reason=reason,
+                                                              order_line_item_ids=line_ids or None))
+        if response is None:
+            return {"external_id": order.external_id, "field": "cancellation", "error": "rejected by TikTok (see exceptions)"}
+        return {"sent": True, "push_id": push.pk, "response": response, "remote_id": str(response.get("cancel_id", ""))}
+
+
+# --- fulfillments ----------------------------------------------------------------------------
+
+def provider_resolve(*, carrier: str, providers: list[dict], mapped: str = "", fallback_enabled: bool = False,
+                     fallback: str = "") -> tuple[str, str]:
+    """(shipping_provider_id, how) for a fulfillment carrier: Mapping kind "carrier" first (a provider id
+    or name), then the provider list by name, then the fallback carrier when allowed. ("", "") = none."""
+    by_id = {str(p.get("id")): p for p in providers}
+    by_name = {str(p.get("name", "")).strip().lower(): str(p.get("id")) for p in providers}
+    if mapped:
+        if mapped in by_id:
+            return mapped, "mapping"
+        if mapped.strip().lower() in by_name:
+            return by_name[mapped.strip().lower()], "mapping"
+    if carrier and carrier.strip().lower() in by_name:
+        return by_name[carrier.strip().lower()], "name"
+    if fallback_enabled and providers:
+        if fallback:
+            return (by_name[fallback.lower()], "fallback") if fallback.lower() in by_name else ("", "")
+        return str(providers[0].get("id")), "fallback"
+    return "", ""
+
+
+class PushFulfillments(_PushFlow):
+    """Fulfillments of TikTok orders → Mark Package As Shipped (line items of this shipment), or Update
+    Package Shipping Info when those items were already shipped (tracking change). Never for
+    platform-shipped orders; never twice per fulfillment (OutboundPush "fulfillment:<pk>")."""
+
+    code = "push_fulfillments"
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        from orders.selectors import fulfillments_to_push
+
+        integration = self.ctx.integration
+        client = TikTokClient.for_integration(integration, counter=self.ctx.counter)
+        self._providers: dict[str, list[dict]] = {}
+        self._carrier_map = dict(Mapping.objects.filter(integration=integration, kind=Mapping.Kind.CARRIER).values_list("source", "target"))
+        queryset = (fulfillments_to_push(channel_integration=integration).select_related("order")
+                    .prefetch_related("lines__order_line").order_by("pk"))
+        items = []
+        for fulfillment in queryset.iterator(chunk_size=200):
+            if fulfillment.order.fulfillment_type == "platform":
+                continue
+            items.append(self._push(client, fulfillment))
+            if len(items) >= self.batch_size:
+                yield Page(items=items, next_cursor={})
+                items = []
+        if items:
+            yield Page(items=items, next_cursor={})
+
+    def _providers_for(self, client: TikTokClient, delivery_option_id: str) -> list[dict]:
+        if delivery_option_id not in self._providers:
+            self._providers[delivery_option_id] = client.shipping_providers(delivery_option_id=delivery_option_id) if delivery_option_id else []
+        return self._providers[delivery_option_id]
+
+    def _shipped_before(self, order) -> dict[str, str]:
+        """TikTok line item id → package id, from this order's earlier fulfillment pushes."""
+        shipped: dict[str, str] = {}
+        pushes = OutboundPush.objects.filter(integration=self.ctx.integration, kind="fulfillment", status=OutboundPush.Status.SENT,
+                                             payload__order_id=order.external_id)
+        for push in pushes:
+            package = str((push.response or {}).get("package_id") or push.remote_id or "")
+            for line_id in push.payload.get("order_line_item_ids") or []:
+                shipped[str(line_id)] = package
+        return shipped
+
+    def _line_ids(self, fulfillment, shipped: dict[str, str]) -> tuple[list[str], list[str]]:
+        """(new ids to ship, ids already shipped) for this fulfillment's quantities, oldest ids first."""
+        new, again = [], []
+        lines = list(fulfillment.lines.all())
+        for line in lines:
+            ids = [str(i) for i in (line.order_line.channel_line_ids if line.order_line else []) or []]
+            fresh = [i for i in ids if i not in shipped]
+            take = fresh[:line.quantity]
+            new.extend(take)
+            if len(take) < line.quantity:
+                again.extend([i for i in ids if i in shipped][: line.quantity - len(take)])
+        return new, again
+
+    def _error(self, fulfillment, code: str, message: str, cause_key: str = "") -> dict:
+        integration = self.ctx.integration
+        services.exception_raise(category=OpsException.Category.FULFILLMENT, code=code, integration=integration,
+                                 entity=fulfillment.order, cause_key=cause_key,
+                                 dedup_key=f"tiktok:{integration.pk}:fulfillment:{fulfillment.pk}:{code}", message=message)
+        return {"external_id": fulfillment.order.external_id, "field": "fulfillment", "error": message}
+
+    def _push(self, client: TikTokClient, fulfillment) -> dict:
+        integration = self.ctx.integration
+        order = fulfillment.order
+        tracking = next((str(t) for t in fulfillment.tracking_numbers or [] if str(t).strip()), "")
+        if not tracking:
+            return self._error(fulfillment, "missing_tracking", f"Fulfillment {fulfillment.external_id} of order {order.external_id} "
+                                                                f"has no tracking number; TikTok requires one.")
+        providers = self._providers_for(client, order.delivery_option_id)
+        provider_id, how = provider_resolve(carrier=fulfillment.carrier, providers=providers,
+                                            mapped=self._carrier_map.get(fulfillment.carrier, ""),
+                                            fallback_enabled=bool(integration.setting("fallback_carrier_enabled")),
+                                            fallback=integration.setting("fallback_carrier") or "")
+        if not provider_id:
+            return self._error(fulfillment, "unsupported_carrier",
+                               f"Carrier “{fulfillment.carrier}” of order {order.external_id} is not a TikTok shipping provider for "
+                               f"this delivery option; add a carrier mapping or turn on the fallback carrier.",
+                               cause_key=f"carrier:{fulfillment.carrier}")
+        shipped = self._shipped_before(order)
+        new_ids, again_ids = self._line_ids(fulfillment, shipped)
+        key = f"fulfillment:{fulfillment.pk}"
+        if new_ids:
+            payload = {"order_id": order.external_id, "action": "mark_shipped", "tracking_number": tracking,
+                       "shipping_provider_id": provider_id, "order_line_item_ids": new_ids, "provider_match": how}
+            call = lambda: client.package_mark_shipped(order_id=order.external_id, tracking_number=tracking,  # noqa: E731
+                                                       shipping_provider_id=provider_id, order_line_item_ids=new_ids)
+        elif again_ids:
+            package_id = shipped[again_ids[0]]
+            payload = {"order_id": order.external_id, "action": "update_tracking", "package_id": package_id,
+                       "tracking_number": tracking, "shipping_provider_id": provider_id, "provider_match": how}
+            call = lambda: client.package_shipping_info_update(package_id=package_id, tracking_number=tracking,  # noqa: E731
+                                                               shipping_provider_id=provider_id)
+        else:
+            return self._error(fulfillment, "no_tiktok_line_items", f"Fulfillment {fulfillment.external_id} of order {order.external_id} "
+                                                                    f"matches no TikTok line item.")
+        push = push_claim(integration=integration, kind="fulfillment", key=key, obj=fulfillment, payload=payload)
+        if push is None:
+            return {"external_id": order.external_id}
+        response = push_call(push=push, integration=integration, entity=order, label=f"fulfillment of order {order.external_id}", call=call)
+        if response is None:
+            return {"external_id": order.external_id, "field": "fulfillment", "error": "rejected by TikTok (see exceptions)"}
+        return {"sent": True, "push_id": push.pk, "response": response,
+                "remote_id": str(response.get("package_id") or payload.get("package_id") or "")}
+
+
+# --- buyer messages and order cards -----------------------------------------------------------
+
+class PushBuyerMessages(_PushFlow):
+    """Once an order is created: a TEXT message from "Message Template" (or an ORDER_CARD), at most once
+    per order, only to the listed buyer ids when that list is set. Orders created before the flow was
+    first switched on are not messaged (cursor {"since": ISO time})."""
+
+    code = "push_buyer_messages"
+    kind = "buyer_message"
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        from orders.models import Order
+
+        integration = self.ctx.integration
+        since = parse_datetime(cursor["since"]) if cursor.get("since") else self.ctx.started_at
+        if self.kind == "buyer_message" and not (integration.setting("buyer_message_template") or "").strip():
+            services.exception_raise(category=OpsException.Category.CONNECTOR, code="empty_message_template", integration=integration,
+                                     dedup_key=f"tiktok:{integration.pk}:empty_message_template",
+                                     message="“Send a Message to the buyer once an Order is created” is on but “Message Template” is empty.")
+            yield Page(items=[], next_cursor={"since": since.isoformat()})
+            return
+        only = {str(i).strip() for i in integration.setting("buyer_message_ids") or [] if str(i).strip()}
+        queryset = Order.objects.filter(integration=integration, created_at__gte=since).exclude(buyer_external_id="")
+        if only:
+            queryset = queryset.filter(buyer_external_id__in=only)
+        keys_done = set(OutboundPush.objects.filter(integration=integration, kind=self.kind).values_list("idempotency_key", flat=True))
+        client = None
+        items = []
+        for order in queryset.order_by("pk").iterator(chunk_size=200):
+            key = f"order:{order.external_id}"
+            if key in keys_done:
+                continue
+            client = client or TikTokClient.for_integration(integration, counter=self.ctx.counter)
+            items.append(self._send(client, order, key))
+            if len(items) >= self.batch_size:
+                yield Page(items=items, next_cursor={"since": since.isoformat()})
+                items = []
+        yield Page(items=items, next_cursor={"since": since.isoformat()})
+
+    def _content(self, order) -> tuple[str, dict]:
+        return "TEXT", {"content": self.ctx.integration.setting("buyer_message_template")[:2000]}
+
+    def _send(self, client: TikTokClient, order, key: str) -> dict:
+        integration = self.ctx.integration
+        msg_type, content = self._content(order)
+        push = push_claim(integration=integration, kind=self.kind, key=key, obj=order,
+                          payload={"order_id": order.external_id, "buyer_user_id": order.buyer_external_id, "type": msg_type})
+        if push is None:
+            return {"external_id": order.external_id}
+
+        def call() -> dict:
+            conversation = client.conversation_create(buyer_user_id=order.buyer_external_id)
+            conversation_id = str(conversation.get("conversation_id") or conversation.get("id") or "")
+            if not conversation_id:
+                raise PermanentError("tiktok: no conversation id returned for the buyer")
+            answer = client.message_send(conversation_id=conversation_id, type=msg_type, content=content)
+            return {"conversation_id": conversation_id, **answer}
+
+        response = push_call(push=push, integration=integration, entity=order, label=f"{msg_type} message for order {order.external_id}",
+                             call=call)
+        if response is None:
+            return {"external_id": order.external_id, "field": self.kind, "error": "rejected by TikTok (see exceptions)"}
+        return {"sent": True, "push_id": push.pk, "response": response, "remote_id": str(response.get("message_id", ""))}
+
+
+class PushOrderCards(PushBuyerMessages):
+    code = "push_order_cards"
+    kind = "order_card"
+
+    def _content(self, order) -> tuple[str, dict]:
+        return "ORDER_CARD", {"order_id": order.external_id}
+

@@ -1,0 +1,215 @@
+"""Pure mapping of TikTok orders (reference §4.3) into orders.interface dataclasses, and the pull filters."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from integrations.connectors.tiktok import constants as c
+from integrations.exceptions import PayloadError
+from integrations.flows import payload_hash
+from orders.interface import CancellationIn, OrderIn, OrderLineIn, QuantityLineIn
+
+CENT = Decimal("0.01")
+
+STATUS_MAP = {
+    "UNPAID": "draft",
+    "ON_HOLD": "onHold",
+    "AWAITING_SHIPMENT": "new",
+    "PARTIALLY_SHIPPING": "partialFulfillment",
+    "AWAITING_COLLECTION": "fulfilled",
+    "IN_TRANSIT": "inTransit",
+    "DELIVERED": "delivered",
+    "COMPLETED": "closed",
+    "CANCELLED": "canceled",
+    "CANCEL": "canceled",  # webhook spelling (§13.5)
+}
+# Platform-fulfilled (FBT) orders arrive as fulfilled until they move further.
+PLATFORM_STATUS_MAP = {**{k: "fulfilled" for k in STATUS_MAP}, "IN_TRANSIT": "inTransit", "DELIVERED": "delivered",
+                       "COMPLETED": "closed", "CANCELLED": "canceled", "CANCEL": "canceled"}
+CANCEL_SOURCES = {"BUYER": "buyer", "SELLER": "seller", "SYSTEM": "platform", "OPERATOR": "platform"}
+
+
+@dataclass(frozen=True)
+class PullFilters:
+    statuses: frozenset[str]
+    exclude_before: datetime
+    pull_platform_shipped: bool = False
+    pull_on_hold: bool = False
+    only_ids: frozenset[str] = frozenset()
+
+
+def money(value, *, field: str = "", external_id: str = "") -> Decimal:
+    if value in (None, ""):
+        return Decimal("0")
+    try:
+        return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise PayloadError(f"not an amount: {value!r}", external_id=external_id, field=field) from None
+
+
+def epoch(value) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), tz=timezone.utc) if value else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def is_platform_fulfilled(order: dict) -> bool:
+    return order.get("fulfillment_type") == c.FULFILLMENT_BY_TIKTOK
+
+
+def skip_reason(order: dict, filters: PullFilters) -> str:
+    """Why a TikTok order is not pulled ("" = pull it)."""
+    order_id = str(order.get("id", ""))
+    if filters.only_ids and order_id not in filters.only_ids:
+        return "not in the specific order ids"
+    created = epoch(order.get("create_time"))
+    if created is None or created < filters.exclude_before:
+        return "created before the exclusion date"
+    if is_platform_fulfilled(order) and not filters.pull_platform_shipped:
+        return "shipped by platform"
+    status = order.get("status", "")
+    if status == "ON_HOLD":
+        return "" if filters.pull_on_hold else "on hold"
+    if status not in filters.statuses:
+        return f"status {status} not pulled"
+    return ""
+
+
+def _line_sku(item: dict, external_id: str) -> str:
+    sku = (item.get("seller_sku") or "").strip()
+    if not sku:
+        raise PayloadError("line item without seller_sku", external_id=external_id, field=f"line_items[{item.get('id', '')}].seller_sku")
+    return sku
+
+
+def _item_units(item: dict, *, virtual_bundles: bool, external_id: str) -> list[tuple[str, Decimal, Decimal, Decimal, bool]]:
+    """One TikTok line item → [(sku, price, discount, tax, from_bundle)] units. A combined listing item is
+    split into its components (price, discount and tax spread by unit, remainder on the last) when
+    virtual bundles are supported."""
+    price = money(item.get("original_price"), field="original_price", external_id=external_id)
+    discount = money(item.get("seller_discount"), field="seller_discount", external_id=external_id) + money(
+        item.get("platform_discount"), field="platform_discount", external_id=external_id)
+    tax = sum((money(t.get("tax_amount"), field="item_tax", external_id=external_id) for t in item.get("item_tax") or []),
+              Decimal("0"))
+    components = item.get("combined_listing_skus") or []
+    if not (virtual_bundles and components):
+        return [(_line_sku(item, external_id), price, discount, tax, False)]
+    units: list[str] = []
+    for comp in components:
+        sku = (comp.get("seller_sku") or "").strip()
+        if not sku:
+            raise PayloadError("combined listing component without seller_sku", external_id=external_id,
+                               field="combined_listing_skus.seller_sku")
+        units.extend([sku] * max(1, int(comp.get("sku_count") or 1)))
+    count = Decimal(len(units))
+    shares = []
+    for total in (price, discount, tax):
+        each = (total / count).quantize(CENT, rounding=ROUND_HALF_UP)
+        shares.append([each] * (len(units) - 1) + [total - each * (len(units) - 1)])
+    return [(sku, shares[0][i], shares[1][i], shares[2][i], True) for i, sku in enumerate(units)]
+
+
+def order_lines(order: dict, *, virtual_bundles: bool) -> tuple[OrderLineIn, ...]:
+    """Quantity = number of TikTok line items per SKU (each unit is its own line item)."""
+    external_id = str(order.get("id", ""))
+    grouped: "OrderedDict[str, dict]" = OrderedDict()
+    for item in order.get("line_items") or []:
+        canceled = item.get("display_status") == "CANCELLED"
+        for sku, price, discount, tax, from_bundle in _item_units(item, virtual_bundles=virtual_bundles, external_id=external_id):
+            row = grouped.setdefault(sku, {"qty": 0, "price": Decimal("0"), "discount": Decimal("0"), "tax": Decimal("0"),
+                                           "ids": [], "canceled": 0, "name": "", "bundle": False})
+            row["qty"] += 1
+            row["price"] += price
+            row["discount"] += discount
+            row["tax"] += tax
+            row["canceled"] += 1 if canceled else 0
+            row["bundle"] = row["bundle"] or from_bundle
+            row["name"] = row["name"] or " · ".join(p for p in (item.get("product_name"), item.get("sku_name")) if p)
+            if str(item.get("id", "")) not in row["ids"]:
+                row["ids"].append(str(item.get("id", "")))
+    if not grouped:
+        raise PayloadError("order without line items", external_id=external_id, field="line_items")
+    return tuple(
+        OrderLineIn(sku=sku, quantity=row["qty"], unit_price=(row["price"] / row["qty"]).quantize(CENT, rounding=ROUND_HALF_UP),
+                    discount=row["discount"], tax=row["tax"], name=row["name"][:255], channel_line_ids=tuple(row["ids"]),
+                    is_bundle=row["bundle"], canceled_quantity=row["canceled"])
+        for sku, row in grouped.items()
+    )
+
+
+def shipping_address(order: dict) -> dict:
+    """Stored as given (masked for platform logistics); district levels become country/state/city."""
+    addr = order.get("recipient_address") or {}
+    levels = {d.get("address_level"): d.get("address_name", "") for d in addr.get("district_info") or []}
+    return {
+        "name": addr.get("name", ""), "first_name": addr.get("first_name", ""), "last_name": addr.get("last_name", ""),
+        "phone": addr.get("phone_number", ""), "address1": addr.get("address_line1", ""), "address2": addr.get("address_line2", ""),
+        "address3": addr.get("address_line3", ""), "address4": addr.get("address_line4", ""),
+        "city": levels.get("L3", "") or addr.get("post_town", ""), "state": levels.get("L1", ""), "country": levels.get("L0", ""),
+        "country_code": addr.get("region_code", ""), "postal_code": addr.get("postal_code", ""),
+        "full_address": addr.get("full_address", ""), "email": order.get("buyer_email", ""),
+    }
+
+
+def order_to_order_in(order: dict, *, virtual_bundles: bool = True) -> OrderIn:
+    external_id = str(order.get("id") or "")
+    if not external_id:
+        raise PayloadError("order without id", field="id")
+    status = order.get("status", "")
+    platform = is_platform_fulfilled(order)
+    mapped = (PLATFORM_STATUS_MAP if platform else STATUS_MAP).get(status)
+    if mapped is None:
+        raise PayloadError(f"unknown TikTok order status {status!r}", external_id=external_id, field="status")
+    pay = order.get("payment") or {}
+
+    def amount(key: str) -> Decimal:
+        return money(pay.get(key), field=f"payment.{key}", external_id=external_id)
+
+    tags = ["tiktok"]
+    for flag, tag in (("is_sample_order", "sample"), ("is_cod", "cod"), ("is_replacement_order", "replacement"),
+                      ("is_exchange_order", "exchange")):
+        if order.get(flag):
+            tags.append(tag)
+    if order.get("shipping_type") == "TIKTOK":
+        tags.append("tiktok-shipping")
+    return OrderIn(
+        external_id=external_id, channel_status=status, status=mapped,
+        lines=order_lines(order, virtual_bundles=virtual_bundles),
+        currency=pay.get("currency") or "USD",
+        subtotal=amount("sub_total"), shipping_total=amount("shipping_fee"), tax_total=amount("tax"),
+        discount_total=amount("seller_discount") + amount("platform_discount"), total=amount("total_amount"),
+        fulfillment_type="platform" if platform else "seller", order_type=order.get("order_type", ""),
+        ordered_at=epoch(order.get("create_time")), remote_updated_at=epoch(order.get("update_time")),
+        buyer_external_id=str(order.get("user_id", "")), buyer_email=order.get("buyer_email", ""),
+        buyer_message=order.get("buyer_message", ""), payment_method=order.get("payment_method_name", ""),
+        shipping_address=shipping_address(order), shipping_method=order.get("delivery_option_name", ""),
+        delivery_option_id=str(order.get("delivery_option_id", "")),
+        ship_by=epoch(order.get("rts_sla_time")) or epoch(order.get("shipping_due_time")),
+        deliver_by=epoch(order.get("delivery_sla_time")) or epoch(order.get("delivery_due_time")),
+        tags=tuple(tags), payload_hash=payload_hash(order),
+    )
+
+
+def cancellations_from_order(order: dict, order_in: OrderIn) -> list[CancellationIn]:
+    """Buyer/platform/seller cancellations seen on a pulled order: the whole order (status CANCELLED),
+    or one cancellation per cancelled TikTok line item (one unit each). External ids are stable, so
+    re-pulls are idempotent and later cancellations add up without double counting."""
+    external_id = order_in.external_id
+    source = CANCEL_SOURCES.get(order.get("cancellation_initiator") or "", "platform")
+    if order_in.status == "canceled":
+        return [CancellationIn(source=source, reason=order.get("cancel_reason", ""), external_id=f"{external_id}:order",
+                               status="completed", is_full=True)]
+    result = []
+    by_id = {line_id: line.sku for line in order_in.lines for line_id in line.channel_line_ids}
+    for item in order.get("line_items") or []:
+        if item.get("display_status") != "CANCELLED":
+            continue
+        item_id = str(item.get("id", ""))
+        result.append(CancellationIn(
+            source=CANCEL_SOURCES.get(item.get("cancel_user") or "", source), reason=item.get("cancel_reason", ""),
+            external_id=f"{external_id}:line:{item_id}", status="completed", is_full=False,
+            lines=(QuantityLineIn(sku=by_id.get(item_id, item.get("seller_sku", "")), quantity=1, external_line_id=item_id),)))
+    return result

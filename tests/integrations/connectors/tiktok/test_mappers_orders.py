@@ -1,0 +1,134 @@
+"""Pure order mapping and pull filters (reference §4.3; seed 001 Orders settings)."""
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from integrations.connectors.tiktok.mappers_orders import (
+    PullFilters, cancellations_from_order, order_to_order_in, skip_reason,
+)
+from integrations.exceptions import PayloadError
+from tests.integrations.connectors.tiktok.conftest import load_fixture
+
+
+def order(name: str) -> dict:
+    return load_fixture(f"orders_detail__{name}.json")["data"]["orders"][0]
+
+
+def filters(**kwargs) -> PullFilters:
+    base = dict(statuses=frozenset({"AWAITING_SHIPMENT", "CANCELLED", "DELIVERED"}),
+                exclude_before=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    return PullFilters(**{**base, **kwargs})
+
+
+def test_standard_order_quantity_is_count_of_line_items_per_sku():
+    mapped = order_to_order_in(order("standard"))
+    assert (mapped.external_id, mapped.channel_status, mapped.status) == ("576812345678901234", "AWAITING_SHIPMENT", "new")
+    tee, cap = mapped.lines
+    assert (tee.sku, tee.quantity, tee.unit_price, tee.discount, tee.tax) == ("TEE-BLK-L", 2, Decimal("19.99"), Decimal("2.00"), Decimal("3.04"))
+    assert tee.channel_line_ids == ("576812345678911111", "576812345678911112")
+    assert (cap.sku, cap.quantity, cap.unit_price, cap.channel_line_ids) == ("CAP-RED", 1, Decimal("12.50"), ("576812345678911113",))
+    assert (mapped.subtotal, mapped.shipping_total, mapped.tax_total, mapped.discount_total, mapped.total) == (
+        Decimal("50.48"), Decimal("0.00"), Decimal("4.04"), Decimal("2.00"), Decimal("54.52"))
+    assert all(isinstance(v, Decimal) for v in (mapped.subtotal, mapped.total, tee.unit_price))
+
+
+def test_standard_order_keeps_sla_buyer_and_address_as_given():
+    mapped = order_to_order_in(order("standard"))
+    assert mapped.ship_by == datetime.fromtimestamp(1749859199, tz=timezone.utc)
+    assert mapped.deliver_by == datetime.fromtimestamp(1750204799, tz=timezone.utc)
+    assert mapped.ordered_at == datetime.fromtimestamp(1749627000, tz=timezone.utc)
+    assert mapped.remote_updated_at == datetime.fromtimestamp(1749630660, tz=timezone.utc)
+    assert (mapped.buyer_external_id, mapped.buyer_email, mapped.buyer_message) == (
+        "7494012345678901234", "v2xk9a0q1z@scs2.tiktok.com", "Please gift wrap")
+    assert mapped.shipping_address["phone"] == "(+1)555*****21"  # masked: stored as given
+    assert (mapped.shipping_address["city"], mapped.shipping_address["state"], mapped.shipping_address["country_code"]) == (
+        "San Francisco", "California", "US")
+    assert (mapped.shipping_method, mapped.delivery_option_id, mapped.fulfillment_type) == (
+        "Standard shipping", "7129736823457654571", "seller")
+    assert len(mapped.payload_hash) == 64
+
+
+def test_discounts_from_seller_and_platform_are_captured():
+    mapped = order_to_order_in(order("discounts"))
+    cap = mapped.lines[1]
+    assert (cap.sku, cap.discount, cap.unit_price) == ("CAP-RED", Decimal("3.00"), Decimal("12.50"))
+    assert (mapped.discount_total, mapped.subtotal, mapped.total) == (Decimal("5.00"), Decimal("47.48"), Decimal("51.52"))
+
+
+@pytest.mark.parametrize("status,expected", [
+    ("UNPAID", "draft"), ("ON_HOLD", "onHold"), ("AWAITING_SHIPMENT", "new"), ("PARTIALLY_SHIPPING", "partialFulfillment"),
+    ("AWAITING_COLLECTION", "fulfilled"), ("IN_TRANSIT", "inTransit"), ("DELIVERED", "delivered"), ("COMPLETED", "closed"),
+    ("CANCELLED", "canceled"),
+])
+def test_status_mapping(status, expected):
+    raw = order("standard")
+    raw["status"] = status
+    assert order_to_order_in(raw).status == expected
+
+
+def test_platform_shipped_order_arrives_fulfilled_as_platform():
+    raw = order("platform_shipped")
+    raw["status"] = "AWAITING_COLLECTION"
+    mapped = order_to_order_in(raw)
+    assert (mapped.fulfillment_type, mapped.status) == ("platform", "fulfilled")
+    assert mapped.shipping_address["name"] == "J*** D**"
+
+
+def test_virtual_bundle_is_expanded_into_components_when_supported():
+    mapped = order_to_order_in(order("virtual_bundle"), virtual_bundles=True)
+    assert [(ln.sku, ln.quantity, ln.is_bundle) for ln in mapped.lines] == [("TEE-BLK-L", 1, True), ("CAP-RED", 2, True)]
+    assert sum(ln.unit_price * ln.quantity for ln in mapped.lines) == Decimal("30.00")
+    assert sum(ln.tax for ln in mapped.lines) == Decimal("2.40")
+    assert all(ln.channel_line_ids == ("576812345678955551",) for ln in mapped.lines)
+
+
+def test_virtual_bundle_stays_the_listing_sku_when_not_supported():
+    mapped = order_to_order_in(order("virtual_bundle"), virtual_bundles=False)
+    assert [(ln.sku, ln.quantity, ln.unit_price, ln.is_bundle) for ln in mapped.lines] == [("GIFT-SET", 1, Decimal("30.00"), False)]
+
+
+def test_bad_payloads_raise_payload_errors():
+    raw = order("standard")
+    raw["line_items"][0]["seller_sku"] = ""
+    with pytest.raises(PayloadError, match="seller_sku"):
+        order_to_order_in(raw)
+    raw = order("standard")
+    raw["payment"]["total_amount"] = "12,00"
+    with pytest.raises(PayloadError, match="not an amount"):
+        order_to_order_in(raw)
+    raw = order("standard")
+    raw["status"] = "SOMETHING"
+    with pytest.raises(PayloadError, match="unknown TikTok order status"):
+        order_to_order_in(raw)
+
+
+def test_full_cancellation_carries_source_and_reason():
+    raw = order("cancelled")
+    mapped = order_to_order_in(raw)
+    [cancel] = cancellations_from_order(raw, mapped)
+    assert (cancel.source, cancel.reason, cancel.is_full, cancel.external_id) == (
+        "buyer", "Buyer changed mind", True, "576812345678901234:order")
+
+
+def test_line_cancellation_is_one_unit_per_cancelled_line_item():
+    raw = order("line_cancelled")
+    mapped = order_to_order_in(raw)
+    assert mapped.status == "new" and mapped.lines[0].canceled_quantity == 1
+    [cancel] = cancellations_from_order(raw, mapped)
+    assert (cancel.source, cancel.is_full, cancel.external_id) == ("seller", False, "576812345678901234:line:576812345678911112")
+    assert [(ln.sku, ln.quantity) for ln in cancel.lines] == [("TEE-BLK-L", 1)]
+    assert cancellations_from_order(order("standard"), order_to_order_in(order("standard"))) == []
+
+
+def test_filter_statuses_default_and_on_hold_and_platform_and_ids_and_date():
+    standard, hold, fbt = order("standard"), order("on_hold"), order("platform_shipped")
+    assert skip_reason(standard, filters()) == ""
+    assert skip_reason(standard, filters(statuses=frozenset({"DELIVERED"}))) == "status AWAITING_SHIPMENT not pulled"
+    assert skip_reason(hold, filters()) == "on hold"
+    assert skip_reason(hold, filters(pull_on_hold=True)) == ""
+    assert skip_reason(fbt, filters()) == "shipped by platform"
+    assert skip_reason(fbt, filters(pull_platform_shipped=True)) == ""
+    assert skip_reason(standard, filters(only_ids=frozenset({"1"}))) == "not in the specific order ids"
+    assert skip_reason(standard, filters(only_ids=frozenset({"576812345678901234"}))) == ""
+    assert skip_reason(standard, filters(exclude_before=datetime(2025, 6, 12, tzinfo=timezone.utc))) == "created before the exclusion date"
