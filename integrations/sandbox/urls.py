@@ -1,0 +1,9 @@
+from django.urls import re_path
+
+from integrations.sandbox import views
+
+app_name = "sandbox"
+
+urlpatterns = [
+    re_path(r"^tiktok/(?P<path>.+)$", views.tiktok, name="tiktok"),
+]
