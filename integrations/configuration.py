@@ -151,64 +151,50 @@ def _links_export(integration: Integration) -> tuple[list[dict], list[str]]:
     return links, skipped
 
 
-# Rules (orders.HoldRule / orders.RoutingRule, when they exist): exported generically as their concrete,
-# non-identity fields; foreign keys to locations by code, to the integration as {"own": true}.
+# Rules: hold and routing rules that name the integration (rules for any integration are global and stay).
+# Rule names are unique; a name containing the integration's name is written with "{integration}" in its
+# place, so "TikTok US hold" imported into TikTok UK becomes "TikTok UK hold". Routing candidates are written
+# as location codes, or {"own": <kind>} for a location of the integration itself (resolved like links).
 
-RULE_MODELS = (("hold_rules", "orders", "HoldRule"), ("routing_rules", "orders", "RoutingRule"))
-_RULE_SKIP_FIELDS = {"id", "created_at", "updated_at"}
+NAME_PLACEHOLDER = "{integration}"
+HOLD_FIELDS = ("name", "enabled", "priority", "connector", "tags", "skus", "order_types", "minutes", "clock", "next_status")
+ROUTING_FIELDS = ("name", "position", "enabled", "skus", "tags", "countries", "regions", "check_inventory", "allow_split")
+RULE_KEYS = ("hold_rules", "routing_rules")
 
 
 def _rules_export(integration: Integration) -> dict:
+    HoldRule, RoutingRule = _model("orders", "HoldRule", required=False), _model("orders", "RoutingRule", required=False)
     out = {}
-    for key, app, name in RULE_MODELS:
-        model = _model(app, name, required=False)
-        if model is None:
-            continue
-        fk = _integration_fk(model)
-        if fk is None:
-            continue
-        out[key] = sorted((_rule_to_dict(rule, integration) for rule in model.objects.filter(**{fk: integration})),
-                          key=lambda r: json.dumps(r, sort_keys=True, default=str))
+    if HoldRule is not None:
+        out["hold_rules"] = [
+            {**{f: getattr(rule, f) for f in HOLD_FIELDS}, "name": _name_template(rule.name, integration)}
+            for rule in HoldRule.objects.filter(integration=integration).order_by("priority", "name")
+        ]
+    if RoutingRule is not None:
+        kinds = _own_kind_counts(integration)
+        rules = []
+        for rule in RoutingRule.objects.filter(integration=integration).prefetch_related("candidates__location").order_by("position", "name"):
+            candidates = []
+            for cand in rule.candidates.all():
+                loc = cand.location
+                ref = {"own": loc.kind} if loc.integration_id == integration.pk and kinds.get(loc.kind) == 1 else loc.code
+                candidates.append({"location": ref, "rank": cand.rank})
+            rules.append({**{f: getattr(rule, f) for f in ROUTING_FIELDS}, "name": _name_template(rule.name, integration),
+                          "locations": candidates})
+        out["routing_rules"] = rules
     return out
 
 
-def _rule_fields(model):
-    return [f for f in model._meta.concrete_fields if f.name not in _RULE_SKIP_FIELDS and not f.primary_key]
+def _name_template(name: str, integration: Integration) -> str:
+    return name.replace(integration.name, NAME_PLACEHOLDER) if integration.name else name
 
 
-def _rule_to_dict(rule, integration) -> dict:
-    data = {}
-    for f in _rule_fields(type(rule)):
-        value = getattr(rule, f.attname)
-        if f.is_relation:
-            related = getattr(rule, f.name)
-            if related is None:
-                value = None
-            elif related.__class__ is Integration:
-                value = {"own": True} if related.pk == integration.pk else related.name
-            elif hasattr(related, "code"):
-                value = related.code
-            elif hasattr(related, "sku"):
-                value = related.sku
-            else:
-                value = related.pk
-        elif isinstance(value, timedelta):
-            value = int(value.total_seconds())
-        elif hasattr(value, "isoformat"):
-            value = value.isoformat()
-        elif value is not None and not isinstance(value, (str, int, float, bool, list, dict)):
-            value = str(value)
-        data[f.name] = value
-    for m2m in type(rule)._meta.many_to_many:
-        data[m2m.name] = sorted(getattr(o, "code", None) or str(o.pk) for o in getattr(rule, m2m.name).all())
-    return data
-
-
-def _integration_fk(model) -> str | None:
-    for f in model._meta.concrete_fields:
-        if f.is_relation and f.related_model is Integration:
-            return f.name
-    return None
+def _own_kind_counts(integration: Integration) -> dict[str, int]:
+    Location = _model("inventory", "Location")
+    counts: dict[str, int] = {}
+    for kind in Location.objects.filter(integration=integration).values_list("kind", flat=True):
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def _model(app: str, name: str, *, required: bool = True):
@@ -244,7 +230,7 @@ def _bundle_to_csv(bundle: dict) -> str:
     for link in bundle["location_links"]:
         rows.append({"item": "location_link", "source": json.dumps(link["source"], ensure_ascii=False),
                      "target": json.dumps(link["target"], ensure_ascii=False)})
-    for key, _app, _name in RULE_MODELS:
+    for key in RULE_KEYS:
         for rule in bundle.get(key, []):
             rows.append({"item": key[:-1], "value": json.dumps(rule, ensure_ascii=False, default=str)})
     for text in bundle["omitted"]:
@@ -297,7 +283,7 @@ def _csv_to_bundle(text: str) -> tuple[dict, dict]:
             elif item == "location_link":
                 where[("link", len(bundle["location_links"]))] = at
                 bundle["location_links"].append({"source": json.loads(row["source"]), "target": json.loads(row["target"])})
-            elif item in {k[:-1] for k, _a, _n in RULE_MODELS}:
+            elif item in {k[:-1] for k in RULE_KEYS}:
                 key = item + "s"
                 where[(key, len(bundle.setdefault(key, [])))] = at
                 bundle[key].append(json.loads(row["value"]))
@@ -337,7 +323,7 @@ def configuration_parse(*, content: bytes | str, fmt: str | None = None) -> tupl
 # --- validate / diff ------------------------------------------------------------------------
 
 def configuration_validate(*, bundle: dict, target: Integration | None, where: dict | None = None,
-                           connector: str | None = None) -> ImportPlan:
+                           connector: str | None = None, new_name: str = "") -> ImportPlan:
     """Check the whole bundle against the target (or a new integration of ``connector``); collect every
     problem, then raise ConfigurationInvalid, or return the plan with its difference. Reads only."""
     where = where or {}
@@ -375,7 +361,7 @@ def configuration_validate(*, bundle: dict, target: Integration | None, where: d
     mappings = _validate_mappings(spec, bundle.get("mappings", []), errors, at)
     flows = _validate_flows(spec, bundle.get("flows", []), errors, at)
     links, notices = _validate_links(bundle.get("location_links", []), target, errors, at)
-    rules = _validate_rules(bundle, target, errors, at)
+    rules = _validate_rules(bundle, target, new_name, errors, notices, at)
     if errors:
         raise ConfigurationInvalid(errors)
     plan = ImportPlan(connector=kind, settings=settings, mappings=mappings, flows=flows, links=links, rules=rules,
@@ -518,29 +504,102 @@ def _validate_links(rows: list, target: Integration | None, errors, at) -> tuple
     return sorted(set(out)), notices
 
 
-def _validate_rules(bundle: dict, target, errors, at) -> dict[str, list[dict]]:
-    """Rules are validated through the model's full_clean when the model exists; a file with rules for a
-    model this installation lacks is an error."""
-    out = {}
-    for key, app, name in RULE_MODELS:
+def _validate_rules(bundle: dict, target, new_name: str, errors, notices, at) -> dict[str, list[dict]]:
+    """Rules are checked with the models' own full_clean (names resolved for the target)."""
+    out: dict[str, list[dict]] = {}
+    for key, model_name, fields in (("hold_rules", "HoldRule", HOLD_FIELDS), ("routing_rules", "RoutingRule", ROUTING_FIELDS)):
         rows = bundle.get(key)
         if rows is None:
             continue
-        model = _model(app, name, required=False)
-        if model is None or _integration_fk(model) is None:
+        model = _model("orders", model_name, required=False)
+        if model is None:
             if rows:
-                errors.append((key, f"this installation has no {name}; cannot import {len(rows)} rule(s)"))
+                errors.append((key, f"this installation has no {model_name}; cannot import {len(rows)} rule(s)"))
             continue
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            errors.append((key, "expected a list of objects"))
+        if not isinstance(rows, list):
+            errors.append((key, "expected a list of rules"))
             continue
-        allowed = {f.name for f in _rule_fields(model)} | {m.name for m in model._meta.many_to_many}
+        allowed = set(fields) | ({"locations"} if key == "routing_rules" else set())
+        target_name = target.name if target is not None else new_name
+        names = set()
+        good = []
         for index, row in enumerate(rows):
+            where = at(key, index, f"{key}[{index}]")
+            if not isinstance(row, dict):
+                errors.append((where, "expected an object"))
+                continue
             unknown = set(row) - allowed
             if unknown:
-                errors.append((at(key, index, f"{key}[{index}]"), f"unknown field(s) {', '.join(sorted(unknown))}"))
-        out[key] = rows
+                errors.append((where, f"unknown field(s) {', '.join(sorted(unknown))}"))
+                continue
+            if not isinstance(row.get("name"), str) or not row["name"].strip():
+                errors.append((where, "name is required"))
+                continue
+            name = row["name"].replace(NAME_PLACEHOLDER, target_name)
+            if name in names:
+                errors.append((where, f"rule {name!r} appears twice"))
+            names.add(name)
+            values = {f: row[f] for f in fields if f in row and f != "name"}
+            instance = model(name=name, **values)
+            try:
+                instance.full_clean(exclude=["integration", "name"], validate_unique=False)
+            except ValidationError as exc:
+                for field_name, problems in exc.message_dict.items():
+                    errors.append((where, f"{field_name}: {'; '.join(problems)}"))
+                continue
+            taken = model.objects.filter(name=name)
+            if target is not None:
+                taken = taken.exclude(integration=target)
+            if taken.exists():
+                errors.append((where, f"rule name {name!r} is already used by another integration's rule"))
+                continue
+            entry = {"name": name, "values": values}
+            if key == "routing_rules":
+                entry["locations"] = _validate_candidates(row.get("locations", []), target, where, errors, notices)
+                if entry["locations"] is None:
+                    continue
+            good.append(entry)
+        out[key] = good
     return out
+
+
+def _validate_candidates(rows, target, where, errors, notices) -> list[tuple[int, int]] | None:
+    Location = _model("inventory", "Location")
+    if not isinstance(rows, list):
+        errors.append((where, "locations: expected a list of {location, rank}"))
+        return None
+    out = []
+    own: dict[str, list[int]] = {}
+    if target is not None:
+        for pk, kind in Location.objects.filter(integration=target).values_list("pk", "kind"):
+            own.setdefault(kind, []).append(pk)
+    codes = {r.get("location") for r in rows if isinstance(r, dict) and isinstance(r.get("location"), str)}
+    by_code = dict(Location.objects.filter(code__in=codes).values_list("code", "pk"))
+    ok = True
+    for row in rows:
+        ref = row.get("location") if isinstance(row, dict) else None
+        rank = row.get("rank") if isinstance(row, dict) else None
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
+            errors.append((where, f"locations: rank must be a whole number, got {rank!r}"))
+            ok = False
+            continue
+        if isinstance(ref, str):
+            if ref not in by_code:
+                errors.append((where, f"locations: location {ref!r} does not exist"))
+                ok = False
+                continue
+            out.append((by_code[ref], rank))
+        elif isinstance(ref, dict) and isinstance(ref.get("own"), str):
+            candidates = own.get(ref["own"], [])
+            if len(candidates) != 1:
+                notices.append(f"{where}: candidate location not carried over: the target has "
+                               f"{'no' if not candidates else 'several'} {ref['own']} location(s)")
+                continue
+            out.append((candidates[0], rank))
+        else:
+            errors.append((where, "locations: expected a location code or {\"own\": <kind>}"))
+            ok = False
+    return out if ok else None
 
 
 def _diff(plan: ImportPlan, target: Integration | None, spec) -> dict:
@@ -576,16 +635,38 @@ def _diff(plan: ImportPlan, target: Integration | None, spec) -> dict:
     }
     if not any(diff["location_links"].values()):
         diff["location_links"] = {}
-    for key, _app, _name in RULE_MODELS:
-        if key in plan.rules:
-            old = current.get(key, [])
-            new = plan.rules[key]
-            old_set = {json.dumps(r, sort_keys=True, default=str) for r in old}
-            new_set = {json.dumps(r, sort_keys=True, default=str) for r in new}
-            diff[key] = {"added": sorted(new_set - old_set), "removed": sorted(old_set - new_set)}
-            if not any(diff[key].values()):
-                diff[key] = {}
+    current_rules = _rules_resolved(target) if target is not None else {}
+    for key in RULE_KEYS:
+        if key not in plan.rules:
+            continue
+        old = {r["name"]: r for r in current_rules.get(key, [])}
+        new = {r["name"]: r for r in plan.rules[key]}
+        diff[key] = {
+            "added": sorted(new.keys() - old.keys()),
+            "removed": sorted(old.keys() - new.keys()),
+            "changed": sorted(n for n in new.keys() & old.keys() if _rule_cmp(new[n]) != _rule_cmp(old[n])),
+        }
+        if not any(diff[key].values()):
+            diff[key] = {}
     return diff
+
+
+def _rule_cmp(rule: dict):
+    return json.dumps({"values": rule["values"], "locations": sorted(rule.get("locations", []))}, sort_keys=True, default=str)
+
+
+def _rules_resolved(integration: Integration) -> dict[str, list[dict]]:
+    """The integration's rules in the same shape as validated file rules (names as stored, pk pairs)."""
+    HoldRule, RoutingRule = _model("orders", "HoldRule", required=False), _model("orders", "RoutingRule", required=False)
+    out = {}
+    if HoldRule is not None:
+        out["hold_rules"] = [{"name": r.name, "values": {f: getattr(r, f) for f in HOLD_FIELDS if f != "name"}}
+                             for r in HoldRule.objects.filter(integration=integration)]
+    if RoutingRule is not None:
+        out["routing_rules"] = [{"name": r.name, "values": {f: getattr(r, f) for f in ROUTING_FIELDS if f != "name"},
+                                 "locations": [(c.location_id, c.rank) for c in r.candidates.all()]}
+                                for r in RoutingRule.objects.filter(integration=integration).prefetch_related("candidates")]
+    return out
 
 
 def _flow_text(flow: dict | None) -> str | None:
@@ -629,7 +710,7 @@ def configuration_import(*, content: bytes | str, target: Integration | None = N
             raise ConfigurationInvalid([("target", "give an existing integration or a name for a new one")])
         if Integration.objects.filter(name=new_name).exists():
             raise ConfigurationInvalid([("target", f"an integration named {new_name!r} already exists")])
-    plan = configuration_validate(bundle=bundle, target=target, where=where, connector=connector)
+    plan = configuration_validate(bundle=bundle, target=target, where=where, connector=connector, new_name=new_name)
     if dry_run:
         return target, plan
     integration = configuration_apply(plan=plan, target=target, new_name=new_name, user=user, source=source)
@@ -688,33 +769,21 @@ def configuration_apply(*, plan: ImportPlan, target: Integration | None, new_nam
 
 
 def _apply_rules(plan: ImportPlan, target: Integration) -> None:
-    """Replace the target's rules with the file's (only for rule models that exist)."""
-    for key, app, name in RULE_MODELS:
+    """Upsert the file's rules by name on the target; delete the target's rules not in the file."""
+    for key, model_name in (("hold_rules", "HoldRule"), ("routing_rules", "RoutingRule")):
         if not plan.diff.get(key):
             continue
-        model = _model(app, name)
-        fk = _integration_fk(model)
-        model.objects.filter(**{fk: target}).delete()
-        for row in plan.rules[key]:
-            values, m2m = {}, {}
-            for f in _rule_fields(model):
-                if f.name not in row:
-                    continue
-                value = row[f.name]
-                if f.is_relation:
-                    if f.related_model is Integration:
-                        value = target if value == {"own": True} else Integration.objects.get(name=value)
-                    elif value is not None:
-                        lookup = "code" if hasattr(f.related_model, "code") else "sku" if hasattr(f.related_model, "sku") else "pk"
-                        value = f.related_model.objects.get(**{lookup: value})
-                elif value is not None and f.get_internal_type() == "DurationField":
-                    value = timedelta(seconds=value)
-                values[f.name] = value
-            for m in model._meta.many_to_many:
-                if m.name in row:
-                    m2m[m.name] = list(m.related_model.objects.filter(code__in=row[m.name]))
-            rule = model(**values)
-            rule.full_clean()
-            rule.save()
-            for name_, objs in m2m.items():
-                getattr(rule, name_).set(objs)
+        model = _model("orders", model_name)
+        wanted = {r["name"]: r for r in plan.rules[key]}
+        model.objects.filter(integration=target).exclude(name__in=list(wanted)).delete()
+        existing = {r.name: r for r in model.objects.filter(integration=target)}
+        for name, rule in wanted.items():
+            instance = existing.get(name) or model(name=name, integration=target)
+            for field_name, value in rule["values"].items():
+                setattr(instance, field_name, value)
+            instance.full_clean()
+            instance.save()
+            if key == "routing_rules":
+                Candidate = _model("orders", "RoutingRuleLocation")
+                Candidate.objects.filter(rule=instance).delete()
+                Candidate.objects.bulk_create([Candidate(rule=instance, location_id=loc, rank=rank) for loc, rank in rule["locations"]])

@@ -10,6 +10,7 @@ from integrations import configuration as cfg
 from integrations import registry, services
 from integrations.models import FlowState, Integration, Mapping, SettingsChange
 from inventory.models import Location, LocationLink
+from orders.models import HoldRule, RoutingRule, RoutingRuleLocation
 from tests.integrations import fake_connector
 
 SECRETS = {"api_key": "KEY-recognisable-4711", "api_secret": "SECRET-recognisable-0815",
@@ -59,6 +60,11 @@ def source(db):
     warehouse = Location.objects.create(code="osa-main", name="OSA main", kind="3pl_managed")
     own = Location.objects.create(code="us-fbt", name="US FBT", kind="fbt", integration=integration, external_id="WH-REMOTE-1")
     LocationLink.objects.create(source=warehouse, target=own)
+    HoldRule.objects.create(name="Shop US hold", integration=integration, minutes=45, tags=["vip"], clock="sync_time")
+    rule = RoutingRule.objects.create(name="Shop US to OSA", integration=integration, position=5, countries=["US"], allow_split=True)
+    RoutingRuleLocation.objects.create(rule=rule, location=warehouse, rank=1)
+    RoutingRuleLocation.objects.create(rule=rule, location=own, rank=2)
+    HoldRule.objects.create(name="Global hold", integration=None)  # names no integration: not exported
     return integration
 
 
@@ -78,6 +84,7 @@ def state_of(integration):
         "history": SettingsChange.objects.filter(integration=integration).count(),
         "links": sorted(LocationLink.objects.values_list("source__code", "target__code")),
         "cursor": list(FlowState.objects.filter(integration=integration).values_list("cursor", flat=True)),
+        "rules": sorted(HoldRule.objects.values_list("name", "minutes")) + sorted(RoutingRuleLocation.objects.values_list("rule__name", "location__code", "rank")),
     }
 
 
@@ -102,6 +109,11 @@ def test_round_trip_into_empty_integration_gives_identical_configuration(source,
     assert (change.source, change.user) == (SettingsChange.Source.IMPORT, admin_user)
     assert change.diff["settings"]["mode"] == ["fast", "slow"]
     assert change.diff["flows"] == {"pull_things": ["on, every 60 s", "on, every 420 s"]}
+    assert change.diff["hold_rules"] == {"added": ["Shop UK hold"], "removed": [], "changed": []}
+    uk_rule = RoutingRule.objects.get(integration=target)
+    assert (uk_rule.name, uk_rule.countries, uk_rule.allow_split) == ("Shop UK to OSA", ["US"], True)
+    assert list(uk_rule.candidates.values_list("location__code", "rank")) == [("osa-main", 1), ("uk-fbt", 2)]
+    assert HoldRule.objects.get(integration=target).clock == "sync_time"
 
 
 @pytest.mark.parametrize("fmt", [cfg.JSON, cfg.CSV], ids=["json_case", "csv_case"])
@@ -127,6 +139,8 @@ def test_json_export_document_shape(source):
     assert bundle["flows"] == [{"flow": "pull_things", "enabled": True, "interval_seconds": 420}]
     assert bundle["location_links"] == [{"source": "osa-main", "target": {"own": "fbt"}}]
     assert {"kind": "sku", "source": "TT-1", "target": "MASTER-1", "notes": ""} in bundle["mappings"]
+    assert [r["name"] for r in bundle["hold_rules"]] == ["{integration} hold"]
+    assert bundle["routing_rules"][0]["locations"] == [{"location": "osa-main", "rank": 1}, {"location": {"own": "fbt"}, "rank": 2}]
 
 
 def test_csv_export_escapes_formulae_in_every_dangerous_cell(source):
@@ -247,6 +261,12 @@ BAD_JSON_CASES = [
      ("flows[0]", "interval_seconds: expected a positive whole number of seconds, got 0")),
     ("other_connector", {"connector": "fakeother"}, ("connector", "file is for connector 'fakeother' but integration 'Shop UK' is 'fakecfg'")),
     ("newer_format_version", {"format_version": 2}, ("format_version", "format version 2 is newer than this Switchyard supports (1); upgrade first")),
+    ("hold_rule_bad_option", {"hold_rules__0": {"name": "{integration} hold", "clock": "never"}},
+     ("hold_rules[0]", "clock: Value 'never' is not a valid choice.")),
+    ("routing_rule_missing_location", {"routing_rules__0": {"name": "r", "locations": [{"location": "gone", "rank": 1}]}},
+     ("routing_rules[0]", "locations: location 'gone' does not exist")),
+    ("rule_name_taken_elsewhere", {"hold_rules__0": {"name": "Global hold"}},
+     ("hold_rules[0]", "rule name 'Global hold' is already used by another integration's rule")),
     ("not_a_bundle", {"format": "something.else"}, ("format", "not a Switchyard configuration file (format must be 'switchyard.configuration')")),
 ]
 
