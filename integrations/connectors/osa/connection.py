@@ -1,0 +1,53 @@
+"""Which OSA to talk to (environment → base URL), the adapter factory and the connection tester."""
+from __future__ import annotations
+
+from django.conf import settings as dj_settings
+
+from integrations.connectors.osa import settings as osa_settings
+from integrations.connectors.osa.adapter import OsaAdapterV1
+from integrations.exceptions import AuthError
+from integrations.models import Integration
+
+
+def osa_environment(integration: Integration) -> str:
+    """The integration's Environment field wins when it says Sandbox; otherwise "Select OSA environment"."""
+    if integration.environment == osa_settings.SANDBOX:
+        return osa_settings.SANDBOX
+    return integration.setting("osa_environment") or osa_settings.STAGE
+
+
+def sandbox_base_url() -> str:
+    return f"{dj_settings.SITE_URL.rstrip('/')}/integrations/osa/sandbox/api/v1"
+
+
+def osa_base_url(integration: Integration) -> str:
+    override = (integration.setting("osa_base_url") or "").strip()
+    if override:
+        return override.rstrip("/")
+    env = osa_environment(integration)
+    if env == osa_settings.SANDBOX:
+        if not dj_settings.SANDBOX_ENABLED:
+            raise AuthError("The Sandbox environment is only available when SANDBOX_ENABLED is on.")
+        return sandbox_base_url()
+    return osa_settings.BASE_URLS[env]
+
+
+def osa_adapter(integration: Integration, *, counter=None) -> OsaAdapterV1:
+    creds = integration.get_credentials()
+    missing = [label for key, label in (("api_key", "API Key"), ("api_secret", "API Secret"), ("osa_domain", "OSA Domain"))
+               if not creds.get(key)]
+    if missing:
+        raise AuthError(f"OSA credentials incomplete: enter {', '.join(missing)}.")
+    return OsaAdapterV1(base_url=osa_base_url(integration), api_key=creds["api_key"], api_secret=creds["api_secret"],
+                        domain=creds["osa_domain"], counter=counter)
+
+
+def osa_connection_test(integration: Integration) -> str:
+    """Called by integrations.services.integration_test_connection (raises → integration status Error).
+    Stores the OSA store id (the order-number prefix) and the domain on the integration."""
+    account = osa_adapter(integration).account_get()
+    state = {**(integration.remote_state or {}), "store_id": account.store_id, "account_name": account.name}
+    Integration.objects.filter(pk=integration.pk).update(remote_state=state, remote_account_id=account.domain[:120])
+    integration.remote_state, integration.remote_account_id = state, account.domain[:120]
+    label = dict(osa_settings.ENVIRONMENTS).get(osa_environment(integration), osa_environment(integration))
+    return f"Connected to {label} as {account.name or account.domain} (store {account.store_id})."
