@@ -1,0 +1,310 @@
+"""push_fulfillments, push_cancellations, push_buyer_messages / push_order_cards: what is sent, the
+Fulfillments/Orders settings, never twice, and failures visible."""
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from integrations import services
+from integrations.connectors.tiktok import constants as c
+from integrations.exceptions import SettingsError
+from integrations.models import Mapping, OpsException, OutboundPush
+from orders import services as order_services
+from orders.interface import FulfillmentIn, QuantityLineIn
+from orders.models import Cancellation, CancellationLine, Fulfillment, FulfillmentLine, Order
+from tests.integrations.connectors.tiktok.conftest import envelope, load_fixture
+from tests.integrations.connectors.tiktok.test_flows_pull_orders import SINCE_2025, configure, pull, raw
+from tests.orders import factories as f
+
+pytestmark = pytest.mark.django_db
+
+PROVIDERS = c.PATH_SHIPPING_PROVIDERS.format(delivery_option_id="7129736823457654571")
+MARK = c.PATH_MARK_PACKAGE_SHIPPED.format(order_id="576812345678901234")
+
+
+@pytest.fixture(autouse=True)
+def three_pl_connector():
+    f.register()
+    yield
+    f.unregister()
+
+
+@pytest.fixture
+def order(tiktok_integration, tiktok_api):
+    """The standard TikTok order, routed to a 3PL and sent."""
+    tpl = f.three_pl()
+    wh = f.location(tpl, "wh-east")
+    for sku in ("TEE-BLK-L", "CAP-RED"):
+        f.stock(wh, f.product(sku), 50)
+    f.rule("all to east", [wh])
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    tiktok_api.ok("GET", c.PATH_ORDERS_DETAIL, data={"orders": [raw("standard")]})
+    pull(tiktok_integration, order_ids=["576812345678901234"])
+    order = Order.objects.get()
+    order_services.shipping_request_mark_sent(shipping_request=order.shipping_requests.get(), external_id="OSA-1")
+    tiktok_api.mock.calls.reset()
+    return order
+
+
+def ship(order, external_id, lines, carrier="USPS", tracking="9400111899223856928499"):
+    sr = order.shipping_requests.get()
+    return order_services.fulfillment_record(integration=sr.integration, shipping_request=sr, fulfillment=FulfillmentIn(
+        external_id=external_id, carrier=carrier, tracking_numbers=(tracking,),
+        lines=tuple(QuantityLineIn(sku=sku, quantity=qty) for sku, qty in lines)))[0]
+
+
+def push(integration, flow):
+    return services.flow_run(flow_state=integration.flow_states.get(flow=flow))
+
+
+# --- fulfillments ----------------------------------------------------------------------------
+
+def test_partial_then_full_fulfillment_marks_each_shipment_with_its_line_items(tiktok_integration, tiktok_api, order):
+    # given: seed 002 "partial fulfillment" — one tee first, the rest later
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    first = ship(order, "F1", [("TEE-BLK-L", 1)])
+    # when
+    run = push(tiktok_integration, "push_fulfillments")
+    # then
+    assert (run.status, run.created) == ("succeeded", 1)
+    [call] = tiktok_api.calls_to(MARK)
+    assert tiktok_api.body(call) == {"tracking_number": "9400111899223856928499", "shipping_provider_id": "6617675021119438849",
+                                     "order_line_item_ids": ["576812345678911111"]}
+    sent = OutboundPush.objects.get(kind="fulfillment", idempotency_key=f"fulfillment:{first.pk}")
+    assert (sent.status, sent.remote_id) == ("sent", "1153132168123859123")
+    # when the rest ships
+    ship(order, "F2", [("TEE-BLK-L", 1), ("CAP-RED", 1)], tracking="9400111899223856928500")
+    push(tiktok_integration, "push_fulfillments")
+    push(tiktok_integration, "push_fulfillments")  # re-run sends nothing again
+    calls = tiktok_api.calls_to(MARK)
+    assert len(calls) == 2
+    assert tiktok_api.body(calls[1])["order_line_item_ids"] == ["576812345678911112", "576812345678911113"]
+    assert len(tiktok_api.calls_to(PROVIDERS)) == 2  # one per run that had work (cached within a run)
+
+
+def test_tracking_update_when_the_items_were_already_shipped(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    update = c.PATH_PACKAGE_SHIPPING_INFO_UPDATE.format(package_id="1153132168123859123")
+    tiktok_api.fixture("POST", update, "update_shipping_info__ok.json")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)])
+    push(tiktok_integration, "push_fulfillments")
+    # a corrected shipment for units TikTok already has as shipped (new tracking, UPS)
+    again = Fulfillment.objects.create(order=order, external_id="F1-fix", carrier="UPS", tracking_numbers=["1Z999AA10123456784"])
+    FulfillmentLine.objects.create(fulfillment=again, order_line=order.lines.get(sku="TEE-BLK-L"), sku="TEE-BLK-L", quantity=1)
+    push(tiktok_integration, "push_fulfillments")
+    [call] = tiktok_api.calls_to(update)
+    assert tiktok_api.body(call) == {"tracking_number": "1Z999AA10123456784", "shipping_provider_id": "6617675021119438850"}
+    assert len(tiktok_api.calls_to(MARK)) == 1
+
+
+def test_unsupported_carrier_raises_fulfillment_exception_and_sends_nothing(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)], carrier="Bob's Courier")
+    run = push(tiktok_integration, "push_fulfillments")
+    assert run.status == "partial" and tiktok_api.calls_to(MARK) == []
+    exc = OpsException.objects.get(code="unsupported_carrier")
+    assert (exc.category, exc.cause_key, exc.status) == ("fulfillment", "carrier:Bob's Courier", "open")
+    assert not OutboundPush.objects.filter(kind="fulfillment").exists()
+
+
+def test_carrier_mapping_resolves_before_names(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    Mapping.objects.create(integration=tiktok_integration, kind="carrier", source="Bob's Courier", target="FedEx")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)], carrier="Bob's Courier")
+    push(tiktok_integration, "push_fulfillments")
+    assert tiktok_api.body(tiktok_api.calls_to(MARK)[0])["shipping_provider_id"] == "6617675021119438851"
+
+
+def test_setting_fallback_carrier(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)], carrier="Bob's Courier")
+    configure(tiktok_integration, fallback_carrier_enabled=True, fallback_carrier="UPS")
+    push(tiktok_integration, "push_fulfillments")
+    assert tiktok_api.body(tiktok_api.calls_to(MARK)[0])["shipping_provider_id"] == "6617675021119438850"
+    assert OutboundPush.objects.get(kind="fulfillment").payload["provider_match"] == "fallback"
+
+
+def test_fallback_without_a_chosen_carrier_uses_the_first_provider(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)], carrier="Bob's Courier")
+    configure(tiktok_integration, fallback_carrier_enabled=True)
+    push(tiktok_integration, "push_fulfillments")
+    assert tiktok_api.body(tiktok_api.calls_to(MARK)[0])["shipping_provider_id"] == "6617675021119438849"
+
+
+def test_rejected_fulfillment_is_failed_visible_and_not_retried(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.error("POST", MARK, code=21011001, message="Invalid tracking number")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)])
+    push(tiktok_integration, "push_fulfillments")
+    push(tiktok_integration, "push_fulfillments")
+    assert len(tiktok_api.calls_to(MARK)) == 1
+    assert OutboundPush.objects.get(kind="fulfillment").status == "failed"
+    assert "Invalid tracking number" in OpsException.objects.get(code="tiktok_fulfillment_rejected").message
+
+
+def test_rate_limited_fulfillment_is_retried_next_run(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.error("POST", MARK, code=36009002, status=429)
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)])
+    run = push(tiktok_integration, "push_fulfillments")
+    assert (run.status, run.error_class) == ("failed", "RateLimitedError")
+    tiktok_api.mock.replace("POST", tiktok_api._url(MARK), json=load_fixture("mark_package_shipped__ok.json"))
+    run = push(tiktok_integration, "push_fulfillments")
+    assert run.created == 1 and OutboundPush.objects.get(kind="fulfillment").status == "sent"
+
+
+def test_platform_shipped_orders_never_push_fulfillments(tiktok_integration, tiktok_api, order):
+    Order.objects.filter(pk=order.pk).update(fulfillment_type="platform")
+    Fulfillment.objects.create(order=order, external_id="X", carrier="USPS", tracking_numbers=["1"])
+    run = push(tiktok_integration, "push_fulfillments")
+    assert run.fetched == 0 and len(tiktok_api.mock.calls) == 0
+
+
+def test_switch_push_fulfillments_off_disables_the_flow(tiktok_integration):
+    configure(tiktok_integration, push_fulfillments=False)
+    assert tiktok_integration.flow_states.get(flow="push_fulfillments").enabled is False
+
+
+# --- cancellations ---------------------------------------------------------------------------
+
+def test_setting_cancel_push_switches_the_flow(tiktok_integration):
+    assert tiktok_integration.flow_states.get(flow="push_cancellations").enabled is False
+    configure(tiktok_integration, cancel_push=True)
+    assert tiktok_integration.flow_states.get(flow="push_cancellations").enabled is True
+
+
+def test_hub_cancellation_is_pushed_once_with_the_default_full_order_reason(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    configure(tiktok_integration, cancel_push=True, cancel_reason_full_order="seller_cancel_reason_wrong_price")
+    Order.objects.filter(pk=order.pk).update(status="readyForFulfillment")
+    cancellation = order_services.order_cancel(order=Order.objects.get(pk=order.pk), reason="customer called")
+    push(tiktok_integration, "push_cancellations")
+    push(tiktok_integration, "push_cancellations")
+    [call] = tiktok_api.calls_to(c.PATH_CANCEL_ORDER)
+    assert tiktok_api.body(call) == {"order_id": "576812345678901234", "cancel_reason": "seller_cancel_reason_wrong_price"}
+    sent = OutboundPush.objects.get(kind="cancellation", idempotency_key=f"cancellation:{cancellation.pk}")
+    assert (sent.status, sent.remote_id) == ("sent", "4035237384826423453")
+
+
+def test_line_cancellation_uses_line_reason_and_line_item_ids(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    configure(tiktok_integration, cancel_push=True)
+    cancellation = Cancellation.objects.create(order=order, integration=tiktok_integration, source="user", is_full=False)
+    CancellationLine.objects.create(cancellation=cancellation, order_line=order.lines.get(sku="TEE-BLK-L"), sku="TEE-BLK-L", quantity=1)
+    push(tiktok_integration, "push_cancellations")
+    assert tiktok_api.body(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)[0]) == {
+        "order_id": "576812345678901234", "cancel_reason": "seller_cancel_reason_out_of_stock",
+        "order_line_item_ids": ["576812345678911112"]}
+
+
+def test_uk_shop_gets_the_uk_reason_code(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    configure(tiktok_integration, cancel_push=True)
+    tiktok_integration.remote_state["shop_region"] = "GB"
+    tiktok_integration.save(update_fields=["remote_state"])
+    Cancellation.objects.create(order=order, integration=tiktok_integration, source="user", is_full=True)
+    push(tiktok_integration, "push_cancellations")
+    assert tiktok_api.body(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)[0])["cancel_reason"] == "seller_cancel_reason_out_of_stock_uk"
+
+
+def test_rejected_cancellation_is_visible_and_not_resent(tiktok_integration, tiktok_api, order):
+    tiktok_api.error("POST", c.PATH_CANCEL_ORDER, code=25001021, message="Reason not match order status")
+    configure(tiktok_integration, cancel_push=True)
+    Cancellation.objects.create(order=order, integration=tiktok_integration, source="user", is_full=True)
+    push(tiktok_integration, "push_cancellations")
+    push(tiktok_integration, "push_cancellations")
+    assert len(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)) == 1
+    assert OpsException.objects.get(code="tiktok_cancellation_rejected").category == "fulfillment"
+
+
+def test_channel_cancellations_are_not_pushed_back(tiktok_integration, tiktok_api, order):
+    configure(tiktok_integration, cancel_push=True)
+    Cancellation.objects.create(order=order, integration=tiktok_integration, source="buyer", is_full=True, external_id="x")
+    push(tiktok_integration, "push_cancellations")
+    assert tiktok_api.calls_to(c.PATH_CANCEL_ORDER) == []
+
+
+# --- buyer messages and order cards ----------------------------------------------------------
+
+SEND = c.PATH_CS_SEND_MESSAGE.format(conversation_id="7258327587692143234")
+
+
+def _answer_messages(tiktok_api):
+    tiktok_api.fixture("POST", c.PATH_CS_CONVERSATIONS, "conversation_create__ok.json")
+    tiktok_api.fixture("POST", SEND, "message_send__ok.json")
+
+
+def _enable_and_pull(tiktok_integration, tiktok_api, flow, **settings):
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025, **settings)
+    push(tiktok_integration, flow)  # first run: only orders created from now on are messaged
+    tiktok_api.ok("GET", c.PATH_ORDERS_DETAIL, data={"orders": [raw("standard")]})
+    pull(tiktok_integration, order_ids=["576812345678901234"])
+
+
+def test_setting_buyer_message_sends_the_template_once(tiktok_integration, tiktok_api):
+    _answer_messages(tiktok_api)
+    _enable_and_pull(tiktok_integration, tiktok_api, "push_buyer_messages", buyer_message_send=True,
+                     buyer_message_template="Thank you for purchasing from CompanyName!")
+    push(tiktok_integration, "push_buyer_messages")
+    push(tiktok_integration, "push_buyer_messages")
+    assert tiktok_api.body(tiktok_api.calls_to(c.PATH_CS_CONVERSATIONS)[0]) == {"buyer_user_id": "7494012345678901234"}
+    [call] = tiktok_api.calls_to(SEND)
+    body = tiktok_api.body(call)
+    assert body["type"] == "TEXT" and json.loads(body["content"]) == {"content": "Thank you for purchasing from CompanyName!"}
+    assert OutboundPush.objects.get(kind="buyer_message").status == "sent"
+
+
+def test_buyer_message_off_by_default(tiktok_integration):
+    assert tiktok_integration.flow_states.get(flow="push_buyer_messages").enabled is False
+    assert tiktok_integration.flow_states.get(flow="push_order_cards").enabled is False
+
+
+def test_setting_order_card_sends_an_order_card(tiktok_integration, tiktok_api):
+    _answer_messages(tiktok_api)
+    _enable_and_pull(tiktok_integration, tiktok_api, "push_order_cards", order_card_send=True)
+    push(tiktok_integration, "push_order_cards")
+    body = tiktok_api.body(tiktok_api.calls_to(SEND)[0])
+    assert body["type"] == "ORDER_CARD" and json.loads(body["content"]) == {"order_id": "576812345678901234"}
+
+
+def test_setting_buyer_ids_restricts_messages(tiktok_integration, tiktok_api):
+    _answer_messages(tiktok_api)
+    _enable_and_pull(tiktok_integration, tiktok_api, "push_order_cards", order_card_send=True, buyer_message_ids=["someone-else"])
+    push(tiktok_integration, "push_order_cards")
+    assert tiktok_api.calls_to(SEND) == []
+    configure(tiktok_integration, buyer_message_ids=["7494012345678901234"])
+    push(tiktok_integration, "push_order_cards")
+    assert len(tiktok_api.calls_to(SEND)) == 1
+
+
+def test_orders_created_before_the_switch_are_not_messaged(tiktok_integration, tiktok_api):
+    _answer_messages(tiktok_api)
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    tiktok_api.ok("GET", c.PATH_ORDERS_DETAIL, data={"orders": [raw("standard")]})
+    pull(tiktok_integration, order_ids=["576812345678901234"])
+    configure(tiktok_integration, order_card_send=True)
+    push(tiktok_integration, "push_order_cards")
+    assert tiktok_api.calls_to(SEND) == []
+
+
+def test_message_template_is_limited_to_2000_characters(tiktok_integration):
+    with pytest.raises(SettingsError):
+        services.integration_update_settings(integration=tiktok_integration,
+                                             values={**tiktok_integration.settings, "buyer_message_template": "x" * 2001})
+    tiktok_integration.refresh_from_db()
+    assert tiktok_integration.setting("buyer_message_template") == ""
+
+
+def test_empty_template_is_an_exception_and_sends_nothing(tiktok_integration, tiktok_api):
+    _answer_messages(tiktok_api)
+    _enable_and_pull(tiktok_integration, tiktok_api, "push_buyer_messages", buyer_message_send=True)
+    push(tiktok_integration, "push_buyer_messages")
+    assert tiktok_api.calls_to(SEND) == []
+    assert OpsException.objects.filter(code="empty_message_template", status="open").count() == 1
