@@ -488,6 +488,11 @@ class PullInventory(OsaFlow):
         patterns = self.ctx.setting("inventory_sku_patterns") or []
         locations = {loc.external_id: loc for loc in Location.objects.filter(integration=integration).prefetch_related("links_out")}
         refs = services.external_refs_get(integration=integration, kind=self.ref_kind, external_ids=[f"{r.location_code}|{r.sku}" for r in rows])
+        from catalog.models import ChannelOption
+
+        channel_to_master = dict(ChannelOption.objects.filter(integration=integration).exclude(channel_sku="")
+                                 .values_list("channel_sku", "product__sku"))
+        remapped_masters = set(channel_to_master.values())
         by_location: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
         binds, skipped_type, skipped_sku = [], 0, 0
         for row in rows:
@@ -504,16 +509,21 @@ class PullInventory(OsaFlow):
             if location_type not in allowed:
                 skipped_type += 1
                 continue
-            if not sku_matches(patterns, row.sku):
+            if not sku_matches(patterns, row.sku, channel_to_master.get(row.sku, "")):
                 skipped_sku += 1
                 continue
             key = f"{row.location_code}|{row.sku}"
+            master = channel_to_master.get(row.sku, row.sku)
+            if row.sku not in channel_to_master and row.sku in remapped_masters:
+                result.record_error(external_id=key, field="sku", message=f"OSA SKU {row.sku} is the master SKU of a product whose OSA "
+                                    f"Channel SKU is different; ignored (check the OSA row of its Channel Options)")
+                continue
             digest = payload_hash({"fulfillable": row.fulfillable})
             if not self.force and refs.get(key) is not None and refs[key].payload_hash == digest:
                 result.unchanged += 1
                 continue
             # Fulfillable feeds availability (on_hand here means "units OSA can ship"); see README.
-            by_location[row.location_code][row.sku] = {"fulfillable": row.fulfillable, "on_hand": row.fulfillable}
+            by_location[row.location_code][master] = {"fulfillable": row.fulfillable, "on_hand": row.fulfillable}
             binds.append({"external_id": key, "local": None, "payload_hash": digest})
         for code, quantities in by_location.items():
             location = locations[code]
