@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -15,7 +15,10 @@ from integrations.models import Integration
 
 
 def _change_url(integration: Integration) -> str:
-    return reverse("admin:integrations_integration_change", args=[integration.pk])
+    try:
+        return reverse("admin:integrations_integration_change", args=[integration.pk])
+    except NoReverseMatch:  # the Integration admin is not registered (yet)
+        return reverse("admin:index")
 
 
 @staff_member_required
