@@ -1,0 +1,66 @@
+"""Connection: environments, base URLs, the tester marking the integration Connected or Error."""
+import pytest
+from django.test import override_settings
+
+from integrations import services
+from integrations.connectors.osa import connection
+from integrations.connectors.osa.settings import BASE_URLS
+from integrations.models import Integration, OpsException
+
+from .conftest import settings_set
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("env", ["production", "stage", "uat"])
+def test_each_environment_has_its_base_url(osa_integration, env):
+    settings_set(osa_integration, osa_environment=env)
+    assert connection.osa_base_url(osa_integration) == BASE_URLS[env]
+
+
+def test_base_url_override_wins(osa_integration):
+    settings_set(osa_integration, osa_base_url="https://osa.partner.example/api/v1/")
+    assert connection.osa_base_url(osa_integration) == "https://osa.partner.example/api/v1"
+
+
+@override_settings(SITE_URL="http://127.0.0.1:8000", SANDBOX_ENABLED=True)
+def test_sandbox_environment_points_at_the_emulator(osa_integration):
+    osa_integration.environment = "sandbox"
+    assert connection.osa_base_url(osa_integration) == "http://127.0.0.1:8000/integrations/osa/sandbox/api/v1"
+
+
+def test_spec_declares_environments_and_tester(osa_integration):
+    spec = osa_integration.spec
+    assert [code for code, _ in spec.environments] == ["production", "stage", "uat", "sandbox"]
+    assert spec.connection_tester == "integrations.connectors.osa.connection.osa_connection_test"
+
+
+def test_connection_ok_marks_connected_and_stores_store_id(osa_integration, osa_api):
+    # given
+    osa_api.fixture("GET", "/account", "account__ok.json")
+    # when
+    ok, message = services.integration_test_connection(integration=osa_integration)
+    # then
+    osa_integration.refresh_from_db()
+    assert ok is True and "store 1042" in message
+    assert osa_integration.status == Integration.Status.CONNECTED and osa_integration.remote_account_id == "acme-uc3"
+    assert osa_integration.remote_state["store_id"] == "1042"
+
+
+def test_connection_rejected_shows_error_beside_integration(osa_integration, osa_api):
+    # given
+    osa_api.fixture("GET", "/account", "error__invalid_credentials.json", status=401)
+    # when
+    ok, message = services.integration_test_connection(integration=osa_integration)
+    # then
+    osa_integration.refresh_from_db()
+    assert ok is False and osa_integration.status == Integration.Status.ERROR
+    assert "API Key or API Secret is wrong" in osa_integration.last_error
+    assert OpsException.objects.get(code="auth").category == "connector"
+
+
+def test_missing_credentials_is_an_error_without_any_call(osa_integration, osa_api):
+    osa_integration.set_credentials({"api_key": "k"})
+    osa_integration.save()
+    ok, message = services.integration_test_connection(integration=osa_integration)
+    assert ok is False and "API Secret" in message and "OSA Domain" in message and len(osa_api.mock.calls) == 0
