@@ -1,0 +1,137 @@
+"""The shared webhook endpoint: signature over the raw body, store once, route by shop, act, answer fast."""
+import json
+import time
+
+import pytest
+from django.urls import reverse
+
+from integrations import services
+from integrations.connectors.tiktok.models import WebhookEvent
+from integrations.connectors.tiktok.signing import webhook_signature
+from integrations.models import OpsException
+from tests.integrations.connectors.tiktok.conftest import APP_KEY, APP_SECRET, SHOP_ID
+from tests.integrations.connectors.tiktok.test_signing import WEBHOOK_BODY, WEBHOOK_GOLDEN
+
+pytestmark = pytest.mark.django_db
+URL = "/integrations/tiktok/webhook/"
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "flow_run_enqueue", lambda **kw: calls.append((kw["flow_state"].flow, kw["trigger"], kw["params"])))
+    return calls
+
+
+def body_for(topic: int, data: dict, notification_id: str = "7327112393057371910", shop_id: str = SHOP_ID) -> bytes:
+    return json.dumps({"type": topic, "tts_notification_id": notification_id, "shop_id": shop_id, "timestamp": 1644412885,
+                       "data": data}, separators=(",", ":")).encode()
+
+
+def post(client, body: bytes, signature: str | None = None):
+    sig = webhook_signature(app_key=APP_KEY, app_secret=APP_SECRET, body=body) if signature is None else signature
+    return client.post(URL, data=body, content_type="application/json", HTTP_AUTHORIZATION=sig)
+
+
+def test_url_name():
+    assert reverse("integrations:tiktok:webhook") == URL
+
+
+def test_golden_vector_through_the_endpoint(client, enqueued, db):
+    integration = services.integration_create(name="Golden", connector="tiktok", credentials={"app_key": "abcdef", "app_secret": "123"})
+    integration.remote_account_id = "7495540735365777507"
+    integration.save()
+    response = client.post(URL, data=WEBHOOK_BODY, content_type="application/json", HTTP_AUTHORIZATION=WEBHOOK_GOLDEN)
+    assert response.status_code == 200 and response.content == b""
+    event = WebhookEvent.objects.get()
+    assert (event.integration, event.type, event.tts_notification_id) == (integration, 1, "7380066284010030890")
+    assert enqueued == [("pull_orders", "webhook", {"order_ids": ["576653688135258178"]})]
+
+
+def test_order_status_change_enqueues_a_targeted_pull(client, tiktok_integration, enqueued):
+    response = post(client, body_for(1, {"order_id": "576486316948490001", "order_status": "AWAITING_SHIPMENT", "update_time": 1}))
+    assert response.status_code == 200
+    assert enqueued == [("pull_orders", "webhook", {"order_ids": ["576486316948490001"]})]
+    assert WebhookEvent.objects.get().status == "enqueued"
+
+
+def test_invalid_signature_is_401_and_nothing_is_stored(client, tiktok_integration, enqueued):
+    body = body_for(1, {"order_id": "1"})
+    assert post(client, body, signature="0" * 64).status_code == 401
+    assert post(client, body, signature="").status_code == 401
+    tampered = body.replace(b'"1"', b'"2"')
+    assert post(client, tampered, signature=webhook_signature(app_key=APP_KEY, app_secret=APP_SECRET, body=body)).status_code == 401
+    assert WebhookEvent.objects.count() == 0 and enqueued == []
+
+
+def test_duplicate_delivery_is_acknowledged_and_ignored(client, tiktok_integration, enqueued):
+    body = body_for(1, {"order_id": "576486316948490001"})
+    assert post(client, body).status_code == 200
+    assert post(client, body).status_code == 200
+    assert WebhookEvent.objects.count() == 1 and len(enqueued) == 1
+
+
+def test_unknown_shop_is_stored_unrouted(client, tiktok_integration, enqueued):
+    response = post(client, body_for(1, {"order_id": "1"}, shop_id="111"))
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.integration, event.shop_id) == ("unrouted", None, "111")
+    assert enqueued == []
+
+
+def test_malformed_payload_with_valid_signature_is_400_and_nothing_stored(client, tiktok_integration, enqueued):
+    assert post(client, b"{not json").status_code == 400
+    assert post(client, b'{"type": 1}').status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_get_is_not_allowed(client):
+    assert client.get(URL).status_code == 405
+
+
+def test_package_update_targets_every_order_of_the_packages(client, tiktok_integration, enqueued):
+    post(client, body_for(4, {"sc_type": "SPLIT", "role_type": "ROLE_SELLER", "update_time": 1,
+                              "package_list": [{"package_id": "p1", "order_id_list": ["2", "1"]}, {"package_id": "p2", "order_id_list": ["1"]}]}))
+    assert enqueued == [("pull_orders", "webhook", {"order_ids": ["1", "2"]})]
+
+
+def test_cancellation_status_change_targets_the_order(client, tiktok_integration, enqueued):
+    post(client, body_for(11, {"order_id": "576", "cancel_status": "CANCELLATION_REQUEST_PENDING", "cancel_id": "9"}))
+    assert enqueued == [("pull_orders", "webhook", {"order_ids": ["576"]})]
+
+
+def test_flow_switched_off_means_no_run(client, tiktok_integration, enqueued):
+    services.integration_update_settings(integration=tiktok_integration, values={**tiktok_integration.settings, "pull_orders": False})
+    post(client, body_for(1, {"order_id": "576"}))
+    assert enqueued == [] and WebhookEvent.objects.get().status == "ignored"
+
+
+def test_deauthorization_pauses_flows_and_is_visible(client, tiktok_integration, enqueued):
+    post(client, body_for(6, {"message": "Seller cancelled authorization"}))
+    tiktok_integration.refresh_from_db()
+    assert "deauthorized" in tiktok_integration.paused_reason
+    exc = OpsException.objects.get(code="deauthorized")
+    assert (exc.category, exc.integration, exc.status) == ("connector", tiktok_integration, "open")
+    run = services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="pull_orders"))
+    assert run.status == "skipped" and "paused" in run.note
+    # later order webhooks are stored but start nothing
+    post(client, body_for(1, {"order_id": "576"}, notification_id="2"))
+    assert enqueued == []
+
+
+def test_upcoming_expiration_is_visible_and_pauses_only_once_expired(client, tiktok_integration, enqueued):
+    future = int(time.time()) + 30 * 86400
+    post(client, body_for(7, {"message": "expires soon", "expiration_time": future}))
+    tiktok_integration.refresh_from_db()
+    assert tiktok_integration.paused_reason == ""
+    assert tiktok_integration.remote_state["authorization_expires_at"] is not None
+    assert OpsException.objects.get(code="authorization_expiring").category == "connector"
+    post(client, body_for(7, {"message": "expired", "expiration_time": int(time.time()) - 60}, notification_id="3"))
+    tiktok_integration.refresh_from_db()
+    assert "expired" in tiktok_integration.paused_reason
+    assert OpsException.objects.get(code="authorization_expiring").count == 2
+
+
+def test_webhook_handling_uses_bounded_queries(client, tiktok_integration, enqueued, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        post(client, body_for(1, {"order_id": "576"}))
