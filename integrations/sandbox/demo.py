@@ -1,0 +1,266 @@
+"""One-command demo: emulated TikTok shops (US, UK) and OSA account, the integrations connected to them,
+catalog, locations, inventory, hold and routing rules, flows on short intervals and generated traffic.
+
+`demo_seed()` is idempotent: a second call creates nothing twice (it only tops up traffic when the shops
+have been quiet for a while)."""
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import FlowState, Integration
+from integrations.sandbox import services as emu
+from integrations.sandbox.generator import orders_generate
+from integrations.sandbox.models import EmuApp, EmuOrder, EmuShop
+
+log = logging.getLogger(__name__)
+
+US_NAME, UK_NAME, OSA_NAME = "TikTok US", "TikTok UK", "OSA (sandbox)"
+DEMO_APP_KEY = "sandbox-demo-app"
+OSA_DOMAIN = "sandbox-demo"
+HOLD_MINUTES = 1
+FLOW_INTERVAL = timedelta(seconds=30)
+ORDERS_PER_SHOP = 24
+ORDERS_PER_MINUTE = 4
+
+# Catalog: a tee with variants, a cap, and a bundle of both (sold on TikTok as its own SKU).
+VARIANTS = [("TEE-BLK-M", "Black, M", "19.99", 6), ("TEE-BLK-L", "Black, L", "19.99", 4), ("TEE-WHT-M", "White, M", "18.99", 3)]
+SIMPLE = [("CAP-RED", "Cap, red", "12.50", 3)]
+BUNDLE = ("BUNDLE-TEE-CAP", "Tee + cap bundle", "29.99", 1, [("TEE-BLK-M", 1), ("CAP-RED", 1)])
+STOCK = 200
+
+TIKTOK_FLOWS = ("pull_orders", "push_fulfillments", "push_cancellations", "pull_locations", "pull_products", "push_inventory",
+                "pull_returns", "pull_refunds", "pull_statements")
+OSA_FLOWS = ("push_shipping_requests", "cancel_shipping_requests", "pull_order_statuses", "pull_fulfillments", "pull_inventory",
+             "pull_locations")
+
+
+def demo_seed() -> str:
+    if not settings.SANDBOX_ENABLED:
+        return ""
+    notes: list[str] = []
+    app = _app()
+    us_shop = _shop(app, "Sandbox Shop US", "US", "USD")
+    uk_shop = _shop(app, "Sandbox Shop UK", "GB", "GBP")
+    _catalog(notes)
+    osa = _osa(notes)
+    us = _tiktok_us(app, us_shop, notes)
+    uk = _tiktok_uk(app, uk_shop, us, notes)
+    osa_location = _locations(osa, [(us, us_shop), (uk, uk_shop)], notes)
+    _inventory(osa_location, notes)
+    _rules(osa_location, notes)
+    for integration in (us, uk):
+        _flows(integration, TIKTOK_FLOWS)
+    if osa:
+        _flows(osa, OSA_FLOWS)
+    created = _traffic([us_shop, uk_shop])
+    notes.append(f"{created} sandbox orders scheduled" if created else "sandbox traffic already flowing")
+    return "Sandbox demo: " + "; ".join(notes)
+
+
+# --- emulated side ---
+
+def _app() -> EmuApp:
+    app = EmuApp.objects.filter(app_key=DEMO_APP_KEY).first()
+    if app is None:
+        app = emu.app_ensure(app_key=DEMO_APP_KEY, app_secret=secrets.token_urlsafe(24),
+                             redirect_url=f"{settings.SITE_URL.rstrip('/')}/integrations/tiktok/callback/")
+    return app
+
+
+def _shop(app: EmuApp, name: str, region: str, currency: str) -> EmuShop:
+    shop = EmuShop.objects.filter(app=app, name=name).first()
+    if shop is not None:
+        return shop
+    # Short remorse window and carrier delays so a demo order goes end to end in about two minutes.
+    shop = emu.shop_create(app=app, name=name, region=region, currency=currency, remorse_seconds=30, pay_after_seconds=3,
+                           transit_after_seconds=20, deliver_after_seconds=40, qps=20)
+    weights = {sku: w for sku, _, _, w in VARIANTS + SIMPLE}
+    emu.product_create(shop=shop, title="Basic Tee", skus=[
+        {"seller_sku": sku, "name": label, "price": price, "quantity": STOCK, "weight": weights[sku]} for sku, label, price, _ in VARIANTS])
+    emu.product_create(shop=shop, title="Cap", skus=[
+        {"seller_sku": sku, "name": label, "price": price, "quantity": STOCK, "weight": w} for sku, label, price, w in SIMPLE])
+    emu.product_create(shop=shop, title=BUNDLE[1], skus=[
+        {"seller_sku": BUNDLE[0], "name": "", "price": BUNDLE[2], "quantity": STOCK, "weight": BUNDLE[3]}])
+    return shop
+
+
+def _traffic(shops: list[EmuShop]) -> int:
+    """Orders spread over the next minutes; skipped while the shops already have recent or upcoming orders."""
+    recent = emu.now_ts() - 600
+    created = 0
+    for shop in shops:
+        if EmuOrder.objects.filter(shop=shop, create_time__gte=recent).exists():
+            continue
+        result = orders_generate(shop=shop, count=ORDERS_PER_SHOP, per_minute=ORDERS_PER_MINUTE, cancel_share=0.1,
+                                 edit_share=0.1, return_share=0.1)
+        created += result.created
+    return created
+
+
+# --- Switchyard side ---
+
+def _catalog(notes: list[str]) -> None:
+    from catalog.models import BundleComponent, Product
+
+    parent, _ = Product.objects.get_or_create(sku="TEE", defaults={"name": "Basic Tee", "kind": Product.Kind.PARENT})
+    for sku, label, price, _w in VARIANTS:
+        color, size = label.split(", ")
+        Product.objects.get_or_create(sku=sku, defaults={"name": f"Basic Tee {label}", "kind": Product.Kind.VARIANT, "parent": parent,
+                                                         "price": price, "variant_options": {"color": color, "size": size}})
+    for sku, label, price, _w in SIMPLE:
+        Product.objects.get_or_create(sku=sku, defaults={"name": label, "kind": Product.Kind.SIMPLE, "price": price})
+    bundle, _ = Product.objects.get_or_create(sku=BUNDLE[0], defaults={"name": BUNDLE[1], "kind": Product.Kind.BUNDLE, "price": BUNDLE[2]})
+    for sku, qty in BUNDLE[4]:
+        BundleComponent.objects.get_or_create(bundle=bundle, component=Product.objects.get(sku=sku), defaults={"quantity": qty})
+    notes.append("catalog: tee with 3 variants, cap, bundle")
+
+
+def _osa(notes: list[str]) -> Integration | None:
+    try:
+        from integrations.connectors.osa import emulator as osa_emulator
+    except ImportError:
+        notes.append("no OSA connector installed: no fulfillment integration")
+        return None
+    from integrations import services
+
+    skus = [s for s, *_ in VARIANTS + SIMPLE]
+    existing = Integration.objects.filter(name=OSA_NAME).first()
+    if existing is not None:
+        return existing
+    account = osa_emulator.emulator_seed(domain=OSA_DOMAIN, skus=skus, quantity=STOCK, accept_delay_seconds=5, ship_delay_seconds=15)
+    integration = services.integration_create(
+        name=OSA_NAME, connector="osa", environment="sandbox",
+        credentials={"api_key": account.api_key, "api_secret": account.api_secret, "osa_domain": OSA_DOMAIN})
+    notes.append("OSA integration on the OSA emulator")
+    return integration
+
+
+def _tiktok_settings() -> dict:
+    return {"pull_orders": True, "push_fulfillments": True, "cancel_push": True}
+
+
+def _connect(integration: Integration, shop: EmuShop) -> None:
+    """Issue tokens from the emulator and bind the shop with the TikTok connector's own services
+    (the same writes its OAuth callback makes; the browser hop is skipped because the server is not up yet)."""
+    from integrations.connectors.tiktok.auth import shop_bind
+    from integrations.connectors.tiktok.tokens import tokens_store
+
+    tokens_store(integration=integration, data=emu.token_set_direct(shop=shop))
+    shop_bind(integration=integration, shop={"id": shop.shop_id, "name": shop.name, "region": shop.region, "cipher": shop.cipher,
+                                             "code": shop.code, "seller_type": shop.seller_type})
+
+
+def _credentials(app: EmuApp) -> dict:
+    return {"app_key": app.app_key, "app_secret": app.app_secret, "service_id": app.service_id}
+
+
+def _settings_apply(integration: Integration, values: dict) -> None:
+    from integrations import services
+    from integrations.schema import validate_settings
+
+    wanted = {k: v for k, v in values.items() if k in {s.key for s in integration.spec.settings}}
+    try:
+        validate_settings(integration.spec, {**integration.settings, **wanted})
+    except Exception as exc:  # noqa: BLE001 - a setting renamed by the connector must not break the demo
+        log.warning("demo settings not applied: %s", exc)
+        return
+    services.integration_update_settings(integration=integration, values={**integration.settings, **wanted}, summary="demo seed")
+
+
+def _tiktok_us(app: EmuApp, shop: EmuShop, notes: list[str]) -> Integration:
+    from integrations import services
+
+    integration = Integration.objects.filter(name=US_NAME).first()
+    if integration is None:
+        integration = services.integration_create(name=US_NAME, connector="tiktok", environment="sandbox", credentials=_credentials(app))
+        _settings_apply(integration, _tiktok_settings())
+    if not integration.remote_account_id:
+        _connect(integration, shop)
+    notes.append(f"{US_NAME} connected to {shop.name}")
+    return integration
+
+
+def _tiktok_uk(app: EmuApp, shop: EmuShop, us: Integration, notes: list[str]) -> Integration:
+    integration = Integration.objects.filter(name=UK_NAME).first()
+    if integration is None:
+        try:
+            from integrations.configuration import configuration_export, configuration_import
+
+            content = configuration_export(integration=us)
+            integration, _plan = configuration_import(content=content, new_name=UK_NAME)
+            notes.append(f"{UK_NAME} set up by importing the {US_NAME} configuration")
+        except ImportError:
+            from integrations import services
+
+            integration = services.integration_create(name=UK_NAME, connector="tiktok", environment="sandbox",
+                                                      settings=dict(us.settings))
+            notes.append(f"{UK_NAME} set up by copying settings (no configuration helper)")
+        Integration.objects.filter(pk=integration.pk).update(environment="sandbox")
+        integration.refresh_from_db()
+        integration.set_credentials(_credentials(app))
+        integration.save(update_fields=["credentials_encrypted"])
+    if not integration.remote_account_id:
+        _connect(integration, shop)
+    return integration
+
+
+def _locations(osa: Integration | None, channels: list[tuple[Integration, EmuShop]], notes: list[str]):
+    """TikTok warehouses and OSA locations as Switchyard locations (the same upsert their location flows use),
+    linked OSA warehouse → each TikTok warehouse."""
+    from inventory.models import Location, LocationLink
+    from inventory.services import locations_upsert_from_remote
+
+    if osa is not None:
+        from integrations.connectors.osa.models import EmuLocation
+
+        rows = [{"external_id": loc.code, "name": loc.name, "is_default": loc.is_default}
+                for loc in EmuLocation.objects.filter(account__domain=OSA_DOMAIN, type="warehouse").order_by("id")]
+        source = locations_upsert_from_remote(integration=osa, locations=rows)[0]
+    else:
+        source, _ = Location.objects.get_or_create(code="demo-warehouse", defaults={"name": "Demo warehouse", "is_default": True})
+    for integration, shop in channels:
+        rows = [{"external_id": w.warehouse_id, "name": w.name, "is_default": w.is_default, "address": w.address}
+                for w in shop.warehouses.order_by("id")]
+        for target in locations_upsert_from_remote(integration=integration, locations=rows):
+            LocationLink.objects.get_or_create(source=source, target=target)
+    notes.append(f"locations linked: {source.name} → TikTok warehouses")
+    return source
+
+
+def _inventory(location, notes: list[str]) -> None:
+    from inventory.models import InventoryLevel
+    from inventory.services import inventory_levels_set
+
+    if InventoryLevel.objects.filter(location=location).exists():
+        return
+    inventory_levels_set(location=location, quantities={sku: {"on_hand": STOCK} for sku, *_ in VARIANTS + SIMPLE}, reason="demo seed")
+    notes.append(f"inventory: {STOCK} of each SKU at {location.name}")
+
+
+@transaction.atomic
+def _rules(location, notes: list[str]) -> None:
+    from orders.models import HoldRule, RoutingRule, RoutingRuleLocation
+
+    HoldRule.objects.get_or_create(name="Demo: hold TikTok orders 1 minute",
+                                   defaults={"connector": "tiktok", "minutes": HOLD_MINUTES, "priority": 10})
+    rule, _ = RoutingRule.objects.get_or_create(name="Demo: route to the fulfillment warehouse", defaults={"position": 10})
+    RoutingRuleLocation.objects.get_or_create(rule=rule, location=location, defaults={"rank": 1})
+    notes.append(f"hold rule ({HOLD_MINUTES} min) and routing rule")
+
+
+def _flows(integration: Integration, codes: tuple[str, ...]) -> None:
+    from integrations import services
+
+    services.flow_states_ensure(integration=integration)
+    known = {f.code: f for f in integration.spec.flows}
+    switches = {known[c].enable_setting: True for c in codes if c in known and known[c].enable_setting}
+    if switches:
+        _settings_apply(integration, switches)
+    FlowState.objects.filter(integration=integration, flow__in=[c for c in codes if c in known]).exclude(
+        enabled=True, interval=FLOW_INTERVAL).update(enabled=True, interval=FLOW_INTERVAL, next_run_at=timezone.now())

@@ -1,0 +1,47 @@
+"""demo_seed(): everything the demo needs, created once."""
+from integrations.models import FlowState, Integration
+from integrations.sandbox.demo import demo_seed
+from integrations.sandbox.models import EmuOrder, EmuShop, EmuToken
+
+
+def _counts():
+    from catalog.models import Product
+    from inventory.models import InventoryLevel, Location, LocationLink
+    from orders.models import HoldRule, RoutingRule
+
+    return {"integrations": Integration.objects.count(), "shops": EmuShop.objects.count(), "orders": EmuOrder.objects.count(),
+            "tokens": EmuToken.objects.count(), "products": Product.objects.count(), "locations": Location.objects.count(),
+            "links": LocationLink.objects.count(), "levels": InventoryLevel.objects.count(), "holds": HoldRule.objects.count(),
+            "routing": RoutingRule.objects.count(), "flows": FlowState.objects.count()}
+
+
+def test_demo_seed_sets_everything_up(db, settings):
+    settings.SANDBOX_ENABLED = True
+    message = demo_seed()
+    assert message.startswith("Sandbox demo:")
+    us, uk = Integration.objects.get(name="TikTok US"), Integration.objects.get(name="TikTok UK")
+    assert us.environment == uk.environment == "sandbox"
+    shops = {s.name: s for s in EmuShop.objects.all()}
+    assert us.remote_account_id == shops["Sandbox Shop US"].shop_id and uk.remote_account_id == shops["Sandbox Shop UK"].shop_id
+    assert us.remote_state["shop_cipher"] == shops["Sandbox Shop US"].cipher
+    assert us.get_credentials()["app_key"] == uk.get_credentials()["app_key"] == "sandbox-demo-app"
+    assert FlowState.objects.get(integration=us, flow="pull_orders").enabled
+    assert EmuOrder.objects.filter(shop__name="Sandbox Shop US").count() == 24
+    from catalog.models import Product
+
+    assert Product.objects.get(sku="BUNDLE-TEE-CAP").components.count() == 2
+    assert Product.objects.filter(parent__sku="TEE").count() == 3
+
+
+def test_demo_seed_is_idempotent(db, settings):
+    settings.SANDBOX_ENABLED = True
+    demo_seed()
+    before = _counts()
+    demo_seed()
+    assert _counts() == before
+
+
+def test_demo_seed_does_nothing_without_sandbox(db, settings):
+    settings.SANDBOX_ENABLED = False
+    assert demo_seed() == ""
+    assert not Integration.objects.exists() and not EmuShop.objects.exists()
