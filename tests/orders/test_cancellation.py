@@ -1,0 +1,146 @@
+"""Closed-loop cancellation: channel → 3PL (requested → canceled / too late) and 3PL → Switchyard (setting's status)."""
+import pytest
+
+from integrations.models import OpsException
+from inventory.models import InventoryLevel
+from orders import selectors, services
+from orders.interface import CancellationIn, FulfillmentIn, QuantityLineIn
+from orders.models import Cancellation, Order, ShippingRequest
+from tests.orders import factories as f
+
+
+@pytest.fixture
+def sent_order(shop, wh, sku_a, sku_b):
+    f.stock(wh, sku_a, 10)
+    f.stock(wh, sku_b, 10)
+    f.rule("r", [wh])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("A", 2), ("B", 1)))])
+    order = Order.objects.get()
+    services.shipping_request_mark_sent(shipping_request=order.shipping_requests.get(), external_id="OSA-1")
+    order.refresh_from_db()
+    return order
+
+
+def _level(sku):
+    return InventoryLevel.objects.get(product__sku=sku)
+
+
+def test_channel_cancel_before_sending_cancels_locally_with_restock(shop, wh, sku_a):
+    f.stock(wh, sku_a, 5)
+    f.rule("r", [wh])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in()])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(status="canceled", channel_status="CANCELLED")])
+    order = Order.objects.get()
+    assert order.status == "canceled"
+    assert ShippingRequest.objects.get().status == "canceledRestock"
+    assert _level("A").committed == 0
+    assert list(selectors.shipping_requests_to_cancel(integration=wh.integration)) == []
+
+
+def test_channel_cancel_after_sent_requests_cancel_then_confirmed(shop, sent_order, wh):
+    # when the buyer cancels at the channel
+    services.order_cancel_from_channel(order=sent_order, cancellation=CancellationIn(source="buyer", external_id="C1", reason="changed mind"))
+    services.order_cancel_from_channel(order=sent_order, cancellation=CancellationIn(source="buyer", external_id="C1"))
+    sent_order.refresh_from_db()
+    sr = ShippingRequest.objects.get()
+    assert Cancellation.objects.count() == 1
+    assert (sr.cancel_state, sr.status) == ("requested", "sentToFulfillment")
+    assert sent_order.status == "sentToFulfillment" and sent_order.cancel_requested_at is not None
+    assert list(selectors.shipping_requests_to_cancel(integration=wh.integration)) == [sr]
+    # when the 3PL confirms
+    services.shipping_request_cancel_confirmed(shipping_request=sr)
+    services.shipping_request_cancel_confirmed(shipping_request=sr)
+    sr.refresh_from_db()
+    sent_order.refresh_from_db()
+    assert (sr.cancel_state, sr.status) == ("canceled", "canceledRestock")
+    assert sent_order.status == "canceled"
+    assert (_level("A").committed, _level("A").available) == (0, 10)
+    assert list(selectors.shipping_requests_to_cancel(integration=wh.integration)) == []
+
+
+def test_channel_cancel_too_late_raises_exception_and_fulfillment_flows_on(shop, sent_order):
+    services.order_cancel_from_channel(order=sent_order, cancellation=CancellationIn(source="buyer", external_id="C1"))
+    sr = ShippingRequest.objects.get()
+    # when the 3PL says it already shipped
+    services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=True)
+    sr.refresh_from_db()
+    assert sr.cancel_state == "too_late"
+    exc = OpsException.objects.get(code="cancel_too_late")
+    assert (exc.category, exc.status) == ("fulfillment", "open")
+    # and the shipment still arrives
+    services.fulfillment_record(integration=sr.integration, shipping_request=sr, fulfillment=FulfillmentIn(external_id="F1"))
+    sent_order.refresh_from_db()
+    assert sent_order.status == "fulfilled"
+    assert sent_order.cancel_requested_at is None
+    assert (_level("A").on_hand, _level("A").committed) == (8, 0)
+
+
+def test_fulfillment_arriving_while_cancel_requested_is_too_late(shop, sent_order):
+    services.order_cancel_from_channel(order=sent_order, cancellation=CancellationIn(source="platform"))
+    sr = ShippingRequest.objects.get()
+    services.fulfillment_record(integration=sr.integration, shipping_request=sr, fulfillment=FulfillmentIn(external_id="F1"))
+    sr.refresh_from_db()
+    sent_order.refresh_from_db()
+    assert sr.cancel_state == "too_late"
+    assert sent_order.status == "fulfilled"
+    assert OpsException.objects.filter(code="cancel_too_late", status="open").count() == 1
+
+
+def test_channel_cancel_after_fulfilled_is_too_late_on_the_order(shop, sent_order):
+    sr = ShippingRequest.objects.get()
+    services.fulfillment_record(integration=sr.integration, shipping_request=sr, fulfillment=FulfillmentIn(external_id="F1"))
+    sent_order.refresh_from_db()
+    services.order_cancel_from_channel(order=sent_order, cancellation=CancellationIn(source="buyer", external_id="C9"))
+    sent_order.refresh_from_db()
+    assert sent_order.status == "fulfilled"
+    assert OpsException.objects.get().code == "cancel_too_late"
+
+
+def test_partial_channel_cancel_before_sending_reroutes_rest(shop, wh, sku_a, sku_b):
+    f.stock(wh, sku_a, 10)
+    f.stock(wh, sku_b, 10)
+    f.rule("r", [wh])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("A", 2), ("B", 1)))])
+    order = Order.objects.get()
+    services.order_cancel_from_channel(order=order, cancellation=CancellationIn(
+        source="buyer", external_id="C2", is_full=False, lines=(QuantityLineIn(sku="B", quantity=1),)))
+    order.refresh_from_db()
+    active = order.shipping_requests.get(status="readyForFulfillment")
+    assert order.status == "readyForFulfillment"
+    assert [(ln.sku, ln.quantity) for ln in active.lines.all()] == [("A", 2)]
+    assert (_level("A").committed, _level("B").committed) == (2, 0)
+
+
+@pytest.mark.parametrize("status,sr_status,order_status,committed_a,on_hand_a", [
+    ("canceledRestock", "canceledRestock", "canceled", 0, 10),
+    ("canceled", "canceled", "canceled", 0, 8),
+    ("reviewRequired", "reviewRequired", "reviewRequired", 2, 10),
+    ("failed", "failed", "sentToFulfillment", 2, 10),
+])
+def test_3pl_cancellation_applies_setting_status(sent_order, status, sr_status, order_status, committed_a, on_hand_a):
+    sr = ShippingRequest.objects.get()
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status=status, reason="out of stock")
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status=status, reason="out of stock")
+    sr.refresh_from_db()
+    sent_order.refresh_from_db()
+    assert sr.status == sr_status
+    assert sent_order.status == order_status
+    assert (_level("A").committed, _level("A").on_hand) == (committed_a, on_hand_a)
+    assert OpsException.objects.filter(code="canceled_by_fulfillment").count() == (1 if status == "failed" else 0)
+
+
+def test_3pl_cancellation_with_unknown_status_changes_nothing(sent_order):
+    sr = ShippingRequest.objects.get()
+    with pytest.raises(ValueError):
+        services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status="bogus")
+    sr.refresh_from_db()
+    assert sr.status == "sentToFulfillment"
+
+
+def test_user_cancel_refused_for_fulfilled_order(shop, sent_order, admin_user):
+    sr = ShippingRequest.objects.get()
+    services.fulfillment_record(integration=sr.integration, shipping_request=sr, fulfillment=FulfillmentIn(external_id="F1"))
+    sent_order.refresh_from_db()
+    with pytest.raises(services.OrderActionError):
+        services.order_cancel(order=sent_order, user=admin_user)
+    assert Cancellation.objects.count() == 0
