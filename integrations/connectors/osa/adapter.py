@@ -217,6 +217,23 @@ class RemoteReceipt:
 class ListPage:
     items: list
     next_page: int | None
+    # Records that could not be mapped (recorded per record by the flow; the rest of the page goes on).
+    errors: list = field(default_factory=list)
+
+
+def _map_all(fn, rows) -> tuple[list, list[PayloadError]]:
+    items, errors = [], []
+    for row in rows or []:
+        try:
+            items.append(fn(row))
+        except PayloadError as exc:
+            errors.append(exc)
+    return items, errors
+
+
+def _page(fn, body: dict, key: str) -> ListPage:
+    items, errors = _map_all(fn, body.get(key))
+    return ListPage(items, body.get("next_page"), errors)
 
 
 # --- client -----------------------------------------------------------------------------------
@@ -283,7 +300,7 @@ class OsaAdapterV1(BaseClient):
         if status:
             params["status"] = status
         body = self.request("GET", ORDERS, params=params)
-        return ListPage([order_from_json(o) for o in body.get("orders") or []], body.get("next_page"))
+        return _page(order_from_json, body, "orders")
 
     def order_cancel(self, *, order_id: str, reason: str = "") -> bool:
         """True when canceled; False when OSA says it is too late (already shipped)."""
@@ -301,16 +318,16 @@ class OsaAdapterV1(BaseClient):
         if updated_since:
             params["updated_since"] = updated_since.isoformat()
         body = self.request("GET", SHIPMENTS, params=params)
-        return ListPage([shipment_from_json(s) for s in body.get("shipments") or []], body.get("next_page"))
+        return _page(shipment_from_json, body, "shipments")
 
     # inventory and locations
     def inventory_list(self, *, page: int = 1) -> ListPage:
         body = self.request("GET", INVENTORY, params={"page": page, "per_page": PER_PAGE})
-        return ListPage([inventory_from_json(i) for i in body.get("inventory") or []], body.get("next_page"))
+        return _page(inventory_from_json, body, "inventory")
 
-    def locations_list(self) -> list[RemoteLocation]:
+    def locations_list(self) -> ListPage:
         body = self.request("GET", LOCATIONS)
-        return [location_from_json(loc) for loc in body.get("locations") or []]
+        return _page(location_from_json, body, "locations")
 
     # products
     def product_create(self, *, product: ProductInfo) -> bool:
@@ -341,7 +358,7 @@ class OsaAdapterV1(BaseClient):
         if updated_since:
             params["updated_since"] = updated_since.isoformat()
         body = self.request("GET", RETURNS, params=params)
-        return ListPage([return_from_json(r) for r in body.get("returns") or []], body.get("next_page"))
+        return _page(return_from_json, body, "returns")
 
     # inbound
     def arrival_create(self, *, arrival: ArrivalOut) -> str:
@@ -358,7 +375,7 @@ class OsaAdapterV1(BaseClient):
         if updated_since:
             params["updated_since"] = updated_since.isoformat()
         body = self.request("GET", RECEIPTS, params=params)
-        return ListPage([receipt_from_json(r) for r in body.get("receipts") or []], body.get("next_page"))
+        return _page(receipt_from_json, body, "receipts")
 
 
 def iterate(fetch, **kwargs) -> Iterator[ListPage]:
@@ -465,12 +482,12 @@ def ship_to_from_address(address: dict) -> dict:
 
 def order_from_json(o: dict) -> RemoteOrder:
     order_id = str(o.get("id", ""))
-    if not order_id or not o.get("reference"):
-        raise PayloadError("order without id or reference", external_id=order_id, field="id")
+    if not order_id or not (o.get("reference") or o.get("number")):
+        raise PayloadError("order without id, or without both reference and number", external_id=order_id, field="id")
     status = str(o.get("status", ""))
     if status not in ORDER_STATUSES:
         raise PayloadError(f"unknown OSA order status {status!r}", external_id=order_id, field="status")
-    return RemoteOrder(order_id=order_id, reference=str(o["reference"]), number=str(o.get("number", "")), status=status,
+    return RemoteOrder(order_id=order_id, reference=str(o.get("reference") or ""), number=str(o.get("number", "")), status=status,
                        warehouse_code=str(o.get("warehouse_code") or ""), cancel_reason=str(o.get("cancel_reason") or ""),
                        created_at=_dt(o.get("created_at"), external_id=order_id, field_name="created_at"),
                        updated_at=_dt(o.get("updated_at"), external_id=order_id, field_name="updated_at"))

@@ -84,6 +84,17 @@ def _setting_switch_off(*, integration: Integration, key: str) -> None:
                                   diff={"settings": {key: [True, False]}})
 
 
+def _split_errors(items: list, result: FlowResult) -> list:
+    """Unmappable remote records (PayloadError) are recorded per record; the rest is returned."""
+    good = []
+    for item in items:
+        if isinstance(item, PayloadError):
+            result.record_payload_error(item)
+        else:
+            good.append(item)
+    return good
+
+
 def _note(ctx, text: str) -> None:
     ctx.run.note = (f"{ctx.run.note}; {text}" if ctx.run.note else text)[:255]
 
@@ -151,7 +162,7 @@ class PushShippingRequests(OsaFlow):
     def _load(self, ids: list[int]):
         from orders.models import ShippingRequest
 
-        rows = list(ShippingRequest.objects.filter(pk__in=ids).select_related("order", "location")
+        rows = list(ShippingRequest.objects.filter(pk__in=ids).order_by("pk").select_related("order", "location")
                     .prefetch_related("lines__product", "lines__order_line"))
         self._methods = dict(Mapping.objects.filter(integration=self.integration, kind=Mapping.Kind.SHIPPING_METHOD)
                              .values_list("source", "target"))
@@ -310,7 +321,9 @@ class PullOrderStatuses(OsaFlow):
         latest = cursor.get("since")
         for listing in osa.iterate(self.adapter.orders_list, updated_since=since):
             latest = _max_iso(latest, (o.updated_at for o in listing.items))
-            yield Page(items=[("status", o) for o in listing.items], next_cursor={"since": latest} if latest else {})
+            self._errors = listing.errors
+            yield Page(items=[("status", o) for o in listing.items] + [("error", e) for e in listing.errors],
+                       next_cursor={"since": latest} if latest else {})
         waiting: list[osa.RemoteOrder] = []
         for listing in osa.iterate(self.adapter.orders_list, status=osa.WAITING):
             waiting.extend(listing.items)
@@ -336,7 +349,10 @@ class PullOrderStatuses(OsaFlow):
         from orders import services as order_services
         from orders.models import ShippingRequest, ShippingRequestStatus
 
-        orders = [o for _, o in page.items]
+        for kind, error in page.items:
+            if kind == "error":
+                result.record_payload_error(error)
+        orders = [o for kind, o in page.items if kind == "status"]
         matched = self._match(orders)
         terminal = {ShippingRequestStatus.CANCELED, ShippingRequestStatus.CANCELED_RESTOCK, ShippingRequestStatus.FAILED}
         for order in orders:
@@ -395,7 +411,7 @@ class PullFulfillments(OsaFlow):
         latest = cursor.get("since")
         for listing in osa.iterate(self.adapter.shipments_list, updated_since=since):
             latest = _max_iso(latest, (s.updated_at for s in listing.items))
-            yield Page(items=listing.items, next_cursor={"since": latest} if latest else {})
+            yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from catalog.models import ChannelOption
@@ -403,7 +419,7 @@ class PullFulfillments(OsaFlow):
         from orders.interface import FulfillmentIn, QuantityLineIn
         from orders.models import ShippingRequest
 
-        shipments: list[osa.RemoteShipment] = page.items
+        shipments: list[osa.RemoteShipment] = _split_errors(page.items, result)
         store_id = (self.integration.remote_state or {}).get("store_id", "")
         refs = {s.reference or osa.reference_from_order_number(s.order_number, store_id=store_id) for s in shipments}
         by_key = {}
@@ -447,11 +463,15 @@ class PullLocations(OsaFlow):
     code = "pull_locations"
 
     def pages(self, cursor: dict) -> Iterator[Page]:
-        yield Page(items=self.adapter.locations_list(), next_cursor={})
+        yield Page(items=[self.adapter.locations_list()], next_cursor={})
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from inventory import services as inventory_services
 
+        listing = page.items[0]
+        for error in listing.errors:
+            result.record_payload_error(error)
+        page = Page(items=listing.items, next_cursor={})
         result.fetched += len(page.items)
         before = set(self.integration.locations.values_list("external_id", flat=True))
         inventory_services.locations_upsert_from_remote(integration=self.integration, locations=[
@@ -473,7 +493,7 @@ class PullInventory(OsaFlow):
     def pages(self, cursor: dict) -> Iterator[Page]:
         self.force = bool(self.ctx.force_full or self.ctx.setting("force_inventory_resync"))
         for listing in osa.iterate(self.adapter.inventory_list):
-            yield Page(items=listing.items, next_cursor={})
+            yield Page(items=listing.items + listing.errors, next_cursor={})
         if self.ctx.setting("force_inventory_resync") and not self.ctx.dry_run:
             _setting_switch_off(integration=self.integration, key="force_inventory_resync")
 
@@ -482,7 +502,7 @@ class PullInventory(OsaFlow):
         from inventory.models import Location
 
         integration = self.integration
-        rows: list[osa.RemoteInventory] = page.items
+        rows: list[osa.RemoteInventory] = _split_errors(page.items, result)
         result.fetched += len(rows)
         allowed = ALLOWED_TYPES.get(self.ctx.setting("inventory_location_types"), ALLOWED_TYPES[osa_settings.LOCATION_TYPE_BOTH])
         patterns = self.ctx.setting("inventory_sku_patterns") or []
@@ -682,7 +702,7 @@ class PushReturns(OsaFlow):
 
         ids = list(self._queryset().values_list("pk", flat=True)[:500])
         for start in range(0, len(ids), BATCH):
-            rows = list(Return.objects.filter(pk__in=ids[start:start + BATCH]).select_related("order").prefetch_related(
+            rows = list(Return.objects.filter(pk__in=ids[start:start + BATCH]).order_by("pk").select_related("order").prefetch_related(
                 "lines__order_line__product", "order__shipping_requests__location"))
             outcomes = []
             for ret in rows:
@@ -732,7 +752,7 @@ class PullReturns(OsaFlow):
         latest = cursor.get("since")
         for listing in osa.iterate(self.adapter.returns_list, updated_since=since):
             latest = _max_iso(latest, (r.updated_at for r in listing.items))
-            yield Page(items=listing.items, next_cursor={"since": latest} if latest else {})
+            yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from catalog.models import ChannelOption
@@ -740,7 +760,7 @@ class PullReturns(OsaFlow):
         from orders.interface import QuantityLineIn, ReturnIn
         from orders.models import ShippingRequest
 
-        rows: list[osa.RemoteReturn] = page.items
+        rows: list[osa.RemoteReturn] = _split_errors(page.items, result)
         result.fetched += len(rows)
         orders = dict(ShippingRequest.objects.filter(integration=self.integration, reference__in={r.order_reference for r in rows})
                       .values_list("reference", "order__external_id"))
@@ -803,7 +823,7 @@ class PushArrivals(OsaFlow):
             qs = qs.filter(reference__in=only)
         ids = list(qs.values_list("pk", flat=True)[:500])
         for start in range(0, len(ids), BATCH):
-            rows = list(Arrival.objects.filter(pk__in=ids[start:start + BATCH]).select_related("location").prefetch_related("lines"))
+            rows = list(Arrival.objects.filter(pk__in=ids[start:start + BATCH]).order_by("pk").select_related("location").prefetch_related("lines"))
             skus = osa_skus(integration=self.integration, product_ids={ln.product_id for a in rows for ln in a.lines.all()})
             outcomes = []
             for arrival in rows:
@@ -851,13 +871,13 @@ class PullReceipts(OsaFlow):
         latest = cursor.get("since")
         for listing in osa.iterate(self.adapter.receipts_list, updated_since=since):
             latest = _max_iso(latest, (r.updated_at for r in listing.items))
-            yield Page(items=listing.items, next_cursor={"since": latest} if latest else {})
+            yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from catalog.models import ChannelOption, Product
         from inventory.models import Arrival, ArrivalLine, Receipt, ReceiptLine
 
-        rows: list[osa.RemoteReceipt] = page.items
+        rows: list[osa.RemoteReceipt] = _split_errors(page.items, result)
         result.fetched += len(rows)
         arrivals = {a.reference: a for a in Arrival.objects.filter(reference__in={r.arrival_reference for r in rows}).select_related("location")}
         existing = set(Receipt.objects.filter(integration=self.integration, external_id__in=[r.receipt_id for r in rows])
