@@ -1,0 +1,367 @@
+"""Products: pull (match TikTok SKUs to master SKUs) and push (create / update listings).
+
+Pull reads Search Products (§6.1) incrementally by update time and writes Channel Options (remote product
+and SKU ids, listing status, warehouses). Push reads the catalog, category attributes (§6.1), checks seed
+002's listing rules, and creates or updates listings (Create Product, Partial Edit, Update Price, Activate /
+Deactivate / Recover); each remote write goes through an OutboundPush keyed by the listing fingerprint, so a
+change is never sent twice. The readiness-only variant ("Prepare for Product Push to TikTok") only stores
+problems."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.utils import timezone
+
+from integrations import services as integration_services
+from integrations.connectors.tiktok import attributes as attrs
+from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok import listing_rules as rules
+from integrations.connectors.tiktok import mappers_catalog as m
+from integrations.connectors.tiktok import settings_catalog as s
+from integrations.exceptions import ConnectorError, PermanentError
+from integrations.flows import Flow, Page, payload_hash
+from integrations.models import OpsException, OutboundPush
+
+PUSH_REGIONS = ("US", "GB", "UK")  # Product push is US/UK only
+PUSH_BATCH = 20  # listings per page (one transaction); also TikTok's activate/deactivate batch limit
+KIND_PRODUCT_PUSH = "tiktok_product"
+DELETED, ACTIVE, SELLER_DEACTIVATED = "DELETED", "ACTIVATE", "SELLER_DEACTIVATED"
+
+
+# --- pull --------------------------------------------------------------------------------------
+
+class PullProducts(Flow):
+    code = "pull_products"
+
+    def pages(self, cursor):
+        client = ep.make_client(self.ctx)
+        since = cursor.get("since")
+        started = int(self.ctx.started_at.timestamp())
+        token = cursor.get("page_token", "")
+        while True:
+            data = client.products_search(page_token=token, update_time_ge=since)
+            token = data.get("next_page_token") or ""
+            if token:
+                yield Page(items=data.get("products") or [], next_cursor={"since": since, "page_token": token})
+            else:
+                next_since = started - int(self.overlap.total_seconds())
+                yield Page(items=data.get("products") or [], next_cursor={"since": next_since})
+                return
+
+    def apply(self, page, result):
+        from catalog import services as catalog_services
+
+        skus = [row for product in page.items for row in m.product_skus(product)]
+        result.fetched += len(skus)
+        created, updated, unchanged, unknown = catalog_services.channel_options_bind_remote(
+            integration=self.ctx.integration, remote_skus=skus)
+        result.created += created
+        result.updated += updated
+        result.unchanged += unchanged
+        for sku in unknown:
+            result.record_error(external_id=sku, field="seller_sku", message=f"TikTok SKU {sku!r} has no master SKU in Switchyard")
+            integration_services.exception_raise(
+                category=OpsException.Category.PRODUCT, code="unknown_sku", integration=self.ctx.integration,
+                message=f"TikTok SKU {sku!r} does not match any master SKU", dedup_key=f"tiktok:unknown_sku:{self.ctx.integration.pk}:{sku}")
+
+
+# --- push --------------------------------------------------------------------------------------
+
+def _listing_groups(products) -> list[list]:
+    """Variants of one parent form one listing; other products are listings of their own."""
+    groups: dict[object, list] = {}
+    for product in products:
+        key = ("parent", product.parent_id) if product.parent_id else ("product", product.pk)
+        groups.setdefault(key, []).append(product)
+    return list(groups.values())
+
+
+def _hazmat_present(product) -> bool:
+    return "is_hazmat" in (product.hazmat or {})
+
+
+class PushProducts(Flow):
+    code = "push_products"
+    prepare_only = False
+
+    # -- remote phase --
+    def pages(self, cursor):
+        integration = self.ctx.integration
+        state = integration.remote_state or {}
+        region = str(state.get("shop_region") or state.get("region") or "").upper()
+        if region not in PUSH_REGIONS:
+            yield Page(items=[{"blocked": f"Product push is available for US and UK shops only (shop region {region or 'unknown'})"}],
+                       next_cursor={})
+            return
+        from catalog import selectors as catalog_selectors
+        from catalog import services as catalog_services
+
+        self.client = ep.make_client(self.ctx)
+        self.region = region
+        self.llm = attrs.llm_client_from_env()
+        self.category_cache: dict[str, list[dict]] = {}
+        self.forced = bool(self.ctx.force_full or self.ctx.setting("force_product_resync"))
+        skus = self.ctx.setting("product_update_skus") or None
+        after = int(cursor.get("after_pk") or 0)
+        products = list(catalog_selectors.products_for_channel_push(integration=integration, skus=skus).filter(pk__gt=after))
+        groups = _listing_groups(products)
+        for start in range(0, len(groups), PUSH_BATCH):
+            batch = groups[start:start + PUSH_BATCH]
+            options = catalog_services.channel_options_ensure(integration=integration, products=[p for g in batch for p in g])
+            outcomes = [self._push_listing(group, options) for group in batch]
+            last = start + PUSH_BATCH >= len(groups)
+            yield Page(items=outcomes, next_cursor={} if last else {"after_pk": max(p.pk for g in batch for p in g)})
+
+    def _category_attributes(self, category_id: str) -> list[dict]:
+        if category_id not in self.category_cache:
+            version = "v2" if self.region == "US" else ""
+            self.category_cache[category_id] = self.client.category_attributes(
+                category_id=category_id, category_version=version).get("attributes") or []
+        return self.category_cache[category_id]
+
+    def _derive_allowed(self, sku: str) -> bool:
+        if self.ctx.setting("missing_attributes_mode") != s.MISSING_ATTRIBUTES_DERIVE:
+            return False
+        allow = self.ctx.setting("ai_attribute_skus") or []
+        block = self.ctx.setting("ai_attribute_skus_blocked") or []
+        return (not allow or sku in allow) and sku not in block
+
+    def _build(self, group, options) -> dict:
+        """The listing payload, its problems and its attribute plan (no remote writes)."""
+        head = group[0].parent if group[0].parent_id else group[0]
+        mapping = attrs.parse_attributes_mapping(self.ctx.setting("attributes_mapping"))
+        category_id = head.category or ""
+        attribute_list = self._category_attributes(category_id) if category_id else []
+        facts = attrs.ProductFacts(sku=head.sku, name=head.name, description_html=head.description_html, brand=head.brand,
+                                   variant_options={k: v for p in group for k, v in (p.variant_options or {}).items()},
+                                   custom_fields={**(head.custom_fields or {}), **(group[0].custom_fields or {})})
+        plan = attrs.plan_attributes(
+            attributes=[a for a in attribute_list if a.get("type") != "SALES_PROPERTY"], facts=facts, mapping=mapping,
+            required_only=bool(self.ctx.setting("required_attributes_only")), derive=self._derive_allowed(head.sku),
+            allowed_names=self.ctx.setting("ai_attributes") or [], blocked_names=self.ctx.setting("ai_attributes_blocked") or [],
+            llm=self.llm)
+        images = list(head.images or [])
+        weight_source = next((p for p in group if p.weight), head)
+        problems = (rules.check_title(head.name) + rules.check_description(head.description_html) + rules.check_images(images)
+                    + rules.check_weight(weight_source.weight) + rules.check_category(category_id))
+        for product in group:
+            price = product.price if product.price is not None else head.price
+            problems += [dict(p, field=f"{p['field']}:{product.sku}") if len(group) > 1 else p for p in rules.check_price(price)]
+        attribute_problems = [{"field": f"attribute:{name}", "message": f"Required attribute {name!r} has no value"}
+                              for name in plan.missing]
+        use_images_for_variants = (self.ctx.setting("first_child_image_as_variant_image")
+                                   and s.PROP_IMAGES in (self.ctx.setting("product_update_properties") or []))
+        skus = []
+        for product in group:
+            price = product.price if product.price is not None else head.price
+            if price is None or Decimal(price) <= 0:
+                continue
+            list_price = None
+            if self.ctx.setting("use_promotions"):
+                list_price, _ = rules.promotion_list_price(price=price, compare_at_price=product.compare_at_price)
+            sku = {"seller_sku": product.sku, **m.price_payload(price, product.currency, list_price=list_price)}
+            sales = []
+            for option_name, value in sorted((product.variant_options or {}).items()):
+                sale = {"name": mapping.get(option_name.lower(), option_name.lower()), "value_name": str(value)}
+                if use_images_for_variants and product.images and not sales:
+                    sale["sku_img"] = {"uri": product.images[0]}
+                sales.append(sale)
+            if sales:
+                sku["sales_attributes"] = sales
+            skus.append(sku)
+        payload = {"title": head.name, "description": head.description_html, "category_id": category_id,
+                   "main_images": [{"uri": u} for u in images], "product_attributes": m.attributes_payload(plan.values),
+                   "skus": skus}
+        if weight_source.weight:
+            payload["package_weight"] = m.weight_payload(weight_source.weight, weight_source.weight_unit)
+        dims = m.dimensions_payload(length=head.length, width=head.width, height=head.height, unit=head.dimension_unit)
+        if dims:
+            payload["package_dimensions"] = dims
+        return {"head": head, "payload": payload, "problems": problems, "attribute_problems": attribute_problems, "plan": plan}
+
+    def _push_listing(self, group, options) -> dict:
+        outcome = {"product_ids": [p.pk for p in group], "skus": [p.sku for p in group], "problems": [], "action": "unchanged"}
+        try:
+            built = self._build(group, options)
+        except ConnectorError as exc:
+            outcome.update(action="failed", error=str(exc))
+            return outcome
+        plan: attrs.AttributePlan = built["plan"]
+        outcome["derived"] = {k: v for k, v in plan.values.items() if v["source"] in (attrs.SOURCE_RULES, attrs.SOURCE_LLM)}
+        outcome["derived_source"] = plan.derived_source
+        outcome["problems"] = built["problems"] + built["attribute_problems"]
+        if built["problems"] or self.prepare_only:
+            outcome["action"] = "blocked" if built["problems"] else "ready"
+            return outcome
+        payload = built["payload"]
+        fingerprint = payload_hash({"payload": payload, "props": sorted(self.ctx.setting("product_update_properties") or []),
+                                    "status": built["head"].status})
+        outcome["fingerprint"] = fingerprint
+        lead = options[group[0].pk]
+        if not self.forced and all(options[p.pk].last_pushed_fingerprint == fingerprint for p in group):
+            return outcome
+        try:
+            if lead.remote_product_id and not (lead.listing_status == DELETED and not self.ctx.setting("allow_recover_deleted_products")):
+                self._update(group, options, built, outcome, fingerprint)
+            else:
+                self._create(group, built, outcome, fingerprint)
+        except PermanentError as exc:
+            outcome.update(action="failed", error=str(exc))
+        return outcome
+
+    def _once(self, *, kind: str, key: str, payload: dict, send) -> dict:
+        """Send through the outbox: one SENT OutboundPush per key, never twice."""
+        push, _ = OutboundPush.objects.get_or_create(integration=self.ctx.integration, kind=kind, idempotency_key=key[:191],
+                                                     defaults={"payload": payload})
+        if push.status == OutboundPush.Status.SENT:
+            return push.response or {}
+        push.attempts += 1
+        try:
+            response = send() or {}
+        except ConnectorError as exc:
+            OutboundPush.objects.filter(pk=push.pk).update(status=OutboundPush.Status.FAILED, attempts=push.attempts,
+                                                           last_error=str(exc)[:2000])
+            raise
+        OutboundPush.objects.filter(pk=push.pk).update(status=OutboundPush.Status.SENT, attempts=push.attempts, response=response,
+                                                       remote_id=str(response.get("product_id") or ""), sent_at=timezone.now())
+        return response
+
+    def _key(self, action: str, head, fingerprint: str) -> str:
+        nonce = f":{self.ctx.run.pk}" if self.forced else ""
+        return f"{action}:{head.sku}:{fingerprint}{nonce}"
+
+    def _create(self, group, built, outcome, fingerprint):
+        head = built["head"]
+        draft = bool(built["attribute_problems"])
+        key = self._key("create", head, fingerprint)
+        body = {**built["payload"], "save_mode": "AS_DRAFT" if draft else "LISTING", "idempotency_key": payload_hash(key)[:64]}
+        response = self._once(kind=KIND_PRODUCT_PUSH, key=key, payload=body,
+                              send=lambda: self.client.product_create(product=body))
+        outcome.update(action="created", remote_product_id=str(response.get("product_id") or ""),
+                       sku_ids={row.get("seller_sku"): str(row.get("id")) for row in response.get("skus") or []},
+                       status="DRAFT" if draft else "PENDING")
+
+    def _update(self, group, options, built, outcome, fingerprint):
+        head, payload = built["head"], built["payload"]
+        lead = options[group[0].pk]
+        product_id = lead.remote_product_id
+        remote = self.client.product_get(product_id=product_id)
+        status = remote.get("status") or lead.listing_status
+        if status == DELETED:
+            if not self.ctx.setting("allow_recover_deleted_products"):
+                return self._create(group, built, outcome, fingerprint)
+            self._once(kind=KIND_PRODUCT_PUSH, key=self._key("recover", head, fingerprint), payload={"product_ids": [product_id]},
+                       send=lambda: self.client.products_recover(product_ids=[product_id]))
+            status = SELLER_DEACTIVATED
+        remote_skus = {sku.get("seller_sku"): str(sku.get("id")) for sku in remote.get("skus") or []}
+        local_skus = {p.sku for p in group}
+        consistent = set(remote_skus) == local_skus
+        if not consistent and self.ctx.setting("block_update_if_variants_inconsistent"):
+            outcome.update(action="failed", error=f"variants inconsistent with TikTok (TikTok: {sorted(remote_skus)}, "
+                                                   f"Switchyard: {sorted(local_skus)}); update blocked")
+            return
+        props = set(self.ctx.setting("product_update_properties") or [])
+        safe_price_only = self.ctx.setting("safe_product_update") and not any(_hazmat_present(p) for p in [head, *group])
+        sent = []
+        if not consistent:
+            # Bring TikTok's variants to parity (remote-only variants are removed by the full edit).
+            self._once(kind=KIND_PRODUCT_PUSH, key=self._key("edit", head, fingerprint), payload=payload,
+                       send=lambda: self.client.product_edit(product_id=product_id, product=payload))
+            sent.append("full")
+        elif not safe_price_only:
+            partial = {}
+            if s.PROP_TITLE in props:
+                partial["title"] = payload["title"]
+            if s.PROP_DESCRIPTION in props:
+                partial["description"] = payload["description"]
+            if s.PROP_IMAGES in props:
+                partial["main_images"] = payload["main_images"]
+            if s.PROP_ATTRIBUTES in props:
+                partial["product_attributes"] = payload["product_attributes"]
+            if s.PROP_PACKAGE in props:
+                partial.update({k: payload[k] for k in ("package_weight", "package_dimensions") if k in payload})
+            if s.PROP_IMAGES in props and any("sales_attributes" in sku for sku in payload["skus"]):
+                partial["skus"] = [{"id": remote_skus.get(sku["seller_sku"], ""), "seller_sku": sku["seller_sku"],
+                                    "sales_attributes": sku["sales_attributes"]} for sku in payload["skus"] if "sales_attributes" in sku]
+            if partial:
+                self._once(kind=KIND_PRODUCT_PUSH, key=self._key("partial", head, fingerprint), payload=partial,
+                           send=lambda: self.client.product_partial_edit(product_id=product_id, product=partial))
+                sent.append("partial:" + ",".join(sorted(k for k in partial)))
+        if (s.PROP_PRICE in props or safe_price_only) and consistent:
+            prices = [{"id": remote_skus[sku["seller_sku"]], **{k: sku[k] for k in ("price", "list_price") if k in sku}}
+                      for sku in payload["skus"] if sku["seller_sku"] in remote_skus]
+            if prices:
+                self._once(kind=KIND_PRODUCT_PUSH, key=self._key("price", head, fingerprint), payload={"skus": prices},
+                           send=lambda: self.client.prices_update(product_id=product_id, skus=prices))
+                sent.append("price")
+        if self.ctx.setting("allow_deactivate_products"):
+            want_active = head.status == head.Status.ACTIVE
+            if want_active and status == SELLER_DEACTIVATED:
+                self._once(kind=KIND_PRODUCT_PUSH, key=self._key("activate", head, fingerprint), payload={"product_ids": [product_id]},
+                           send=lambda: self.client.products_activate(product_ids=[product_id]))
+                status = "PENDING"
+                sent.append("activate")
+            elif not want_active and status == ACTIVE:
+                self._once(kind=KIND_PRODUCT_PUSH, key=self._key("deactivate", head, fingerprint),
+                           payload={"product_ids": [product_id]},
+                           send=lambda: self.client.products_deactivate(product_ids=[product_id]))
+                status = SELLER_DEACTIVATED
+                sent.append("deactivate")
+        outcome.update(action="updated", remote_product_id=product_id, sku_ids=remote_skus, status=status, sent=sent,
+                       price_only=bool(safe_price_only))
+
+    # -- local phase --
+    def apply(self, page, result):
+        from catalog.models import ChannelOption
+        from catalog import services as catalog_services
+
+        integration = self.ctx.integration
+        for outcome in page.items:
+            if "blocked" in outcome and "product_ids" not in outcome:
+                result.record_error(field="region", message=outcome["blocked"])
+                continue
+            result.fetched += 1
+            options = {o.product_id: o for o in ChannelOption.objects.filter(integration=integration,
+                                                                             product_id__in=outcome["product_ids"])}
+            for option in options.values():
+                option.readiness_problems = outcome["problems"]
+                option.derived_attributes = outcome.get("derived") or {}
+                option.attributes_source = outcome.get("derived_source") or ""
+            catalog_services.channel_options_set_readiness(options=list(options.values()))
+            action = outcome["action"]
+            label = ", ".join(outcome["skus"])
+            dedup = f"tiktok:product_push:{integration.pk}:{outcome['skus'][0]}"
+            if outcome["problems"]:
+                integration_services.exception_raise(
+                    category=OpsException.Category.PRODUCT,
+                    code="listing_incomplete" if action == "blocked" else "missing_attribute",
+                    integration=integration, dedup_key=dedup, details={"problems": outcome["problems"]},
+                    message=f"{label}: " + "; ".join(p["message"] for p in outcome["problems"][:5]))
+            if action in ("blocked", "failed"):
+                result.record_error(external_id=label, message=outcome.get("error") or "; ".join(
+                    p["message"] for p in outcome["problems"][:5]))
+                continue
+            if action in ("ready", "unchanged"):
+                result.unchanged += 1
+                continue
+            if not outcome["problems"]:
+                integration_services.exceptions_resolve(dedup_keys=[dedup], note="listing pushed")
+            for product_id, option in options.items():
+                catalog_services.channel_option_record_push(
+                    option=option, fingerprint=outcome["fingerprint"], remote_product_id=outcome.get("remote_product_id", ""),
+                    remote_sku_id=(outcome.get("sku_ids") or {}).get(option.product.sku, ""), listing_status=outcome.get("status", ""))
+                if outcome["problems"]:  # created as DRAFT: keep the problems visible
+                    option.readiness_problems = outcome["problems"]
+                    catalog_services.channel_options_set_readiness(options=[option])
+            if action == "created":
+                result.created += 1
+            else:
+                result.updated += 1
+
+
+class PrepareProducts(PushProducts):
+    """"Prepare for Product Push to TikTok": check every product and store its problems; push nothing."""
+
+    code = "prepare_products"
+    prepare_only = True
+
