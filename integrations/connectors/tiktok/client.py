@@ -132,6 +132,12 @@ class TikTokClient(CatalogEndpoints, BaseClient):
             raise AuthError(text, status=status, code=code)
         raise PermanentError(text, status=status, code=code)
 
+    @staticmethod
+    def item_errors(data: dict) -> list[dict]:
+        """Per-item failures inside a `code: 0` answer (batch/write endpoints, §3.1): [{code, message, detail}]."""
+        errors = (data or {}).get("errors") or []
+        return [e for e in errors if isinstance(e, dict)]
+
     # --- auth host -----------------------------------------------------------------------------
 
     def _auth_call(self, path: str, query: dict) -> dict:

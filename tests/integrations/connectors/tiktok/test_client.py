@@ -188,3 +188,23 @@ def test_clients_of_one_integration_share_a_request_budget(tiktok_integration):
 def test_default_budget_is_the_connector_default(tiktok_integration, settings):
     del settings.TIKTOK_QPS
     assert budget_for(tiktok_integration.pk).rate_per_second == c.DEFAULT_QPS
+
+
+def test_per_item_errors_inside_a_success_answer_are_exposed(tiktok_integration, tiktok_api):
+    tiktok_api.ok("POST", c.PATH_CANCEL_ORDER, data={"errors": [{"code": 12052055, "message": "quantity out of limits",
+                                                                 "detail": {"sku_id": "1"}}]})
+    data = _client(tiktok_integration).order_cancel(order_id="1", cancel_reason="x")
+    assert TikTokClient.item_errors(data) == [{"code": 12052055, "message": "quantity out of limits", "detail": {"sku_id": "1"}}]
+    assert TikTokClient.item_errors({}) == []
+
+
+def test_cancel_reason_adapts_to_status_and_market():
+    from integrations.connectors.tiktok.flows_orders import cancel_reason_for
+
+    default = "seller_cancel_reason_out_of_stock"
+    assert cancel_reason_for(reason="", default=default, order_status="AWAITING_SHIPMENT", region="US") == default
+    assert cancel_reason_for(reason="seller_cancel_reason_wrong_price", default=default, order_status="AWAITING_SHIPMENT",
+                             region="US") == "seller_cancel_reason_wrong_price"
+    assert cancel_reason_for(reason="free text", default=default, order_status="UNPAID", region="US") == (
+        "seller_cancel_unpaid_reason_out_of_stock")
+    assert cancel_reason_for(reason="", default=default, order_status="ON_HOLD", region="GB") == "seller_cancel_reason_out_of_stock_uk"
