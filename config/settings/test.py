@@ -12,3 +12,5 @@ SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
