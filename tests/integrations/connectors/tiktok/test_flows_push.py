@@ -308,3 +308,20 @@ def test_empty_template_is_an_exception_and_sends_nothing(tiktok_integration, ti
     push(tiktok_integration, "push_buyer_messages")
     assert tiktok_api.calls_to(SEND) == []
     assert OpsException.objects.filter(code="empty_message_template", status="open").count() == 1
+
+
+def test_setting_line_items_reason_is_used_for_partial_cancellations(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    configure(tiktok_integration, cancel_push=True, cancel_reason_line_items="seller_cancel_reason_wrong_price")
+    cancellation = Cancellation.objects.create(order=order, integration=tiktok_integration, source="user", is_full=False)
+    CancellationLine.objects.create(cancellation=cancellation, order_line=order.lines.get(sku="CAP-RED"), sku="CAP-RED", quantity=1)
+    push(tiktok_integration, "push_cancellations")
+    assert tiktok_api.body(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)[0]) == {
+        "order_id": "576812345678901234", "cancel_reason": "seller_cancel_reason_wrong_price",
+        "order_line_item_ids": ["576812345678911113"]}
+
+
+def test_setting_pull_orders_switches_the_pull_flow(tiktok_integration):
+    assert tiktok_integration.flow_states.get(flow="pull_orders").enabled is True
+    configure(tiktok_integration, pull_orders=False)
+    assert tiktok_integration.flow_states.get(flow="pull_orders").enabled is False
