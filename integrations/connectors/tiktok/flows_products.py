@@ -280,7 +280,7 @@ class PushProducts(Flow):
                 partial["product_attributes"] = payload["product_attributes"]
             if s.PROP_PACKAGE in props:
                 partial.update({k: payload[k] for k in ("package_weight", "package_dimensions") if k in payload})
-            if s.PROP_IMAGES in props and any("sales_attributes" in sku for sku in payload["skus"]):
+            if s.PROP_IMAGES in props and any("sku_img" in a for sku in payload["skus"] for a in sku.get("sales_attributes", [])):
                 partial["skus"] = [{"id": remote_skus.get(sku["seller_sku"], ""), "seller_sku": sku["seller_sku"],
                                     "sales_attributes": sku["sales_attributes"]} for sku in payload["skus"] if "sales_attributes" in sku]
             if partial:
