@@ -20,6 +20,5 @@ SPEC = registry.ConnectorSpec(
     connection_tester=settings_core.CONNECTION_TESTER,
     mapping_kinds=("carrier", "shipping_method", "payment_method", "order_type", "attribute", "sku"),
     environments=(("production", "Production"), ("sandbox", "Switchyard sandbox")),
-    readme="integrations/connectors/tiktok/README.md",
     extra={"admin_links": [("Connect to TikTok", "integrations:tiktok:connect")]},
 )
