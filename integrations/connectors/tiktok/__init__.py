@@ -19,6 +19,7 @@ SPEC = registry.ConnectorSpec(
     supports_channel_sku=False,
     connection_tester=settings_core.CONNECTION_TESTER,
     mapping_kinds=("carrier", "shipping_method", "payment_method", "order_type", "attribute", "sku"),
+    readme="integrations/connectors/tiktok/README.md",
     environments=(("production", "Production"), ("sandbox", "Switchyard sandbox")),
     extra={"admin_links": [("Connect to TikTok", "integrations:tiktok:connect")]},
 )
