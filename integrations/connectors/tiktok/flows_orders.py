@@ -186,6 +186,9 @@ def push_mark_sent(*, push_id: int, response: dict, remote_id: str = "") -> None
 
 
 class _PushFlow(Flow):
+    """Pushes call TikTok in `pages()` (claim → call) and record the outcome in `apply()`. A dry run
+    computes every payload and sends nothing."""
+
     batch_size = 20
 
     def apply(self, page: Page, result: FlowResult) -> None:
@@ -252,6 +255,8 @@ class PushCancellations(_PushFlow):
         reason = cancel_reason_for(reason=cancellation.reason, default=integration.setting(setting), order_status=order.channel_status,
                                    region=region)
         payload = {"order_id": order.external_id, "cancel_reason": reason, "order_line_item_ids": line_ids}
+        if self.ctx.dry_run:
+            return {"external_id": order.external_id, "dry_run": payload}
         push = push_claim(integration=integration, kind="cancellation", key=key, obj=cancellation, payload=payload)
         if push is None:
             return {"external_id": order.external_id}
@@ -382,6 +387,8 @@ class PushFulfillments(_PushFlow):
         else:
             return self._error(fulfillment, "no_tiktok_line_items", f"Fulfillment {fulfillment.external_id} of order {order.external_id} "
                                                                     f"matches no TikTok line item.")
+        if self.ctx.dry_run:
+            return {"external_id": order.external_id, "dry_run": payload}
         push = push_claim(integration=integration, kind="fulfillment", key=key, obj=fulfillment, payload=payload)
         if push is None:
             return {"external_id": order.external_id}
@@ -437,6 +444,8 @@ class PushBuyerMessages(_PushFlow):
     def _send(self, client: TikTokClient, order, key: str) -> dict:
         integration = self.ctx.integration
         msg_type, content = self._content(order)
+        if self.ctx.dry_run:
+            return {"external_id": order.external_id, "dry_run": {"type": msg_type, "content": content}}
         push = push_claim(integration=integration, kind=self.kind, key=key, obj=order,
                           payload={"order_id": order.external_id, "buyer_user_id": order.buyer_external_id, "type": msg_type})
         if push is None:

@@ -325,3 +325,11 @@ def test_setting_pull_orders_switches_the_pull_flow(tiktok_integration):
     assert tiktok_integration.flow_states.get(flow="pull_orders").enabled is True
     configure(tiktok_integration, pull_orders=False)
     assert tiktok_integration.flow_states.get(flow="pull_orders").enabled is False
+
+
+def test_dry_run_of_a_push_sends_nothing_and_claims_nothing(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)])
+    run = services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="push_fulfillments"), dry_run=True)
+    assert run.status == "succeeded" and run.fetched == 1
+    assert tiktok_api.calls_to(MARK) == [] and not OutboundPush.objects.exists()
