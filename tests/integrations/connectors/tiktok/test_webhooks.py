@@ -135,3 +135,18 @@ def test_upcoming_expiration_is_visible_and_pauses_only_once_expired(client, tik
 def test_webhook_handling_uses_bounded_queries(client, tiktok_integration, enqueued, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):
         post(client, body_for(1, {"order_id": "576"}))
+
+
+def test_webhook_events_are_listed_read_only_in_the_admin(client, admin_user, tiktok_integration, enqueued, django_assert_max_num_queries):
+    for i in range(5):
+        post(client, body_for(1, {"order_id": str(i)}, notification_id=f"n{i}"))
+    client.force_login(admin_user)
+    with django_assert_max_num_queries(15):
+        response = client.get("/tiktok/webhookevent/")
+    assert response.status_code == 200 and b"n4" in response.content
+    assert client.get("/tiktok/webhookevent/add/").status_code == 403
+
+
+def test_unused_topic_is_stored_and_ignored(client, tiktok_integration, enqueued):
+    post(client, body_for(14, {"message_id": "m1"}))
+    assert WebhookEvent.objects.get().status == "ignored" and enqueued == []
