@@ -1,0 +1,124 @@
+"""Returns and refunds pull: status/type filters, matching-order rule, paging, re-runs without duplicates."""
+from decimal import Decimal
+
+import pytest
+
+from integrations import services
+from integrations.connectors.tiktok import endpoints_catalog as ep
+from orders.models import Order, Refund, Return
+
+ORDER_ID = "576461413038785001"
+
+
+def run(integration, flow):
+    return services.flow_run(flow_state=integration.flow_states.get(flow=flow))
+
+
+def configure(integration, **values):
+    services.integration_update_settings(integration=integration, values=values)
+    integration.refresh_from_db()
+
+
+@pytest.fixture
+def order(tiktok_integration):
+    return Order.objects.create(integration=tiktok_integration, external_id=ORDER_ID, status="delivered", channel_status="DELIVERED")
+
+
+def test_returns_pulled_with_lines_amounts_and_default_status_filter(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+
+    sync = run(tiktok_integration, "pull_returns")
+
+    assert sync.status == "succeeded" and sync.created == 2
+    ret = Return.objects.get(external_id="4035318504086820001")
+    assert ret.order == order and ret.status == "RETURN_OR_REFUND_REQUEST_COMPLETE" and ret.refund_total == Decimal("39.98")
+    assert ret.reason == "Package or product is damaged" and ret.tracking_number == "9400111899223197428490"
+    assert [(ln.sku, ln.quantity) for ln in ret.lines.all()] == [("TEE-RED-M", 2)]
+    assert Return.objects.get(external_id="4035318504086820002").order is None
+    call = tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0]
+    assert tiktok_api.body(call)["return_status"] == ["RETURN_OR_REFUND_REQUEST_COMPLETE"]
+    assert tiktok_api.body(call)["update_time_ge"] == int(tiktok_integration.created_at.timestamp())
+    assert tiktok_api.query(call)["sort_field"] == "update_time"
+
+
+def test_returns_rerun_creates_no_duplicates(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+    run(tiktok_integration, "pull_returns")
+
+    again = run(tiktok_integration, "pull_returns")
+
+    assert again.created == 0 and again.unchanged == 2 and Return.objects.count() == 2
+
+
+def test_matching_order_required_skips_returns_of_unknown_orders(tiktok_integration, tiktok_api, order):
+    configure(tiktok_integration, returns_require_order=True)
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+
+    sync = run(tiktok_integration, "pull_returns")
+
+    assert list(Return.objects.values_list("external_id", flat=True)) == ["4035318504086820001"]
+    assert sync.created == 1 and sync.failed == 0
+
+
+def test_return_status_setting_is_sent_to_tiktok(tiktok_integration, tiktok_api):
+    configure(tiktok_integration, return_statuses=["AWAITING_BUYER_SHIP", "BUYER_SHIPPED_ITEM"])
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": [], "next_page_token": ""})
+
+    run(tiktok_integration, "pull_returns")
+
+    assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["return_status"] == ["AWAITING_BUYER_SHIP", "BUYER_SHIPPED_ITEM"]
+
+
+def test_returns_paging_follows_the_token(tiktok_integration, tiktok_api, order):
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": [], "next_page_token": "cGFnZT0y"})
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+
+    sync = run(tiktok_integration, "pull_returns")
+
+    assert sync.pages == 2 and Return.objects.count() == 2
+    assert tiktok_api.query(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[1])["page_token"] == "cGFnZT0y"
+
+
+def test_malformed_return_is_recorded_and_changes_nothing(tiktok_integration, tiktok_api):
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"next_page_token": "", "return_orders": [
+        {"return_id": "R-BAD", "order_id": ORDER_ID, "return_status": "RETURN_OR_REFUND_REQUEST_COMPLETE",
+         "refund_amount": {"refund_total": "abc"}, "return_line_items": []}]})
+
+    sync = run(tiktok_integration, "pull_returns")
+
+    assert sync.failed == 1 and sync.errors[0]["field"] == "refund_total"
+    assert not Return.objects.exists()
+
+
+def test_refunds_default_type_is_return_and_refund(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+
+    sync = run(tiktok_integration, "pull_refunds")
+
+    refund = Refund.objects.get()
+    assert (refund.external_id, refund.refund_type, refund.amount, refund.order) == (
+        "4035318504086820001", "RETURN_AND_REFUND", Decimal("39.98"), order)
+    body = tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])
+    assert body["return_types"] == ["RETURN_AND_REFUND"] and body["return_status"] == ["RETURN_OR_REFUND_REQUEST_COMPLETE"]
+    assert sync.created == 1
+
+
+def test_refund_types_setting_adds_refund_only(tiktok_integration, tiktok_api, order):
+    configure(tiktok_integration, refund_types=["RETURN_AND_REFUND", "REFUND"])
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+
+    run(tiktok_integration, "pull_refunds")
+    again = run(tiktok_integration, "pull_refunds")
+
+    assert sorted(Refund.objects.values_list("refund_type", flat=True)) == ["REFUND", "RETURN_AND_REFUND"]
+    assert again.created == 0 and Refund.objects.count() == 2
+
+
+def test_refund_statuses_setting_is_sent_to_tiktok(tiktok_integration, tiktok_api):
+    configure(tiktok_integration, refund_statuses=["RETURN_OR_REFUND_REQUEST_SUCCESS"])
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": [], "next_page_token": ""})
+
+    run(tiktok_integration, "pull_refunds")
+
+    assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["return_status"] == ["RETURN_OR_REFUND_REQUEST_SUCCESS"]
