@@ -175,6 +175,11 @@ def orders_upsert_from_channel(*, integration: Integration, orders_in: list[Orde
         if problem:
             result.errors.append({"external_id": data.external_id, "field": "order", "message": problem})
             continue
+        previous = valid.get(data.external_id)
+        if previous is not None and _hash_order_in(previous) != _hash_order_in(data):
+            exception_raise(category=OpsException.Category.INGESTION, code="duplicate_order_id", integration=integration,
+                            cause_key=f"duplicate_order_id:{integration.pk}", dedup_key=f"ingest:{integration.pk}:duplicate:{data.external_id}",
+                            message=f"{integration.name} sent order id {data.external_id} twice with different contents; the later one was kept.")
         valid[data.external_id] = data  # a repeat in the same page: the later one wins
     if not valid:
         return result
@@ -449,17 +454,18 @@ def routing_rule_for(*, order: Order) -> RoutingRule | None:
     skus = {ln.sku for ln in order.lines.all()}
     tags = set(order.tags or [])
     address = order.shipping_address or {}
-    country = str(address.get("country") or address.get("country_code") or "").upper()
-    region = str(address.get("region") or address.get("state") or address.get("province") or "").upper()
+    # Channels give names and/or codes ("United States" / "US", "California" / "CA"): a rule matches either.
+    countries = {str(address.get(k) or "").upper() for k in ("country", "country_code")} - {""}
+    regions = {str(address.get(k) or "").upper() for k in ("region", "state", "state_code", "province", "region_code")} - {""}
     rules = RoutingRule.objects.filter(enabled=True).filter(Q(integration__isnull=True) | Q(integration=order.integration_id))
     for rule in rules.order_by("position", "name"):
         if rule.skus and not skus & set(rule.skus):
             continue
         if rule.tags and not tags & set(rule.tags):
             continue
-        if rule.countries and country not in {c.upper() for c in rule.countries}:
+        if rule.countries and not countries & {c.upper() for c in rule.countries}:
             continue
-        if rule.regions and region not in {r.upper() for r in rule.regions}:
+        if rule.regions and not regions & {r.upper() for r in rule.regions}:
             continue
         return rule
     return None

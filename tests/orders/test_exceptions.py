@@ -58,3 +58,9 @@ def test_unknown_sku_exception_dedups_per_order_and_sku(shop):
     services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("X", 1), ("Y", 1)))])
     services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("X", 1), ("Y", 2)))])
     assert sorted(OpsException.objects.values_list("cause_key", "count")) == [("sku:X", 2), ("sku:Y", 2)]
+
+
+def test_duplicate_order_id_in_one_page_keeps_the_later_and_raises(shop, wh):
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("X", 1),)), f.order_in(lines=(("X", 2),))])
+    assert Order.objects.get().lines.get().quantity == 2
+    assert OpsException.objects.filter(code="duplicate_order_id").count() == 1

@@ -224,3 +224,34 @@ def test_reroute_refused_after_sent(shop, wh, sku_a, admin_user):
     with pytest.raises(services.OrderActionError):
         services.order_reroute(order=order, user=admin_user)
     assert ShippingRequest.objects.get().status == "sentToFulfillment"
+
+
+def test_country_and_state_match_names_or_codes(shop, wh, wh2, sku_a):
+    f.stock(wh, sku_a, 5)
+    f.stock(wh2, sku_a, 5)
+    f.rule("west", [wh2], position=1, countries=["US"], regions=["CA"])
+    f.rule("rest", [wh], position=2)
+    order = _ingest(shop, shipping_address={"country": "United States", "country_code": "US", "state": "CA"})
+    assert _plan(order) == [("wh-west", "A", 1)]
+
+
+def test_line_edit_before_sending_cancels_and_reroutes(shop, wh, sku_a):
+    f.stock(wh, sku_a, 10)
+    f.rule("r", [wh])
+    order = _ingest(shop, lines=(("A", 1),))
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("A", 3),))])
+    statuses = sorted(order.shipping_requests.values_list("status", flat=True))
+    assert statuses == ["canceledRestock", "readyForFulfillment"]
+    assert InventoryLevel.objects.get(product=sku_a).committed == 3
+    assert _plan(order) == [("wh-east", "A", 1), ("wh-east", "A", 3)]
+
+
+def test_schedules_are_declared_and_tasks_call_services(shop, wh, sku_a):
+    from integrations.schedules import all_schedules
+    from orders import tasks
+
+    names = {s["name"]: s["func"] for s in all_schedules()}
+    assert names["orders.release_due_holds"] == "orders.tasks.orders_release_due_task"
+    assert names["orders.retry_routing"] == "orders.tasks.orders_retry_routing_task"
+    assert tasks.orders_release_due_task() == 0
+    assert tasks.orders_retry_routing_task() == 0
