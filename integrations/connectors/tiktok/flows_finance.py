@@ -30,7 +30,8 @@ class PullStatements(Flow):
         token = cursor.get("page_token", "")
         while True:
             data = client.statements_list(statement_time_ge=since, page_token=token)
-            statements = data.get("statements") or []
+            # Belt and braces: never keep a statement stamped before the cutoff, whatever the filter returned.
+            statements = [st for st in data.get("statements") or [] if int(st.get("statement_time") or 0) >= cutoff]
             token = data.get("next_page_token") or ""
             newest = max([since] + [int(s.get("statement_time") or 0) for s in statements])
             done_cursor = {"since": since, "page_token": token} if token else {"since": newest}
