@@ -208,3 +208,25 @@ def test_cancel_reason_adapts_to_status_and_market():
     assert cancel_reason_for(reason="free text", default=default, order_status="UNPAID", region="US") == (
         "seller_cancel_unpaid_reason_out_of_stock")
     assert cancel_reason_for(reason="", default=default, order_status="ON_HOLD", region="GB") == "seller_cancel_reason_out_of_stock_uk"
+
+
+def test_budget_throttles_calls_beyond_the_per_shop_rate(tiktok_integration, tiktok_api):
+    from integrations.http import RequestBudget
+
+    slept = []
+    tiktok_api.ok("GET", c.PATH_AUTHORIZED_SHOPS, data={"shops": []})
+    client = _client(tiktok_integration)
+    client.budget = RequestBudget(rate_per_second=2.0, sleep=slept.append, clock=lambda: 100.0)
+    for _ in range(4):
+        client.authorized_shops()
+    assert slept == [0.5, 0.5]  # 2 in the bucket, then wait for each further token
+
+
+def test_token_calls_never_log_the_secret_or_tokens(tiktok_integration, tiktok_api, caplog):
+    import logging
+
+    tiktok_api.ok("GET", c.PATH_TOKEN_REFRESH, data=NEW_TOKENS)
+    with caplog.at_level(logging.DEBUG):
+        tokens.token_refresh(integration=tiktok_integration, stale_access_token=ACCESS_TOKEN)
+    text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert APP_SECRET not in text and REFRESH_TOKEN not in text and "TTP_access_token_2" not in text
