@@ -132,3 +132,33 @@ def test_filter_statuses_default_and_on_hold_and_platform_and_ids_and_date():
     assert skip_reason(standard, filters(only_ids=frozenset({"1"}))) == "not in the specific order ids"
     assert skip_reason(standard, filters(only_ids=frozenset({"576812345678901234"}))) == ""
     assert skip_reason(standard, filters(exclude_before=datetime(2025, 6, 12, tzinfo=timezone.utc))) == "created before the exclusion date"
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_price = st.decimals(min_value=0, max_value=500, places=2, allow_nan=False, allow_infinity=False)
+_item = st.fixed_dictionaries({
+    "sku": st.sampled_from(["A", "B", "C"]), "price": _price, "discount": _price, "tax": _price,
+    "canceled": st.booleans(), "bundle": st.booleans(),
+})
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(items=st.lists(_item, min_size=1, max_size=12), virtual_bundles=st.booleans())
+def test_property_units_and_money_are_conserved(items, virtual_bundles):
+    raw = order("standard")
+    raw["line_items"] = []
+    for n, it in enumerate(items):
+        line = {"id": f"L{n}", "seller_sku": it["sku"], "original_price": str(it["price"]), "seller_discount": str(it["discount"]),
+                "platform_discount": "0", "item_tax": [{"tax_amount": str(it["tax"])}],
+                "display_status": "CANCELLED" if it["canceled"] else "AWAITING_SHIPMENT"}
+        if it["bundle"]:
+            line["combined_listing_skus"] = [{"seller_sku": "X", "sku_count": 2}, {"seller_sku": "Y", "sku_count": 1}]
+        raw["line_items"].append(line)
+    mapped = order_to_order_in(raw, virtual_bundles=virtual_bundles)
+    expanded = sum(3 if (it["bundle"] and virtual_bundles) else 1 for it in items)
+    assert sum(ln.quantity for ln in mapped.lines) == expanded
+    assert sum(ln.discount for ln in mapped.lines) == sum(it["discount"] for it in items)
+    assert sum(ln.tax for ln in mapped.lines) == sum(it["tax"] for it in items)
+    assert {i for ln in mapped.lines for i in ln.channel_line_ids} == {f"L{n}" for n in range(len(items))}
+    assert all(0 <= ln.canceled_quantity <= ln.quantity for ln in mapped.lines)
