@@ -25,5 +25,9 @@ test-pg: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/python -m pytest -q
 
+# Rerunnable ingestion benchmark (queries per page, orders/s, peak memory); see tests/benchmarks/.
+benchmark: install
+	$(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),)
+
 clean:
 	rm -rf $(VENV) var
