@@ -54,6 +54,7 @@ def demo_seed() -> str:
     osa_location = _locations(osa, [(us, us_shop), (uk, uk_shop)], notes)
     _inventory(osa_location, notes)
     _rules(osa_location, notes)
+    _mappings(osa, uk, notes)
     for integration in (us, uk):
         _flows(integration, TIKTOK_FLOWS)
     if osa:
@@ -252,6 +253,18 @@ def _rules(location, notes: list[str]) -> None:
     rule, _ = RoutingRule.objects.get_or_create(name="Demo: route to the fulfillment warehouse", defaults={"position": 10})
     RoutingRuleLocation.objects.get_or_create(rule=rule, location=location, defaults={"rank": 1})
     notes.append(f"hold rule ({HOLD_MINUTES} min) and routing rule")
+
+
+def _mappings(osa: Integration | None, uk: Integration, notes: list[str]) -> None:
+    """OSA needs a shipping method for TikTok's delivery option; the UK shop's carriers differ from OSA's US ones."""
+    from integrations.models import Mapping
+
+    rows = [(uk, Mapping.Kind.CARRIER, "USPS", "Royal Mail"), (uk, Mapping.Kind.CARRIER, "UPS", "DPD UK")]
+    if osa is not None:
+        rows += [(osa, Mapping.Kind.SHIPPING_METHOD, "Standard shipping", "standard")]
+    for integration, kind, source, target in rows:
+        Mapping.objects.get_or_create(integration=integration, kind=kind, source=source, defaults={"target": target})
+    notes.append("shipping method and carrier mappings")
 
 
 def _flows(integration: Integration, codes: tuple[str, ...]) -> None:

@@ -1,0 +1,88 @@
+"""The demo, headless: live server (back office + TikTok and OSA sandboxes over real HTTP), flows run as the
+worker runs them (tasks inline in test settings), and an order goes end to end:
+TikTok order → pulled → held → released → routed → shipping request to OSA → shipped by OSA →
+fulfillment pulled → tracking pushed to TikTok; inventory flows back to TikTok."""
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from integrations import services
+from integrations.models import FlowState
+from integrations.sandbox import services as emu
+from integrations.sandbox.demo import demo_seed
+from integrations.sandbox.models import EmuOrder, EmuShop, EmuSku
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _run(integration: str, flow: str):
+    state = FlowState.objects.get(integration__name=integration, flow=flow)
+    run = services.flow_run(flow_state=state, trigger="command")
+    assert run.status in ("succeeded", "partial"), f"{integration}.{flow}: {run.status} {run.error_message} {run.errors}"
+    return run
+
+
+@pytest.fixture
+def demo(live_server, settings):
+    settings.SITE_URL = live_server.url
+    settings.SANDBOX_ENABLED = True
+    demo_seed()
+    from integrations.connectors.osa.models import EmuAccount
+
+    EmuAccount.objects.update(accept_delay_seconds=0, ship_delay_seconds=0)
+    # "Exclude orders created before" defaults to the integration's creation; the test's order is placed right after it.
+    from integrations.models import Integration
+
+    Integration.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    # The demo's generated traffic is spread over the coming minutes; this test drives its own order.
+    EmuOrder.objects.all().delete()
+    # No remorse wait for this test's order (the demo uses 30 s); webhooks off (the flows poll).
+    EmuShop.objects.update(webhooks_enabled=False, pay_after_seconds=0, remorse_seconds=0)
+    return live_server
+
+
+def test_an_order_goes_end_to_end(demo):
+    from orders.models import Order, OrderStatus, ShippingRequest
+
+    shop = EmuShop.objects.get(name="Sandbox Shop US")
+    tee, cap = (EmuSku.objects.get(product__shop=shop, seller_sku=s) for s in ("TEE-BLK-M", "CAP-RED"))
+    remote = emu.order_create(shop=shop, items=[(tee, 2), (cap, 1)], at=emu.now_ts() - 5)
+
+    for flow in ("pull_locations", "pull_products"):
+        _run("TikTok US", flow)
+    _run("OSA (sandbox)", "pull_locations")
+    _run("OSA (sandbox)", "pull_inventory")
+    _run("TikTok US", "push_inventory")
+    tee.refresh_from_db()
+    before = sum(tee.inventory.values())
+    _run("TikTok US", "pull_orders")
+    order = Order.objects.get(external_id=remote.order_id)
+    assert order.status == OrderStatus.ON_HOLD and order.hold_until is not None
+    assert {(l.sku, l.quantity) for l in order.lines.all()} == {("TEE-BLK-M", 2), ("CAP-RED", 1)}
+
+    from orders.services import orders_release_due
+
+    orders_release_due(now=timezone.now() + timedelta(minutes=2))
+    order.refresh_from_db()
+    request = ShippingRequest.objects.get(order=order)
+    assert request.integration.name == "OSA (sandbox)"
+
+    _run("OSA (sandbox)", "push_shipping_requests")
+    request.refresh_from_db()
+    assert request.external_id and request.sent_at is not None, request.status
+    _run("OSA (sandbox)", "pull_order_statuses")
+    _run("OSA (sandbox)", "pull_fulfillments")
+    order.refresh_from_db()
+    assert order.fulfillments.exists(), f"no fulfillment; order {order.status}"
+
+    _run("TikTok US", "push_fulfillments")
+    remote.refresh_from_db()
+    assert remote.status == "AWAITING_COLLECTION"
+    assert remote.data["tracking_number"] == order.fulfillments.first().tracking_numbers[0]
+    assert remote.packages.get().shipping_provider_id == "6617675021119438849"  # USPS
+
+    _run("OSA (sandbox)", "pull_inventory")
+    _run("TikTok US", "push_inventory")
+    tee.refresh_from_db()
+    assert sum(tee.inventory.values()) == before - 2, (before, tee.inventory)  # OSA shipped 2 tees
