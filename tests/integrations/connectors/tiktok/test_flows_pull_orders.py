@@ -2,7 +2,6 @@
 seed, cancellations, and seed 002's use cases (standard, discounts, cancellation, modification)."""
 import copy
 import time
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone

@@ -1,10 +1,8 @@
 """push_fulfillments, push_cancellations, push_buyer_messages / push_order_cards: what is sent, the
 Fulfillments/Orders settings, never twice, and failures visible."""
 import json
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from integrations import services
 from integrations.connectors.tiktok import constants as c
@@ -13,7 +11,7 @@ from integrations.models import Mapping, OpsException, OutboundPush
 from orders import services as order_services
 from orders.interface import FulfillmentIn, QuantityLineIn
 from orders.models import Cancellation, CancellationLine, Fulfillment, FulfillmentLine, Order
-from tests.integrations.connectors.tiktok.conftest import envelope, load_fixture
+from tests.integrations.connectors.tiktok.conftest import load_fixture
 from tests.integrations.connectors.tiktok.test_flows_pull_orders import SINCE_2025, configure, pull, raw
 from tests.orders import factories as f
 
