@@ -112,7 +112,8 @@ class CatalogEndpoints:
 
     # --- returns and refunds (§8) ---
     def returns_search(self, *, page_token: str = "", page_size: int = RETURNS_PAGE_SIZE, return_status: list[str] | None = None,
-                       return_types: list[str] | None = None, update_time_ge: int | None = None) -> dict:
+                       return_types: list[str] | None = None, update_time_ge: int | None = None,
+                       return_ids: list[str] | None = None) -> dict:
         query = {"page_size": page_size, "sort_field": "update_time", "sort_order": "ASC"}
         if page_token:
             query["page_token"] = page_token
@@ -123,6 +124,8 @@ class CatalogEndpoints:
             body["return_types"] = list(return_types)
         if update_time_ge is not None:
             body["update_time_ge"] = int(update_time_ge)
+        if return_ids:
+            body["return_ids"] = list(return_ids)
         return self.api("POST", PATH_RETURNS_SEARCH, query=query, body=body)
 
     # --- finance (§9) ---

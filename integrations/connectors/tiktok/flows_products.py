@@ -35,6 +35,10 @@ class PullProducts(Flow):
 
     def pages(self, cursor):
         client = ep.make_client(self.ctx)
+        targeted = [str(i) for i in self.ctx.params.get("product_ids") or []]
+        if targeted:  # webhook: read just these products (Get Product); the cursor stays where it is
+            yield Page(items=[client.product_get(product_id=pid) for pid in targeted], next_cursor=dict(cursor))
+            return
         since = cursor.get("since")
         started = int(self.ctx.started_at.timestamp())
         token = cursor.get("page_token", "")

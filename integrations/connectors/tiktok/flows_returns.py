@@ -19,6 +19,11 @@ class _SearchReturns(Flow):
 
     def pages(self, cursor):
         client = ep.make_client(self.ctx)
+        targeted = [str(i) for i in self.ctx.params.get("return_ids") or []]
+        if targeted:  # webhook: fetch just these returns; the cursor stays where it is
+            data = client.returns_search(return_ids=targeted, return_status=self.ctx.setting(self.statuses_setting) or None)
+            yield Page(items=data.get("return_orders") or [], next_cursor=dict(cursor))
+            return
         since = cursor.get("since")
         if since is None:
             since = int(self.ctx.integration.created_at.timestamp())

@@ -59,3 +59,20 @@ def test_pull_does_not_touch_other_integrations_options(tiktok_integration, tikt
     run(tiktok_integration, "pull_products")
 
     assert ChannelOption.objects.get(integration=other).remote_sku_id == "UK-1"
+
+
+def test_webhook_targeted_run_reads_only_that_product_and_keeps_the_cursor(tiktok_integration, tiktok_api):
+    red = Product.objects.create(sku="TEE-RED-M", name="Tee red")
+    state = tiktok_integration.flow_states.get(flow="pull_products")
+    state.cursor = {"since": 1749600000}
+    state.save()
+    tiktok_api.ok("GET", ep.PATH_PRODUCT.format(product_id="1729592969712203232"), data={
+        "id": "1729592969712203232", "status": "SELLER_DEACTIVATED",
+        "skus": [{"id": "1729592969712207013", "seller_sku": "TEE-RED-M", "inventory": [{"warehouse_id": "W1", "quantity": 1}]}]})
+
+    sync = services.flow_run(flow_state=state, trigger="webhook", params={"product_ids": ["1729592969712203232"]})
+
+    assert sync.created == 1 and tiktok_api.calls_to(ep.PATH_PRODUCTS_SEARCH) == []
+    assert ChannelOption.objects.get(product=red).listing_status == "SELLER_DEACTIVATED"
+    state.refresh_from_db()
+    assert state.cursor == {"since": 1749600000}

@@ -122,3 +122,16 @@ def test_refund_statuses_setting_is_sent_to_tiktok(tiktok_integration, tiktok_ap
     run(tiktok_integration, "pull_refunds")
 
     assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["return_status"] == ["RETURN_OR_REFUND_REQUEST_SUCCESS"]
+
+
+def test_webhook_targeted_run_searches_by_return_id_and_keeps_the_cursor(tiktok_integration, tiktok_api, order):
+    state = tiktok_integration.flow_states.get(flow="pull_returns")
+    state.cursor = {"since": 1749600000}
+    state.save()
+    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+
+    services.flow_run(flow_state=state, trigger="webhook", params={"return_ids": ["4035318504086820001"]})
+
+    assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["return_ids"] == ["4035318504086820001"]
+    state.refresh_from_db()
+    assert state.cursor == {"since": 1749600000} and Return.objects.filter(order=order).exists()
