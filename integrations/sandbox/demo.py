@@ -16,7 +16,7 @@ from django.utils import timezone
 from integrations.models import FlowState, Integration
 from integrations.sandbox import services as emu
 from integrations.sandbox.generator import orders_generate
-from integrations.sandbox.models import EmuApp, EmuOrder, EmuShop
+from integrations.sandbox.models import EmuApp, EmuOrder, EmuShop, EmuSku
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,12 @@ def _shop(app: EmuApp, name: str, region: str, currency: str) -> EmuShop:
         {"seller_sku": sku, "name": label, "price": price, "quantity": STOCK, "weight": weights[sku]} for sku, label, price, _ in VARIANTS])
     emu.product_create(shop=shop, title="Cap", skus=[
         {"seller_sku": sku, "name": label, "price": price, "quantity": STOCK, "weight": w} for sku, label, price, w in SIMPLE])
+    # The bundle is a virtual bundle (combined listing) made of the tee and the cap.
+    parts = {s.seller_sku: s for s in EmuSku.objects.filter(product__shop=shop).select_related("product")}
+    combined = [{"sku_id": parts[sku].sku_id, "sku_count": qty, "product_id": parts[sku].product.product_id, "seller_sku": sku}
+                for sku, qty in BUNDLE[4]]
     emu.product_create(shop=shop, title=BUNDLE[1], skus=[
-        {"seller_sku": BUNDLE[0], "name": "", "price": BUNDLE[2], "quantity": STOCK, "weight": BUNDLE[3]}])
+        {"seller_sku": BUNDLE[0], "name": "", "price": BUNDLE[2], "quantity": STOCK, "weight": BUNDLE[3], "combined": combined}])
     return shop
 
 
@@ -220,16 +224,20 @@ def _locations(osa: Integration | None, channels: list[tuple[Integration, EmuSho
     if osa is not None:
         from integrations.connectors.osa.models import EmuLocation
 
-        rows = [{"external_id": loc.code, "name": loc.name, "is_default": loc.is_default}
-                for loc in EmuLocation.objects.filter(account__domain=OSA_DOMAIN, type="warehouse").order_by("id")]
-        source = locations_upsert_from_remote(integration=osa, locations=rows)[0]
+        emulated = list(EmuLocation.objects.filter(account__domain=OSA_DOMAIN).order_by("-is_default", "id"))
+        kinds = {"managed": "3pl_managed"}  # as the OSA locations flow maps them
+        rows = [{"external_id": loc.code, "name": loc.name, "is_default": loc.is_default, "kind": kinds.get(loc.type, "warehouse"),
+                 "address": loc.address} for loc in emulated]
+        sources = locations_upsert_from_remote(integration=osa, locations=rows)
+        source = sources[0]  # the default warehouse: the routing target
     else:
         source, _ = Location.objects.get_or_create(code="demo-warehouse", defaults={"name": "Demo warehouse", "is_default": True})
     for integration, shop in channels:
         rows = [{"external_id": w.warehouse_id, "name": w.name, "is_default": w.is_default, "address": w.address}
                 for w in shop.warehouses.order_by("id")]
         for target in locations_upsert_from_remote(integration=integration, locations=rows):
-            LocationLink.objects.get_or_create(source=source, target=target)
+            for src in (sources if osa is not None else [source]):
+                LocationLink.objects.get_or_create(source=src, target=target)
     notes.append(f"locations linked: {source.name} → TikTok warehouses")
     return source
 

@@ -94,6 +94,8 @@ class EmuSku(models.Model):
     inventory = models.JSONField(default=dict, blank=True)
     # Relative weight in generated orders.
     weight = models.PositiveIntegerField(default=1)
+    # Virtual bundle (combined listing): [{"sku_id", "sku_count", "product_id", "seller_sku"}] of its components.
+    combined = models.JSONField(default=list, blank=True)
 
 
 class EmuOrder(models.Model):

@@ -101,7 +101,7 @@ def product_create(*, shop: EmuShop, title: str, skus: list[dict]) -> EmuProduct
     EmuSku.objects.bulk_create([
         EmuSku(product=product, sku_id=new_id(19), seller_sku=s["seller_sku"], name=s.get("name", ""),
                price=Decimal(str(s.get("price", "10.00"))), weight=s.get("weight", 1),
-               inventory={w: int(s.get("quantity", 100)) for w in warehouses})
+               inventory={w: int(s.get("quantity", 100)) for w in warehouses}, combined=s.get("combined", []))
         for s in skus
     ])
     return product
@@ -395,7 +395,8 @@ def order_create(*, shop: EmuShop, items: list[tuple[EmuSku, int]], at: int | No
                 "product_name": sku.product.title, "sku_name": sku.name, "original_price": money(sku.price),
                 "sale_price": money(sku.price), "seller_discount": "0", "platform_discount": "0", "currency": shop.currency,
                 "display_status": "UNPAID", "is_gift": False, "cancel_reason": "", "cancel_user": "",
-                "item_tax": [{"tax_type": "SALES_TAX", "tax_amount": "0", "tax_rate": "0"}]})
+                "item_tax": [{"tax_type": "SALES_TAX", "tax_amount": "0", "tax_rate": "0"}],
+                **({"combined_listing_skus": sku.combined} if sku.combined else {})})
             subtotal += sku.price
     first, last = rng.choice(["Jane", "Sam", "Alex", "Maria", "Chen", "Priya"]), rng.choice(["Doe", "Smith", "Lee", "Garcia"])
     shipping = Decimal("4.99")

@@ -46,8 +46,9 @@ def test_an_order_goes_end_to_end(demo):
     from orders.models import Order, OrderStatus, ShippingRequest
 
     shop = EmuShop.objects.get(name="Sandbox Shop US")
-    tee, cap = (EmuSku.objects.get(product__shop=shop, seller_sku=s) for s in ("TEE-BLK-M", "CAP-RED"))
-    remote = emu.order_create(shop=shop, items=[(tee, 2), (cap, 1)], at=emu.now_ts() - 5)
+    tee, cap, bundle = (EmuSku.objects.get(product__shop=shop, seller_sku=s) for s in ("TEE-BLK-M", "CAP-RED", "BUNDLE-TEE-CAP"))
+    # 2 tees, a cap and a virtual bundle (combined listing of a tee and a cap)
+    remote = emu.order_create(shop=shop, items=[(tee, 2), (cap, 1), (bundle, 1)], at=emu.now_ts() - 5)
 
     for flow in ("pull_locations", "pull_products"):
         _run("TikTok US", flow)
@@ -59,7 +60,7 @@ def test_an_order_goes_end_to_end(demo):
     _run("TikTok US", "pull_orders")
     order = Order.objects.get(external_id=remote.order_id)
     assert order.status == OrderStatus.ON_HOLD and order.hold_until is not None
-    assert {(l.sku, l.quantity) for l in order.lines.all()} == {("TEE-BLK-M", 2), ("CAP-RED", 1)}
+    assert {(l.sku, l.quantity) for l in order.lines.all()} == {("TEE-BLK-M", 3), ("CAP-RED", 2)}
 
     from orders.services import orders_release_due
 
@@ -78,11 +79,11 @@ def test_an_order_goes_end_to_end(demo):
 
     _run("TikTok US", "push_fulfillments")
     remote.refresh_from_db()
-    assert remote.status == "AWAITING_COLLECTION"
+    assert remote.status == "AWAITING_COLLECTION", remote.data["line_items"]
     assert remote.data["tracking_number"] == order.fulfillments.first().tracking_numbers[0]
     assert remote.packages.get().shipping_provider_id == "6617675021119438849"  # USPS
 
     _run("OSA (sandbox)", "pull_inventory")
     _run("TikTok US", "push_inventory")
     tee.refresh_from_db()
-    assert sum(tee.inventory.values()) == before - 2, (before, tee.inventory)  # OSA shipped 2 tees
+    assert sum(tee.inventory.values()) == before - 3, (before, tee.inventory)  # OSA shipped 3 tees
