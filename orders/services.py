@@ -187,13 +187,14 @@ def orders_upsert_from_channel(*, integration: Integration, orders_in: list[Orde
     skus = {ln.sku for data in valid.values() for ln in data.lines}
     products = inventory_services._products_for_skus(sorted(skus), integration=integration)
     to_route: list[Order] = []
-    for external_id, data in valid.items():
-        order = existing.get(external_id)
+    new = [(data, _order_values(data)) for eid, data in valid.items() if eid not in existing]
+    if new:
+        to_route += _orders_create_bulk(integration=integration, items=new, products=products, run=run)
+        result.created += len(new)
+    for external_id, order in existing.items():
+        data = valid[external_id]
         values = _order_values(data)
-        if order is None:
-            order = _order_create(integration=integration, data=data, values=values, products=products, run=run, to_route=to_route)
-            result.created += 1
-        elif order.payload_hash == values["payload_hash"]:
+        if order.payload_hash == values["payload_hash"]:
             result.unchanged += 1
         else:
             _order_update(order=order, data=data, values=values, products=products, run=run, to_route=to_route)
@@ -203,22 +204,62 @@ def orders_upsert_from_channel(*, integration: Integration, orders_in: list[Orde
     return result
 
 
-def _order_create(*, integration, data: OrderIn, values: dict, products: dict, run, to_route: list) -> Order:
-    order = Order.objects.create(integration=integration, external_id=data.external_id, status=S.NEW, **values)
-    _lines_replace(order=order, merged=_merge_lines(data), products=products)
-    _event(order, "created", f"received from {integration.name} ({data.channel_status})", _run_actor(run), run=run)
+def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], products: dict, run) -> list[Order]:
+    """New orders of a page in a few bulk statements: each gets its final starting status (review, channel
+    hold, rule hold, ready, or the channel's done/canceled status) and a timeline. Returns the orders to route."""
+    now = timezone.now()
     actor = _run_actor(run)
-    if data.fulfillment_type == Order.FulfillmentType.PLATFORM or data.status in CHANNEL_DONE:
-        order_transition(order=order, to_status=data.status if data.status in CHANNEL_DONE else S.FULFILLED, actor=actor, run=run,
-                         message="fulfilled by the platform" if data.fulfillment_type == Order.FulfillmentType.PLATFORM else "")
-        return order
-    if data.status == S.CANCELED:
-        order_transition(order=order, to_status=S.CANCELED, actor=actor, run=run, message="canceled at the channel")
-        Cancellation.objects.create(order=order, integration=integration, source=Cancellation.Source.PLATFORM,
-                                    reason=data.channel_status)
-        return order
-    _order_proceed(order=order, actor=actor, run=run, channel_hold=data.status == S.ON_HOLD, to_route=to_route)
-    return order
+    rules = [r for r in HoldRule.objects.filter(enabled=True).filter(Q(integration__isnull=True) | Q(integration=integration))
+             if not r.connector or r.connector == integration.connector]
+    orders, plans = [], []
+    for data, values in items:
+        merged = _merge_lines(data)
+        order = Order(integration=integration, external_id=data.external_id, created_at=now, **values)
+        unknown = [sku for sku, row in merged.items() if sku not in products and row["quantity"] > row["canceled_quantity"]]
+        status, event_actor, message = S.READY_FOR_FULFILLMENT, actor, ""
+        if data.fulfillment_type == Order.FulfillmentType.PLATFORM or data.status in CHANNEL_DONE:
+            status = data.status if data.status in CHANNEL_DONE else S.FULFILLED
+            message = "fulfilled by the platform" if data.fulfillment_type == Order.FulfillmentType.PLATFORM else ""
+        elif data.status == S.CANCELED:
+            status, message = S.CANCELED, "canceled at the channel"
+        elif unknown:
+            status, order.review_reason, message = S.REVIEW_REQUIRED, "unknown_sku", "unknown SKU"
+        elif data.status == S.ON_HOLD:
+            status, order.channel_hold, message = S.ON_HOLD, True, "on hold at the channel"
+        else:
+            rule = _match_hold_rule(rules, skus=set(merged), tags=set(data.tags), order_type=data.order_type)
+            if rule is not None:
+                start = data.ordered_at if rule.clock == HoldRule.Clock.ORDER_TIME and data.ordered_at else now
+                until = start + timedelta(minutes=rule.minutes)
+                if until > now:
+                    status, event_actor, message = S.ON_HOLD, f"hold rule {rule.name}", f"held until {until:%Y-%m-%d %H:%M} UTC"
+                    order.hold_until, order.held_by_rule = until, rule
+                elif rule.next_status == S.REVIEW_REQUIRED:
+                    status, event_actor, order.review_reason = S.REVIEW_REQUIRED, f"hold rule {rule.name}", "hold_rule"
+        order.status = status
+        orders.append(order)
+        plans.append((merged, unknown, event_actor, message))
+    Order.objects.bulk_create(orders)
+    lines, events, cancellations = [], [], []
+    for order, (merged, unknown, event_actor, message) in zip(orders, plans):
+        for sku, row in merged.items():
+            product = products.get(sku)
+            lines.append(OrderLine(order=order, sku=sku, product=product, **{**row, "is_bundle": row["is_bundle"] or bool(
+                product and product.kind == Product.Kind.BUNDLE)}))
+        events.append(OrderEvent(order=order, at=now, kind="created", message=f"received from {integration.name} ({order.channel_status})",
+                                 actor=actor, sync_run=run))
+        events.append(OrderEvent(order=order, at=now, kind="status", from_status=S.NEW, to_status=order.status, message=message,
+                                 actor=event_actor[:120], sync_run=run))
+        if order.status == S.CANCELED:
+            cancellations.append(Cancellation(order=order, integration=integration, source=Cancellation.Source.PLATFORM,
+                                              reason=order.channel_status))
+    OrderLine.objects.bulk_create(lines)
+    OrderEvent.objects.bulk_create(events)
+    Cancellation.objects.bulk_create(cancellations)
+    for order, (_, unknown, _, _) in zip(orders, plans):
+        for sku in unknown:
+            _raise_unknown_sku(order, sku)
+    return [o for o in orders if o.status == S.READY_FOR_FULFILLMENT]
 
 
 def _order_proceed(*, order: Order, actor: str, run=None, user=None, channel_hold: bool = False, to_route: list | None = None) -> None:
@@ -327,10 +368,14 @@ def _unknown_skus(order: Order) -> list[str]:
 
 def _raise_unknown_skus(order: Order) -> None:
     for sku in _unknown_skus(order):
-        exception_raise(category=OpsException.Category.INGESTION, code="unknown_sku", integration=order.integration, entity=order,
-                        cause_key=f"sku:{sku}", dedup_key=f"order:{order.pk}:unknown_sku:{sku}",
-                        message=f"Order {order.external_id} has unknown SKU {sku}: create the product or map the SKU.",
-                        details={"sku": sku})
+        _raise_unknown_sku(order, sku)
+
+
+def _raise_unknown_sku(order: Order, sku: str) -> None:
+    exception_raise(category=OpsException.Category.INGESTION, code="unknown_sku", integration=order.integration, entity=order,
+                    cause_key=f"sku:{sku}", dedup_key=f"order:{order.pk}:unknown_sku:{sku}",
+                    message=f"Order {order.external_id} has unknown SKU {sku}: create the product or map the SKU.",
+                    details={"sku": sku})
 
 
 def order_resolve_skus(*, order: Order) -> list[str]:
@@ -376,16 +421,18 @@ def order_retry(*, order: Order, actor: str = "re-drive", user=None, run=None) -
 
 def hold_rule_for(*, order: Order) -> HoldRule | None:
     """The first enabled rule (by priority) whose filters all match."""
-    skus = {ln.sku for ln in order.lines.all()}
-    tags = set(order.tags or [])
-    for rule in HoldRule.objects.filter(enabled=True).filter(Q(integration__isnull=True) | Q(integration=order.integration_id)):
-        if rule.connector and rule.connector != order.integration.connector:
-            continue
+    rules = [r for r in HoldRule.objects.filter(enabled=True).filter(Q(integration__isnull=True) | Q(integration=order.integration_id))
+             if not r.connector or r.connector == order.integration.connector]
+    return _match_hold_rule(rules, skus={ln.sku for ln in order.lines.all()}, tags=set(order.tags or []), order_type=order.order_type)
+
+
+def _match_hold_rule(rules: list[HoldRule], *, skus: set, tags: set, order_type: str) -> HoldRule | None:
+    for rule in rules:
         if rule.tags and not tags & set(rule.tags):
             continue
         if rule.skus and not skus & set(rule.skus):
             continue
-        if rule.order_types and order.order_type not in rule.order_types:
+        if rule.order_types and order_type not in rule.order_types:
             continue
         return rule
     return None

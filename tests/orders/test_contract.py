@@ -179,3 +179,18 @@ def test_returns_and_refunds_upsert(shop, routed_setup):
                                                                        return_external_id="R1")])
     assert rf.created == 1
     assert Order.objects.get().status == "refunded"
+
+
+def test_page_of_new_held_orders_uses_bounded_queries(shop, sku_a, django_assert_max_num_queries):
+    from orders.models import HoldRule
+
+    HoldRule.objects.create(name="h", integration=shop, minutes=60, clock="sync_time")
+    page = [f.order_in(f"P-{i}", lines=(("A", 1), ("NOPE" if i == 0 else "A", 1))) for i in range(50)]
+    with django_assert_max_num_queries(25):
+        result = services.orders_upsert_from_channel(integration=shop, orders_in=page)
+    assert result.created == 50
+    assert Order.objects.filter(status="onHold").count() == 49
+    assert Order.objects.filter(status="reviewRequired").count() == 1
+    # and an unchanged page is cheap too
+    with django_assert_max_num_queries(8):
+        assert services.orders_upsert_from_channel(integration=shop, orders_in=page).unchanged == 50
