@@ -87,3 +87,20 @@ def test_an_order_goes_end_to_end(demo):
     _run("TikTok US", "push_inventory")
     tee.refresh_from_db()
     assert sum(tee.inventory.values()) == before - 3, (before, tee.inventory)  # OSA shipped 3 tees
+
+
+def test_every_tiktok_flow_runs_against_the_emulator(demo):
+    """Each enabled TikTok flow of the demo, once, over real HTTP against the sandbox: none fails."""
+    shop = EmuShop.objects.get(name="Sandbox Shop US")
+    tee = EmuSku.objects.get(product__shop=shop, seller_sku="TEE-BLK-M")
+    delivered = emu.order_create(shop=shop, items=[(tee, 1)], at=emu.now_ts() - 5, return_after_delivery=0)
+    emu.shop_advance(shop=shop)
+    emu.package_mark_shipped(order=EmuOrder.objects.get(pk=delivered.pk), tracking_number="9400000000000000000001",
+                             shipping_provider_id="6617675021119438849", line_item_ids=[])
+    emu.shop_advance(shop=shop, until=emu.now_ts() + 3600)  # carrier delivers, buyer asks for a return, statement settles
+    delivered.refresh_from_db()
+    assert delivered.status == "DELIVERED" and delivered.returns.count() == 1
+    states = FlowState.objects.filter(integration__name="TikTok US", enabled=True).order_by("flow")
+    assert {s.flow for s in states} >= {"pull_orders", "push_fulfillments", "push_inventory", "pull_returns", "pull_statements"}
+    for state in states:
+        _run("TikTok US", state.flow)
