@@ -97,3 +97,23 @@ def test_export_and_import_configuration(logged_in, site, shot, tmp_path):
     page.goto(f"{site}{import_url}")
     page.set_input_files("input[type=file]", str(path))
     shot(page, "import_form")
+
+
+def test_connect_to_tiktok_through_the_sandbox_oauth(logged_in, site, shot):
+    """The real OAuth round trip in the browser: Connect → sandbox authorization page → callback → code
+    exchanged for tokens and the shop bound by the TikTok connector."""
+    from integrations import services
+
+    page = logged_in
+    app = emu.app_ensure(app_key="browser-oauth-app", app_secret="browser-oauth-secret",
+                         redirect_url=f"{site}/integrations/tiktok/callback/")
+    shop = emu.shop_create(app=app, name="OAuth Shop", region="US", webhooks_enabled=False)
+    integration = services.integration_create(name="TikTok OAuth", connector="tiktok", environment="sandbox", credentials={
+        "app_key": app.app_key, "app_secret": app.app_secret, "service_id": app.service_id})
+    page.goto(f"{site}/integrations/tiktok/connect/{integration.pk}/")
+    page.wait_for_load_state()
+    shot(page, "after_callback")
+    integration.refresh_from_db()
+    assert integration.remote_account_id == shop.shop_id
+    assert integration.remote_state["shop_cipher"] == shop.cipher and integration.status == "connected"
+    assert integration.get_credentials()["access_token"].startswith("TTP_")
