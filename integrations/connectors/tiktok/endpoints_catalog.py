@@ -22,6 +22,8 @@ PATH_WAREHOUSES = "/logistics/202309/warehouses"
 PATH_FBT_WAREHOUSES = "/fbt/202408/warehouses"
 PATH_FBT_INVENTORY_SEARCH = "/fbt/202408/inventory/search"
 PATH_RETURNS_SEARCH = "/return_refund/202309/returns/search"
+PATH_RETURN_CREATE = "/return_refund/202309/returns"
+PATH_RETURN_REJECT = "/return_refund/202309/returns/{return_id}/reject"
 PATH_STATEMENTS = "/finance/202309/statements"
 PATH_STATEMENT_TRANSACTIONS = "/finance/202501/statements/{statement_id}/statement_transactions"
 
@@ -113,7 +115,7 @@ class CatalogEndpoints:
     # --- returns and refunds (§8) ---
     def returns_search(self, *, page_token: str = "", page_size: int = RETURNS_PAGE_SIZE, return_status: list[str] | None = None,
                        return_types: list[str] | None = None, update_time_ge: int | None = None,
-                       return_ids: list[str] | None = None) -> dict:
+                       return_ids: list[str] | None = None, order_ids: list[str] | None = None) -> dict:
         query = {"page_size": page_size, "sort_field": "update_time", "sort_order": "ASC"}
         if page_token:
             query["page_token"] = page_token
@@ -126,7 +128,18 @@ class CatalogEndpoints:
             body["update_time_ge"] = int(update_time_ge)
         if return_ids:
             body["return_ids"] = list(return_ids)
+        if order_ids:
+            body["order_ids"] = list(order_ids)
         return self.api("POST", PATH_RETURNS_SEARCH, query=query, body=body)
+
+    def return_create(self, *, body: dict, idempotency_key: str) -> dict:
+        """Seller-initiated refund/return on behalf of the buyer (US-centric, §8.1)."""
+        return self.api("POST", PATH_RETURN_CREATE, query={"idempotency_key": idempotency_key}, body=body)
+
+    def return_reject(self, *, return_id: str, decision: str, reject_reason: str, comment: str, idempotency_key: str) -> dict:
+        body = {"decision": decision, "reject_reason": reject_reason, "comment": comment}
+        return self.api("POST", PATH_RETURN_REJECT.format(return_id=return_id), query={"idempotency_key": idempotency_key},
+                        body=body)
 
     # --- finance (§9) ---
     def statements_list(self, *, statement_time_ge: int | None = None, page_token: str = "",

@@ -22,6 +22,8 @@ FLOWS: tuple = (
                f"{_PKG}.flows_returns.PullReturns", default_interval=timedelta(minutes=15), enable_setting="pull_returns"),
     r.FlowSpec("pull_refunds", "Pull refunds from TikTok", "pull", "refunds",
                f"{_PKG}.flows_returns.PullRefunds", default_interval=timedelta(minutes=15), enable_setting="pull_refunds"),
+    r.FlowSpec("push_refunds", "Push refunds to TikTok", "push", "refunds",
+               f"{_PKG}.flows_returns.PushRefunds", default_interval=timedelta(minutes=15), enable_setting="push_refunds"),
     r.FlowSpec("pull_statements", "Pull statements and statement transactions from TikTok", "pull", "statements",
                f"{_PKG}.flows_finance.PullStatements", default_interval=timedelta(hours=6), enable_setting="pull_statements"),
 )

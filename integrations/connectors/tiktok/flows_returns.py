@@ -7,10 +7,13 @@ types in "Pull refunds TikTok types" and statuses in "Pull refunds only with thi
 orders.services.returns_upsert / refunds_upsert (idempotent on (integration, external_id))."""
 from __future__ import annotations
 
+from django.utils import timezone
+
 from integrations.connectors.tiktok import endpoints_catalog as ep
 from integrations.connectors.tiktok import mappers_catalog as m
-from integrations.exceptions import PayloadError
+from integrations.exceptions import PayloadError, PermanentError
 from integrations.flows import Flow, Page
+from integrations.models import OutboundPush
 
 
 class _SearchReturns(Flow):
@@ -93,3 +96,118 @@ class PullRefunds(_SearchReturns):
                 result.record_payload_error(exc)
         result.fetched += len(page.items)
         self._record(result, order_services.refunds_upsert(integration=self.ctx.integration, refunds_in=refunds_in, run=self.ctx.run))
+
+
+# --- push ----------------------------------------------------------------------------------------
+
+KIND_REFUND_PUSH = "tiktok_refund"
+PUSH_REFUNDS_PAGE = 20
+NOT_SHIPPED = ("AWAITING_SHIPMENT", "ON_HOLD")
+IN_TRANSIT = ("AWAITING_COLLECTION", "IN_TRANSIT", "PARTIALLY_SHIPPING")
+DELIVERED = ("DELIVERED", "COMPLETED")
+BUYER_REQUEST_PENDING = "RETURN_OR_REFUND_REQUEST_PENDING"
+REJECT_REASON = "seller_reject_apply_product_has_been_packed"
+
+
+class PushRefunds(Flow):
+    """Refunds created in Switchyard for TikTok orders → TikTok, with the default reason of the order's state:
+    Delivered → refund ("Reason by default for creating refund in TikTok for Delivered orders"); in transit /
+    awaiting collection → refund (the in-transit reason); awaiting shipment → seller cancellation (the
+    not-shipped reason). A pending buyer refund request blocks a seller cancellation unless "Reject Buyer
+    Refund Requests for Seller-Initiated Cancellations" is on, which rejects it first. Each refund is sent once
+    (OutboundPush `tiktok_refund`, key `refund:<pk>`); the TikTok id is kept on the push as `remote_id`."""
+
+    code = "push_refunds"
+
+    def pages(self, cursor):
+        from catalog.models import ChannelOption
+        from orders.models import Refund
+
+        integration = self.ctx.integration
+        sent = OutboundPush.objects.filter(integration=integration, kind=KIND_REFUND_PUSH, status=OutboundPush.Status.SENT)
+        refunds = list(Refund.objects.filter(order__integration=integration, external_id="")
+                       .exclude(pk__in=[int(k.split(":")[1]) for k in sent.values_list("idempotency_key", flat=True)
+                                        if k.count(":") == 1])
+                       .select_related("order").prefetch_related("lines", "order__lines").order_by("pk"))
+        if not refunds:
+            return
+        client = ep.make_client(self.ctx)
+        skus = {line.sku for r in refunds for line in r.lines.all()}
+        sku_ids = dict(ChannelOption.objects.filter(integration=integration, product__sku__in=skus)
+                       .exclude(remote_sku_id="").values_list("product__sku", "remote_sku_id"))
+        for start in range(0, len(refunds), PUSH_REFUNDS_PAGE):
+            batch = refunds[start:start + PUSH_REFUNDS_PAGE]
+            yield Page(items=[self._push(client, refund, sku_ids) for refund in batch], next_cursor={})
+
+    def _push(self, client, refund, sku_ids) -> dict:
+        order = refund.order
+        status = (order.channel_status or "").upper()
+        key = f"refund:{refund.pk}"
+        outcome = {"refund_id": refund.pk, "order": order.external_id}
+        try:
+            if status in NOT_SHIPPED:
+                pending = client.returns_search(return_status=[BUYER_REQUEST_PENDING], order_ids=[order.external_id]).get(
+                    "return_orders") or []
+                pending = [r for r in pending if str(r.get("order_id")) == order.external_id]
+                if pending and not self.ctx.setting("reject_buyer_refund_on_seller_cancel"):
+                    outcome["error"] = (f"buyer refund request {pending[0].get('return_id')} is pending on order {order.external_id}; "
+                                        "turn on 'Reject Buyer Refund Requests for Seller-Initiated Cancellations' to cancel anyway")
+                    return outcome
+                for request in pending:
+                    rid = str(request.get("return_id"))
+                    self._once(f"{key}:reject:{rid}", {"return_id": rid}, lambda rid=rid: client.return_reject(
+                        return_id=rid, decision="REJECT_REFUND", reject_reason=REJECT_REASON,
+                        comment="Seller is cancelling the order", idempotency_key=f"{key}:reject:{rid}"))
+                line_ids = _line_item_ids(refund)
+                reason = self.ctx.setting("cancel_reason_not_shipped")
+                response = self._once(key, {"order_id": order.external_id, "cancel_reason": reason, "order_line_item_ids": line_ids},
+                                      lambda: client.order_cancel(order_id=order.external_id, cancel_reason=reason,
+                                                                  order_line_item_ids=line_ids or None))
+                outcome.update(sent="cancellation", remote_id=str(response.get("cancel_id") or ""))
+            elif status in IN_TRANSIT or status in DELIVERED:
+                reason = self.ctx.setting("refund_reason_delivered" if status in DELIVERED else "refund_reason_in_transit")
+                body = {"order_id": order.external_id, "return_type": "REFUND", "return_reason": reason,
+                        "skus": [{"sku_id": sku_ids[line.sku], "quantity": line.quantity} for line in refund.lines.all()
+                                 if line.sku in sku_ids],
+                        "order_line_item_ids": _line_item_ids(refund), "refund_total": str(refund.amount),
+                        "currency": refund.currency}
+                response = self._once(key, body, lambda: client.return_create(body=body, idempotency_key=key))
+                outcome.update(sent="refund", remote_id=str(response.get("return_id") or ""))
+            else:
+                outcome["error"] = f"order {order.external_id} is {status or 'without a TikTok status'}; TikTok accepts no refund now"
+        except PermanentError as exc:
+            outcome["error"] = str(exc)
+        return outcome
+
+    def _once(self, key: str, payload: dict, send) -> dict:
+        push, _ = OutboundPush.objects.get_or_create(integration=self.ctx.integration, kind=KIND_REFUND_PUSH, idempotency_key=key,
+                                                     defaults={"payload": payload})
+        if push.status == OutboundPush.Status.SENT:
+            return push.response or {}
+        try:
+            response = send() or {}
+        except PermanentError as exc:
+            OutboundPush.objects.filter(pk=push.pk).update(status=OutboundPush.Status.FAILED, attempts=push.attempts + 1,
+                                                           last_error=str(exc)[:2000])
+            raise
+        OutboundPush.objects.filter(pk=push.pk).update(
+            status=OutboundPush.Status.SENT, attempts=push.attempts + 1, response=response, sent_at=timezone.now(),
+            remote_id=str(response.get("return_id") or response.get("cancel_id") or ""))
+        return response
+
+    def apply(self, page, result):
+        for outcome in page.items:
+            result.fetched += 1
+            if "error" in outcome:
+                result.record_error(external_id=outcome["order"], field="refund", message=outcome["error"])
+            else:
+                result.created += 1
+
+
+def _line_item_ids(refund) -> list[str]:
+    """TikTok line item ids for the refunded units (one TikTok line item per unit)."""
+    by_sku = {line.sku: list(line.channel_line_ids or []) for line in refund.order.lines.all()}
+    ids = []
+    for line in refund.lines.all():
+        ids += by_sku.get(line.sku, [])[:line.quantity]
+    return ids

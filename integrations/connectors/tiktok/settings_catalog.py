@@ -171,6 +171,8 @@ SETTINGS = (
                   choices=RETURN_STATUSES, help="TikTok return statuses whose returns are pulled."),
     # --- Refunds ---
     r.SettingSpec("pull_refunds", "Pull refunds from TikTok", REFUNDS, r.BOOL, default=False),
+    r.SettingSpec("push_refunds", "Push refunds from Switchyard to TikTok", REFUNDS, r.BOOL, default=False,
+                  help="Refunds created in Switchyard for TikTok orders are sent to TikTok with the default reasons below."),
     r.SettingSpec("refund_reason_delivered", "Reason by default for creating refund in TikTok for Delivered orders", REFUNDS,
                   r.CHOICE, default=REFUND_REASONS_DELIVERED[0][0], choices=REFUND_REASONS_DELIVERED),
     r.SettingSpec("refund_reason_in_transit", "Reason by default for creating refund in TikTok for orders in "

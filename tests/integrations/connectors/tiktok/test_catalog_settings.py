@@ -87,6 +87,7 @@ def test_default_choice_labels_read_as_the_seed_says():
     ("pull_locations", "Pull locations from TikTok"),
     ("pull_returns", "Pull returns from TikTok"),
     ("pull_refunds", "Pull refunds from TikTok"),
+    ("push_refunds", "Push refunds from Switchyard to TikTok"),
     ("pull_statements", "Pull statements from TikTok"),
 ])
 def test_each_flow_has_its_switch(flow, switch_label):

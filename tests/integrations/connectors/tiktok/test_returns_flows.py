@@ -135,3 +135,101 @@ def test_webhook_targeted_run_searches_by_return_id_and_keeps_the_cursor(tiktok_
     assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["return_ids"] == ["4035318504086820001"]
     state.refresh_from_db()
     assert state.cursor == {"since": 1749600000} and Return.objects.filter(order=order).exists()
+
+
+# --- push refunds ---
+
+@pytest.fixture
+def local_refund(tiktok_integration, order):
+    from catalog.models import ChannelOption, Product
+    from orders.models import OrderLine, RefundLine
+
+    product = Product.objects.create(sku="TEE-RED-M", name="Tee red")
+    ChannelOption.objects.create(product=product, integration=tiktok_integration, remote_sku_id="1729592969712207013")
+    OrderLine.objects.create(order=order, sku="TEE-RED-M", quantity=2, channel_line_ids=["577001", "577002"])
+    refund = Refund.objects.create(order=order, integration=tiktok_integration, status="pending", amount=Decimal("19.99"))
+    RefundLine.objects.create(refund=refund, sku="TEE-RED-M", quantity=1, amount=Decimal("19.99"))
+    return refund
+
+
+def set_order_status(order, status):
+    Order.objects.filter(pk=order.pk).update(channel_status=status)
+
+
+@pytest.mark.parametrize("_case, status, setting, expected_reason", [
+    ("delivered", "DELIVERED", {}, "ecom_order_delivered_refund_and_return_reason_damaged"),
+    ("delivered_other_reason", "DELIVERED", {"refund_reason_delivered": "ecom_order_delivered_refund_and_return_reason_wrong_item"},
+     "ecom_order_delivered_refund_and_return_reason_wrong_item"),
+    ("in_transit", "IN_TRANSIT", {}, "ecom_order_in_transit_refund_reason_missed_delivery_date"),
+    ("awaiting_collection", "AWAITING_COLLECTION", {"refund_reason_in_transit": "ecom_order_in_transit_refund_reason_package_lost"},
+     "ecom_order_in_transit_refund_reason_package_lost"),
+])
+def test_push_refund_uses_the_default_reason_of_the_order_state(tiktok_integration, tiktok_api, order, local_refund, _case,
+                                                                 status, setting, expected_reason):
+    set_order_status(order, status)
+    if setting:
+        configure(tiktok_integration, **setting)
+    tiktok_api.ok("POST", ep.PATH_RETURN_CREATE, data={"return_id": "4035318504086821111"})
+
+    first = run(tiktok_integration, "push_refunds")
+    second = run(tiktok_integration, "push_refunds")
+
+    calls = tiktok_api.calls_to(ep.PATH_RETURN_CREATE)
+    assert len(calls) == 1 and first.created == 1 and second.fetched == 0
+    body = tiktok_api.body(calls[0])
+    assert body == {"order_id": ORDER_ID, "return_type": "REFUND", "return_reason": expected_reason,
+                    "skus": [{"sku_id": "1729592969712207013", "quantity": 1}], "order_line_item_ids": ["577001"],
+                    "refund_total": "19.99", "currency": "USD"}
+    assert tiktok_api.query(calls[0])["idempotency_key"] == f"refund:{local_refund.pk}"
+
+
+def test_push_refund_for_not_shipped_order_cancels_with_the_default_reason(tiktok_integration, tiktok_api, order, local_refund):
+    set_order_status(order, "AWAITING_SHIPMENT")
+    configure(tiktok_integration, cancel_reason_not_shipped="seller_cancel_reason_wrong_price")
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": [], "next_page_token": ""})
+    tiktok_api.ok("POST", "/return_refund/202309/cancellations", data={"cancel_id": "C1", "cancel_status": "CANCELLATION_REQUEST_COMPLETE"})
+
+    sync = run(tiktok_integration, "push_refunds")
+
+    assert sync.created == 1
+    assert tiktok_api.body(tiktok_api.calls_to("/return_refund/202309/cancellations")[0]) == {
+        "order_id": ORDER_ID, "cancel_reason": "seller_cancel_reason_wrong_price", "order_line_item_ids": ["577001"]}
+
+
+PENDING = {"return_orders": [{"return_id": "R-BUYER", "order_id": ORDER_ID, "return_type": "REFUND",
+                              "return_status": "RETURN_OR_REFUND_REQUEST_PENDING"}], "next_page_token": ""}
+
+
+def test_pending_buyer_refund_blocks_seller_cancellation_by_default(tiktok_integration, tiktok_api, order, local_refund):
+    set_order_status(order, "AWAITING_SHIPMENT")
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=PENDING)
+
+    sync = run(tiktok_integration, "push_refunds")
+
+    assert sync.failed == 1 and "R-BUYER" in sync.errors[0]["message"]
+    assert tiktok_api.calls_to("/return_refund/202309/cancellations") == []
+    assert tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER")) == []
+
+
+def test_reject_buyer_refund_requests_setting_rejects_then_cancels(tiktok_integration, tiktok_api, order, local_refund):
+    set_order_status(order, "AWAITING_SHIPMENT")
+    configure(tiktok_integration, reject_buyer_refund_on_seller_cancel=True)
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=PENDING)
+    tiktok_api.ok("POST", ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))
+    tiktok_api.ok("POST", "/return_refund/202309/cancellations", data={"cancel_id": "C1"})
+
+    sync = run(tiktok_integration, "push_refunds")
+
+    assert sync.created == 1
+    reject = tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))[0]
+    assert tiktok_api.body(reject)["decision"] == "REJECT_REFUND"
+    assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["order_ids"] == [ORDER_ID]
+    assert len(tiktok_api.calls_to("/return_refund/202309/cancellations")) == 1
+
+
+def test_refunds_pulled_from_tiktok_are_never_pushed_back(tiktok_integration, tiktok_api, order):
+    Refund.objects.create(order=order, integration=tiktok_integration, external_id="4035318504086820001", status="x")
+
+    sync = run(tiktok_integration, "push_refunds")
+
+    assert sync.fetched == 0 and len(tiktok_api.mock.calls) == 0
