@@ -41,7 +41,7 @@ def form_field(spec: r.SettingSpec, *, location_choices: list[tuple[str, str]] |
         widget = forms.Textarea(attrs={"rows": 3, "cols": 60}) if (spec.max_length or 0) > 255 else None
         return forms.CharField(max_length=spec.max_length, widget=widget, **common)
     if spec.type == r.URL:
-        return forms.URLField(**common)
+        return forms.URLField(assume_scheme="https", **common)
     if spec.type == r.INT:
         return forms.IntegerField(**common)
     if spec.type == r.TEXT_LIST:

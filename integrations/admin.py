@@ -1,0 +1,524 @@
+"""Admin for integrations: the per-connector Integration page (settings from the ConnectorSpec,
+write-only credentials, flow states, actions) and every engine model. Actions are one call deep."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html, format_html_join
+from import_export.admin import ImportExportMixin
+
+from integrations import forms as integration_forms
+from integrations import services
+from integrations.admin_config import ConfigurationAdminMixin
+from integrations.models import (ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
+                                 SettingsChange, SyncRun)
+from integrations.resources import MappingResource
+
+RUN_FLOW_PERM = "integrations.run_flow"
+
+
+def _can_run_flows(request) -> bool:
+    return request.user.has_perm(RUN_FLOW_PERM)
+
+
+def _json(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+# --- flow actions shared by the Integration and FlowState admins --------------------------------
+
+FLOW_ACTIONS = {
+    "run": ("Run now", False),
+    "force_resync": ("Force resync", True),
+    "reset_cursor": ("Reset cursor", True),
+}
+
+
+def _flow_action_apply(request, action: str, states) -> int:
+    count = 0
+    for state in states:
+        if action == "run":
+            services.flow_run_enqueue(flow_state=state, user=request.user)
+        elif action == "force_resync":
+            services.flow_state_force_resync(flow_state=state, user=request.user)
+        elif action == "reset_cursor":
+            services.flow_state_reset_cursor(flow_state=state, user=request.user)
+        count += 1
+    return count
+
+
+def _flow_action_message(action: str, count: int) -> str:
+    return {
+        "run": f"{count} flow run(s) queued.",
+        "force_resync": f"{count} flow(s) will resync everything on their next run (queued now).",
+        "reset_cursor": f"Cursor reset on {count} flow(s).",
+    }[action]
+
+
+def _confirm_page(request, model_admin, *, action: str, states, title_objects, admin_action: str | None,
+                  selected=None):
+    """The intermediate page for Force resync / Reset cursor (the admin's delete-confirmation pattern)."""
+    label = FLOW_ACTIONS[action][0]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"{label}: are you sure?",
+        "action_label": label,
+        "action": action,
+        "admin_action": admin_action,
+        "states": states,
+        "objects": title_objects,
+        "selected": selected or [],
+        "opts": model_admin.model._meta,
+        "explanation": {
+            "force_resync": "The next run of each flow ignores its cursor and fingerprints once and fetches "
+                            "everything again (bindings make this harmless: nothing is duplicated). It runs now.",
+            "reset_cursor": "Each flow's cursor is cleared: the next run starts from the beginning (or the "
+                            "configured start date). Nothing is duplicated; it may take longer.",
+        }.get(action, ""),
+    }
+    return TemplateResponse(request, "admin/integrations/confirm_flow_action.html", context)
+
+
+def _flow_bulk_action(model_admin, request, queryset, action: str, states_of):
+    states = list(states_of(queryset))
+    needs_confirm = FLOW_ACTIONS[action][1]
+    if needs_confirm and request.POST.get("confirmed") != "yes":
+        return _confirm_page(request, model_admin, action=action, states=states, title_objects=list(queryset),
+                             admin_action=request.POST.get("action"),
+                             selected=request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
+    count = _flow_action_apply(request, action, states)
+    model_admin.message_user(request, _flow_action_message(action, count), messages.SUCCESS)
+    return None
+
+
+def _states_of_integrations(queryset):
+    return FlowState.objects.filter(integration__in=queryset).select_related("integration")
+
+
+# --- Integration ---------------------------------------------------------------------------------
+
+class FlowStateInline(admin.TabularInline):
+    model = FlowState
+    extra = 0
+    can_delete = False
+    fields = ["flow", "enabled", "interval", "next_run_at", "last_succeeded_at", "consecutive_failures",
+              "last_error", "cursor_display", "flow_buttons"]
+    readonly_fields = ["flow", "next_run_at", "last_succeeded_at", "consecutive_failures", "last_error",
+                       "cursor_display", "flow_buttons"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="cursor")
+    def cursor_display(self, obj):
+        return format_html("<code>{}</code>", json.dumps(obj.cursor, sort_keys=True, default=str)) if obj.cursor else "—"
+
+    @admin.display(description="actions")
+    def flow_buttons(self, obj):
+        if obj.pk is None:
+            return ""
+        run_url = reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "run"])
+        return format_html(
+            '<button type="submit" class="button" formaction="{}" formmethod="post" name="_flow_action" value="run">'
+            'Run now</button> <a class="button" href="{}">Force resync</a> <a class="button" href="{}">Reset cursor</a>',
+            run_url,
+            reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "force_resync"]),
+            reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "reset_cursor"]),
+        )
+
+
+@admin.register(Integration)
+class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "connector_label", "role", "environment", "status", "is_active", "remote_account_id",
+                    "auth_expires_at", "updated_at"]
+    list_filter = ["connector", "role", "status", "is_active"]
+    search_fields = ["name", "=remote_account_id"]
+    readonly_fields = ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
+                       "remote_account_id", "connector_links"]
+    actions = ["action_test_connection", "action_run_now", "action_force_resync", "action_reset_cursor"]
+    inlines = [FlowStateInline]
+
+    # --- forms built from the connector spec ----------------------------------------------------
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = integration_forms.IntegrationAddForm
+        else:
+            kwargs["form"], _ = integration_forms.integration_change_form_class(obj)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["name", "connector", "environment"]})]
+        return integration_forms.integration_change_form_class(obj)[1]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            created = services.integration_create(name=obj.name, connector=form.cleaned_data["connector"],
+                                                  environment=form.cleaned_data.get("environment") or "", user=request.user)
+            for field in Integration._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(created, field.attname))
+            obj._state.adding = False
+            return
+        obj.save(update_fields=["name", "is_active", "environment", "updated_at"])
+        services.integration_update_settings(integration=obj, values=form.settings_values, user=request.user)
+        services.integration_update_credentials(integration=obj, values=form.credential_values, user=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        """Flow switches and intervals edited inline are recorded in the settings history."""
+        changes = {}
+        for inline_form in formset.forms:
+            if inline_form.instance.pk and inline_form.has_changed():
+                before = FlowState.objects.filter(pk=inline_form.instance.pk).values("enabled", "interval").first() or {}
+                changes[inline_form.instance.flow] = {
+                    name: [str(before.get(name)), str(inline_form.cleaned_data.get(name))]
+                    for name in inline_form.changed_data if name in ("enabled", "interval")
+                }
+        super().save_formset(request, form, formset, change)
+        changes = {flow: diff for flow, diff in changes.items() if diff}
+        if changes:
+            SettingsChange.objects.create(integration=form.instance, user=request.user, source=SettingsChange.Source.ADMIN,
+                                          summary=f"{len(changes)} flow schedule(s) changed", diff={"flows": changes})
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(request, f"{obj} created: now fill in its settings and credentials.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[obj.pk]))
+
+    # --- read-only status ------------------------------------------------------------------------
+
+    @admin.display(description="connector", ordering="connector")
+    def connector_label(self, obj):
+        try:
+            return obj.spec.label
+        except KeyError:
+            return f"{obj.connector} (not installed)"
+
+    @admin.display(description="links")
+    def connector_links(self, obj):
+        if obj is None or obj.pk is None:
+            return ""
+        links = [("Settings history", reverse("admin:integrations_integration_history_settings", args=[obj.pk])),
+                 ("Runs", reverse("admin:integrations_syncrun_changelist") + f"?integration__id__exact={obj.pk}"),
+                 ("Exceptions", reverse("admin:integrations_opsexception_changelist") + f"?integration__id__exact={obj.pk}")]
+        try:
+            spec_links = obj.spec.extra.get("admin_links", ())
+        except KeyError:
+            spec_links = ()
+        for label, url_name in spec_links:
+            try:
+                links.append((label, reverse(url_name, args=[obj.pk])))
+            except NoReverseMatch:
+                continue
+        buttons = format_html_join(" ", '<a class="button" href="{}">{}</a>', ((url, label) for label, url in links))
+        test_url = reverse("admin:integrations_integration_test_connection", args=[obj.pk])
+        return format_html('{} <button type="submit" class="button" formaction="{}" formmethod="post" '
+                           'name="_test_connection" value="1">Test connection</button>', buttons, test_url)
+
+    # --- list actions ---------------------------------------------------------------------------
+
+    def has_run_flow_permission(self, request):
+        return _can_run_flows(request)
+
+    @admin.action(description="Test connection", permissions=["run_flow"])
+    def action_test_connection(self, request, queryset):
+        for integration in queryset:
+            ok, message = services.integration_test_connection(integration=integration)
+            self.message_user(request, f"{integration}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
+    @admin.action(description="Run now (all flows)", permissions=["run_flow"])
+    def action_run_now(self, request, queryset):
+        return _flow_bulk_action(self, request, queryset, "run", _states_of_integrations)
+
+    @admin.action(description="Force resync (all flows)", permissions=["run_flow"])
+    def action_force_resync(self, request, queryset):
+        return _flow_bulk_action(self, request, queryset, "force_resync", _states_of_integrations)
+
+    @admin.action(description="Reset cursor (all flows)", permissions=["run_flow"])
+    def action_reset_cursor(self, request, queryset):
+        return _flow_bulk_action(self, request, queryset, "reset_cursor", _states_of_integrations)
+
+    # --- extra views ------------------------------------------------------------------------------
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        extra = [
+            path("<int:pk>/settings-history/", wrap(self.settings_history_view), name="integrations_integration_history_settings"),
+            path("<int:pk>/test-connection/", wrap(self.test_connection_view), name="integrations_integration_test_connection"),
+            path("<int:pk>/flow/<int:state_pk>/<str:action>/", wrap(self.flow_action_view),
+                 name="integrations_integration_flow_action"),
+        ]
+        return extra + super().get_urls()
+
+    def settings_history_view(self, request, pk):
+        integration = get_object_or_404(Integration, pk=pk)
+        if not self.has_view_or_change_permission(request, integration):
+            raise PermissionDenied
+        changes = SettingsChange.objects.filter(integration=integration).select_related("user").order_by("-at")[:500]
+        rows = [{"change": c, "lines": _diff_lines(c.diff)} for c in changes]
+        context = {**self.admin_site.each_context(request), "title": f"Settings history: {integration}",
+                   "integration": integration, "rows": rows, "opts": self.model._meta, "original": integration}
+        return TemplateResponse(request, "admin/integrations/settings_history.html", context)
+
+    def test_connection_view(self, request, pk):
+        integration = get_object_or_404(Integration, pk=pk)
+        if request.method != "POST" or not _can_run_flows(request):
+            raise PermissionDenied
+        ok, message = services.integration_test_connection(integration=integration)
+        self.message_user(request, f"{integration}: {message}", messages.SUCCESS if ok else messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[pk]))
+
+    def flow_action_view(self, request, pk, state_pk, action):
+        state = get_object_or_404(FlowState.objects.select_related("integration"), pk=state_pk, integration_id=pk)
+        if action not in FLOW_ACTIONS or not _can_run_flows(request):
+            raise PermissionDenied
+        back = reverse("admin:integrations_integration_change", args=[pk])
+        needs_confirm = FLOW_ACTIONS[action][1]
+        if request.method != "POST" or (needs_confirm and request.POST.get("confirmed") != "yes"):
+            if not needs_confirm:
+                return HttpResponseRedirect(back)
+            return _confirm_page(request, self, action=action, states=[state], title_objects=[state], admin_action=None)
+        with transaction.atomic():
+            count = _flow_action_apply(request, action, [state])
+        self.message_user(request, _flow_action_message(action, count), messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+
+def _diff_lines(diff: dict) -> list[str]:
+    lines = []
+    for group, changes in (diff or {}).items():
+        if isinstance(changes, dict):
+            for key, value in changes.items():
+                if isinstance(value, list) and len(value) == 2:
+                    lines.append(f"{group} · {key}: {value[0]!r} → {value[1]!r}")
+                else:
+                    lines.append(f"{group} · {key}: {value!r}")
+        else:
+            lines.append(f"{group}: {changes!r}")
+    return lines
+
+
+# --- FlowState -------------------------------------------------------------------------------------
+
+@admin.register(FlowState)
+class FlowStateAdmin(admin.ModelAdmin):
+    list_display = ["integration", "flow", "enabled", "interval", "next_run_at", "last_succeeded_at",
+                    "consecutive_failures", "short_error", "running"]
+    list_filter = ["enabled", "flow", "integration"]
+    list_select_related = ["integration"]
+    list_editable = ["enabled"]
+    search_fields = ["integration__name", "flow"]
+    raw_id_fields = ["integration"]
+    readonly_fields = ["integration", "flow", "cursor", "next_run_at", "lease_token", "lease_expires_at",
+                       "consecutive_failures", "last_error", "last_started_at", "last_succeeded_at", "last_failed_at",
+                       "force_full"]
+    actions = ["action_run_now", "action_force_resync", "action_reset_cursor"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_run_flow_permission(self, request):
+        return _can_run_flows(request)
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return obj.last_error[:120]
+
+    @admin.display(description="running", boolean=True)
+    def running(self, obj):
+        return obj.is_running
+
+    @admin.action(description="Run now", permissions=["run_flow"])
+    def action_run_now(self, request, queryset):
+        return _flow_bulk_action(self, request, queryset, "run", lambda qs: qs.select_related("integration"))
+
+    @admin.action(description="Force resync", permissions=["run_flow"])
+    def action_force_resync(self, request, queryset):
+        return _flow_bulk_action(self, request, queryset, "force_resync", lambda qs: qs.select_related("integration"))
+
+    @admin.action(description="Reset cursor", permissions=["run_flow"])
+    def action_reset_cursor(self, request, queryset):
+        return _flow_bulk_action(self, request, queryset, "reset_cursor", lambda qs: qs.select_related("integration"))
+
+
+# --- SyncRun ---------------------------------------------------------------------------------------
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "integration", "flow", "trigger", "status", "dry_run", "started_at", "finished_at",
+                    "fetched", "created", "updated", "unchanged", "failed", "api_calls", "short_error"]
+    list_filter = ["status", "trigger", "flow", "integration", "dry_run", ("started_at", admin.DateFieldListFilter)]
+    list_select_related = ["integration"]
+    search_fields = ["=id", "error_message", "note"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    exclude = ["errors", "cursor_before", "cursor_after"]
+    readonly_fields = ["record_errors", "cursor_before_display", "cursor_after_display"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [f.name for f in SyncRun._meta.fields if f.name not in self.exclude]
+        return fields + list(self.readonly_fields)
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return (obj.error_message or obj.note)[:120]
+
+    @admin.display(description="cursor before")
+    def cursor_before_display(self, obj):
+        return format_html("<pre>{}</pre>", _json(obj.cursor_before))
+
+    @admin.display(description="cursor after")
+    def cursor_after_display(self, obj):
+        return format_html("<pre>{}</pre>", _json(obj.cursor_after))
+
+    @admin.display(description="per-record errors")
+    def record_errors(self, obj):
+        if not obj.errors:
+            return "None"
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                                ((e.get("external_id", ""), e.get("field", ""), e.get("message", "")) for e in obj.errors))
+        return format_html("<table><thead><tr><th>External id</th><th>Field</th><th>Message</th></tr></thead>"
+                           "<tbody>{}</tbody></table>", rows)
+
+
+# --- bindings, mappings, exceptions, pushes, history ----------------------------------------------------
+
+@admin.register(ExternalRef)
+class ExternalRefAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "kind", "integration", "content_type", "object_id", "remote_updated_at", "synced_at"]
+    list_filter = ["kind", "integration", "content_type"]
+    list_select_related = ["integration", "content_type"]
+    search_fields = ["=external_id"]
+    raw_id_fields = ["integration"]
+    readonly_fields = ["synced_at"]
+    show_full_result_count = False
+
+
+@admin.register(Mapping)
+class MappingAdmin(ImportExportMixin, admin.ModelAdmin):
+    resource_classes = [MappingResource]
+    list_display = ["integration", "kind", "source", "target", "notes", "updated_at"]
+    list_filter = ["kind", "integration"]
+    list_select_related = ["integration"]
+    search_fields = ["source", "target"]
+    autocomplete_fields = ["integration"]
+
+
+@admin.register(OpsException)
+class OpsExceptionAdmin(admin.ModelAdmin):
+    list_display = ["id", "category", "code", "status", "integration", "entity_label", "short_message", "count",
+                    "first_seen_at", "last_seen_at"]
+    list_filter = ["category", "status", "integration", "code"]
+    list_select_related = ["integration"]
+    search_fields = ["=entity_label", "=cause_key", "message", "dedup_key"]
+    raw_id_fields = ["integration"]
+    show_full_result_count = False
+    readonly_fields = ["category", "code", "cause_key", "integration", "content_type", "object_id", "entity_label",
+                       "dedup_key", "message", "details_display", "first_seen_at", "last_seen_at", "count",
+                       "resolved_at", "resolved_by"]
+    exclude = ["details"]
+    actions = ["action_resolve", "action_dismiss", "action_redrive"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="message")
+    def short_message(self, obj):
+        return obj.message[:140]
+
+    @admin.display(description="details")
+    def details_display(self, obj):
+        return format_html("<pre>{}</pre>", _json(obj.details))
+
+    def _set_status(self, request, queryset, status):
+        count = 0
+        for exception in queryset.filter(status=OpsException.Status.OPEN):
+            services.exception_set_status(exception=exception, status=status, user=request.user)
+            count += 1
+        self.message_user(request, f"{count} exception(s) marked {status}.", messages.SUCCESS)
+
+    @admin.action(description="Resolve", permissions=["change"])
+    def action_resolve(self, request, queryset):
+        self._set_status(request, queryset, OpsException.Status.RESOLVED)
+
+    @admin.action(description="Dismiss", permissions=["change"])
+    def action_dismiss(self, request, queryset):
+        self._set_status(request, queryset, OpsException.Status.DISMISSED)
+
+    @admin.action(description="Re-drive (retry the blocked entities)", permissions=["change"])
+    def action_redrive(self, request, queryset):
+        try:
+            from orders.services import exceptions_redrive
+        except ImportError:
+            self.message_user(request, "Re-drive is not available yet (orders.services.exceptions_redrive is missing).",
+                              messages.WARNING)
+            return
+        result = exceptions_redrive(exceptions=queryset, user=request.user)
+        self.message_user(request, f"Re-drive done: {result}", messages.SUCCESS)
+
+
+@admin.register(OutboundPush)
+class OutboundPushAdmin(admin.ModelAdmin):
+    list_display = ["id", "integration", "kind", "idempotency_key", "status", "remote_id", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "kind", "integration"]
+    list_select_related = ["integration"]
+    search_fields = ["=idempotency_key", "=remote_id"]
+    raw_id_fields = ["integration"]
+    show_full_result_count = False
+    exclude = ["payload", "response"]
+    readonly_fields = ["payload_display", "response_display"]
+
+    @admin.display(description="payload")
+    def payload_display(self, obj):
+        return format_html("<pre>{}</pre>", _json(obj.payload))
+
+    @admin.display(description="response")
+    def response_display(self, obj):
+        return format_html("<pre>{}</pre>", _json(obj.response))
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SettingsChange)
+class SettingsChangeAdmin(admin.ModelAdmin):
+    list_display = ["at", "integration", "user", "source", "summary"]
+    list_filter = ["source", "integration"]
+    list_select_related = ["integration", "user"]
+    search_fields = ["summary"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+    exclude = ["diff"]
+    readonly_fields = ["integration", "user", "source", "at", "summary", "diff_display"]
+
+    @admin.display(description="changes")
+    def diff_display(self, obj):
+        return format_html("<pre>{}</pre>", "\n".join(_diff_lines(obj.diff)))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+

@@ -1,0 +1,158 @@
+"""Admin forms for integrations: the add form (name + connector) and the change form built from
+the connector's ConnectorSpec (settings grouped by section, write-only credentials)."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.dateparse import parse_datetime
+
+from integrations import registry, schema
+from integrations.crypto import DecryptionError
+from integrations.exceptions import SettingsError
+from integrations.models import Integration
+
+SETTING_PREFIX = "setting__"
+CREDENTIAL_PREFIX = "credential__"
+
+
+class IntegrationAddForm(forms.ModelForm):
+    """Step one: a name and the connector (and environment when the connector has several)."""
+
+    connector = forms.ChoiceField(choices=(), help_text="The remote system this integration connects to.")
+    environment = forms.ChoiceField(choices=(), required=False,
+                                    help_text="Only for connectors with several environments (e.g. sandbox / production).")
+
+    class Meta:
+        model = Integration
+        fields = ["name", "connector", "environment"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["connector"].choices = [("", "---------")] + registry.connector_choices()
+        env_choices = [("", "(connector default)")]
+        for spec in registry.CONNECTORS.values():
+            env_choices += [(code, f"{spec.label}: {label}") for code, label in spec.environments]
+        self.fields["environment"].choices = list(dict.fromkeys(env_choices))
+
+    def clean(self):
+        data = super().clean()
+        code, environment = data.get("connector"), data.get("environment") or ""
+        if code:
+            spec = registry.get_connector(code)
+            allowed = [c for c, _ in spec.environments]
+            if environment and environment not in allowed:
+                self.add_error("environment", f"{spec.label} has no environment {environment!r}"
+                               + (f"; choose one of: {', '.join(allowed)}." if allowed else "."))
+        return data
+
+
+class IntegrationChangeForm(forms.ModelForm):
+    """Base of the per-connector change form; `integration_change_form_class` adds the fields."""
+
+    connector_spec: registry.ConnectorSpec
+    location_codes: set[str] = set()
+
+    class Meta:
+        model = Integration
+        fields = ["name", "is_active", "environment"]
+
+    def clean(self):
+        data = super().clean()
+        spec = self.connector_spec
+        values: dict[str, Any] = {}
+        for setting in spec.settings:
+            name = SETTING_PREFIX + setting.key
+            if name not in data:  # the field itself failed validation; its error is already shown
+                continue
+            value = schema.to_json(setting, data[name])
+            if setting.type == registry.INT and value is None:
+                value = setting.default
+            values[setting.key] = value
+        try:
+            self.settings_values = schema.validate_settings(spec, values, location_ids=self.location_codes)
+        except SettingsError as exc:
+            for key, messages in exc.errors.items():
+                field = SETTING_PREFIX + key
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+        self.credential_values = {c.key: data.get(CREDENTIAL_PREFIX + c.key) or "" for c in spec.credentials}
+        return data
+
+
+def credential_status(integration: Integration) -> dict[str, bool] | None:
+    """Which credential keys are set; None when the stored token cannot be decrypted."""
+    try:
+        stored = integration.get_credentials()
+    except DecryptionError:
+        return None
+    return {k: bool(v) for k, v in stored.items()}
+
+
+def integration_change_form_class(integration: Integration) -> tuple[type[IntegrationChangeForm], list]:
+    """Build the change form class and its fieldsets for one integration's connector."""
+    spec = integration.spec
+    locations = _location_choices(integration) if any(s.type == registry.LOCATION for s in spec.settings) else []
+    attrs: dict[str, Any] = {"connector_spec": spec, "location_codes": {code for code, _ in locations}}
+    by_section: dict[str, list[str]] = {name: [] for name in spec.section_names()}
+    for setting in spec.settings:
+        field = schema.form_field(setting, location_choices=locations)
+        field.initial = _initial(setting, integration.setting(setting.key))
+        if setting.default not in (None, "", [], ()) and setting.type != registry.BOOL:
+            field.help_text = (field.help_text + " " if field.help_text else "") + f"Default: {_show_default(setting)}."
+        attrs[SETTING_PREFIX + setting.key] = field
+        by_section[setting.section].append(SETTING_PREFIX + setting.key)
+    status = credential_status(integration)
+    cred_fields = []
+    for cred in spec.credentials:
+        if status is None:
+            state = "cannot be decrypted with the configured keys — enter it again"
+        else:
+            state = "set" if status.get(cred.key) else "not set"
+        help_text = f"Currently: {state}. Leave blank to keep the stored value."
+        if cred.help:
+            help_text = f"{cred.help} {help_text}"
+        attrs[CREDENTIAL_PREFIX + cred.key] = forms.CharField(
+            label=cred.label, required=False, help_text=help_text, strip=True,
+            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        )
+        cred_fields.append(CREDENTIAL_PREFIX + cred.key)
+    general = ["name", "is_active"]
+    if len(spec.environments) > 1:
+        attrs["environment"] = forms.ChoiceField(choices=list(spec.environments), required=True)
+        general.append("environment")
+    form_class = type(f"{spec.code.title()}IntegrationChangeForm", (IntegrationChangeForm,), attrs)
+    fieldsets = [
+        (None, {"fields": general}),
+        ("Status", {"fields": ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
+                               "remote_account_id", "connector_links"]}),
+    ]
+    fieldsets += [(section, {"fields": fields}) for section, fields in by_section.items() if fields]
+    if cred_fields:
+        fieldsets.append(("Credentials", {"fields": cred_fields,
+                                          "description": "Write-only: stored encrypted and never shown back."}))
+    return form_class, fieldsets
+
+
+def _location_choices(integration: Integration) -> list[tuple[str, str]]:
+    from inventory.models import Location
+
+    return [(code, f"{name} ({code})") for code, name in
+            Location.objects.filter(integration=integration).order_by("name").values_list("code", "name")]
+
+
+def _initial(setting: registry.SettingSpec, value: Any) -> Any:
+    if setting.type == registry.DATETIME and isinstance(value, str) and value:
+        return parse_datetime(value) or value
+    return value
+
+
+def _show_default(setting: registry.SettingSpec) -> str:
+    value = setting.default
+    if setting.type in (registry.CHOICE, registry.MULTI_CHOICE):
+        labels = dict(setting.choices)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        return ", ".join(str(labels.get(v, v)) for v in values)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
