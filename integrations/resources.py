@@ -1,10 +1,259 @@
-"""django-import-export resources for integrations data (mappings). Never credentials."""
-from import_export import resources
+"""django-import-export building blocks for bulk data, and the Mapping resource. Never credentials.
 
-from integrations.models import Mapping
+Bulk resources here validate every row (model ``clean()`` through ``clean_model_instances``), report errors per
+row, and apply nothing when any row is bad (one transaction, rolled back on validation errors too). Lookups
+(natural keys: Product by sku, Location by code, Integration by name) are loaded for the whole file before
+the rows are read, and rows are written with ``bulk_create``/``bulk_update`` in batches: a bounded number of
+queries whatever the file size."""
+from __future__ import annotations
+
+from import_export import fields, resources, widgets
+from import_export.formats import base_formats
+from import_export.instance_loaders import BaseInstanceLoader
+
+from django.core.exceptions import ValidationError
+
+from integrations.models import Integration, Mapping
+
+CHUNK = 2000  # lookups per IN (...) query
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
-class MappingResource(resources.ModelResource):
+def _escape(value):
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+class SafeCSV(base_formats.CSV):
+    """CSV with OWASP formula escaping on export (a leading = + - @ tab CR or ' gets a ' prefix; the library's
+    own escaping only strips "=") and the exact inverse on import (one leading ' is dropped)."""
+
+    def _escape_formulae(self, dataset):
+        rows = [[_escape(cell) for cell in row] for row in dataset]
+        del dataset[:]  # keep headers
+        for row in rows:
+            dataset.append(row)
+
+    def export_data(self, dataset, **kwargs):
+        self._escape_formulae(dataset)
+        return dataset.export(self.get_title(), **kwargs)
+
+    def create_dataset(self, in_stream, **kwargs):
+        dataset = super().create_dataset(in_stream, **kwargs)
+        rows = [[c[1:] if isinstance(c, str) and c.startswith("'") else c for c in row] for row in dataset]
+        del dataset[:]
+        for row in rows:
+            dataset.append(row)
+        return dataset
+
+
+def _chunks(values: list, size: int = CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class CachedForeignKeyWidget(widgets.ForeignKeyWidget):
+    """A ForeignKeyWidget by natural key whose lookups are loaded once per import (``prime``), so a row costs
+    no query. An unknown value is a row error naming it."""
+
+    def __init__(self, model, field: str, label: str, **kwargs):
+        super().__init__(model, field, **kwargs)
+        self.label = label
+        self.cache: dict[str, object] | None = None
+
+    def prime(self, values) -> None:
+        keys = sorted({str(v).strip() for v in values if v not in (None, "")})
+        self.cache = {}
+        for chunk in _chunks(keys):
+            for obj in self.model._default_manager.filter(**{f"{self.field}__in": chunk}):
+                self.cache[str(getattr(obj, self.field))] = obj
+
+    def clean(self, value, row=None, **kwargs):
+        if value in (None, ""):
+            return None
+        key = str(value).strip()
+        if self.cache is None:
+            try:
+                return super().clean(key, row=row, **kwargs)
+            except self.model.DoesNotExist:
+                raise ValueError(f"no {self.label} {key!r}") from None
+        try:
+            return self.cache[key]
+        except KeyError:
+            raise ValueError(f"no {self.label} {key!r}") from None
+
+
+class PrefetchedInstanceLoader(BaseInstanceLoader):
+    """Existing instances come from ``resource.existing`` (filled in ``before_import``), keyed by the
+    import id values as the widgets clean them."""
+
+    def get_instance(self, row):
+        return self.resource.existing.get(self.resource.row_key(row))
+
+
+class BulkModelResource(resources.ModelResource):
+    """Base for bulk data resources: prefetched lookups, one transaction, bulk writes flushed once at the
+    end (in ``BULK_BATCH`` chunks) only when every row is valid, per-row validation with the model's clean()."""
+
+    BULK_BATCH = 1000
+
     class Meta:
+        use_bulk = True
+        # None: the library never flushes mid-file (it compares len(pending) == batch_size for every row);
+        # our bulk_create/bulk_update write once at the end, in BULK_BATCH chunks.
+        batch_size = None
+        skip_diff = True
+        clean_model_instances = True
+        use_transactions = True
+        report_skipped = False
+        instance_loader_class = PrefetchedInstanceLoader
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.existing: dict = {}
+        self._seen: dict = {}
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def cached_widgets(self):
+        return [(f, f.widget) for f in self.fields.values() if isinstance(f.widget, CachedForeignKeyWidget)]
+
+    def row_key(self, row) -> tuple:
+        values = []
+        for name in self.get_import_id_fields():
+            field = self.fields[name]
+            try:
+                values.append(field.clean(row))
+            except (ValueError, KeyError):
+                values.append(None)
+        return tuple(getattr(v, "pk", v) for v in values)
+
+    def instance_key(self, instance) -> tuple:
+        values = (getattr(instance, self.fields[name].attribute, None) for name in self.get_import_id_fields())
+        return tuple(getattr(v, "pk", v) for v in values)
+
+    def load_existing(self, dataset) -> dict:
+        """Existing instances for the dataset's keys, in a few queries. Override per resource."""
+        return {}
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        for field, widget in self.cached_widgets():
+            if field.column_name in (dataset.headers or []):
+                widget.prime(dataset[field.column_name])
+        self.existing = self.load_existing(dataset)
+        self._seen = {}
+
+    # --- validation -----------------------------------------------------------------------
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        """Model full_clean without its per-row queries: relations are resolved by the primed widgets and
+        uniqueness is checked against the prefetched rows and the rest of the file (``check_unique``)."""
+        errors = dict(import_validation_errors or {})
+        exclude = set(errors) | {f.name for f in instance._meta.concrete_fields if f.is_relation}
+        try:
+            instance.full_clean(exclude=list(exclude), validate_unique=False)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if not errors:
+            try:
+                self.check_unique(instance)
+            except ValidationError as exc:
+                errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def check_unique(self, instance) -> None:
+        key = self.instance_key(instance)
+        if key in self._seen:
+            raise ValidationError({self.get_import_id_fields()[0]: f"also on row {self._seen[key]} of this file"})
+        self._seen[key] = self._row_number
+
+    def import_row(self, row, instance_loader, **kwargs):
+        self._row_number = kwargs.get("row_number")
+        return super().import_row(row, instance_loader, **kwargs)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, collect_failed_rows=False,
+                    rollback_on_validation_errors=True, **kwargs):
+        """Nothing half-applied: invalid rows roll the whole file back (the library's default keeps the valid rows)."""
+        return super().import_data(dataset, dry_run=dry_run, raise_errors=raise_errors, use_transactions=use_transactions,
+                                   collect_failed_rows=collect_failed_rows,
+                                   rollback_on_validation_errors=rollback_on_validation_errors, **kwargs)
+
+    def _failed(self, result) -> bool:
+        return result is not None and (result.has_errors() or result.has_validation_errors())
+
+    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        # The library flushes every batch_size rows (batch_size given) and once at the end (batch_size None).
+        # Only the final flush writes, so nothing is written when any row failed, and rows may refer to rows
+        # later in the file (a variant before its parent).
+        if batch_size is not None:
+            return
+        if self._failed(result) or not self.create_instances:
+            self.create_instances.clear()
+            return
+        if using_transactions or not dry_run:
+            try:
+                self.before_bulk_write(self.create_instances, created=True)
+                self.write_creates(self.create_instances)
+            except Exception as exc:  # noqa: BLE001 - reported as an import error, transaction rolled back
+                self.handle_import_error(result, exc, raise_errors)
+        self.create_instances.clear()
+
+    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        if batch_size is not None:
+            return
+        if self._failed(result) or not self.update_instances:
+            self.update_instances.clear()
+            return
+        if using_transactions or not dry_run:
+            try:
+                self.before_bulk_write(self.update_instances, created=False)
+                self._meta.model.objects.bulk_update(self.update_instances, self.get_bulk_update_fields(),
+                                                     batch_size=self.BULK_BATCH)
+            except Exception as exc:  # noqa: BLE001
+                self.handle_import_error(result, exc, raise_errors)
+        self.update_instances.clear()
+
+    def before_bulk_write(self, instances, *, created: bool) -> None:
+        pass
+
+    def write_creates(self, instances) -> None:
+        self._meta.model.objects.bulk_create(instances, batch_size=self.BULK_BATCH)
+
+    def get_bulk_update_fields(self):
+        ids = set(self.get_import_id_fields())
+        return [f.attribute for name, f in self.fields.items()
+                if name not in ids and f.attribute and "__" not in f.attribute and not f.readonly]
+
+
+def integration_widget() -> CachedForeignKeyWidget:
+    return CachedForeignKeyWidget(Integration, "name", "integration named")
+
+
+class MappingResource(BulkModelResource):
+    """Mappings of integrations: integration (name), kind, source, target, notes; natural key
+    (integration, kind, source)."""
+
+    integration = fields.Field(attribute="integration", column_name="integration", widget=integration_widget())
+
+    class Meta(BulkModelResource.Meta):
         model = Mapping
-        fields = ("id", "integration", "kind", "source", "target", "notes")
+        fields = ("integration", "kind", "source", "target", "notes")
+        import_id_fields = ("integration", "kind", "source")
+
+    def get_export_queryset(self, request=None):
+        return Mapping.objects.select_related("integration")
+
+    def load_existing(self, dataset) -> dict:
+        integrations = [i.pk for i in (self.fields["integration"].widget.cache or {}).values()]
+        return {(m.integration_id, m.kind, m.source): m
+                for m in Mapping.objects.filter(integration_id__in=integrations).select_related("integration")}
+
+    def check_unique(self, instance) -> None:
+        kinds = instance.integration.spec.mapping_kinds if instance.integration_id else ()
+        if kinds and instance.kind not in kinds:
+            raise ValidationError({"kind": f"{instance.integration.spec.label} has no {instance.kind} mappings"})
+        super().check_unique(instance)
