@@ -284,7 +284,9 @@ ACTIVE_BEFORE_SHIP = ("UNPAID", "ON_HOLD", "AWAITING_SHIPMENT")
 
 def _apply_event(order: EmuOrder, action: str, ts: int) -> None:
     shop = order.shop
-    if action == "pay" and order.status == "UNPAID":
+    if action == "appear":
+        _order_webhook(order)
+    elif action == "pay" and order.status == "UNPAID":
         order.paid_time = ts
         order.data["paid_time"] = ts
         _set_status(order, "ON_HOLD", ts)
@@ -436,7 +438,11 @@ def order_create(*, shop: EmuShop, items: list[tuple[EmuSku, int]], at: int | No
         order.data["_return_after"] = return_after_delivery
     order.save()
     _inventory_adjust(order, -1)  # TikTok holds stock when the order is placed
-    _order_webhook(order)
+    if ts > now_ts():  # placed later (generator rate): announced when it becomes visible
+        _schedule(order, ts, "appear")
+        order.save(update_fields=["events", "next_event_at"])
+    else:
+        _order_webhook(order)
     return order
 
 

@@ -258,3 +258,18 @@ def test_webhook_failure_never_fails_the_emulator(db, emu_app, responses, django
         order = _order(shop)
     assert EmuOrder.objects.filter(pk=order.pk).exists()
     assert EmuWebhookDelivery.objects.get().error == "ConnectionError"
+
+
+def test_future_orders_are_hidden_and_announced_when_due(tiktok_call, emu_shop, responses, django_capture_on_commit_callbacks):
+    emu_shop.webhooks_enabled = True
+    emu_shop.webhook_url = "http://127.0.0.1:9/hook/"
+    emu_shop.save()
+    responses.add("POST", "http://127.0.0.1:9/hook/", status=200)
+    t0 = int(time.time())
+    with django_capture_on_commit_callbacks(execute=True):
+        order = _order(emu_shop, at=t0 + 600)
+    assert len(responses.calls) == 0
+    assert tiktok_call("POST", "/order/202309/orders/search", {"page_size": 10}, body={})[1]["data"]["total_count"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        services.shop_advance(shop=emu_shop, until=t0 + 600)
+    assert [json.loads(c.request.body)["data"]["order_id"] for c in responses.calls] == [order.order_id]
