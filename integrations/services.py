@@ -73,6 +73,19 @@ def integration_update_credentials(*, integration: Integration, values: dict, us
     return changed
 
 
+def integrations_rotate_credentials() -> int:
+    """Re-encrypt every stored credentials token under the first key, all or nothing."""
+    from integrations import crypto
+
+    count = 0
+    with transaction.atomic():
+        for integration in Integration.objects.exclude(credentials_encrypted="").only("pk", "credentials_encrypted").iterator():
+            rotated = crypto.rotate(integration.credentials_encrypted)
+            Integration.objects.filter(pk=integration.pk).update(credentials_encrypted=rotated)
+            count += 1
+    return count
+
+
 def integration_mark_error(*, integration: Integration, message: str) -> None:
     Integration.objects.filter(pk=integration.pk).update(status=Integration.Status.ERROR, last_error=message[:2000],
                                                          last_error_at=timezone.now())
@@ -313,9 +326,10 @@ def flow_run_enqueue(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.AD
     ))
 
 
-def flows_dispatch_due(*, now: datetime | None = None) -> list[int]:
+def flows_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) -> list[int]:
     """Enqueue every enabled, due flow of an active integration. The next-run time is pushed forward
-    with a compare-and-set, so several dispatchers never enqueue the same flow twice."""
+    with a compare-and-set, so several dispatchers never enqueue the same flow twice. With
+    `enqueue=False` the claimed flow-state ids are only returned (the caller runs them inline)."""
     now = now or timezone.now()
     due = list(
         FlowState.objects.filter(enabled=True, integration__is_active=True, next_run_at__lte=now)
@@ -328,8 +342,9 @@ def flows_dispatch_due(*, now: datetime | None = None) -> list[int]:
         won = FlowState.objects.filter(pk=pk, next_run_at=next_run_at).update(next_run_at=now + interval)
         if won:
             dispatched.append(pk)
-            state = FlowState.objects.select_related("integration").get(pk=pk)
-            flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.SCHEDULE)
+            if enqueue:
+                state = FlowState.objects.select_related("integration").get(pk=pk)
+                flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.SCHEDULE)
     return dispatched
 
 
