@@ -4,6 +4,7 @@
 classification); the module-level functions are pure mappings between OSA JSON and the connector's
 dataclasses. Flows only see the dataclasses, so a real OSA specification replaces this module
 without touching them."""
+
 from __future__ import annotations
 
 import base64
@@ -68,6 +69,7 @@ class OsaRejected(PermanentError):
 
 
 # --- dataclasses the flows use ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Account:
@@ -238,15 +240,29 @@ def _page(fn, body: dict, key: str) -> ListPage:
 
 # --- client -----------------------------------------------------------------------------------
 
+
 class OsaAdapterV1(BaseClient):
     """HTTP Basic auth (API Key : API Secret) plus the OSA Domain header on every call."""
 
     role = "osa"
 
-    def __init__(self, *, base_url: str, api_key: str, api_secret: str, domain: str, counter=None,
-                 session: requests.Session | None = None, budget: RequestBudget | None = None) -> None:
-        super().__init__(base_url=base_url, counter=counter, session=session,
-                         budget=budget if budget is not None else RequestBudget(rate_per_second=2.0, capacity=10))
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        api_secret: str,
+        domain: str,
+        counter=None,
+        session: requests.Session | None = None,
+        budget: RequestBudget | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            counter=counter,
+            session=session,
+            budget=budget if budget is not None else RequestBudget(rate_per_second=2.0, capacity=10),
+        )
         self._auth = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
         self.domain = domain
 
@@ -261,13 +277,20 @@ class OsaAdapterV1(BaseClient):
         status = response.status_code
         if status in (401, 403):
             error = _error_body(response)
-            raise AuthError(f"OSA rejected the credentials ({status} {error.get('code', '')}): {error.get('message', '')}".strip(),
-                            status=status, code=error.get("code"))
+            raise AuthError(
+                f"OSA rejected the credentials ({status} {error.get('code', '')}): {error.get('message', '')}".strip(),
+                status=status,
+                code=error.get("code"),
+            )
         if 400 <= status < 500 and status != 429:
             error = _error_body(response)
-            raise OsaRejected(f"OSA rejected the request ({status} {error.get('code', 'error')}): {error.get('message', '')}",
-                              status=status, code=error.get("code", ""), remote_id=str(error.get("order_id") or error.get("id") or ""),
-                              details=error.get("details") or [])
+            raise OsaRejected(
+                f"OSA rejected the request ({status} {error.get('code', 'error')}): {error.get('message', '')}",
+                status=status,
+                code=error.get("code", ""),
+                remote_id=str(error.get("order_id") or error.get("id") or ""),
+                details=error.get("details") or [],
+            )
         return super().classify(response)
 
     # account
@@ -398,6 +421,7 @@ def _error_body(response: requests.Response) -> dict:
 
 # --- pure mapping -----------------------------------------------------------------------------
 
+
 def _dt(value: Any, *, external_id: str = "", field_name: str = "") -> datetime | None:
     if value in (None, ""):
         return None
@@ -420,7 +444,11 @@ def _lines(raw: Any, *, external_id: str) -> tuple[ShipmentLine, ...]:
     for line in raw or []:
         if not line.get("sku"):
             raise PayloadError("line without sku", external_id=external_id, field="lines.sku")
-        lines.append(ShipmentLine(sku=str(line["sku"]), quantity=_qty(line.get("quantity"), external_id=external_id, field_name="lines.quantity")))
+        lines.append(
+            ShipmentLine(
+                sku=str(line["sku"]), quantity=_qty(line.get("quantity"), external_id=external_id, field_name="lines.quantity")
+            )
+        )
     return tuple(lines)
 
 
@@ -432,7 +460,7 @@ def reference_from_order_number(number: str, *, store_id: str) -> str:
     """OSA prefaces order numbers with the store id ("1042-SY-000017"); strip it to get our reference."""
     prefix = f"{store_id}-" if store_id else ""
     if prefix and number.startswith(prefix):
-        return number[len(prefix):]
+        return number[len(prefix) :]
     return number
 
 
@@ -442,8 +470,16 @@ def _money(value: Decimal | None) -> str | None:
 
 def product_to_json(p: ProductInfo) -> dict:
     body = {
-        "sku": p.sku, "name": p.name, "barcode": p.barcode or None, "inventory_type": p.inventory_type,
-        "dimensions": {"length": _money(p.length), "width": _money(p.width), "height": _money(p.height), "unit": p.dimension_unit},
+        "sku": p.sku,
+        "name": p.name,
+        "barcode": p.barcode or None,
+        "inventory_type": p.inventory_type,
+        "dimensions": {
+            "length": _money(p.length),
+            "width": _money(p.width),
+            "height": _money(p.height),
+            "unit": p.dimension_unit,
+        },
     }
     if p.asin:
         # Weight is not inherited for ASINs: OSA keeps its default weight, so none is sent.
@@ -464,8 +500,16 @@ def shipping_request_to_json(r: ShippingRequestOut) -> dict:
         "ship_to": r.ship_to,
         "requested_ship_date": r.requested_ship_date.isoformat() if r.requested_ship_date else None,
         "notes": r.notes,
-        "lines": [{"line_ref": line.line_ref, "sku": line.sku, "quantity": line.quantity, "unit_price": str(line.unit_price),
-                   "product": product_to_json(line.product)} for line in r.lines],
+        "lines": [
+            {
+                "line_ref": line.line_ref,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": str(line.unit_price),
+                "product": product_to_json(line.product),
+            }
+            for line in r.lines
+        ],
     }
 
 
@@ -473,10 +517,16 @@ def ship_to_from_address(address: dict) -> dict:
     """Switchyard's stored channel address → OSA ship_to."""
     a = address or {}
     return {
-        "name": a.get("name", ""), "company": a.get("company", ""), "address1": a.get("address1") or a.get("line1", ""),
-        "address2": a.get("address2") or a.get("line2", ""), "city": a.get("city", ""),
-        "state": a.get("state") or a.get("region", ""), "zip": a.get("zip") or a.get("postal_code", ""),
-        "country": a.get("country") or a.get("country_code", ""), "phone": a.get("phone", ""), "email": a.get("email", ""),
+        "name": a.get("name", ""),
+        "company": a.get("company", ""),
+        "address1": a.get("address1") or a.get("line1", ""),
+        "address2": a.get("address2") or a.get("line2", ""),
+        "city": a.get("city", ""),
+        "state": a.get("state") or a.get("region", ""),
+        "zip": a.get("zip") or a.get("postal_code", ""),
+        "country": a.get("country") or a.get("country_code", ""),
+        "phone": a.get("phone", ""),
+        "email": a.get("email", ""),
     }
 
 
@@ -487,10 +537,16 @@ def order_from_json(o: dict) -> RemoteOrder:
     status = str(o.get("status", ""))
     if status not in ORDER_STATUSES:
         raise PayloadError(f"unknown OSA order status {status!r}", external_id=order_id, field="status")
-    return RemoteOrder(order_id=order_id, reference=str(o.get("reference") or ""), number=str(o.get("number", "")), status=status,
-                       warehouse_code=str(o.get("warehouse_code") or ""), cancel_reason=str(o.get("cancel_reason") or ""),
-                       created_at=_dt(o.get("created_at"), external_id=order_id, field_name="created_at"),
-                       updated_at=_dt(o.get("updated_at"), external_id=order_id, field_name="updated_at"))
+    return RemoteOrder(
+        order_id=order_id,
+        reference=str(o.get("reference") or ""),
+        number=str(o.get("number", "")),
+        status=status,
+        warehouse_code=str(o.get("warehouse_code") or ""),
+        cancel_reason=str(o.get("cancel_reason") or ""),
+        created_at=_dt(o.get("created_at"), external_id=order_id, field_name="created_at"),
+        updated_at=_dt(o.get("updated_at"), external_id=order_id, field_name="updated_at"),
+    )
 
 
 def shipment_from_json(s: dict) -> RemoteShipment:
@@ -500,13 +556,19 @@ def shipment_from_json(s: dict) -> RemoteShipment:
     tracking = s.get("tracking_numbers") or []
     if not isinstance(tracking, list):
         raise PayloadError("tracking_numbers is not a list", external_id=sid, field="tracking_numbers")
-    return RemoteShipment(shipment_id=sid, order_id=str(s.get("order_id", "")), order_number=str(s.get("order_number", "")),
-                          reference=str(s.get("order_reference") or ""), carrier=str(s.get("carrier") or ""),
-                          service=str(s.get("service") or ""), tracking_numbers=tuple(str(t) for t in tracking),
-                          tracking_url=str(s.get("tracking_url") or ""),
-                          shipped_at=_dt(s.get("shipped_at"), external_id=sid, field_name="shipped_at"),
-                          updated_at=_dt(s.get("updated_at"), external_id=sid, field_name="updated_at"),
-                          lines=_lines(s.get("lines"), external_id=sid))
+    return RemoteShipment(
+        shipment_id=sid,
+        order_id=str(s.get("order_id", "")),
+        order_number=str(s.get("order_number", "")),
+        reference=str(s.get("order_reference") or ""),
+        carrier=str(s.get("carrier") or ""),
+        service=str(s.get("service") or ""),
+        tracking_numbers=tuple(str(t) for t in tracking),
+        tracking_url=str(s.get("tracking_url") or ""),
+        shipped_at=_dt(s.get("shipped_at"), external_id=sid, field_name="shipped_at"),
+        updated_at=_dt(s.get("updated_at"), external_id=sid, field_name="updated_at"),
+        lines=_lines(s.get("lines"), external_id=sid),
+    )
 
 
 def location_from_json(loc: dict) -> RemoteLocation:
@@ -516,8 +578,13 @@ def location_from_json(loc: dict) -> RemoteLocation:
     kind = str(loc.get("type", ""))
     if kind not in (LOC_WAREHOUSE, LOC_MANAGED):
         raise PayloadError(f"unknown location type {kind!r}", external_id=code, field="type")
-    return RemoteLocation(code=code, name=str(loc.get("name") or code), type=kind, address=loc.get("address") or {},
-                          is_default=bool(loc.get("is_default")))
+    return RemoteLocation(
+        code=code,
+        name=str(loc.get("name") or code),
+        type=kind,
+        address=loc.get("address") or {},
+        is_default=bool(loc.get("is_default")),
+    )
 
 
 def inventory_from_json(i: dict) -> RemoteInventory:
@@ -526,44 +593,68 @@ def inventory_from_json(i: dict) -> RemoteInventory:
     if not sku or not i.get("location_code"):
         raise PayloadError("inventory row without sku or location_code", external_id=key, field="sku")
     on_hand = i.get("on_hand")
-    return RemoteInventory(sku=sku, location_code=str(i["location_code"]), location_type=str(i.get("location_type") or ""),
-                           fulfillable=max(0, _qty(i.get("fulfillable"), external_id=key, field_name="fulfillable")),
-                           on_hand=None if on_hand is None else _qty(on_hand, external_id=key, field_name="on_hand"))
+    return RemoteInventory(
+        sku=sku,
+        location_code=str(i["location_code"]),
+        location_type=str(i.get("location_type") or ""),
+        fulfillable=max(0, _qty(i.get("fulfillable"), external_id=key, field_name="fulfillable")),
+        on_hand=None if on_hand is None else _qty(on_hand, external_id=key, field_name="on_hand"),
+    )
 
 
 def rma_to_json(r: RmaOut) -> dict:
-    return {"reference": r.reference, "order_reference": r.order_reference, "warehouse_code": r.warehouse_code,
-            "reason": r.reason, "tracking_number": r.tracking_number or None,
-            "lines": [{"sku": line.sku, "quantity": line.quantity, "requested_action": line.requested_action} for line in r.lines]}
+    return {
+        "reference": r.reference,
+        "order_reference": r.order_reference,
+        "warehouse_code": r.warehouse_code,
+        "reason": r.reason,
+        "tracking_number": r.tracking_number or None,
+        "lines": [{"sku": line.sku, "quantity": line.quantity, "requested_action": line.requested_action} for line in r.lines],
+    }
 
 
 def return_from_json(r: dict) -> RemoteReturn:
     rid = str(r.get("id", ""))
     if not rid or not r.get("reference"):
         raise PayloadError("return without id or reference", external_id=rid, field="id")
-    return RemoteReturn(rma_id=rid, reference=str(r["reference"]), order_reference=str(r.get("order_reference") or ""),
-                        status=str(r.get("status") or ""), tracking_number=str(r.get("tracking_number") or ""),
-                        created_at=_dt(r.get("created_at"), external_id=rid, field_name="created_at"),
-                        updated_at=_dt(r.get("updated_at"), external_id=rid, field_name="updated_at"),
-                        lines=_lines([{"sku": line.get("sku"), "quantity": line.get("received_quantity", 0)} for line in r.get("lines") or []],
-                                     external_id=rid))
+    return RemoteReturn(
+        rma_id=rid,
+        reference=str(r["reference"]),
+        order_reference=str(r.get("order_reference") or ""),
+        status=str(r.get("status") or ""),
+        tracking_number=str(r.get("tracking_number") or ""),
+        created_at=_dt(r.get("created_at"), external_id=rid, field_name="created_at"),
+        updated_at=_dt(r.get("updated_at"), external_id=rid, field_name="updated_at"),
+        lines=_lines(
+            [{"sku": line.get("sku"), "quantity": line.get("received_quantity", 0)} for line in r.get("lines") or []],
+            external_id=rid,
+        ),
+    )
 
 
 def arrival_to_json(a: ArrivalOut) -> dict:
-    return {"reference": a.reference, "type": a.type, "warehouse_code": a.warehouse_code,
-            "expected_at": a.expected_at.isoformat() if a.expected_at else None,
-            "lines": [{"sku": line.sku, "quantity": line.quantity} for line in a.lines]}
+    return {
+        "reference": a.reference,
+        "type": a.type,
+        "warehouse_code": a.warehouse_code,
+        "expected_at": a.expected_at.isoformat() if a.expected_at else None,
+        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in a.lines],
+    }
 
 
 def receipt_from_json(r: dict) -> RemoteReceipt:
     rid = str(r.get("id", ""))
     if not rid:
         raise PayloadError("receipt without id", field="id")
-    return RemoteReceipt(receipt_id=rid, arrival_id=str(r.get("arrival_id") or ""), arrival_reference=str(r.get("arrival_reference") or ""),
-                         warehouse_code=str(r.get("warehouse_code") or ""),
-                         received_at=_dt(r.get("received_at"), external_id=rid, field_name="received_at"),
-                         updated_at=_dt(r.get("updated_at"), external_id=rid, field_name="updated_at"),
-                         lines=_lines(r.get("lines"), external_id=rid))
+    return RemoteReceipt(
+        receipt_id=rid,
+        arrival_id=str(r.get("arrival_id") or ""),
+        arrival_reference=str(r.get("arrival_reference") or ""),
+        warehouse_code=str(r.get("warehouse_code") or ""),
+        received_at=_dt(r.get("received_at"), external_id=rid, field_name="received_at"),
+        updated_at=_dt(r.get("updated_at"), external_id=rid, field_name="updated_at"),
+        lines=_lines(r.get("lines"), external_id=rid),
+    )
 
 
 RETURN_STATUS_MAP = {"awaiting_arrival": "requested", "received": "received", "processed": "completed", "canceled": "canceled"}

@@ -1,4 +1,5 @@
 """Which OSA to talk to (environment → base URL), the adapter factory and the connection tester."""
+
 from __future__ import annotations
 
 from django.conf import settings as dj_settings
@@ -34,12 +35,20 @@ def osa_base_url(integration: Integration) -> str:
 
 def osa_adapter(integration: Integration, *, counter=None) -> OsaAdapterV1:
     creds = integration.get_credentials()
-    missing = [label for key, label in (("api_key", "API Key"), ("api_secret", "API Secret"), ("osa_domain", "OSA Domain"))
-               if not creds.get(key)]
+    missing = [
+        label
+        for key, label in (("api_key", "API Key"), ("api_secret", "API Secret"), ("osa_domain", "OSA Domain"))
+        if not creds.get(key)
+    ]
     if missing:
         raise AuthError(f"OSA credentials incomplete: enter {', '.join(missing)}.")
-    return OsaAdapterV1(base_url=osa_base_url(integration), api_key=creds["api_key"], api_secret=creds["api_secret"],
-                        domain=creds["osa_domain"], counter=counter)
+    return OsaAdapterV1(
+        base_url=osa_base_url(integration),
+        api_key=creds["api_key"],
+        api_secret=creds["api_secret"],
+        domain=creds["osa_domain"],
+        counter=counter,
+    )
 
 
 def osa_connection_test(integration: Integration) -> str:

@@ -4,6 +4,7 @@ orders whose delays have passed (Waiting → Success → Shipped), so no backgro
 
 Demo / test helpers (all keyword-only): emulator_seed, emulator_set_stock, emulator_cancel_order,
 emulator_receive_arrival, emulator_receive_return, emulator_advance."""
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,15 @@ from django.utils import timezone
 
 from integrations.connectors.osa import adapter as wire
 from integrations.connectors.osa.models import (
-    EmuAccount, EmuArrival, EmuLocation, EmuOrder, EmuProduct, EmuReceipt, EmuReturn, EmuShipment, EmuStock,
+    EmuAccount,
+    EmuArrival,
+    EmuLocation,
+    EmuOrder,
+    EmuProduct,
+    EmuReceipt,
+    EmuReturn,
+    EmuShipment,
+    EmuStock,
 )
 
 CARRIERS = {"express": ("UPS", "2nd Day Air"), "standard": ("USPS", "Ground Advantage")}
@@ -32,26 +41,58 @@ class EmuError(Exception):
 
 # --- seeding and demo knobs -----------------------------------------------------------------
 
-def emulator_seed(*, domain: str, api_key: str = "demo-key", api_secret: str = "demo-secret", store_id: str = "1042",
-                  skus: list[str] | None = None, locations: list[dict] | None = None, quantity: int = 25,
-                  accept_delay_seconds: int = 5, ship_delay_seconds: int = 10, rate_limit_per_minute: int = 600,
-                  name: str = "") -> EmuAccount:
+
+def emulator_seed(
+    *,
+    domain: str,
+    api_key: str = "demo-key",
+    api_secret: str = "demo-secret",
+    store_id: str = "1042",
+    skus: list[str] | None = None,
+    locations: list[dict] | None = None,
+    quantity: int = 25,
+    accept_delay_seconds: int = 5,
+    ship_delay_seconds: int = 10,
+    rate_limit_per_minute: int = 600,
+    name: str = "",
+) -> EmuAccount:
     """Create or reset an emulated OSA account. `locations`: [{"code", "name", "type": warehouse|managed}];
     default two locations. Each SKU gets `quantity` on hand at each location. Idempotent."""
-    account, _ = EmuAccount.objects.update_or_create(domain=domain, defaults=dict(
-        api_key=api_key, api_secret=api_secret, store_id=store_id, name=name or f"OSA {domain}",
-        accept_delay_seconds=accept_delay_seconds, ship_delay_seconds=ship_delay_seconds,
-        rate_limit_per_minute=rate_limit_per_minute))
-    locations = locations if locations is not None else [
-        {"code": "OSA-NJ", "name": "OSA New Jersey", "type": wire.LOC_WAREHOUSE, "is_default": True},
-        {"code": "OSA-MANAGED", "name": "OSA managed network", "type": wire.LOC_MANAGED},
-    ]
+    account, _ = EmuAccount.objects.update_or_create(
+        domain=domain,
+        defaults=dict(
+            api_key=api_key,
+            api_secret=api_secret,
+            store_id=store_id,
+            name=name or f"OSA {domain}",
+            accept_delay_seconds=accept_delay_seconds,
+            ship_delay_seconds=ship_delay_seconds,
+            rate_limit_per_minute=rate_limit_per_minute,
+        ),
+    )
+    locations = (
+        locations
+        if locations is not None
+        else [
+            {"code": "OSA-NJ", "name": "OSA New Jersey", "type": wire.LOC_WAREHOUSE, "is_default": True},
+            {"code": "OSA-MANAGED", "name": "OSA managed network", "type": wire.LOC_MANAGED},
+        ]
+    )
     for loc in locations:
-        EmuLocation.objects.update_or_create(account=account, code=loc["code"], defaults=dict(
-            name=loc.get("name", loc["code"]), type=loc.get("type", wire.LOC_WAREHOUSE), address=loc.get("address", {}),
-            is_default=bool(loc.get("is_default"))))
+        EmuLocation.objects.update_or_create(
+            account=account,
+            code=loc["code"],
+            defaults=dict(
+                name=loc.get("name", loc["code"]),
+                type=loc.get("type", wire.LOC_WAREHOUSE),
+                address=loc.get("address", {}),
+                is_default=bool(loc.get("is_default")),
+            ),
+        )
     for sku in skus or []:
-        EmuProduct.objects.get_or_create(account=account, sku=sku, defaults={"data": {"sku": sku, "name": sku, "inventory_type": "standard"}})
+        EmuProduct.objects.get_or_create(
+            account=account, sku=sku, defaults={"data": {"sku": sku, "name": sku, "inventory_type": "standard"}}
+        )
         for loc in locations:
             EmuStock.objects.update_or_create(account=account, sku=sku, location_code=loc["code"], defaults={"on_hand": quantity})
     return account
@@ -59,8 +100,9 @@ def emulator_seed(*, domain: str, api_key: str = "demo-key", api_secret: str = "
 
 def emulator_set_stock(*, domain: str, sku: str, location_code: str, on_hand: int, committed: int = 0) -> None:
     account = EmuAccount.objects.get(domain=domain)
-    EmuStock.objects.update_or_create(account=account, sku=sku, location_code=location_code,
-                                      defaults={"on_hand": on_hand, "committed": committed})
+    EmuStock.objects.update_or_create(
+        account=account, sku=sku, location_code=location_code, defaults={"on_hand": on_hand, "committed": committed}
+    )
 
 
 def emulator_cancel_order(*, domain: str, reference: str, reason: str = "Canceled by OSA") -> EmuOrder:
@@ -77,8 +119,14 @@ def emulator_receive_arrival(*, domain: str, reference: str, quantities: dict[st
     account = arrival.account
     quantities = quantities or {line["sku"]: int(line["quantity"]) for line in arrival.payload.get("lines", [])}
     now = timezone.now()
-    receipt = EmuReceipt.objects.create(account=account, osa_id=_next_id(account, "RCV"), arrival=arrival, received_at=now,
-                                        updated_at=now, lines=[{"sku": s, "quantity": q} for s, q in quantities.items()])
+    receipt = EmuReceipt.objects.create(
+        account=account,
+        osa_id=_next_id(account, "RCV"),
+        arrival=arrival,
+        received_at=now,
+        updated_at=now,
+        lines=[{"sku": s, "quantity": q} for s, q in quantities.items()],
+    )
     code = arrival.payload.get("warehouse_code") or ""
     for sku, qty in quantities.items():
         stock, _ = EmuStock.objects.get_or_create(account=account, sku=sku, location_code=code)
@@ -88,7 +136,9 @@ def emulator_receive_arrival(*, domain: str, reference: str, quantities: dict[st
     return receipt
 
 
-def emulator_receive_return(*, domain: str, reference: str, quantities: dict[str, int] | None = None, status: str = "received") -> EmuReturn:
+def emulator_receive_return(
+    *, domain: str, reference: str, quantities: dict[str, int] | None = None, status: str = "received"
+) -> EmuReturn:
     ret = EmuReturn.objects.get(account__domain=domain, reference=reference)
     ret.received = quantities or {line["sku"]: int(line["quantity"]) for line in ret.payload.get("lines", [])}
     ret.status, ret.updated_at = status, timezone.now()
@@ -102,8 +152,11 @@ def emulator_advance(*, account: EmuAccount, now: datetime | None = None) -> Non
     accept_before = now - timedelta(seconds=account.accept_delay_seconds)
     ship_before = now - timedelta(seconds=account.accept_delay_seconds + account.ship_delay_seconds)
     EmuOrder.objects.filter(account=account, status=wire.WAITING, stuck_waiting=False, created_at__lte=accept_before).update(
-        status=wire.SUCCESS, updated_at=now)
-    for order in EmuOrder.objects.filter(account=account, status__in=[wire.SUCCESS, wire.PARTIALLY_SHIPPED], created_at__lte=ship_before):
+        status=wire.SUCCESS, updated_at=now
+    )
+    for order in EmuOrder.objects.filter(
+        account=account, status__in=[wire.SUCCESS, wire.PARTIALLY_SHIPPED], created_at__lte=ship_before
+    ):
         _ship(order, now=now)
 
 
@@ -126,12 +179,21 @@ def _ship(order: EmuOrder, *, now: datetime) -> None:
     carrier, service = CARRIERS.get("express" if "express" in method or "2" in method else "standard")
     account = order.account
     seq = _next_id(account, "SHP")
-    EmuShipment.objects.create(account=account, osa_id=seq, order=order, carrier=carrier, service=service,
-                               tracking_number=f"1Z{account.store_id}{seq[-6:]}", shipped_at=now, updated_at=now,
-                               lines=[{"sku": s, "quantity": q} for s, q in to_ship.items()])
+    EmuShipment.objects.create(
+        account=account,
+        osa_id=seq,
+        order=order,
+        carrier=carrier,
+        service=service,
+        tracking_number=f"1Z{account.store_id}{seq[-6:]}",
+        shipped_at=now,
+        updated_at=now,
+        lines=[{"sku": s, "quantity": q} for s, q in to_ship.items()],
+    )
     for sku, qty in to_ship.items():
         EmuStock.objects.filter(account=account, sku=sku, location_code=order.warehouse_code).update(
-            on_hand=F("on_hand") - qty, committed=F("committed") - qty)
+            on_hand=F("on_hand") - qty, committed=F("committed") - qty
+        )
     order.status = wire.PARTIALLY_SHIPPED if partial else wire.SHIPPED
     order.updated_at = now
     order.save(update_fields=["status", "updated_at"])
@@ -144,6 +206,7 @@ def _next_id(account: EmuAccount, prefix: str) -> str:
 
 
 # --- request handling -----------------------------------------------------------------------
+
 
 def emulator_authenticate(*, authorization: str, domain: str) -> EmuAccount:
     account = EmuAccount.objects.filter(domain=domain).first() if domain else None
@@ -178,7 +241,7 @@ def _paginate(qs, params) -> tuple[list, int | None]:
         per_page = min(wire.PER_PAGE, max(1, int(params.get("per_page", wire.PER_PAGE))))
     except ValueError:
         raise EmuError(400, "validation_error", "page and per_page must be integers.") from None
-    rows = list(qs[(page - 1) * per_page: page * per_page + 1])
+    rows = list(qs[(page - 1) * per_page : page * per_page + 1])
     return rows[:per_page], (page + 1 if len(rows) > per_page else None)
 
 
@@ -187,6 +250,7 @@ def _since(params):
     if not raw:
         return None
     from django.utils.dateparse import parse_datetime
+
     parsed = parse_datetime(raw)
     if parsed is None:
         raise EmuError(400, "validation_error", "updated_since must be ISO-8601.")
@@ -198,9 +262,17 @@ def _iso(dt) -> str | None:
 
 
 def order_json(order: EmuOrder) -> dict:
-    return {"id": order.osa_id, "reference": order.reference, "number": order.number, "status": order.status,
-            "warehouse_code": order.warehouse_code or None, "shipping_method": order.shipping_method,
-            "cancel_reason": order.cancel_reason or None, "created_at": _iso(order.created_at), "updated_at": _iso(order.updated_at)}
+    return {
+        "id": order.osa_id,
+        "reference": order.reference,
+        "number": order.number,
+        "status": order.status,
+        "warehouse_code": order.warehouse_code or None,
+        "shipping_method": order.shipping_method,
+        "cancel_reason": order.cancel_reason or None,
+        "created_at": _iso(order.created_at),
+        "updated_at": _iso(order.updated_at),
+    }
 
 
 def account_get(*, account: EmuAccount, params) -> dict:
@@ -214,7 +286,9 @@ def order_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
         raise EmuError(422, "validation_error", "reference and lines are required.")
     existing = EmuOrder.objects.filter(account=account, reference=reference).first()
     if existing:
-        raise EmuError(409, wire.ERR_DUPLICATE_REFERENCE, f"An order with reference {reference} exists.", extra={"order_id": existing.osa_id})
+        raise EmuError(
+            409, wire.ERR_DUPLICATE_REFERENCE, f"An order with reference {reference} exists.", extra={"order_id": existing.osa_id}
+        )
     method = str(body.get("shipping_method") or "")
     if not method:
         raise EmuError(422, wire.ERR_INVALID_SHIPPING_METHOD, "shipping_method is required.")
@@ -223,10 +297,21 @@ def order_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
         sku = line.get("sku")
         product = line.get("product") or {}
         if sku not in known:
-            raise EmuError(422, wire.ERR_UNKNOWN_SKU, f"OSA does not recognize the product {sku}.", extra={"details": [{"field": "sku", "value": sku}]})
+            raise EmuError(
+                422,
+                wire.ERR_UNKNOWN_SKU,
+                f"OSA does not recognize the product {sku}.",
+                extra={"details": [{"field": "sku", "value": sku}]},
+            )
         stored = EmuProduct.objects.get(account=account, sku=sku).data
-        if stored.get("asin") and product.get("weight") and product["weight"].get("value") not in (None, stored.get("weight", {}).get("value")):
-            raise EmuError(422, wire.ERR_ASIN_WEIGHT, f"Weight modified on ASIN {stored['asin']} ({sku}); OSA uses default weights only.")
+        if (
+            stored.get("asin")
+            and product.get("weight")
+            and product["weight"].get("value") not in (None, stored.get("weight", {}).get("value"))
+        ):
+            raise EmuError(
+                422, wire.ERR_ASIN_WEIGHT, f"Weight modified on ASIN {stored['asin']} ({sku}); OSA uses default weights only."
+            )
     warehouse = body.get("warehouse_code") or ""
     codes = set(EmuLocation.objects.filter(account=account).values_list("code", flat=True))
     if warehouse and warehouse not in codes:
@@ -236,11 +321,21 @@ def order_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
         best = EmuStock.objects.filter(account=account, sku=first, location_code__in=codes).order_by("-on_hand").first()
         warehouse = best.location_code if best else (sorted(codes)[0] if codes else "")
     now = timezone.now()
-    order = EmuOrder.objects.create(account=account, osa_id=_next_id(account, "OSA"), reference=reference,
-                                    number=f"{account.store_id}-{reference}", warehouse_code=warehouse, shipping_method=method,
-                                    payload=body, created_at=now, updated_at=now)
+    order = EmuOrder.objects.create(
+        account=account,
+        osa_id=_next_id(account, "OSA"),
+        reference=reference,
+        number=f"{account.store_id}-{reference}",
+        warehouse_code=warehouse,
+        shipping_method=method,
+        payload=body,
+        created_at=now,
+        updated_at=now,
+    )
     for line in body["lines"]:
-        EmuStock.objects.filter(account=account, sku=line["sku"], location_code=warehouse).update(committed=F("committed") + int(line["quantity"]))
+        EmuStock.objects.filter(account=account, sku=line["sku"], location_code=warehouse).update(
+            committed=F("committed") + int(line["quantity"])
+        )
     return 201, {"order": order_json(order)}
 
 
@@ -267,11 +362,16 @@ def order_cancel(*, account: EmuAccount, order_id: str, body: dict) -> tuple[int
     if order.status in (wire.SHIPPED, wire.PARTIALLY_SHIPPED):
         raise EmuError(409, wire.ERR_ALREADY_SHIPPED, f"Order {order_id} has already shipped.")
     if order.status != wire.CANCELED:
-        order.status, order.cancel_reason, order.updated_at = wire.CANCELED, str(body.get("reason") or "canceled by client"), timezone.now()
+        order.status, order.cancel_reason, order.updated_at = (
+            wire.CANCELED,
+            str(body.get("reason") or "canceled by client"),
+            timezone.now(),
+        )
         order.save(update_fields=["status", "cancel_reason", "updated_at"])
         for line in order.payload.get("lines", []):
             EmuStock.objects.filter(account=account, sku=line["sku"], location_code=order.warehouse_code).update(
-                committed=F("committed") - int(line["quantity"]))
+                committed=F("committed") - int(line["quantity"])
+            )
     return 200, {"order": order_json(order)}
 
 
@@ -282,11 +382,25 @@ def shipments_list(*, account: EmuAccount, params) -> dict:
     if since:
         qs = qs.filter(updated_at__gte=since)
     rows, next_page = _paginate(qs, params)
-    return {"shipments": [{
-        "id": s.osa_id, "order_id": s.order.osa_id, "order_number": s.order.number, "order_reference": s.order.reference,
-        "carrier": s.carrier, "service": s.service, "tracking_numbers": [s.tracking_number],
-        "tracking_url": f"https://track.example/{s.tracking_number}", "shipped_at": _iso(s.shipped_at),
-        "updated_at": _iso(s.updated_at), "lines": s.lines} for s in rows], "next_page": next_page}
+    return {
+        "shipments": [
+            {
+                "id": s.osa_id,
+                "order_id": s.order.osa_id,
+                "order_number": s.order.number,
+                "order_reference": s.order.reference,
+                "carrier": s.carrier,
+                "service": s.service,
+                "tracking_numbers": [s.tracking_number],
+                "tracking_url": f"https://track.example/{s.tracking_number}",
+                "shipped_at": _iso(s.shipped_at),
+                "updated_at": _iso(s.updated_at),
+                "lines": s.lines,
+            }
+            for s in rows
+        ],
+        "next_page": next_page,
+    }
 
 
 def inventory_list(*, account: EmuAccount, params) -> dict:
@@ -295,21 +409,40 @@ def inventory_list(*, account: EmuAccount, params) -> dict:
     qs = EmuStock.objects.filter(account=account).order_by("sku", "location_code")
     rows, next_page = _paginate(qs, params)
     now = timezone.now()
-    return {"inventory": [{"sku": s.sku, "location_code": s.location_code, "location_type": types.get(s.location_code, wire.LOC_WAREHOUSE),
-                           "fulfillable": max(0, s.on_hand - s.committed), "on_hand": s.on_hand, "as_of": _iso(now)} for s in rows],
-            "next_page": next_page}
+    return {
+        "inventory": [
+            {
+                "sku": s.sku,
+                "location_code": s.location_code,
+                "location_type": types.get(s.location_code, wire.LOC_WAREHOUSE),
+                "fulfillable": max(0, s.on_hand - s.committed),
+                "on_hand": s.on_hand,
+                "as_of": _iso(now),
+            }
+            for s in rows
+        ],
+        "next_page": next_page,
+    }
 
 
 def locations_list(*, account: EmuAccount, params) -> dict:
-    return {"locations": [{"code": loc.code, "name": loc.name, "type": loc.type, "address": loc.address, "is_default": loc.is_default}
-                          for loc in EmuLocation.objects.filter(account=account).order_by("code")]}
+    return {
+        "locations": [
+            {"code": loc.code, "name": loc.name, "type": loc.type, "address": loc.address, "is_default": loc.is_default}
+            for loc in EmuLocation.objects.filter(account=account).order_by("code")
+        ]
+    }
 
 
 def _validate_product(body: dict) -> None:
     if not body.get("sku") or not body.get("name"):
         raise EmuError(422, "validation_error", "sku and name are required.")
     if body.get("inventory_type", "standard") not in wire.INVENTORY_TYPES:
-        raise EmuError(422, wire.ERR_INVALID_INVENTORY_TYPE, f"inventory_type {body.get('inventory_type')!r} is not one of OSA's predefined values.")
+        raise EmuError(
+            422,
+            wire.ERR_INVALID_INVENTORY_TYPE,
+            f"inventory_type {body.get('inventory_type')!r} is not one of OSA's predefined values.",
+        )
 
 
 def product_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
@@ -348,10 +481,19 @@ def return_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
 
 
 def _return_json(r: EmuReturn) -> dict:
-    return {"id": r.osa_id, "reference": r.reference, "order_reference": r.payload.get("order_reference"), "status": r.status,
-            "tracking_number": r.payload.get("tracking_number"), "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at),
-            "lines": [{"sku": line["sku"], "quantity": line["quantity"], "received_quantity": int(r.received.get(line["sku"], 0))}
-                      for line in r.payload.get("lines", [])]}
+    return {
+        "id": r.osa_id,
+        "reference": r.reference,
+        "order_reference": r.payload.get("order_reference"),
+        "status": r.status,
+        "tracking_number": r.payload.get("tracking_number"),
+        "created_at": _iso(r.created_at),
+        "updated_at": _iso(r.updated_at),
+        "lines": [
+            {"sku": line["sku"], "quantity": line["quantity"], "received_quantity": int(r.received.get(line["sku"], 0))}
+            for line in r.payload.get("lines", [])
+        ],
+    }
 
 
 def returns_list(*, account: EmuAccount, params) -> dict:
@@ -380,6 +522,18 @@ def receipts_list(*, account: EmuAccount, params) -> dict:
     if since:
         qs = qs.filter(updated_at__gte=since)
     rows, next_page = _paginate(qs, params)
-    return {"receipts": [{"id": r.osa_id, "arrival_id": r.arrival.osa_id, "arrival_reference": r.arrival.reference,
-                          "warehouse_code": r.arrival.payload.get("warehouse_code"), "received_at": _iso(r.received_at),
-                          "updated_at": _iso(r.updated_at), "lines": r.lines} for r in rows], "next_page": next_page}
+    return {
+        "receipts": [
+            {
+                "id": r.osa_id,
+                "arrival_id": r.arrival.osa_id,
+                "arrival_reference": r.arrival.reference,
+                "warehouse_code": r.arrival.payload.get("warehouse_code"),
+                "received_at": _iso(r.received_at),
+                "updated_at": _iso(r.updated_at),
+                "lines": r.lines,
+            }
+            for r in rows
+        ],
+        "next_page": next_page,
+    }

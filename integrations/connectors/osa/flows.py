@@ -1,5 +1,6 @@
 """OSA flows: glue between the adapter (remote I/O in `pages()`) and the domain services (writes in
 `apply()`). No wire knowledge here: only adapter dataclasses and functions."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -17,17 +18,20 @@ from integrations.connectors.osa import settings as osa_settings
 from integrations.connectors.osa.connection import osa_adapter
 from integrations.exceptions import AuthError, PayloadError, TransientError
 from integrations.flows import Flow, FlowResult, Page, payload_hash
-from integrations.models import ExternalRef, Mapping, OpsException, OutboundPush, SettingsChange
-from integrations.models import Integration
+from integrations.models import Integration, Mapping, OpsException, OutboundPush, SettingsChange
 
 WAITING_LIMIT = timedelta(hours=24)
 BATCH = 25
-FULFILLMENT, INVENTORY, PRODUCT, CONNECTOR = (OpsException.Category.FULFILLMENT, OpsException.Category.INVENTORY,
-                                              OpsException.Category.PRODUCT, OpsException.Category.CONNECTOR)
+FULFILLMENT, INVENTORY, PRODUCT, CONNECTOR = (
+    OpsException.Category.FULFILLMENT,
+    OpsException.Category.INVENTORY,
+    OpsException.Category.PRODUCT,
+    OpsException.Category.CONNECTOR,
+)
 
 HINTS = {
     osa.ERR_UNKNOWN_SKU: "OSA doesn't recognize the product: enable Push product catalog information to OSA, or make the OSA SKU "
-                         "match the master SKU, or enter the OSA SKU in the OSA row of the product's Channel Options.",
+    "match the master SKU, or enter the OSA SKU in the OSA row of the product's Channel Options.",
     osa.ERR_INVALID_SHIPPING_METHOD: "Re-check the Shipping Method Mapping between Switchyard and OSA.",
     osa.ERR_ASIN_WEIGHT: "The app uses default weight values for ASINs: restore the default weight or contact support.",
     osa.ERR_INVALID_INVENTORY_TYPE: "OSA only accepts its predefined inventory types: " + ", ".join(osa.INVENTORY_TYPES) + ".",
@@ -45,18 +49,30 @@ def osa_skus(*, integration: Integration, product_ids: Iterable[int]) -> dict[in
 
     ids = list(product_ids)
     result = dict(Product.objects.filter(pk__in=ids).values_list("pk", "sku"))
-    for pid, channel_sku in ChannelOption.objects.filter(integration=integration, product_id__in=ids).exclude(
-            channel_sku="").values_list("product_id", "channel_sku"):
+    for pid, channel_sku in (
+        ChannelOption.objects.filter(integration=integration, product_id__in=ids)
+        .exclude(channel_sku="")
+        .values_list("product_id", "channel_sku")
+    ):
         result[pid] = channel_sku
     return result
 
 
 def product_info(product, *, sku: str) -> osa.ProductInfo:
     custom = product.custom_fields or {}
-    return osa.ProductInfo(sku=sku, name=product.name, barcode=product.barcode, weight=product.weight,
-                           weight_unit=product.weight_unit, length=product.length, width=product.width, height=product.height,
-                           dimension_unit=product.dimension_unit,
-                           inventory_type=str(custom.get("osa_inventory_type") or "standard"), asin=str(custom.get("asin") or ""))
+    return osa.ProductInfo(
+        sku=sku,
+        name=product.name,
+        barcode=product.barcode,
+        weight=product.weight,
+        weight_unit=product.weight_unit,
+        length=product.length,
+        width=product.width,
+        height=product.height,
+        dimension_unit=product.dimension_unit,
+        inventory_type=str(custom.get("osa_inventory_type") or "standard"),
+        asin=str(custom.get("asin") or ""),
+    )
 
 
 def _since(cursor: dict, overlap: timedelta) -> datetime | None:
@@ -75,13 +91,16 @@ def _max_iso(current: str | None, values: Iterable[datetime | None]) -> str | No
 
 
 def _setting_switch_off(*, integration: Integration, key: str) -> None:
-    """"Force … resync" settings are one-shot: switched off once the forced run has finished."""
+    """ "Force … resync" settings are one-shot: switched off once the forced run has finished."""
     settings = {**integration.settings, key: False}
     Integration.objects.filter(pk=integration.pk).update(settings=settings)
     integration.settings = settings
-    SettingsChange.objects.create(integration=integration, source=SettingsChange.Source.SYSTEM,
-                                  summary=f"{integration.spec.setting(key).label}: done, switched off",
-                                  diff={"settings": {key: [True, False]}})
+    SettingsChange.objects.create(
+        integration=integration,
+        source=SettingsChange.Source.SYSTEM,
+        summary=f"{integration.spec.setting(key).label}: done, switched off",
+        diff={"settings": {key: [True, False]}},
+    )
 
 
 def _split_errors(items: list, result: FlowResult) -> list:
@@ -113,6 +132,7 @@ class OsaFlow(Flow):
 
 # --- shipping requests ------------------------------------------------------------------------
 
+
 @dataclass
 class SendOutcome:
     shipping_request: Any
@@ -138,7 +158,9 @@ class PushShippingRequests(OsaFlow):
         if order_ids:
             held = qs.exclude(order__external_id__in=order_ids).count()
             if held:
-                _note(self.ctx, f"{held} shipping request(s) held back by “Process only shipping requests with specific order IDs”")
+                _note(
+                    self.ctx, f"{held} shipping request(s) held back by “Process only shipping requests with specific order IDs”"
+                )
             qs = qs.filter(order__external_id__in=order_ids)
         return qs
 
@@ -147,11 +169,14 @@ class PushShippingRequests(OsaFlow):
         for start in range(0, len(ids), BATCH):
             outcomes: list[SendOutcome] = []
             try:
-                for sr in self._load(ids[start:start + BATCH]):
+                for sr in self._load(ids[start : start + BATCH]):
                     outcomes.append(self._send(sr))
             except TransientError as exc:
-                yield Page(items=outcomes + [SendOutcome(shipping_request=getattr(exc, "shipping_request", None),
-                                                         kind="transient", message=str(exc))], next_cursor={})
+                yield Page(
+                    items=outcomes
+                    + [SendOutcome(shipping_request=getattr(exc, "shipping_request", None), kind="transient", message=str(exc))],
+                    next_cursor={},
+                )
                 raise
             except AuthError:
                 if outcomes:
@@ -162,14 +187,25 @@ class PushShippingRequests(OsaFlow):
     def _load(self, ids: list[int]):
         from orders.models import ShippingRequest
 
-        rows = list(ShippingRequest.objects.filter(pk__in=ids).order_by("pk").select_related("order", "location")
-                    .prefetch_related("lines__product", "lines__order_line"))
-        self._methods = dict(Mapping.objects.filter(integration=self.integration, kind=Mapping.Kind.SHIPPING_METHOD)
-                             .values_list("source", "target"))
+        rows = list(
+            ShippingRequest.objects.filter(pk__in=ids)
+            .order_by("pk")
+            .select_related("order", "location")
+            .prefetch_related("lines__product", "lines__order_line")
+        )
+        self._methods = dict(
+            Mapping.objects.filter(integration=self.integration, kind=Mapping.Kind.SHIPPING_METHOD).values_list(
+                "source", "target"
+            )
+        )
         product_ids = {line.product_id for sr in rows for line in sr.lines.all() if line.product_id}
         self._skus = osa_skus(integration=self.integration, product_ids=product_ids)
-        self._pushes = {p.idempotency_key: p for p in OutboundPush.objects.filter(
-            integration=self.integration, kind=self.push_kind, idempotency_key__in=[sr.reference for sr in rows])}
+        self._pushes = {
+            p.idempotency_key: p
+            for p in OutboundPush.objects.filter(
+                integration=self.integration, kind=self.push_kind, idempotency_key__in=[sr.reference for sr in rows]
+            )
+        }
         return rows
 
     def _build(self, sr) -> osa.ShippingRequestOut:
@@ -179,13 +215,20 @@ class PushShippingRequests(OsaFlow):
             sku = self._skus.get(line.product_id, line.sku) if line.product_id else line.sku
             info = product_info(line.product, sku=sku) if line.product else osa.ProductInfo(sku=sku, name=line.sku)
             price = line.order_line.unit_price if line.order_line else 0
-            lines.append(osa.ShippingRequestLineOut(line_ref=str(line.pk), sku=sku, quantity=line.quantity, product=info,
-                                                    unit_price=price))
+            lines.append(
+                osa.ShippingRequestLineOut(line_ref=str(line.pk), sku=sku, quantity=line.quantity, product=info, unit_price=price)
+            )
         return osa.ShippingRequestOut(
-            reference=sr.reference, order_number=sr.order.external_id, shipping_method=self._methods[self._method_source(sr)],
-            warehouse_code=None if managed or not sr.location else (sr.location.external_id or None), managed_routing=managed,
-            ship_to=osa.ship_to_from_address(sr.order.shipping_address), lines=tuple(lines),
-            requested_ship_date=sr.order.ship_by, notes=sr.order.buyer_message[:500])
+            reference=sr.reference,
+            order_number=sr.order.external_id,
+            shipping_method=self._methods[self._method_source(sr)],
+            warehouse_code=None if managed or not sr.location else (sr.location.external_id or None),
+            managed_routing=managed,
+            ship_to=osa.ship_to_from_address(sr.order.shipping_address),
+            lines=tuple(lines),
+            requested_ship_date=sr.order.ship_by,
+            notes=sr.order.buyer_message[:500],
+        )
 
     @staticmethod
     def _method_source(sr) -> str:
@@ -227,25 +270,38 @@ class PushShippingRequests(OsaFlow):
             if o.kind == "unmapped":
                 what = f"“{o.source_method}”" if o.source_method else "(none)"
                 services.exception_raise(
-                    category=FULFILLMENT, code="unmapped_shipping_method", integration=integration, entity=sr,
-                    cause_key=f"shipping_method:{integration.pk}:{o.source_method}", dedup_key=f"sr:{sr.pk}:unmapped_shipping_method",
+                    category=FULFILLMENT,
+                    code="unmapped_shipping_method",
+                    integration=integration,
+                    entity=sr,
+                    cause_key=f"shipping_method:{integration.pk}:{o.source_method}",
+                    dedup_key=f"sr:{sr.pk}:unmapped_shipping_method",
                     message=f"Shipping request {sr.reference} not sent to OSA: shipping method {what} has no Shipping Method "
-                            f"Mapping for {integration.name}. Add the mapping; the request is sent on the next run.")
+                    f"Mapping for {integration.name}. Add the mapping; the request is sent on the next run.",
+                )
                 result.record_error(external_id=sr.reference, field="shipping_method", message=f"unmapped shipping method {what}")
                 continue
             push, _ = OutboundPush.objects.get_or_create(
-                integration=integration, kind=self.push_kind, idempotency_key=sr.reference,
-                defaults={"object_id": sr.pk, "content_type": _ct(sr)})
+                integration=integration,
+                kind=self.push_kind,
+                idempotency_key=sr.reference,
+                defaults={"object_id": sr.pk, "content_type": _ct(sr)},
+            )
             push.attempts += 1
             if o.kind == "sent":
                 already = push.status == OutboundPush.Status.SENT
-                push.status, push.remote_id, push.sent_at = OutboundPush.Status.SENT, o.remote.order_id, push.sent_at or timezone.now()
+                push.status, push.remote_id, push.sent_at = (
+                    OutboundPush.Status.SENT,
+                    o.remote.order_id,
+                    push.sent_at or timezone.now(),
+                )
                 push.payload = o.payload or push.payload
                 push.response = {"order_id": o.remote.order_id, "status": o.remote.status}
                 push.last_error = ""
                 push.save()
-                order_services.shipping_request_mark_sent(shipping_request=sr, external_id=o.remote.order_id,
-                                                          remote_status=o.remote.status, run=self.ctx.run)
+                order_services.shipping_request_mark_sent(
+                    shipping_request=sr, external_id=o.remote.order_id, remote_status=o.remote.status, run=self.ctx.run
+                )
                 if already:
                     result.unchanged += 1
                 else:
@@ -277,7 +333,7 @@ class CancelShippingRequests(OsaFlow):
         rows = list(selectors.shipping_requests_to_cancel(integration=self.integration).order_by("pk")[:500])
         for start in range(0, len(rows), BATCH):
             outcomes = []
-            for sr in rows[start:start + BATCH]:
+            for sr in rows[start : start + BATCH]:
                 order_id = sr.external_id
                 if not order_id:
                     found = self.adapter.order_find(reference=sr.reference)
@@ -322,8 +378,10 @@ class PullOrderStatuses(OsaFlow):
         for listing in osa.iterate(self.adapter.orders_list, updated_since=since):
             latest = _max_iso(latest, (o.updated_at for o in listing.items))
             self._errors = listing.errors
-            yield Page(items=[("status", o) for o in listing.items] + [("error", e) for e in listing.errors],
-                       next_cursor={"since": latest} if latest else {})
+            yield Page(
+                items=[("status", o) for o in listing.items] + [("error", e) for e in listing.errors],
+                next_cursor={"since": latest} if latest else {},
+            )
         waiting: list[osa.RemoteOrder] = []
         for listing in osa.iterate(self.adapter.orders_list, status=osa.WAITING):
             waiting.extend(listing.items)
@@ -336,11 +394,16 @@ class PullOrderStatuses(OsaFlow):
         refs = {o.reference or osa.reference_from_order_number(o.number, store_id=store_id) for o in orders}
         ids = {o.order_id for o in orders}
         found = {}
-        for sr in ShippingRequest.objects.filter(integration=self.integration).filter(Q(external_id__in=ids) | Q(reference__in=refs)):
+        for sr in ShippingRequest.objects.filter(integration=self.integration).filter(
+            Q(external_id__in=ids) | Q(reference__in=refs)
+        ):
             found[sr.external_id] = sr
             found[sr.reference] = sr
-        return {o.order_id: found.get(o.order_id) or found.get(o.reference or osa.reference_from_order_number(o.number, store_id=store_id))
-                for o in orders}
+        return {
+            o.order_id: found.get(o.order_id)
+            or found.get(o.reference or osa.reference_from_order_number(o.number, store_id=store_id))
+            for o in orders
+        }
 
     def apply(self, page: Page, result: FlowResult) -> None:
         if page.items and page.items[0][0] == "waiting":
@@ -359,16 +422,23 @@ class PullOrderStatuses(OsaFlow):
             result.fetched += 1
             sr = matched.get(order.order_id)
             if sr is None:
-                result.record_error(external_id=order.order_id, field="reference",
-                                    message=f"OSA order {order.number or order.reference} matches no Switchyard shipping request")
+                result.record_error(
+                    external_id=order.order_id,
+                    field="reference",
+                    message=f"OSA order {order.number or order.reference} matches no Switchyard shipping request",
+                )
                 continue
             if order.status == osa.CANCELED:
-                if sr.cancel_state in (ShippingRequest.CancelState.REQUESTED, ShippingRequest.CancelState.CANCELED) or sr.status in terminal:
+                if (
+                    sr.cancel_state in (ShippingRequest.CancelState.REQUESTED, ShippingRequest.CancelState.CANCELED)
+                    or sr.status in terminal
+                ):
                     result.unchanged += 1
                     continue
                 status = self.ctx.setting("osa_cancel_status") or "reviewRequired"
                 order_services.shipping_request_canceled_by_fulfillment(
-                    shipping_request=sr, status=status, reason=f"Canceled in OSA: {order.cancel_reason or 'no reason given'}")
+                    shipping_request=sr, status=status, reason=f"Canceled in OSA: {order.cancel_reason or 'no reason given'}"
+                )
                 result.updated += 1
             elif sr.remote_status != order.status:
                 ShippingRequest.objects.filter(pk=sr.pk).update(remote_status=order.status)
@@ -387,19 +457,28 @@ class PullOrderStatuses(OsaFlow):
                 stuck_keys.append(key)
                 hours = int((now - order.created_at).total_seconds() // 3600)
                 services.exception_raise(
-                    category=FULFILLMENT, code="osa_waiting_over_24h", integration=self.integration, entity=matched.get(order.order_id),
-                    dedup_key=key, details={"order_id": order.order_id, "reference": order.reference},
+                    category=FULFILLMENT,
+                    code="osa_waiting_over_24h",
+                    integration=self.integration,
+                    entity=matched.get(order.order_id),
+                    dedup_key=key,
+                    details={"order_id": order.order_id, "reference": order.reference},
                     message=f"OSA order {order.number or order.reference} has been in Waiting for {hours} h (since "
-                            f"{order.created_at:%Y-%m-%d %H:%M} UTC). Status can take up to 24 hours to move to Success; "
-                            f"it still hasn't: contact OSA support.")
-        cleared = OpsException.objects.filter(status=OpsException.Status.OPEN, dedup_key__startswith=prefix).exclude(
-            dedup_key__in=stuck_keys).values_list("dedup_key", flat=True)
+                    f"{order.created_at:%Y-%m-%d %H:%M} UTC). Status can take up to 24 hours to move to Success; "
+                    f"it still hasn't: contact OSA support.",
+                )
+        cleared = (
+            OpsException.objects.filter(status=OpsException.Status.OPEN, dedup_key__startswith=prefix)
+            .exclude(dedup_key__in=stuck_keys)
+            .values_list("dedup_key", flat=True)
+        )
         services.exceptions_resolve(dedup_keys=list(cleared), note="OSA order left Waiting")
         if stuck_keys:
             _note(self.ctx, f"{len(stuck_keys)} OSA order(s) in Waiting for more than 24 h")
 
 
 # --- fulfillments -----------------------------------------------------------------------------
+
 
 class PullFulfillments(OsaFlow):
     """OSA shipments → orders.services.fulfillment_record (carrier, tracking, lines; partial shipments)."""
@@ -424,25 +503,42 @@ class PullFulfillments(OsaFlow):
         refs = {s.reference or osa.reference_from_order_number(s.order_number, store_id=store_id) for s in shipments}
         by_key = {}
         for sr in ShippingRequest.objects.filter(integration=self.integration).filter(
-                Q(external_id__in={s.order_id for s in shipments}) | Q(reference__in=refs)):
+            Q(external_id__in={s.order_id for s in shipments}) | Q(reference__in=refs)
+        ):
             by_key[sr.external_id], by_key[sr.reference] = sr, sr
         osa_skus_seen = {line.sku for s in shipments for line in s.lines}
-        to_master = dict(ChannelOption.objects.filter(integration=self.integration, channel_sku__in=osa_skus_seen)
-                         .values_list("channel_sku", "product__sku"))
+        to_master = dict(
+            ChannelOption.objects.filter(integration=self.integration, channel_sku__in=osa_skus_seen).values_list(
+                "channel_sku", "product__sku"
+            )
+        )
         for s in shipments:
             result.fetched += 1
-            sr = by_key.get(s.order_id) or by_key.get(s.reference or osa.reference_from_order_number(s.order_number, store_id=store_id))
+            sr = by_key.get(s.order_id) or by_key.get(
+                s.reference or osa.reference_from_order_number(s.order_number, store_id=store_id)
+            )
             if sr is None:
-                result.record_error(external_id=s.shipment_id, field="order",
-                                    message=f"OSA shipment {s.shipment_id} for order {s.order_number or s.order_id} matches no shipping request")
+                result.record_error(
+                    external_id=s.shipment_id,
+                    field="order",
+                    message=f"OSA shipment {s.shipment_id} for order {s.order_number or s.order_id} matches no shipping request",
+                )
                 continue
             fulfillment = FulfillmentIn(
-                external_id=s.shipment_id, carrier=s.carrier, shipping_method=s.service, tracking_numbers=s.tracking_numbers,
-                tracking_url=s.tracking_url, shipped_at=s.shipped_at,
-                lines=tuple(QuantityLineIn(sku=to_master.get(line.sku, line.sku), quantity=line.quantity) for line in s.lines))
-            _, created = order_services.fulfillment_record(integration=self.integration, shipping_request=sr,
-                                                          fulfillment=fulfillment, run=self.ctx.run)
-            services.exceptions_resolve(dedup_keys=[f"osa:waiting:{self.integration.pk}:{s.order_id}"], note="OSA shipped the order")
+                external_id=s.shipment_id,
+                carrier=s.carrier,
+                shipping_method=s.service,
+                tracking_numbers=s.tracking_numbers,
+                tracking_url=s.tracking_url,
+                shipped_at=s.shipped_at,
+                lines=tuple(QuantityLineIn(sku=to_master.get(line.sku, line.sku), quantity=line.quantity) for line in s.lines),
+            )
+            _, created = order_services.fulfillment_record(
+                integration=self.integration, shipping_request=sr, fulfillment=fulfillment, run=self.ctx.run
+            )
+            services.exceptions_resolve(
+                dedup_keys=[f"osa:waiting:{self.integration.pk}:{s.order_id}"], note="OSA shipped the order"
+            )
             if created:
                 result.created += 1
             else:
@@ -474,14 +570,26 @@ class PullLocations(OsaFlow):
         page = Page(items=listing.items, next_cursor={})
         result.fetched += len(page.items)
         before = set(self.integration.locations.values_list("external_id", flat=True))
-        inventory_services.locations_upsert_from_remote(integration=self.integration, locations=[
-            {"external_id": loc.code, "name": loc.name, "kind": LOCATION_KINDS[loc.type], "address": loc.address,
-             "is_default": loc.is_default} for loc in page.items])
+        inventory_services.locations_upsert_from_remote(
+            integration=self.integration,
+            locations=[
+                {
+                    "external_id": loc.code,
+                    "name": loc.name,
+                    "kind": LOCATION_KINDS[loc.type],
+                    "address": loc.address,
+                    "is_default": loc.is_default,
+                }
+                for loc in page.items
+            ],
+        )
         created = sum(1 for loc in page.items if loc.code not in before)
         result.created += created
         result.updated += len(page.items) - created
-        services.exceptions_resolve(dedup_keys=[f"osa:unknown_location:{self.integration.pk}:{loc.code}" for loc in page.items],
-                                    note="location pulled from OSA")
+        services.exceptions_resolve(
+            dedup_keys=[f"osa:unknown_location:{self.integration.pk}:{loc.code}" for loc in page.items],
+            note="location pulled from OSA",
+        )
 
 
 class PullInventory(OsaFlow):
@@ -506,12 +614,19 @@ class PullInventory(OsaFlow):
         result.fetched += len(rows)
         allowed = ALLOWED_TYPES.get(self.ctx.setting("inventory_location_types"), ALLOWED_TYPES[osa_settings.LOCATION_TYPE_BOTH])
         patterns = self.ctx.setting("inventory_sku_patterns") or []
-        locations = {loc.external_id: loc for loc in Location.objects.filter(integration=integration).prefetch_related("links_out")}
-        refs = services.external_refs_get(integration=integration, kind=self.ref_kind, external_ids=[f"{r.location_code}|{r.sku}" for r in rows])
+        locations = {
+            loc.external_id: loc for loc in Location.objects.filter(integration=integration).prefetch_related("links_out")
+        }
+        refs = services.external_refs_get(
+            integration=integration, kind=self.ref_kind, external_ids=[f"{r.location_code}|{r.sku}" for r in rows]
+        )
         from catalog.models import ChannelOption
 
-        channel_to_master = dict(ChannelOption.objects.filter(integration=integration).exclude(channel_sku="")
-                                 .values_list("channel_sku", "product__sku"))
+        channel_to_master = dict(
+            ChannelOption.objects.filter(integration=integration)
+            .exclude(channel_sku="")
+            .values_list("channel_sku", "product__sku")
+        )
         remapped_masters = set(channel_to_master.values())
         by_location: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
         binds, skipped_type, skipped_sku = [], 0, 0
@@ -519,11 +634,16 @@ class PullInventory(OsaFlow):
             location = locations.get(row.location_code)
             if location is None:
                 services.exception_raise(
-                    category=INVENTORY, code="osa_location_not_pulled", integration=integration,
+                    category=INVENTORY,
+                    code="osa_location_not_pulled",
+                    integration=integration,
                     dedup_key=f"osa:unknown_location:{integration.pk}:{row.location_code}",
                     message=f"OSA reports inventory at location {row.location_code}, which is not under Inventory → Locations. "
-                            f"Enable Pull locations from OSA (required) and run it.")
-                result.record_error(external_id=f"{row.location_code}|{row.sku}", field="location_code", message="location not pulled from OSA")
+                    f"Enable Pull locations from OSA (required) and run it.",
+                )
+                result.record_error(
+                    external_id=f"{row.location_code}|{row.sku}", field="location_code", message="location not pulled from OSA"
+                )
                 continue
             location_type = row.location_type or (osa.LOC_MANAGED if location.kind == "3pl_managed" else osa.LOC_WAREHOUSE)
             if location_type not in allowed:
@@ -535,8 +655,12 @@ class PullInventory(OsaFlow):
             key = f"{row.location_code}|{row.sku}"
             master = channel_to_master.get(row.sku, row.sku)
             if row.sku not in channel_to_master and row.sku in remapped_masters:
-                result.record_error(external_id=key, field="sku", message=f"OSA SKU {row.sku} is the master SKU of a product whose OSA "
-                                    f"Channel SKU is different; ignored (check the OSA row of its Channel Options)")
+                result.record_error(
+                    external_id=key,
+                    field="sku",
+                    message=f"OSA SKU {row.sku} is the master SKU of a product whose OSA "
+                    f"Channel SKU is different; ignored (check the OSA row of its Channel Options)",
+                )
                 continue
             digest = payload_hash({"fulfillable": row.fulfillable})
             if not self.force and refs.get(key) is not None and refs[key].payload_hash == digest:
@@ -547,15 +671,20 @@ class PullInventory(OsaFlow):
             binds.append({"external_id": key, "local": None, "payload_hash": digest})
         for code, quantities in by_location.items():
             location = locations[code]
-            applied = inventory_services.inventory_levels_set(location=location, quantities=quantities,
-                                                              reason="osa_inventory_pull", run=self.ctx.run)
+            applied = inventory_services.inventory_levels_set(
+                location=location, quantities=quantities, reason="osa_inventory_pull", run=self.ctx.run
+            )
             result.updated += applied
             if not location.links_out.all():
                 services.exception_raise(
-                    category=INVENTORY, code="location_not_linked", integration=integration, entity=location,
+                    category=INVENTORY,
+                    code="location_not_linked",
+                    integration=integration,
+                    entity=location,
                     dedup_key=f"osa:unlinked:{location.pk}",
                     message=f"Inventory of OSA location {location.name} ({code}) is not reaching TikTok Shop: the location is not "
-                            f"linked. Open it under Inventory → Locations and link it to the matching TikTok Shop location.")
+                    f"linked. Open it under Inventory → Locations and link it to the matching TikTok Shop location.",
+                )
             else:
                 services.exceptions_resolve(dedup_keys=[f"osa:unlinked:{location.pk}"], note="location linked")
         services.external_refs_bind(integration=integration, kind=self.ref_kind, rows=binds)
@@ -567,6 +696,7 @@ class PullInventory(OsaFlow):
 
 # --- products ---------------------------------------------------------------------------------
 
+
 class PushProducts(OsaFlow):
     """Catalog → OSA. Create only unless "Allow updating products in OSA"; fingerprints skip unchanged."""
 
@@ -576,7 +706,9 @@ class PushProducts(OsaFlow):
     def _candidates(self):
         from catalog.models import Product
 
-        return Product.objects.filter(status=Product.Status.ACTIVE, kind__in=[Product.Kind.SIMPLE, Product.Kind.VARIANT]).order_by("pk")
+        return Product.objects.filter(
+            status=Product.Status.ACTIVE, kind__in=[Product.Kind.SIMPLE, Product.Kind.VARIANT]
+        ).order_by("pk")
 
     def pages(self, cursor: dict) -> Iterator[Page]:
         force = bool(self.ctx.force_full or self.ctx.setting("force_product_resync"))
@@ -590,9 +722,10 @@ class PushProducts(OsaFlow):
         self.duplicates = {sku: pids for sku, pids in owners.items() if len(pids) > 1}
         ids = [pid for pid in ids if sku_matches(patterns, all_skus[pid])]
         for start in range(0, len(ids), BATCH):
-            chunk = list(self._candidates().filter(pk__in=ids[start:start + BATCH]))
-            refs = services.external_refs_get(integration=self.integration, kind=self.ref_kind,
-                                              external_ids=[all_skus[p.pk] for p in chunk])
+            chunk = list(self._candidates().filter(pk__in=ids[start : start + BATCH]))
+            refs = services.external_refs_get(
+                integration=self.integration, kind=self.ref_kind, external_ids=[all_skus[p.pk] for p in chunk]
+            )
             outcomes = []
             for product in chunk:
                 sku = all_skus[product.pk]
@@ -632,20 +765,35 @@ class PushProducts(OsaFlow):
             if kind == "duplicate":
                 others = ", ".join(sorted(p.sku for p in type(product).objects.filter(pk__in=self.duplicates[sku])))
                 services.exception_raise(
-                    category=PRODUCT, code="duplicate_sku", integration=integration, entity=product, cause_key=f"sku:{sku}",
+                    category=PRODUCT,
+                    code="duplicate_sku",
+                    integration=integration,
+                    entity=product,
+                    cause_key=f"sku:{sku}",
                     dedup_key=f"osa:duplicate_sku:{integration.pk}:{sku}",
                     message=f"SKU {sku} is used at OSA by several products ({others}); the same SKU on two products causes silent "
-                            f"mismatches, so none of them is pushed. Make the SKUs (or OSA Channel SKUs) unique.")
+                    f"mismatches, so none of them is pushed. Make the SKUs (or OSA Channel SKUs) unique.",
+                )
                 result.record_error(external_id=sku, field="sku", message="duplicate SKU across products")
             elif kind == "bad_inventory_type":
                 services.exception_raise(
-                    category=PRODUCT, code="invalid_inventory_type", integration=integration, entity=product,
+                    category=PRODUCT,
+                    code="invalid_inventory_type",
+                    integration=integration,
+                    entity=product,
                     dedup_key=f"osa:inventory_type:{integration.pk}:{product.pk}",
-                    message=f"{product.sku}: inventory type {o['message']!r} is not accepted by OSA. {HINTS[osa.ERR_INVALID_INVENTORY_TYPE]}")
+                    message=f"{product.sku}: inventory type {o['message']!r} is not accepted by OSA. {HINTS[osa.ERR_INVALID_INVENTORY_TYPE]}",
+                )
                 result.record_error(external_id=sku, field="inventory_type", message=f"custom inventory type {o['message']!r}")
             elif kind == "rejected":
-                services.exception_raise(category=PRODUCT, code="osa_product_rejected", integration=integration, entity=product,
-                                         dedup_key=f"osa:product_rejected:{integration.pk}:{product.pk}", message=o["message"])
+                services.exception_raise(
+                    category=PRODUCT,
+                    code="osa_product_rejected",
+                    integration=integration,
+                    entity=product,
+                    dedup_key=f"osa:product_rejected:{integration.pk}:{product.pk}",
+                    message=o["message"],
+                )
                 result.record_error(external_id=sku, message=o["message"])
             elif kind == "unchanged":
                 result.unchanged += 1
@@ -656,8 +804,13 @@ class PushProducts(OsaFlow):
             else:
                 setattr(result, kind, getattr(result, kind) + 1)
                 binds.append({"external_id": sku, "local": product, "payload_hash": o["digest"]})
-                services.exceptions_resolve(dedup_keys=[f"osa:product_rejected:{integration.pk}:{product.pk}",
-                                                        f"osa:inventory_type:{integration.pk}:{product.pk}"], note="pushed to OSA")
+                services.exceptions_resolve(
+                    dedup_keys=[
+                        f"osa:product_rejected:{integration.pk}:{product.pk}",
+                        f"osa:inventory_type:{integration.pk}:{product.pk}",
+                    ],
+                    note="pushed to OSA",
+                )
         services.external_refs_bind(integration=integration, kind=self.ref_kind, rows=binds)
         if blocked:
             _note(self.ctx, f"{blocked} product change(s) not sent: “Allow updating products in OSA” is off (create only)")
@@ -669,13 +822,18 @@ class PushProducts(OsaFlow):
             return
         if str(product.weight.normalize()) != str(type(product.weight)(str(default)).normalize()):
             services.exception_raise(
-                category=PRODUCT, code="asin_weight_modified", integration=self.integration, entity=product,
+                category=PRODUCT,
+                code="asin_weight_modified",
+                integration=self.integration,
+                entity=product,
                 dedup_key=f"osa:asin_weight:{self.integration.pk}:{product.pk}",
                 message=f"{product.sku} (ASIN {custom['asin']}): weight changed to {product.weight} from the default {default}. Weight is "
-                        f"not inherited for ASINs and OSA uses the default values only: {HINTS[osa.ERR_ASIN_WEIGHT]}")
+                f"not inherited for ASINs and OSA uses the default values only: {HINTS[osa.ERR_ASIN_WEIGHT]}",
+            )
 
 
 # --- returns ----------------------------------------------------------------------------------
+
 
 def rma_reference(ret) -> str:
     """Deterministic RMA reference sent to OSA (its idempotency key)."""
@@ -690,34 +848,58 @@ class PushReturns(OsaFlow):
 
     def _queryset(self):
         from django.contrib.contenttypes.models import ContentType
+
         from orders.models import Return
 
-        sent = OutboundPush.objects.filter(integration=self.integration, kind=self.push_kind, status=OutboundPush.Status.SENT,
-                                           content_type=ContentType.objects.get_for_model(Return)).values("object_id")
-        return (Return.objects.filter(order__shipping_requests__integration=self.integration).exclude(integration=self.integration)
-                .exclude(status__in=["canceled", "rejected"]).exclude(pk__in=sent).distinct().order_by("pk"))
+        sent = OutboundPush.objects.filter(
+            integration=self.integration,
+            kind=self.push_kind,
+            status=OutboundPush.Status.SENT,
+            content_type=ContentType.objects.get_for_model(Return),
+        ).values("object_id")
+        return (
+            Return.objects.filter(order__shipping_requests__integration=self.integration)
+            .exclude(integration=self.integration)
+            .exclude(status__in=["canceled", "rejected"])
+            .exclude(pk__in=sent)
+            .distinct()
+            .order_by("pk")
+        )
 
     def pages(self, cursor: dict) -> Iterator[Page]:
         from orders.models import Return
 
         ids = list(self._queryset().values_list("pk", flat=True)[:500])
         for start in range(0, len(ids), BATCH):
-            rows = list(Return.objects.filter(pk__in=ids[start:start + BATCH]).order_by("pk").select_related("order").prefetch_related(
-                "lines__order_line__product", "order__shipping_requests__location"))
+            rows = list(
+                Return.objects.filter(pk__in=ids[start : start + BATCH])
+                .order_by("pk")
+                .select_related("order")
+                .prefetch_related("lines__order_line__product", "order__shipping_requests__location")
+            )
             outcomes = []
             for ret in rows:
                 srs = [sr for sr in ret.order.shipping_requests.all() if sr.integration_id == self.integration.pk]
                 sr = next((x for x in srs if x.external_id), srs[0])
                 product_ids = {ln.order_line.product_id for ln in ret.lines.all() if ln.order_line and ln.order_line.product_id}
                 skus = osa_skus(integration=self.integration, product_ids=product_ids)
-                lines = tuple(osa.RmaLineOut(sku=skus.get(ln.order_line.product_id, ln.sku) if ln.order_line else ln.sku, quantity=ln.quantity)
-                              for ln in ret.lines.all())
+                lines = tuple(
+                    osa.RmaLineOut(
+                        sku=skus.get(ln.order_line.product_id, ln.sku) if ln.order_line else ln.sku, quantity=ln.quantity
+                    )
+                    for ln in ret.lines.all()
+                )
                 if not lines:
                     outcomes.append((ret, "error", "return has no lines"))
                     continue
-                rma = osa.RmaOut(reference=rma_reference(ret), order_reference=sr.reference,
-                                 warehouse_code=sr.location.external_id if sr.location else None, lines=lines,
-                                 reason=ret.reason, tracking_number=ret.tracking_number)
+                rma = osa.RmaOut(
+                    reference=rma_reference(ret),
+                    order_reference=sr.reference,
+                    warehouse_code=sr.location.external_id if sr.location else None,
+                    lines=lines,
+                    reason=ret.reason,
+                    tracking_number=ret.tracking_number,
+                )
                 try:
                     outcomes.append((ret, "sent", self.adapter.return_create(rma=rma)))
                 except osa.OsaRejected as exc:
@@ -727,17 +909,26 @@ class PushReturns(OsaFlow):
     def apply(self, page: Page, result: FlowResult) -> None:
         for ret, kind, value in page.items:
             result.fetched += 1
-            push, _ = OutboundPush.objects.get_or_create(integration=self.integration, kind=self.push_kind, idempotency_key=rma_reference(ret),
-                                                         defaults={"content_type": _ct(ret), "object_id": ret.pk})
+            push, _ = OutboundPush.objects.get_or_create(
+                integration=self.integration,
+                kind=self.push_kind,
+                idempotency_key=rma_reference(ret),
+                defaults={"content_type": _ct(ret), "object_id": ret.pk},
+            )
             push.attempts += 1
             if kind == "sent":
                 push.status, push.remote_id, push.sent_at, push.last_error = OutboundPush.Status.SENT, value, timezone.now(), ""
                 result.created += 1
             else:
                 push.status, push.last_error = OutboundPush.Status.FAILED, value
-                services.exception_raise(category=FULFILLMENT, code="osa_return_rejected", integration=self.integration, entity=ret,
-                                         dedup_key=f"osa:return:{self.integration.pk}:{ret.pk}",
-                                         message=f"Return {ret.external_id} not accepted by OSA: {value}")
+                services.exception_raise(
+                    category=FULFILLMENT,
+                    code="osa_return_rejected",
+                    integration=self.integration,
+                    entity=ret,
+                    dedup_key=f"osa:return:{self.integration.pk}:{ret.pk}",
+                    message=f"Return {ret.external_id} not accepted by OSA: {value}",
+                )
                 result.record_error(external_id=ret.external_id, message=value)
             push.save()
 
@@ -762,20 +953,37 @@ class PullReturns(OsaFlow):
 
         rows: list[osa.RemoteReturn] = _split_errors(page.items, result)
         result.fetched += len(rows)
-        orders = dict(ShippingRequest.objects.filter(integration=self.integration, reference__in={r.order_reference for r in rows})
-                      .values_list("reference", "order__external_id"))
-        to_master = dict(ChannelOption.objects.filter(integration=self.integration, channel_sku__in={ln.sku for r in rows for ln in r.lines})
-                         .values_list("channel_sku", "product__sku"))
+        orders = dict(
+            ShippingRequest.objects.filter(
+                integration=self.integration, reference__in={r.order_reference for r in rows}
+            ).values_list("reference", "order__external_id")
+        )
+        to_master = dict(
+            ChannelOption.objects.filter(
+                integration=self.integration, channel_sku__in={ln.sku for r in rows for ln in r.lines}
+            ).values_list("channel_sku", "product__sku")
+        )
         returns_in = []
         for r in rows:
             if r.order_reference not in orders:
-                result.record_error(external_id=r.rma_id, field="order_reference", message=f"RMA {r.reference}: unknown order {r.order_reference}")
+                result.record_error(
+                    external_id=r.rma_id, field="order_reference", message=f"RMA {r.reference}: unknown order {r.order_reference}"
+                )
                 continue
-            returns_in.append(ReturnIn(
-                external_id=r.rma_id, order_external_id=orders[r.order_reference],
-                status=osa.RETURN_STATUS_MAP.get(r.status, r.status or "requested"), return_type="rma", tracking_number=r.tracking_number,
-                remote_created_at=r.created_at, remote_updated_at=r.updated_at,
-                lines=tuple(QuantityLineIn(sku=to_master.get(ln.sku, ln.sku), quantity=ln.quantity) for ln in r.lines if ln.quantity)))
+            returns_in.append(
+                ReturnIn(
+                    external_id=r.rma_id,
+                    order_external_id=orders[r.order_reference],
+                    status=osa.RETURN_STATUS_MAP.get(r.status, r.status or "requested"),
+                    return_type="rma",
+                    tracking_number=r.tracking_number,
+                    remote_created_at=r.created_at,
+                    remote_updated_at=r.updated_at,
+                    lines=tuple(
+                        QuantityLineIn(sku=to_master.get(ln.sku, ln.sku), quantity=ln.quantity) for ln in r.lines if ln.quantity
+                    ),
+                )
+            )
         outcome = order_services.returns_upsert(integration=self.integration, returns_in=returns_in, run=self.ctx.run)
         result.created += outcome.created
         result.updated += outcome.updated
@@ -789,19 +997,26 @@ class PullReturns(OsaFlow):
 # own (Arrival.external_id/status, Receipt rows, ArrivalLine.quantity_received) and inbound
 # quantities go through inventory.services.inventory_levels_set.
 
+
 def _inbound_refresh(*, location, product_ids: set[int], run=None) -> None:
     """Inbound = expected − received over the location's open arrivals, for these products."""
+    from catalog.models import Product
     from inventory import services as inventory_services
     from inventory.models import Arrival, ArrivalLine
-    from catalog.models import Product
 
     open_statuses = [Arrival.Status.EXPECTED, Arrival.Status.SENT, Arrival.Status.PARTIAL]
-    sums = {row["product_id"]: max(0, (row["expected"] or 0) - (row["received"] or 0)) for row in ArrivalLine.objects.filter(
-        arrival__location=location, arrival__status__in=open_statuses, product_id__in=product_ids).values("product_id").annotate(
-        expected=Sum("quantity_expected"), received=Sum("quantity_received"))}
+    sums = {
+        row["product_id"]: max(0, (row["expected"] or 0) - (row["received"] or 0))
+        for row in ArrivalLine.objects.filter(
+            arrival__location=location, arrival__status__in=open_statuses, product_id__in=product_ids
+        )
+        .values("product_id")
+        .annotate(expected=Sum("quantity_expected"), received=Sum("quantity_received"))
+    }
     skus = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "sku"))
-    inventory_services.inventory_levels_set(location=location, quantities={skus[p]: {"inbound": sums.get(p, 0)} for p in product_ids},
-                                            reason="osa_arrivals", run=run)
+    inventory_services.inventory_levels_set(
+        location=location, quantities={skus[p]: {"inbound": sums.get(p, 0)} for p in product_ids}, reason="osa_arrivals", run=run
+    )
 
 
 class PushArrivals(OsaFlow):
@@ -813,8 +1028,11 @@ class PushArrivals(OsaFlow):
     def pages(self, cursor: dict) -> Iterator[Page]:
         from inventory.models import Arrival
 
-        qs = Arrival.objects.filter(Q(integration=self.integration) | Q(location__integration=self.integration),
-                                    status=Arrival.Status.EXPECTED, external_id="").order_by("pk")
+        qs = Arrival.objects.filter(
+            Q(integration=self.integration) | Q(location__integration=self.integration),
+            status=Arrival.Status.EXPECTED,
+            external_id="",
+        ).order_by("pk")
         only = [r for r in self.ctx.setting("arrival_order_ids") or [] if r]
         if only:
             held = qs.exclude(reference__in=only).count()
@@ -823,13 +1041,24 @@ class PushArrivals(OsaFlow):
             qs = qs.filter(reference__in=only)
         ids = list(qs.values_list("pk", flat=True)[:500])
         for start in range(0, len(ids), BATCH):
-            rows = list(Arrival.objects.filter(pk__in=ids[start:start + BATCH]).order_by("pk").select_related("location").prefetch_related("lines"))
+            rows = list(
+                Arrival.objects.filter(pk__in=ids[start : start + BATCH])
+                .order_by("pk")
+                .select_related("location")
+                .prefetch_related("lines")
+            )
             skus = osa_skus(integration=self.integration, product_ids={ln.product_id for a in rows for ln in a.lines.all()})
             outcomes = []
             for arrival in rows:
-                out = osa.ArrivalOut(reference=arrival.reference, type="po" if arrival.kind == Arrival.Kind.PURCHASE_ORDER else "inbound",
-                                     warehouse_code=arrival.location.external_id, expected_at=arrival.expected_at,
-                                     lines=tuple(osa.ShipmentLine(sku=skus[ln.product_id], quantity=ln.quantity_expected) for ln in arrival.lines.all()))
+                out = osa.ArrivalOut(
+                    reference=arrival.reference,
+                    type="po" if arrival.kind == Arrival.Kind.PURCHASE_ORDER else "inbound",
+                    warehouse_code=arrival.location.external_id,
+                    expected_at=arrival.expected_at,
+                    lines=tuple(
+                        osa.ShipmentLine(sku=skus[ln.product_id], quantity=ln.quantity_expected) for ln in arrival.lines.all()
+                    ),
+                )
                 if not arrival.location.external_id or arrival.location.integration_id != self.integration.pk:
                     outcomes.append((arrival, "error", f"location {arrival.location} is not an OSA location"))
                     continue
@@ -844,19 +1073,30 @@ class PushArrivals(OsaFlow):
 
         for arrival, kind, value in page.items:
             result.fetched += 1
-            push, _ = OutboundPush.objects.get_or_create(integration=self.integration, kind=self.push_kind, idempotency_key=arrival.reference,
-                                                         defaults={"content_type": _ct(arrival), "object_id": arrival.pk})
+            push, _ = OutboundPush.objects.get_or_create(
+                integration=self.integration,
+                kind=self.push_kind,
+                idempotency_key=arrival.reference,
+                defaults={"content_type": _ct(arrival), "object_id": arrival.pk},
+            )
             push.attempts += 1
             if kind == "sent":
                 push.status, push.remote_id, push.sent_at, push.last_error = OutboundPush.Status.SENT, value, timezone.now(), ""
                 Arrival.objects.filter(pk=arrival.pk).update(external_id=value, status=Arrival.Status.SENT)
-                _inbound_refresh(location=arrival.location, product_ids={ln.product_id for ln in arrival.lines.all()}, run=self.ctx.run)
+                _inbound_refresh(
+                    location=arrival.location, product_ids={ln.product_id for ln in arrival.lines.all()}, run=self.ctx.run
+                )
                 result.created += 1
             else:
                 push.status, push.last_error = OutboundPush.Status.FAILED, value
-                services.exception_raise(category=INVENTORY, code="osa_arrival_rejected", integration=self.integration, entity=arrival,
-                                         dedup_key=f"osa:arrival:{self.integration.pk}:{arrival.pk}",
-                                         message=f"Arrival {arrival.reference} not accepted by OSA: {value}")
+                services.exception_raise(
+                    category=INVENTORY,
+                    code="osa_arrival_rejected",
+                    integration=self.integration,
+                    entity=arrival,
+                    dedup_key=f"osa:arrival:{self.integration.pk}:{arrival.pk}",
+                    message=f"Arrival {arrival.reference} not accepted by OSA: {value}",
+                )
                 result.record_error(external_id=arrival.reference, message=value)
             push.save()
 
@@ -879,32 +1119,56 @@ class PullReceipts(OsaFlow):
 
         rows: list[osa.RemoteReceipt] = _split_errors(page.items, result)
         result.fetched += len(rows)
-        arrivals = {a.reference: a for a in Arrival.objects.filter(reference__in={r.arrival_reference for r in rows}).select_related("location")}
-        existing = set(Receipt.objects.filter(integration=self.integration, external_id__in=[r.receipt_id for r in rows])
-                       .values_list("external_id", flat=True))
+        arrivals = {
+            a.reference: a
+            for a in Arrival.objects.filter(reference__in={r.arrival_reference for r in rows}).select_related("location")
+        }
+        existing = set(
+            Receipt.objects.filter(integration=self.integration, external_id__in=[r.receipt_id for r in rows]).values_list(
+                "external_id", flat=True
+            )
+        )
         all_skus = {ln.sku for r in rows for ln in r.lines}
         products = dict(Product.objects.filter(sku__in=all_skus).values_list("sku", "pk"))
-        products.update(dict(ChannelOption.objects.filter(integration=self.integration, channel_sku__in=all_skus)
-                             .values_list("channel_sku", "product_id")))
+        products.update(
+            dict(
+                ChannelOption.objects.filter(integration=self.integration, channel_sku__in=all_skus).values_list(
+                    "channel_sku", "product_id"
+                )
+            )
+        )
         touched: dict[int, set[int]] = defaultdict(set)
         for r in rows:
             if r.receipt_id in existing:
                 result.unchanged += 1
                 continue
             arrival = arrivals.get(r.arrival_reference)
-            receipt = Receipt.objects.create(integration=self.integration, arrival=arrival, external_id=r.receipt_id, received_at=r.received_at)
-            ReceiptLine.objects.bulk_create([ReceiptLine(receipt=receipt, product_id=products.get(ln.sku), sku=ln.sku, quantity=ln.quantity)
-                                             for ln in r.lines])
+            receipt = Receipt.objects.create(
+                integration=self.integration, arrival=arrival, external_id=r.receipt_id, received_at=r.received_at
+            )
+            ReceiptLine.objects.bulk_create(
+                [
+                    ReceiptLine(receipt=receipt, product_id=products.get(ln.sku), sku=ln.sku, quantity=ln.quantity)
+                    for ln in r.lines
+                ]
+            )
             result.created += 1
             if arrival is None:
-                result.record_error(external_id=r.receipt_id, field="arrival_reference",
-                                    message=f"receipt for unknown arrival {r.arrival_reference} recorded without an arrival")
+                result.record_error(
+                    external_id=r.receipt_id,
+                    field="arrival_reference",
+                    message=f"receipt for unknown arrival {r.arrival_reference} recorded without an arrival",
+                )
                 continue
             touched[arrival.pk].update(products.get(ln.sku) for ln in r.lines if products.get(ln.sku))
         for arrival_pk in touched:
             arrival = next(a for a in arrivals.values() if a.pk == arrival_pk)
-            received = dict(ReceiptLine.objects.filter(receipt__arrival=arrival, product__isnull=False).values("product_id")
-                            .annotate(q=Sum("quantity")).values_list("product_id", "q"))
+            received = dict(
+                ReceiptLine.objects.filter(receipt__arrival=arrival, product__isnull=False)
+                .values("product_id")
+                .annotate(q=Sum("quantity"))
+                .values_list("product_id", "q")
+            )
             complete = True
             for line in ArrivalLine.objects.filter(arrival=arrival):
                 line.quantity_received = received.get(line.product_id, 0)

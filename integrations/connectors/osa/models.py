@@ -1,5 +1,6 @@
 """State of the OSA emulator (sandbox only): what a fake OSA account holds, so it survives across
 requests and processes. Nothing here is used when talking to a real OSA."""
+
 from django.db import models
 from django.utils import timezone
 

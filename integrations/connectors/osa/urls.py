@@ -1,4 +1,5 @@
 """OSA URLs: the emulator (sandbox) only; OSA has no webhooks in the assumed v1 contract."""
+
 from django.conf import settings
 from django.urls import path
 

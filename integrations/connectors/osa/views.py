@@ -1,4 +1,5 @@
 """OSA emulator HTTP endpoints (sandbox only). Each view is one call deep into emulator.py."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ def _handle(request, handler, *, methods: tuple[str, ...], with_body: bool = Fal
     if request.method not in methods:
         return JsonResponse({"error": {"code": "method_not_allowed", "message": request.method}}, status=405)
     try:
-        account = emulator.emulator_authenticate(authorization=request.headers.get("Authorization", ""),
-                                                 domain=request.headers.get(wire.DOMAIN_HEADER, ""))
+        account = emulator.emulator_authenticate(
+            authorization=request.headers.get("Authorization", ""), domain=request.headers.get(wire.DOMAIN_HEADER, "")
+        )
         emulator.emulator_rate_limit(account=account)
         if with_body:
             try:

@@ -7,6 +7,7 @@
   account DOMAIN), so flows run against the emulator's real contract implementation.
 - `channel_order` / `make_sr`: a channel order and shipping requests to OSA, built directly in the DB.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,13 +50,23 @@ class OsaApi:
     def fixture(self, method: str, path: str, name: str, status: int = 200, **kwargs):
         return self.mock.add(method, self.url(path), json=load_fixture(name), status=status, **kwargs)
 
-    def error(self, method: str, path: str, *, status: int, code: str, message: str = "error", headers: dict | None = None, **extra):
-        return self.mock.add(method, self.url(path), json={"error": {"code": code, "message": message, **extra}}, status=status,
-                             headers=headers or {})
+    def error(
+        self, method: str, path: str, *, status: int, code: str, message: str = "error", headers: dict | None = None, **extra
+    ):
+        return self.mock.add(
+            method,
+            self.url(path),
+            json={"error": {"code": code, "message": message, **extra}},
+            status=status,
+            headers=headers or {},
+        )
 
     def calls_to(self, path: str, method: str | None = None) -> list:
-        return [c for c in self.mock.calls if urlsplit(c.request.url).path == urlsplit(BASE + path).path
-                and (method is None or c.request.method == method)]
+        return [
+            c
+            for c in self.mock.calls
+            if urlsplit(c.request.url).path == urlsplit(BASE + path).path and (method is None or c.request.method == method)
+        ]
 
 
 @pytest.fixture
@@ -66,8 +77,12 @@ def osa_api(responses):
 @pytest.fixture
 def osa_integration(db):
     integration = services.integration_create(
-        name="OSA", connector="osa", environment=STAGE, settings={"osa_environment": STAGE},
-        credentials={"api_key": KEY, "api_secret": SECRET, "osa_domain": DOMAIN})
+        name="OSA",
+        connector="osa",
+        environment=STAGE,
+        settings={"osa_environment": STAGE},
+        credentials={"api_key": KEY, "api_secret": SECRET, "osa_domain": DOMAIN},
+    )
     integration.remote_state = {"store_id": "1042"}
     integration.save(update_fields=["remote_state"])
     return integration
@@ -91,26 +106,31 @@ def emulator(responses, db):
 
     def forward(request):
         parts = urlsplit(request.url)
-        path = prefix + parts.path[len(urlsplit(BASE).path):]
+        path = prefix + parts.path[len(urlsplit(BASE).path) :]
         if parts.query:
             path += "?" + parts.query
-        headers = {"HTTP_AUTHORIZATION": request.headers.get("Authorization", ""),
-                   "HTTP_X_OSA_DOMAIN": request.headers.get("X-OSA-Domain", "")}
+        headers = {
+            "HTTP_AUTHORIZATION": request.headers.get("Authorization", ""),
+            "HTTP_X_OSA_DOMAIN": request.headers.get("X-OSA-Domain", ""),
+        }
         body = request.body or b""
         response = client.generic(request.method, path, data=body, content_type="application/json", **headers)
         return response.status_code, {k: v for k, v in response.items() if k.lower() in ("retry-after",)}, response.content
 
     for method in ("GET", "POST", "PUT"):
         responses.add_callback(method, re.compile(re.escape(BASE) + r"/.*"), callback=forward)
-    account = emu.emulator_seed(domain=DOMAIN, api_key=KEY, api_secret=SECRET, skus=["SKU-1", "SKU-2"],
-                                accept_delay_seconds=0, ship_delay_seconds=0)
+    account = emu.emulator_seed(
+        domain=DOMAIN, api_key=KEY, api_secret=SECRET, skus=["SKU-1", "SKU-2"], accept_delay_seconds=0, ship_delay_seconds=0
+    )
     return account
 
 
 @pytest.fixture
 def products(db):
-    return [Product.objects.create(sku="SKU-1", name="Blue mug", weight=Decimal("1.200")),
-            Product.objects.create(sku="SKU-2", name="Red mug", weight=Decimal("0.800"))]
+    return [
+        Product.objects.create(sku="SKU-1", name="Blue mug", weight=Decimal("1.200")),
+        Product.objects.create(sku="SKU-2", name="Red mug", weight=Decimal("0.800")),
+    ]
 
 
 @pytest.fixture
@@ -120,9 +140,20 @@ def osa_location(osa_integration):
 
 @pytest.fixture
 def channel_order(fake_integration, products):
-    order = Order.objects.create(integration=fake_integration, external_id="5770001", status="readyForFulfillment",
-                                 shipping_method="Standard", shipping_address={"name": "Ann", "address1": "1 Main St", "city": "Newark",
-                                                                                "state": "NJ", "zip": "07101", "country": "US"})
+    order = Order.objects.create(
+        integration=fake_integration,
+        external_id="5770001",
+        status="readyForFulfillment",
+        shipping_method="Standard",
+        shipping_address={
+            "name": "Ann",
+            "address1": "1 Main St",
+            "city": "Newark",
+            "state": "NJ",
+            "zip": "07101",
+            "country": "US",
+        },
+    )
     OrderLine.objects.create(order=order, sku="SKU-1", product=products[0], quantity=2, unit_price=Decimal("9.50"))
     OrderLine.objects.create(order=order, sku="SKU-2", product=products[1], quantity=1, unit_price=Decimal("5.00"))
     return order
@@ -134,11 +165,19 @@ def make_sr(osa_integration, osa_location):
 
     def make(order, *, reference=None, method="Standard", status=ShippingRequestStatus.READY_FOR_FULFILLMENT, **kwargs):
         counter["n"] += 1
-        sr = ShippingRequest.objects.create(order=order, integration=osa_integration, location=osa_location,
-                                            reference=reference or f"SY-{order.external_id}-{counter['n']}", status=status,
-                                            shipping_method=method, **kwargs)
+        sr = ShippingRequest.objects.create(
+            order=order,
+            integration=osa_integration,
+            location=osa_location,
+            reference=reference or f"SY-{order.external_id}-{counter['n']}",
+            status=status,
+            shipping_method=method,
+            **kwargs,
+        )
         for line in order.lines.all():
-            ShippingRequestLine.objects.create(shipping_request=sr, order_line=line, product=line.product, sku=line.sku, quantity=line.quantity)
+            ShippingRequestLine.objects.create(
+                shipping_request=sr, order_line=line, product=line.product, sku=line.sku, quantity=line.quantity
+            )
             # routing commits stock at the location (what the orders core does)
             level, _ = InventoryLevel.objects.get_or_create(product=line.product, location=osa_location, defaults={"on_hand": 20})
             level.committed += line.quantity

@@ -1,5 +1,6 @@
 """The assumed OSA v1 wire contract: one test per endpoint (what we send, what we read) and the
 error classes."""
+
 import base64
 from decimal import Decimal
 
@@ -22,9 +23,16 @@ def client():
 def _request():
     product = osa.ProductInfo(sku="SKU-1", name="Blue mug", weight=Decimal("1.200"))
     return osa.ShippingRequestOut(
-        reference="SY-5770001-1", order_number="5770001", shipping_method="OSA_GROUND", warehouse_code="OSA-NJ", managed_routing=False,
-        ship_to=osa.ship_to_from_address({"name": "Ann", "address1": "1 Main St", "city": "Newark", "state": "NJ", "zip": "07101", "country": "US"}),
-        lines=(osa.ShippingRequestLineOut(line_ref="1", sku="SKU-1", quantity=2, product=product, unit_price=Decimal("9.50")),))
+        reference="SY-5770001-1",
+        order_number="5770001",
+        shipping_method="OSA_GROUND",
+        warehouse_code="OSA-NJ",
+        managed_routing=False,
+        ship_to=osa.ship_to_from_address(
+            {"name": "Ann", "address1": "1 Main St", "city": "Newark", "state": "NJ", "zip": "07101", "country": "US"}
+        ),
+        lines=(osa.ShippingRequestLineOut(line_ref="1", sku="SKU-1", quantity=2, product=product, unit_price=Decimal("9.50")),),
+    )
 
 
 def test_every_call_carries_basic_auth_domain_and_contract_headers(client, osa_api):
@@ -41,8 +49,13 @@ def test_every_call_carries_basic_auth_domain_and_contract_headers(client, osa_a
 
 def test_order_create_sends_the_documented_payload(client, responses):
     # given
-    responses.add("POST", f"{BASE}/orders", json=load_fixture("orders_create__created.json"), status=201,
-                  match=[matchers.json_params_matcher(load_fixture("orders_create__request.json"))])
+    responses.add(
+        "POST",
+        f"{BASE}/orders",
+        json=load_fixture("orders_create__created.json"),
+        status=201,
+        match=[matchers.json_params_matcher(load_fixture("orders_create__request.json"))],
+    )
     # when
     order = client.order_create(request=_request())
     # then
@@ -60,8 +73,13 @@ def test_order_create_duplicate_reference_returns_existing_order(client, osa_api
     assert osa_api.calls_to("/orders", "GET")[0].request.params == {"reference": "SY-5770001-1"}
 
 
-@pytest.mark.parametrize("fixture, code", [("orders_create__unknown_sku.json", "unknown_sku"),
-                                           ("orders_create__invalid_shipping_method.json", "invalid_shipping_method")])
+@pytest.mark.parametrize(
+    "fixture, code",
+    [
+        ("orders_create__unknown_sku.json", "unknown_sku"),
+        ("orders_create__invalid_shipping_method.json", "invalid_shipping_method"),
+    ],
+)
 def test_order_create_per_record_rejection_is_permanent_with_code(client, osa_api, fixture, code):
     # given
     osa_api.fixture("POST", "/orders", fixture, status=422)
@@ -115,10 +133,18 @@ def test_order_cancel_ok(client, osa_api):
 
 def test_shipments_follow_next_page(client, osa_api):
     # given
-    osa_api.mock.add("GET", f"{BASE}/shipments", json=load_fixture("shipments_list__two_pages_p1.json"),
-                     match=[matchers.query_param_matcher({"page": "1", "per_page": "100"})])
-    osa_api.mock.add("GET", f"{BASE}/shipments", json=load_fixture("shipments_list__two_pages_p2.json"),
-                     match=[matchers.query_param_matcher({"page": "2", "per_page": "100"})])
+    osa_api.mock.add(
+        "GET",
+        f"{BASE}/shipments",
+        json=load_fixture("shipments_list__two_pages_p1.json"),
+        match=[matchers.query_param_matcher({"page": "1", "per_page": "100"})],
+    )
+    osa_api.mock.add(
+        "GET",
+        f"{BASE}/shipments",
+        json=load_fixture("shipments_list__two_pages_p2.json"),
+        match=[matchers.query_param_matcher({"page": "2", "per_page": "100"})],
+    )
     # when
     shipments = [s for page in osa.iterate(client.shipments_list) for s in page.items]
     # then
@@ -153,10 +179,14 @@ def test_inventory_locations_products_returns_arrivals_receipts(client, osa_api)
     assert [loc.type for loc in client.locations_list().items] == ["warehouse", "managed"]
     assert client.product_create(product=product) is False
     client.product_update(product=product)
-    rma = osa.RmaOut(reference="SY-RMA-1", order_reference="SY-5770001-1", warehouse_code="OSA-NJ", lines=(osa.RmaLineOut("SKU-1", 1),))
+    rma = osa.RmaOut(
+        reference="SY-RMA-1", order_reference="SY-5770001-1", warehouse_code="OSA-NJ", lines=(osa.RmaLineOut("SKU-1", 1),)
+    )
     assert client.return_create(rma=rma) == "RMA-000007"
     assert client.returns_list().items[0].lines == (osa.ShipmentLine("SKU-1", 1),)
-    arrival = osa.ArrivalOut(reference="PO-1001", type="po", warehouse_code="OSA-NJ", expected_at=None, lines=(osa.ShipmentLine("SKU-1", 10),))
+    arrival = osa.ArrivalOut(
+        reference="PO-1001", type="po", warehouse_code="OSA-NJ", expected_at=None, lines=(osa.ShipmentLine("SKU-1", 10),)
+    )
     assert client.arrival_create(arrival=arrival) == "ASN-000003"
     assert client.receipts_list().items[0].arrival_reference == "PO-1001"
 

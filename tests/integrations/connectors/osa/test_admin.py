@@ -1,5 +1,6 @@
 """The OSA integration in the back office: every article setting rendered, the secret never shown,
 and Test connection marking the integration."""
+
 import pytest
 from django.urls import reverse
 

@@ -1,4 +1,5 @@
 """Connection: environments, base URLs, the tester marking the integration Connected or Error."""
+
 import pytest
 from django.test import override_settings
 

@@ -1,9 +1,9 @@
 """The OSA emulator over Django's test client: auth, domains, rate limiting, the order lifecycle."""
+
 import base64
 import json
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 
 from integrations.connectors.osa import emulator as emu
@@ -19,7 +19,9 @@ def _auth(key="k", secret="s", domain="demo"):
 
 @pytest.fixture
 def account():
-    return emu.emulator_seed(domain="demo", api_key="k", api_secret="s", skus=["A", "B"], accept_delay_seconds=0, ship_delay_seconds=0)
+    return emu.emulator_seed(
+        domain="demo", api_key="k", api_secret="s", skus=["A", "B"], accept_delay_seconds=0, ship_delay_seconds=0
+    )
 
 
 def test_wrong_secret_is_401_unknown_domain_is_403(client, account):
@@ -40,8 +42,14 @@ def test_rate_limit_answers_429_with_retry_after(client, account):
 
 def test_order_lifecycle_duplicate_reference_then_shipment(client, account):
     # given
-    body = {"reference": "R1", "order_number": "1", "shipping_method": "standard", "warehouse_code": None, "managed_routing": True,
-            "lines": [{"sku": "A", "quantity": 2, "product": {"sku": "A", "name": "A"}}]}
+    body = {
+        "reference": "R1",
+        "order_number": "1",
+        "shipping_method": "standard",
+        "warehouse_code": None,
+        "managed_routing": True,
+        "lines": [{"sku": "A", "quantity": 2, "product": {"sku": "A", "name": "A"}}],
+    }
     # when
     created = client.post(f"{API}/orders", data=json.dumps(body), content_type="application/json", **_auth())
     duplicate = client.post(f"{API}/orders", data=json.dumps(body), content_type="application/json", **_auth())
@@ -49,15 +57,22 @@ def test_order_lifecycle_duplicate_reference_then_shipment(client, account):
     # then
     assert created.status_code == 201 and created.json()["order"]["number"] == "1042-R1"
     assert duplicate.status_code == 409 and duplicate.json()["error"] == {
-        "code": "duplicate_reference", "message": "An order with reference R1 exists.", "order_id": created.json()["order"]["id"]}
+        "code": "duplicate_reference",
+        "message": "An order with reference R1 exists.",
+        "order_id": created.json()["order"]["id"],
+    }
     assert EmuOrder.objects.count() == 1 and shipments[0]["lines"] == [{"sku": "A", "quantity": 2}]
-    inventory = {(r["sku"], r["location_code"]): r["fulfillable"] for r in client.get(f"{API}/inventory", **_auth()).json()["inventory"]}
+    inventory = {
+        (r["sku"], r["location_code"]): r["fulfillable"] for r in client.get(f"{API}/inventory", **_auth()).json()["inventory"]
+    }
     assert sum(v for (sku, _), v in inventory.items() if sku == "A") == 48
 
 
 def test_cancel_after_shipping_is_already_shipped(client, account):
     body = {"reference": "R2", "shipping_method": "standard", "lines": [{"sku": "B", "quantity": 1}]}
-    order_id = client.post(f"{API}/orders", data=json.dumps(body), content_type="application/json", **_auth()).json()["order"]["id"]
+    order_id = client.post(f"{API}/orders", data=json.dumps(body), content_type="application/json", **_auth()).json()["order"][
+        "id"
+    ]
     client.get(f"{API}/shipments", **_auth())
     response = client.post(f"{API}/orders/{order_id}/cancel", data="{}", content_type="application/json", **_auth())
     assert response.status_code == 409 and response.json()["error"]["code"] == "already_shipped"

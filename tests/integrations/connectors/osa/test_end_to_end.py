@@ -1,5 +1,6 @@
 """TikTok → routing → OSA → fulfillment → TikTok, in one test with both connectors, the orders core and
 both emulators (the TikTok sandbox and the OSA emulator), every HTTP call served by Django's test client."""
+
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -21,11 +22,15 @@ def local_http(responses, settings):
     def forward(request):
         parts = urlsplit(request.url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in request.headers.items()
-                   if k.lower() not in ("content-type", "content-length", "host")}
+        headers = {
+            "HTTP_" + k.upper().replace("-", "_"): v
+            for k, v in request.headers.items()
+            if k.lower() not in ("content-type", "content-length", "host")
+        }
         body = request.body or b""
-        response = client.generic(request.method, path, data=body,
-                                  content_type=request.headers.get("Content-Type", "application/json"), **headers)
+        response = client.generic(
+            request.method, path, data=body, content_type=request.headers.get("Content-Type", "application/json"), **headers
+        )
         return response.status_code, {k: v for k, v in response.items() if k.lower() == "retry-after"}, response.content
 
     for method in ("GET", "POST", "PUT", "DELETE"):
@@ -45,7 +50,6 @@ def test_tiktok_order_fulfilled_by_osa_reaches_tiktok(local_http, monkeypatch):
     from integrations.models import Integration, Mapping
     from integrations.sandbox import demo
     from integrations.sandbox import services as tiktok_emu
-    from integrations.sandbox.models import EmuOrder as TikTokEmuOrder
     from integrations.sandbox.models import EmuShop, EmuSku
     from orders import services as order_services
     from orders.models import Fulfillment, Order, ShippingRequest

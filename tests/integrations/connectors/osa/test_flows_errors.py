@@ -1,5 +1,6 @@
 """Error classes at flow level: auth → integration Error; 429 → backoff honouring Retry-After;
 5xx → transient with nothing written; 4xx → per-record failure, the rest continues."""
+
 from datetime import timedelta
 
 import pytest
@@ -65,12 +66,18 @@ def test_per_record_rejection_fails_only_that_request(osa_integration, osa_api, 
     first.refresh_from_db(), second.refresh_from_db()
     assert run.status == SyncRun.Status.PARTIAL and (run.created, run.failed) == (1, 1)
     assert first.status == ShippingRequestStatus.FAILED and second.status == ShippingRequestStatus.SENT_TO_FULFILLMENT
-    assert dict(OutboundPush.objects.values_list("idempotency_key", "status")) == {first.reference: "failed", second.reference: "sent"}
+    assert dict(OutboundPush.objects.values_list("idempotency_key", "status")) == {
+        first.reference: "failed",
+        second.reference: "sent",
+    }
 
 
-def test_retry_after_timeout_looks_up_reference_before_creating(osa_integration, osa_api, responses, channel_order, make_sr, mapped):
+def test_retry_after_timeout_looks_up_reference_before_creating(
+    osa_integration, osa_api, responses, channel_order, make_sr, mapped
+):
     # given: a previous attempt timed out
     import requests
+
     sr = make_sr(channel_order)
     responses.add("POST", osa_api.url("/orders"), body=requests.ReadTimeout("timed out"))
     first = run_flow(osa_integration, "push_shipping_requests")

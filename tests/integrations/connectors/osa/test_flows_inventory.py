@@ -1,11 +1,12 @@
 """Locations, inventory (fulfillable, scoping, unlinked locations, force resync) and products."""
+
 from decimal import Decimal
 
 import pytest
 
 from catalog.models import ChannelOption, Product
 from integrations.connectors.osa import emulator as emu
-from integrations.connectors.osa.models import EmuLocation, EmuProduct
+from integrations.connectors.osa.models import EmuProduct
 from integrations.models import OpsException, SettingsChange, SyncRun
 from inventory.models import InventoryLevel, Location, LocationLink
 
@@ -26,7 +27,9 @@ def test_pull_locations_creates_inventory_locations_of_the_integration(osa_integ
     run = run_flow(osa_integration, "pull_locations")
     again = run_flow(osa_integration, "pull_locations")
     # then
-    rows = list(Location.objects.filter(integration=osa_integration).order_by("external_id").values_list("external_id", "name", "kind"))
+    rows = list(
+        Location.objects.filter(integration=osa_integration).order_by("external_id").values_list("external_id", "name", "kind")
+    )
     assert rows == [("OSA-MANAGED", "OSA managed network", "3pl_managed"), ("OSA-NJ", "OSA New Jersey", "warehouse")]
     assert (run.created, again.created, again.updated) == (2, 0, 2)
 
@@ -58,8 +61,10 @@ def test_unlinked_location_reported_as_not_reaching_tiktok_then_resolved_when_li
     assert OpsException.objects.get(code="location_not_linked", object_id=pulled["OSA-NJ"].pk).status == "resolved"
 
 
-@pytest.mark.parametrize("choice, locations", [
-    ("warehouse", {"OSA-NJ"}), ("managed", {"OSA-MANAGED"}), ("managed_and_warehouse", {"OSA-NJ", "OSA-MANAGED"})])
+@pytest.mark.parametrize(
+    "choice, locations",
+    [("warehouse", {"OSA-NJ"}), ("managed", {"OSA-MANAGED"}), ("managed_and_warehouse", {"OSA-NJ", "OSA-MANAGED"})],
+)
 def test_setting_inventory_location_types(osa_integration, pulled, choice, locations):
     # given
     settings_set(osa_integration, inventory_location_types=choice)
@@ -120,10 +125,12 @@ def test_inventory_for_location_not_pulled_is_an_exception(osa_integration, emul
 
 def test_inventory_pull_is_once_per_day_by_default(osa_integration):
     from datetime import timedelta
+
     assert osa_integration.flow_states.get(flow="pull_inventory").interval == timedelta(hours=24)
 
 
 # --- products ---------------------------------------------------------------------------------
+
 
 def test_push_products_creates_missing_products_then_skips_unchanged(osa_integration, emulator, products):
     # given
@@ -206,8 +213,12 @@ def test_custom_inventory_type_is_rejected_locally(osa_integration, emulator, pr
 
 def test_asin_weight_is_not_sent_and_a_modified_weight_is_flagged(osa_integration, emulator, products):
     # given
-    Product.objects.create(sku="ASIN-1", name="amazon thing", weight=Decimal("2.5"),
-                           custom_fields={"asin": "B00TEST123", "asin_default_weight": "1.0"})
+    Product.objects.create(
+        sku="ASIN-1",
+        name="amazon thing",
+        weight=Decimal("2.5"),
+        custom_fields={"asin": "B00TEST123", "asin_default_weight": "1.0"},
+    )
     settings_set(osa_integration, push_products=True)
     # when
     run_flow(osa_integration, "push_products")

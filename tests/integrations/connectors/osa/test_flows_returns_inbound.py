@@ -1,4 +1,5 @@
 """Returns (RMAs) both ways; arrivals pushed, receipts pulled (arrival quantities, inbound)."""
+
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ from django.utils import timezone
 
 from integrations.connectors.osa import emulator as emu
 from integrations.connectors.osa.models import EmuArrival, EmuReturn
-from integrations.models import OutboundPush, SyncRun
+from integrations.models import OutboundPush
 from inventory.models import Arrival, ArrivalLine, InventoryLevel, Receipt
 from orders.models import Return, ReturnLine
 
@@ -25,8 +26,14 @@ def sent_sr(osa_integration, emulator, channel_order, make_sr, mapped):
 
 @pytest.fixture
 def channel_return(fake_integration, channel_order):
-    ret = Return.objects.create(integration=fake_integration, order=channel_order, external_id="RET-1", order_external_id="5770001",
-                                status="requested", reason="too small")
+    ret = Return.objects.create(
+        integration=fake_integration,
+        order=channel_order,
+        external_id="RET-1",
+        order_external_id="5770001",
+        status="requested",
+        reason="too small",
+    )
     ReturnLine.objects.create(ret=ret, order_line=channel_order.lines.get(sku="SKU-1"), sku="SKU-1", quantity=1)
     return ret
 
@@ -62,8 +69,13 @@ def test_pull_returns_records_osa_rma_updates_against_the_channel_order(osa_inte
 def arrivals(osa_integration, osa_location, products):
     made = []
     for ref in ("PO-1001", "PO-1002"):
-        a = Arrival.objects.create(integration=osa_integration, location=osa_location, kind="po", reference=ref,
-                                   expected_at=timezone.now() + timedelta(days=3))
+        a = Arrival.objects.create(
+            integration=osa_integration,
+            location=osa_location,
+            kind="po",
+            reference=ref,
+            expected_at=timezone.now() + timedelta(days=3),
+        )
         ArrivalLine.objects.create(arrival=a, product=products[0], quantity_expected=10)
         made.append(a)
     return made

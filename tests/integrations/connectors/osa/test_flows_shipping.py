@@ -1,14 +1,14 @@
 """Shipping requests to OSA: push (mapping, idempotency, scoping, managed routing), cancellations both
 ways, Waiting watch, fulfillments."""
-import json
+
 from datetime import timedelta
 
 import pytest
 import requests
 from django.utils import timezone
 
-from integrations.connectors.osa.models import EmuOrder, EmuShipment
 from integrations.connectors.osa import emulator as emu
+from integrations.connectors.osa.models import EmuOrder, EmuShipment
 from integrations.models import OpsException, OutboundPush, SyncRun
 from orders.models import Fulfillment, ShippingRequest, ShippingRequestStatus
 
@@ -17,9 +17,12 @@ from .conftest import BASE, DOMAIN, run_flow, settings_set
 pytestmark = pytest.mark.django_db
 
 
-def test_push_sends_mapped_method_osa_sku_and_product_info(osa_integration, emulator, channel_order, make_sr, mapped, osa_channel_sku):
+def test_push_sends_mapped_method_osa_sku_and_product_info(
+    osa_integration, emulator, channel_order, make_sr, mapped, osa_channel_sku
+):
     # given
     from integrations.connectors.osa.models import EmuProduct
+
     EmuProduct.objects.create(account=emulator, sku="OSA-SKU-1", data={"sku": "OSA-SKU-1", "name": "Blue mug"})
     sr = make_sr(channel_order)
     # when
@@ -54,9 +57,10 @@ def test_push_unmapped_shipping_method_is_an_exception_and_nothing_sent(osa_inte
 
 def test_push_after_mapping_added_sends_and_resolves_exception(osa_integration, emulator, channel_order, make_sr):
     # given
-    sr = make_sr(channel_order)
+    make_sr(channel_order)
     run_flow(osa_integration, "push_shipping_requests")
     from integrations.models import Mapping
+
     Mapping.objects.create(integration=osa_integration, kind="shipping_method", source="Standard", target="OSA_GROUND")
     # when
     run = run_flow(osa_integration, "push_shipping_requests")
@@ -65,7 +69,9 @@ def test_push_after_mapping_added_sends_and_resolves_exception(osa_integration, 
     assert OpsException.objects.get(code="unmapped_shipping_method").status == "resolved"
 
 
-def test_push_retry_after_timeout_does_not_create_second_osa_order(osa_integration, emulator, responses, channel_order, make_sr, mapped):
+def test_push_retry_after_timeout_does_not_create_second_osa_order(
+    osa_integration, emulator, responses, channel_order, make_sr, mapped
+):
     # given: the first POST reaches OSA but the answer times out
     sr = make_sr(channel_order)
     original = responses.registered()[:]
@@ -74,8 +80,15 @@ def test_push_retry_after_timeout_does_not_create_second_osa_order(osa_integrati
     def create_then_timeout(request):
         state["calls"] += 1
         from django.test import Client
-        Client().generic("POST", "/integrations/osa/sandbox/api/v1/orders", data=request.body, content_type="application/json",
-                         HTTP_AUTHORIZATION=request.headers["Authorization"], HTTP_X_OSA_DOMAIN=DOMAIN)
+
+        Client().generic(
+            "POST",
+            "/integrations/osa/sandbox/api/v1/orders",
+            data=request.body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=request.headers["Authorization"],
+            HTTP_X_OSA_DOMAIN=DOMAIN,
+        )
         raise requests.Timeout("read timed out")
 
     responses.add_callback("POST", f"{BASE}/orders", callback=create_then_timeout)
@@ -101,8 +114,9 @@ def test_push_retry_after_timeout_does_not_create_second_osa_order(osa_integrati
 def test_push_duplicate_reference_answer_is_success(osa_integration, emulator, channel_order, make_sr, mapped):
     # given: OSA already has this reference (sent earlier, answer lost, ledger rolled back)
     sr = make_sr(channel_order)
-    emu_order = EmuOrder.objects.create(account=emulator, osa_id="OSA-999999", reference=sr.reference, number=f"1042-{sr.reference}",
-                                        payload={"lines": []})
+    emu_order = EmuOrder.objects.create(
+        account=emulator, osa_id="OSA-999999", reference=sr.reference, number=f"1042-{sr.reference}", payload={"lines": []}
+    )
     # when
     run = run_flow(osa_integration, "push_shipping_requests")
     # then
@@ -111,9 +125,12 @@ def test_push_duplicate_reference_answer_is_success(osa_integration, emulator, c
     assert sr.external_id == "OSA-999999" == emu_order.osa_id
 
 
-def test_push_unknown_product_rejected_per_record_with_troubleshooting_hint(osa_integration, emulator, channel_order, make_sr, mapped):
+def test_push_unknown_product_rejected_per_record_with_troubleshooting_hint(
+    osa_integration, emulator, channel_order, make_sr, mapped
+):
     # given: OSA does not know SKU-2
     from integrations.connectors.osa.models import EmuProduct
+
     EmuProduct.objects.filter(sku="SKU-2").delete()
     sr = make_sr(channel_order)
     # when
@@ -127,11 +144,15 @@ def test_push_unknown_product_rejected_per_record_with_troubleshooting_hint(osa_
 
 
 @pytest.mark.parametrize("order_ids, sent_case", [([], 2), (["5770001"], 1)], ids=["all", "only_listed"])
-def test_setting_process_only_shipping_requests_with_specific_order_ids(osa_integration, emulator, channel_order, make_sr, mapped,
-                                                                         fake_integration, order_ids, sent_case):
+def test_setting_process_only_shipping_requests_with_specific_order_ids(
+    osa_integration, emulator, channel_order, make_sr, mapped, fake_integration, order_ids, sent_case
+):
     # given: two orders routed to OSA
     from orders.models import Order, OrderLine
-    other = Order.objects.create(integration=fake_integration, external_id="5770002", status="readyForFulfillment", shipping_method="Standard")
+
+    other = Order.objects.create(
+        integration=fake_integration, external_id="5770002", status="readyForFulfillment", shipping_method="Standard"
+    )
     OrderLine.objects.create(order=other, sku="SKU-1", product=channel_order.lines.first().product, quantity=1)
     make_sr(channel_order)
     make_sr(other)
@@ -210,9 +231,12 @@ def test_waiting_more_than_24h_is_flagged_then_resolved(osa_integration, emulato
     assert exc.status == "resolved"
 
 
-def test_pull_fulfillments_records_partial_then_complete_shipments(osa_integration, emulator, channel_order, make_sr, mapped, osa_channel_sku):
+def test_pull_fulfillments_records_partial_then_complete_shipments(
+    osa_integration, emulator, channel_order, make_sr, mapped, osa_channel_sku
+):
     # given: OSA ships one unit first, then the rest
     from integrations.connectors.osa.models import EmuProduct
+
     EmuProduct.objects.create(account=emulator, sku="OSA-SKU-1", data={"sku": "OSA-SKU-1", "name": "Blue mug"})
     settings_set(osa_integration, pull_fulfillments=True)
     sr = make_sr(channel_order)

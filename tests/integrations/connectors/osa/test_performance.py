@@ -1,8 +1,8 @@
 """Bounded queries per page: the inventory pull is bulk (independent of the number of SKUs)."""
+
 import pytest
 
 from catalog.models import Product
-from integrations.models import FlowState
 from inventory.models import InventoryLevel, Location
 
 from .conftest import run_flow
@@ -11,8 +11,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _inventory_page(skus):
-    return {"inventory": [{"sku": s, "location_code": "OSA-NJ", "location_type": "warehouse", "fulfillable": 7, "on_hand": 9} for s in skus],
-            "next_page": None}
+    return {
+        "inventory": [
+            {"sku": s, "location_code": "OSA-NJ", "location_type": "warehouse", "fulfillable": 7, "on_hand": 9} for s in skus
+        ],
+        "next_page": None,
+    }
 
 
 @pytest.mark.parametrize("count", [5, 100])

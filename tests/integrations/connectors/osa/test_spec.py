@@ -1,4 +1,5 @@
 """The declaration: every setting of the article, labels verbatim, defaults, and the flows they switch."""
+
 import pytest
 
 from integrations import registry
@@ -42,20 +43,41 @@ def test_every_article_setting_is_declared_verbatim():
 def test_switches_default_off_and_choices_match_article():
     spec = registry.get_connector("osa")
     assert all(s.default is False for s in spec.settings if s.type == registry.BOOL)
-    assert [label for _, label in spec.setting("osa_cancel_status").choices] == ["Review required", "Canceled", "Canceled Restock", "Failed"]
-    assert [v for v, _ in spec.setting("osa_cancel_status").choices] == ["reviewRequired", "canceled", "canceledRestock", "failed"]
+    assert [label for _, label in spec.setting("osa_cancel_status").choices] == [
+        "Review required",
+        "Canceled",
+        "Canceled Restock",
+        "Failed",
+    ]
+    assert [v for v, _ in spec.setting("osa_cancel_status").choices] == [
+        "reviewRequired",
+        "canceled",
+        "canceledRestock",
+        "failed",
+    ]
     assert [label for _, label in spec.setting("inventory_location_types").choices] == [
-        "OSA warehouse locations", "OSA managed location only", "OSA managed location & warehouse locations"]
+        "OSA warehouse locations",
+        "OSA managed location only",
+        "OSA managed location & warehouse locations",
+    ]
     assert [label for _, label in spec.setting("osa_environment").choices] == ["OSA Production", "OSA Stage", "OSA UAT"]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("setting, flows", [
-    ("push_shipping_requests", {"push_shipping_requests", "cancel_shipping_requests", "pull_order_statuses"}),
-    ("pull_fulfillments", {"pull_fulfillments"}), ("pull_inventory", {"pull_inventory"}), ("push_products", {"push_products"}),
-    ("pull_locations", {"pull_locations"}), ("push_returns", {"push_returns"}), ("pull_returns", {"pull_returns"}),
-    ("push_arrivals", {"push_arrivals"}), ("pull_receipts", {"pull_receipts"}),
-])
+@pytest.mark.parametrize(
+    "setting, flows",
+    [
+        ("push_shipping_requests", {"push_shipping_requests", "cancel_shipping_requests", "pull_order_statuses"}),
+        ("pull_fulfillments", {"pull_fulfillments"}),
+        ("pull_inventory", {"pull_inventory"}),
+        ("push_products", {"push_products"}),
+        ("pull_locations", {"pull_locations"}),
+        ("push_returns", {"push_returns"}),
+        ("pull_returns", {"pull_returns"}),
+        ("push_arrivals", {"push_arrivals"}),
+        ("pull_receipts", {"pull_receipts"}),
+    ],
+)
 def test_each_sync_switch_enables_exactly_its_flows(osa_integration, setting, flows):
     # given: everything off
     assert FlowState.objects.filter(integration=osa_integration, enabled=True).exists() is False
