@@ -101,10 +101,16 @@ class PushInventory(Flow):
         default_id = default.external_id if default else ""
         client = ep.make_client(self.ctx)
         after = int(cursor.get("after_pk") or 0)
-        options = list(catalog_selectors.channel_options_for_inventory(
-            integration=integration, skus=self.ctx.setting("inventory_update_skus") or None).filter(pk__gt=after))
-        for start in range(0, len(options), INVENTORY_PAGE_SKUS):
-            batch = options[start:start + INVENTORY_PAGE_SKUS]
+        options = catalog_selectors.channel_options_for_inventory(
+            integration=integration, skus=self.ctx.setting("inventory_update_skus") or None).filter(pk__gt=after)
+        total = options.count()
+        done = 0
+        while done < total:
+            batch = list(options.filter(pk__gt=after)[:INVENTORY_PAGE_SKUS])
+            if not batch:
+                break
+            done += len(batch)
+            after = batch[-1].pk
             outcomes, by_product, deactivate = [], {}, []
             for option in batch:
                 product = option.product
@@ -151,7 +157,7 @@ class PushInventory(Flow):
                         outcomes.append({"option_id": option.pk, "error": f"{option.product.sku}: {failed[option.remote_sku_id]}"})
                     else:
                         outcomes.append({"option_id": option.pk, "pushed": desired, "held": held})
-            for start_d in range(0, len(deactivate), ep.PRODUCT_STATUS_BATCH):
+            for start_d in range(0, len(deactivate), ep.PRODUCT_STATUS_BATCH):  # <= 20 ids per call
                 chunk = deactivate[start_d:start_d + ep.PRODUCT_STATUS_BATCH]
                 ids = sorted({o.remote_product_id for o in chunk})
                 data = client.products_deactivate(product_ids=ids)
@@ -161,8 +167,8 @@ class PushInventory(Flow):
                         outcomes.append({"option_id": option.pk, "error": f"{option.product.sku}: deactivation failed"})
                     else:
                         outcomes.append({"option_id": option.pk, "deactivated": True})
-            last_page = start + INVENTORY_PAGE_SKUS >= len(options)
-            yield Page(items=outcomes, next_cursor={} if last_page else {"after_pk": batch[-1].pk})
+            last_page = done >= total or len(batch) < INVENTORY_PAGE_SKUS
+            yield Page(items=outcomes, next_cursor={} if last_page else {"after_pk": after})
 
     def apply(self, page, result):
         from catalog import services as catalog_services

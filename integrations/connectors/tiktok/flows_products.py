@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations import services as integration_services
@@ -71,15 +72,6 @@ class PullProducts(Flow):
 
 # --- push --------------------------------------------------------------------------------------
 
-def _listing_groups(products) -> list[list]:
-    """Variants of one parent form one listing; other products are listings of their own."""
-    groups: dict[object, list] = {}
-    for product in products:
-        key = ("parent", product.parent_id) if product.parent_id else ("product", product.pk)
-        groups.setdefault(key, []).append(product)
-    return list(groups.values())
-
-
 def _hazmat_present(product) -> bool:
     return "is_hazmat" in (product.hazmat or {})
 
@@ -98,7 +90,6 @@ class PushProducts(Flow):
                        next_cursor={})
             return
         from catalog import selectors as catalog_selectors
-        from catalog import services as catalog_services
 
         self.client = ep.make_client(self.ctx)
         self.region = region
@@ -106,15 +97,29 @@ class PushProducts(Flow):
         self.category_cache: dict[str, list[dict]] = {}
         self.forced = bool(self.ctx.force_full or self.ctx.setting("force_product_resync"))
         skus = self.ctx.setting("product_update_skus") or None
-        after = int(cursor.get("after_pk") or 0)
-        products = list(catalog_selectors.products_for_channel_push(integration=integration, skus=skus).filter(pk__gt=after))
-        groups = _listing_groups(products)
-        for start in range(0, len(groups), PUSH_BATCH):
-            batch = groups[start:start + PUSH_BATCH]
-            options = catalog_services.channel_options_ensure(integration=integration, products=[p for g in batch for p in g])
-            outcomes = [self._push_listing(group, options) for group in batch]
-            last = start + PUSH_BATCH >= len(groups)
-            yield Page(items=outcomes, next_cursor={} if last else {"after_pk": max(p.pk for g in batch for p in g)})
+        after = int(cursor.get("after_group") or 0)
+        # Variants of one parent are contiguous (ordered by listing key), read in chunks: memory stays flat.
+        products = (catalog_selectors.products_for_channel_push(integration=integration, skus=skus)
+                    .annotate(listing_key=Coalesce("parent_id", "id")).filter(listing_key__gt=after)
+                    .order_by("listing_key", "pk"))
+        batch: list[list] = []
+        for product in products.iterator(chunk_size=PUSH_BATCH * 10):
+            if batch and batch[-1][0].listing_key == product.listing_key:
+                batch[-1].append(product)
+                continue
+            if len(batch) == PUSH_BATCH:
+                yield self._page(batch, last=False)
+                batch = []
+            batch.append([product])
+        yield self._page(batch, last=True)
+
+    def _page(self, batch: list[list], *, last: bool) -> Page:
+        from catalog import services as catalog_services
+
+        options = catalog_services.channel_options_ensure(integration=self.ctx.integration,
+                                                          products=[p for g in batch for p in g])
+        outcomes = [self._push_listing(group, options) for group in batch]
+        return Page(items=outcomes, next_cursor={} if last else {"after_group": batch[-1][0].listing_key})
 
     def _category_attributes(self, category_id: str) -> list[dict]:
         if category_id not in self.category_cache:

@@ -205,3 +205,16 @@ def test_quantity_is_capped_at_tiktok_maximum(tiktok_integration, tiktok_api, se
     run(tiktok_integration)
 
     assert sent(tiktok_api)[0]["skus"][1]["inventory"] == [{"warehouse_id": WH1, "quantity": 99_999}]
+
+
+def test_pages_of_skus_with_bounded_queries(tiktok_integration, tiktok_api, setup, monkeypatch, django_assert_max_num_queries):
+    monkeypatch.setattr(flows_inventory, "INVENTORY_PAGE_SKUS", 1)
+    tiktok_api.fixture("POST", UPDATE_PATH, "catalog/inventory_update__ok.json")
+    state = tiktok_integration.flow_states.get(flow="push_inventory")
+
+    with django_assert_max_num_queries(60):
+        sync = services.flow_run(flow_state=state)
+
+    assert sync.pages == 2 and sync.updated == 2 and len(sent(tiktok_api)) == 2
+    state.refresh_from_db()
+    assert state.cursor == {}

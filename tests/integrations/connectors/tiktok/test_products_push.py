@@ -354,3 +354,16 @@ def test_recover_off_creates_a_new_listing(tiktok_integration, api, tee):
 
     assert api.calls_to(ep.PATH_PRODUCTS_RECOVER) == []
     assert len(api.calls_to(ep.PATH_PRODUCTS)) == 1
+
+
+def test_listings_are_paged_with_variants_kept_together(tiktok_integration, api, tee, monkeypatch):
+    from integrations.connectors.tiktok import flows_products
+
+    monkeypatch.setattr(flows_products, "PUSH_BATCH", 1)
+    Product.objects.create(sku="MUG", name="Mug", category=CATEGORY)  # incomplete: blocked by the rules
+
+    sync = run(tiktok_integration)
+
+    assert sync.pages == 2  # the tee listing (both variants), then the mug
+    assert [s["seller_sku"] for s in create_body(api)["skus"]] == ["TEE-RED-M", "TEE-BLUE-M"]
+    assert ChannelOption.objects.get(product__sku="MUG").readiness_problems
