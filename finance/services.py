@@ -68,3 +68,15 @@ def statement_transactions_link_orders(*, integration, order_external_ids: list[
         linked += StatementTransaction.objects.filter(integration=integration, order_external_id=order.external_id,
                                                       order__isnull=True).update(order=order)
     return linked
+
+
+def statement_transactions_link_pending(*, integration) -> int:
+    """One UPDATE: link every unlinked transaction whose order has arrived since."""
+    from django.db.models import OuterRef, Subquery
+
+    from orders.models import Order
+
+    order_pk = Order.objects.filter(integration=integration, external_id=OuterRef("order_external_id")).values("pk")[:1]
+    pending = StatementTransaction.objects.filter(integration=integration, order__isnull=True).exclude(order_external_id="")
+    matched = pending.filter(order_external_id__in=Order.objects.filter(integration=integration).values("external_id"))
+    return matched.update(order=Subquery(order_pk))

@@ -59,3 +59,17 @@ def test_same_ids_in_another_integration_do_not_collide(shop):
     services.statements_upsert(integration=shop, rows=[statement()])
     services.statements_upsert(integration=other, rows=[statement()])
     assert Statement.objects.count() == 2
+
+
+def test_link_pending_links_only_arrived_orders(shop, django_assert_num_queries):
+    saved, _ = services.statements_upsert(integration=shop, rows=[statement()])
+    services.statement_transactions_upsert(integration=shop, statement=saved["S1"],
+                                           rows=[transaction(), transaction(external_id="T2", order_external_id="O2")])
+    order = Order.objects.create(integration=shop, external_id="O1")
+
+    with django_assert_num_queries(1):
+        linked = services.statement_transactions_link_pending(integration=shop)
+
+    assert linked == 1
+    assert StatementTransaction.objects.get(external_id="T1").order == order
+    assert StatementTransaction.objects.get(external_id="T2").order is None

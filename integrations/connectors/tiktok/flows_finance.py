@@ -57,6 +57,7 @@ class PullStatements(Flow):
         from finance import services as finance_services
 
         integration = self.ctx.integration
+        result.updated += finance_services.statement_transactions_link_pending(integration=integration)
         for item in page.items:
             try:
                 row = m.statement_row(item["statement"])

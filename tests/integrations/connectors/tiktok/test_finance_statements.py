@@ -95,3 +95,14 @@ def test_malformed_amount_is_recorded_and_changes_nothing(tiktok_integration, ti
 
     assert sync.failed == 1 and sync.errors[0] == {"external_id": "S-BAD", "field": "settlement_amount", "message": "'n/a' is not an amount"}
     assert not Statement.objects.exists()
+
+
+def test_transactions_are_linked_once_their_order_arrives(tiktok_integration, tiktok_api):
+    answer_all(tiktok_api)
+    run(tiktok_integration)
+    order = Order.objects.create(integration=tiktok_integration, external_id="576461413038785999")
+    tiktok_api.ok("GET", ep.PATH_STATEMENTS, data={"statements": [], "next_page_token": ""})
+
+    run(tiktok_integration)
+
+    assert StatementTransaction.objects.get(external_id="1636700041413600001").order == order
