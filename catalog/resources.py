@@ -44,8 +44,8 @@ class ProductResource(BulkModelResource):
         fields = PRODUCT_FIELDS
         export_order = PRODUCT_FIELDS
 
-    def get_export_queryset(self, request=None):
-        return Product.objects.select_related("parent").prefetch_related("components__component").order_by("sku")
+    def export_queryset(self, queryset):
+        return queryset.select_related("parent").prefetch_related("components__component").order_by("sku")
 
     def dehydrate_parent_sku(self, product):
         return product.parent.sku if product.parent_id else ""
@@ -201,8 +201,8 @@ class ChannelOptionResource(BulkModelResource):
         fields = ("product", "integration", "channel_sku", "sync_enabled")
         import_id_fields = ("product", "integration")
 
-    def get_export_queryset(self, request=None):
-        return ChannelOption.objects.select_related("product", "integration").order_by("product__sku", "integration__name")
+    def export_queryset(self, queryset):
+        return queryset.select_related("product", "integration").order_by("product__sku", "integration__name")
 
     def load_existing(self, dataset) -> dict:
         products = [p.pk for p in (self.fields["product"].widget.cache or {}).values()]

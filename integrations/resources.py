@@ -113,6 +113,15 @@ class BulkModelResource(resources.ModelResource):
         self.existing: dict = {}
         self._seen: dict = {}
 
+    # --- export ---------------------------------------------------------------------------
+
+    def export_queryset(self, queryset):
+        """Related rows loaded with the queryset (no query per exported row) and a stable order."""
+        return queryset
+
+    def filter_export(self, queryset, **kwargs):
+        return self.export_queryset(super().filter_export(queryset, **kwargs))
+
     # --- lookups --------------------------------------------------------------------------
 
     def cached_widgets(self):
@@ -244,8 +253,8 @@ class MappingResource(BulkModelResource):
         fields = ("integration", "kind", "source", "target", "notes")
         import_id_fields = ("integration", "kind", "source")
 
-    def get_export_queryset(self, request=None):
-        return Mapping.objects.select_related("integration")
+    def export_queryset(self, queryset):
+        return queryset.select_related("integration")
 
     def load_existing(self, dataset) -> dict:
         integrations = [i.pk for i in (self.fields["integration"].widget.cache or {}).values()]

@@ -30,8 +30,8 @@ class LocationResource(BulkModelResource):
         fields = ("code", "name", "kind", "integration", "is_default", "exclude_from_totals", "quantities_locked",
                   "preserve_bundles", "is_active")
 
-    def get_export_queryset(self, request=None):
-        return Location.objects.select_related("integration").order_by("code")
+    def export_queryset(self, queryset):
+        return queryset.select_related("integration").order_by("code")
 
     def row_key(self, row) -> tuple:
         return (str(row.get("code") or "").strip(),)
@@ -54,8 +54,8 @@ class LocationLinkResource(BulkModelResource):
         import_id_fields = ("source", "target")
         fields = ("source", "target")
 
-    def get_export_queryset(self, request=None):
-        return LocationLink.objects.select_related("source", "target").order_by("source__code", "target__code")
+    def export_queryset(self, queryset):
+        return queryset.select_related("source", "target").order_by("source__code", "target__code")
 
     def load_existing(self, dataset) -> dict:
         ids = [loc.pk for loc in (self.fields["source"].widget.cache or {}).values()]
@@ -86,8 +86,8 @@ class InventoryLevelResource(BulkModelResource):
         import_id_fields = ("product", "location")
         fields = ("product", "location", *LEVEL_FIELDS, "committed", "available")
 
-    def get_export_queryset(self, request=None):
-        return InventoryLevel.objects.select_related("product", "location").order_by("location__code", "product__sku")
+    def export_queryset(self, queryset):
+        return queryset.select_related("product", "location").order_by("location__code", "product__sku")
 
     def load_existing(self, dataset) -> dict:
         products = [p.pk for p in (self.fields["product"].widget.cache or {}).values()]

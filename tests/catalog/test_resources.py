@@ -244,3 +244,20 @@ def test_10000_row_channel_options_csv_imports_within_bounded_queries(shops, dja
     assert ChannelOption.objects.filter(integration=nosku, sync_enabled=True).count() == 2500
     with capsys.disabled():
         print(f"\n10,000-row Channel Options import: {elapsed:.1f} s")
+
+
+def test_product_export_queries_do_not_grow_with_rows(db, django_assert_max_num_queries):
+    # given
+    parent = Product.objects.create(sku="P", name="P", kind="parent")
+    for i in range(60):
+        v = Product.objects.create(sku=f"V{i:02d}", name="v", kind="variant", parent=parent)
+        kit = Product.objects.create(sku=f"K{i:02d}", name="k", kind="bundle")
+        BundleComponent.objects.create(bundle=kit, component=v, quantity=2)
+
+    # when
+    with django_assert_max_num_queries(6):  # 121 rows: a fixed number, not one per row
+        dataset = ProductResource().export()
+
+    # then
+    assert len(dataset) == 121
+    assert dataset.dict[0]["components"] == "V00:2" and dataset.dict[61]["parent_sku"] == "P"

@@ -1,0 +1,90 @@
+"""Mapping resource and the shared bulk building blocks (SafeCSV escaping)."""
+import pytest
+import tablib
+
+from integrations import services
+from integrations.models import Mapping
+from integrations.resources import MappingResource, SafeCSV
+
+
+def csv_dataset(text: str) -> tablib.Dataset:
+    return SafeCSV().create_dataset(text)
+
+
+def errors_of(result):
+    return [(row.number, {k: [str(e) for e in v] for k, v in row.error.message_dict.items()}) for row in result.invalid_rows]
+
+
+@pytest.fixture
+def shop(fake_integration):
+    return fake_integration
+
+
+def test_mappings_round_trip_and_never_export_credentials(shop):
+    # given
+    services.integration_update_credentials(integration=shop, values={"api_secret": "SECRET-MAP-5150"})
+    Mapping.objects.create(integration=shop, kind="carrier", source="USPS", target="+POSTAL", notes="@ops")
+    Mapping.objects.create(integration=shop, kind="shipping_method", source="Std", target="GROUND")
+    exported = SafeCSV().export_data(MappingResource().export())
+    before = sorted(Mapping.objects.values_list("integration__name", "kind", "source", "target", "notes"))
+    Mapping.objects.all().delete()
+
+    # when
+    result = MappingResource().import_data(csv_dataset(exported))
+
+    # then
+    assert "SECRET-MAP-5150" not in exported and "s3cr3t-value" not in exported
+    assert "'+POSTAL" in exported and "'@ops" in exported
+    assert not result.has_validation_errors()
+    assert sorted(Mapping.objects.values_list("integration__name", "kind", "source", "target", "notes")) == before
+
+
+def test_mapping_rows_update_by_natural_key(shop):
+    # given
+    Mapping.objects.create(integration=shop, kind="carrier", source="USPS", target="OLD")
+
+    # when
+    MappingResource().import_data(csv_dataset("integration,kind,source,target,notes\nFake A,carrier,USPS,NEW,\n"))
+
+    # then
+    assert list(Mapping.objects.values_list("source", "target")) == [("USPS", "NEW")]
+
+
+def test_bad_mapping_rows_change_nothing(shop):
+    # given
+    Mapping.objects.create(integration=shop, kind="carrier", source="USPS", target="OLD")
+
+    # when
+    result = MappingResource().import_data(csv_dataset(
+        "integration,kind,source,target,notes\n"
+        "Fake A,carrier,USPS,NEW,\n"
+        "Nowhere,carrier,DHL,D,\n"
+        "Fake A,colour,red,R,\n"
+        "Fake A,carrier,UPS,,\n"
+        "Fake A,carrier,USPS,AGAIN,\n"))
+
+    # then
+    assert errors_of(result) == [
+        (2, {"integration": ["no integration named 'Nowhere'"]}),
+        (3, {"kind": ["Value 'colour' is not a valid choice."]}),
+        (4, {"target": ["This field cannot be blank."]}),
+        (5, {"integration": ["also on row 1 of this file"]}),
+    ]
+    assert list(Mapping.objects.values_list("source", "target")) == [("USPS", "OLD")]
+
+
+def test_safe_csv_escapes_every_formula_start_and_reads_back_exactly():
+    # given
+    data = tablib.Dataset(headers=["v"])
+    values = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=x", "\r=x", "'q", "plain"]
+    for value in values:
+        data.append([value])
+
+    # when
+    text = SafeCSV().export_data(data)
+
+    # then
+    cells = [row[0] for row in SafeCSV().create_dataset(text)]
+    assert cells == values
+    raw = tablib.import_set(text, format="csv")
+    assert [row[0][:1] for row in raw] == ["'"] * 7 + ["p"]
