@@ -3,7 +3,7 @@
 Stored values are JSON: bool, str, list[str], int, or an ISO-8601 datetime string."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
 from django import forms
@@ -67,7 +67,7 @@ def to_json(spec: r.SettingSpec, value: Any) -> Any:
             return None
         if isinstance(value, datetime):
             if timezone.is_naive(value):
-                value = timezone.make_aware(value, timezone.utc)
+                value = timezone.make_aware(value, dt_timezone.utc)
             return value.isoformat()
         return value
     if spec.type in (r.TEXT_LIST, r.MULTI_CHOICE):
@@ -156,7 +156,7 @@ def _normalise(spec: r.SettingSpec, value: Any) -> Any:
     if spec.type == r.DATETIME and value:
         parsed = parse_datetime(value)
         if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, timezone.utc)
+            parsed = timezone.make_aware(parsed, dt_timezone.utc)
         return parsed.isoformat()
     if spec.type in (r.TEXT, r.URL, r.CHOICE, r.LOCATION) and value is None:
         return ""

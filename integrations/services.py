@@ -311,7 +311,8 @@ def _finish_run(*, run: SyncRun, flow_state: FlowState, result: FlowResult, coun
         FlowState.objects.filter(pk=flow_state.pk).update(**state_updates)
     flow_lease_release(flow_state=flow_state, lease=lease)
     logger.info("flow.finished", extra={"integration": integration.pk, "flow": flow_state.flow, "status": run.status,
-                                        "fetched": run.fetched, "created": run.created, "updated": run.updated})
+                                        "fetched": run.fetched, "records_created": run.created,
+                                        "records_updated": run.updated})
 
 
 def flow_run_enqueue(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.ADMIN, user=None,
