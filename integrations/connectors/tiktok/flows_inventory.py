@@ -25,6 +25,18 @@ INCREASE_WINDOW = (time(0, 0), time(2, 0))  # "between 12:00AM PST - 2:00AM PST"
 SELLER_DEACTIVATED = "SELLER_DEACTIVATED"
 
 
+def force_setting_consumed(ctx, key: str) -> None:
+    """A "Force ... resync" switch is a one-shot trigger: turn it off once the full run has been applied."""
+    from integrations import services as integration_services
+    from integrations.models import SettingsChange
+
+    if ctx.dry_run or not ctx.setting(key):
+        return
+    integration_services.integration_update_settings(
+        integration=ctx.integration, values={**ctx.integration.settings, key: False}, source=SettingsChange.Source.SYSTEM,
+        summary=f"{ctx.integration.spec.setting(key).label}: done")
+
+
 def in_increase_window(now: datetime) -> bool:
     local = now.astimezone(PACIFIC).time()
     return INCREASE_WINDOW[0] <= local < INCREASE_WINDOW[1]
@@ -192,3 +204,5 @@ class PushInventory(Flow):
             else:
                 result.unchanged += 1
         catalog_services.channel_options_record_inventory(options=changed)
+        if not page.next_cursor:
+            force_setting_consumed(self.ctx, "force_inventory_resync")

@@ -19,6 +19,7 @@ from integrations.connectors.tiktok import endpoints_catalog as ep
 from integrations.connectors.tiktok import listing_rules as rules
 from integrations.connectors.tiktok import mappers_catalog as m
 from integrations.connectors.tiktok import settings_catalog as s
+from integrations.connectors.tiktok.flows_inventory import force_setting_consumed
 from integrations.exceptions import ConnectorError, PermanentError
 from integrations.flows import Flow, Page, payload_hash
 from integrations.models import OpsException, OutboundPush
@@ -366,6 +367,8 @@ class PushProducts(Flow):
                 result.created += 1
             else:
                 result.updated += 1
+        if not page.next_cursor and not self.prepare_only:
+            force_setting_consumed(self.ctx, "force_product_resync")
 
 
 class PrepareProducts(PushProducts):

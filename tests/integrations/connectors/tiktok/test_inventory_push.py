@@ -88,6 +88,9 @@ def test_force_inventory_resync_sends_unchanged_quantities(tiktok_integration, t
     run(tiktok_integration)
 
     assert len(sent(tiktok_api)) == 2 and sent(tiktok_api)[0] == sent(tiktok_api)[1]
+    tiktok_integration.refresh_from_db()
+    assert tiktok_integration.setting("force_inventory_resync") is False  # one-shot trigger
+    assert tiktok_integration.settings_changes.filter(source="system").exists()
 
 
 def test_per_mapped_location_when_total_is_off(tiktok_integration, tiktok_api, setup):

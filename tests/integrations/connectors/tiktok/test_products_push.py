@@ -244,6 +244,8 @@ def test_force_product_catalog_resync_pushes_unchanged_products(tiktok_integrati
     run(tiktok_integration)
 
     assert len(api.calls_to(ep.PATH_PRODUCTS)) == 2
+    tiktok_integration.refresh_from_db()
+    assert tiktok_integration.setting("force_product_resync") is False  # one-shot trigger
 
 
 # --- update ---
