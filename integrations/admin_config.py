@@ -1,6 +1,192 @@
-"""Configuration export/import in the Integration admin (owned by the configuration work).
-IntegrationAdmin inherits ConfigurationAdminMixin; this module adds its actions and URLs."""
+"""Configuration export/import in the Integration admin: actions "Export configuration (JSON/CSV)" and
+"Import configuration…", and the import views (upload → preview of the difference → confirm).
+
+IntegrationAdmin inherits ConfigurationAdminMixin first and calls super() in get_urls/get_actions. Export
+needs ``integrations.export``, import ``integrations.import`` (separate from view/change). The views are one
+call deep into ``integrations.configuration``."""
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.text import slugify
+
+from integrations import configuration
+from integrations.models import Integration
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+class ConfigurationImportForm(forms.Form):
+    file = forms.FileField(help_text="A configuration file exported from Switchyard (.json or .csv).")
+    target = forms.ModelChoiceField(queryset=Integration.objects.all(), required=False,
+                                    help_text="Import into this integration (same connector kind as the file)…")
+    new_name = forms.CharField(max_length=120, required=False, label="…or create a new integration named",
+                               help_text="Leave the integration above empty to create a new one from the file.")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("target") and not (data.get("new_name") or "").strip():
+            raise forms.ValidationError("Choose an integration to import into, or give a name for a new one.")
+        if data.get("target") and (data.get("new_name") or "").strip():
+            raise forms.ValidationError("Choose an existing integration or a new name, not both.")
+        upload = data.get("file")
+        if upload is not None and upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        return data
 
 
 class ConfigurationAdminMixin:
-    pass
+    """Actions and views for configuration bundles; see the module docstring."""
+
+    configuration_import_template = "admin/integrations/configuration/import.html"
+    configuration_preview_template = "admin/integrations/configuration/preview.html"
+
+    # --- permissions ------------------------------------------------------------------------------
+
+    def has_configuration_export_permission(self, request) -> bool:
+        return request.user.has_perm("integrations.export")
+
+    def has_configuration_import_permission(self, request) -> bool:
+        return request.user.has_perm("integrations.import")
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.has_configuration_export_permission(request):
+            for name, description in (("export_configuration_json", "Export configuration (JSON)"),
+                                      ("export_configuration_csv", "Export configuration (CSV)")):
+                actions[name] = (getattr(type(self), name), name, description)
+        if self.has_configuration_import_permission(request):
+            actions["import_configuration"] = (type(self).import_configuration, "import_configuration",
+                                               "Import configuration into the selected integration…")
+        return actions
+
+    def export_configuration_json(self, request, queryset):
+        return self._configuration_download(request, queryset, configuration.JSON)
+
+    def export_configuration_csv(self, request, queryset):
+        return self._configuration_download(request, queryset, configuration.CSV)
+
+    def _configuration_download(self, request, queryset, fmt):
+        if not self.has_configuration_export_permission(request):
+            raise PermissionDenied
+        integrations = list(queryset)
+        files = [(f"{slugify(i.name) or i.pk}.config.{fmt}", configuration.configuration_export(integration=i, fmt=fmt))
+                 for i in integrations]
+        if len(files) == 1:
+            name, content = files[0]
+            content_type = "application/json" if fmt == configuration.JSON else "text/csv; charset=utf-8"
+        else:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                for file_name, data in files:
+                    archive.writestr(file_name, data)
+            name, content, content_type = f"configurations-{fmt}.zip", buffer.getvalue(), "application/zip"
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    def import_configuration(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one integration to import a configuration into.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:integrations_integration_configuration_import") + f"?target={queryset.get().pk}")
+
+    # --- views ------------------------------------------------------------------------------------
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("configuration/import/", wrap(self.configuration_import_view), name="integrations_integration_configuration_import"),
+        ] + super().get_urls()
+
+    def configuration_import_view(self, request):
+        """GET: upload form. POST step=preview: validate, show the difference. POST step=confirm: apply."""
+        if not self.has_configuration_import_permission(request):
+            raise PermissionDenied
+        step = request.POST.get("step", "upload") if request.method == "POST" else "upload"
+        if step == "confirm":
+            return self._configuration_confirm(request)
+        if request.method == "POST":
+            form = ConfigurationImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                content = form.cleaned_data["file"].read()
+                target = form.cleaned_data["target"]
+                new_name = (form.cleaned_data["new_name"] or "").strip()
+                try:
+                    _, plan = configuration.configuration_import(content=content, target=target, new_name=new_name,
+                                                                 dry_run=True, user=request.user)
+                except configuration.ConfigurationInvalid as exc:
+                    return self._configuration_render(request, self.configuration_import_template,
+                                                      form=form, errors=exc.errors)
+                return self._configuration_render(request, self.configuration_preview_template, plan=plan, target=target,
+                                                  new_name=new_name, payload=base64.b64encode(content).decode(),
+                                                  sections=_diff_sections(plan.diff))
+        else:
+            initial = {}
+            if request.GET.get("target"):
+                initial["target"] = get_object_or_404(Integration, pk=request.GET["target"])
+            form = ConfigurationImportForm(initial=initial)
+        return self._configuration_render(request, self.configuration_import_template, form=form, errors=[])
+
+    def _configuration_confirm(self, request):
+        try:
+            content = base64.b64decode(request.POST.get("payload", ""), validate=True)
+        except ValueError:
+            content = b""
+        target_pk = request.POST.get("target") or ""
+        target = get_object_or_404(Integration, pk=target_pk) if target_pk else None
+        new_name = (request.POST.get("new_name") or "").strip()
+        try:
+            integration, plan = configuration.configuration_import(content=content, target=target, new_name=new_name,
+                                                                   user=request.user)
+        except configuration.ConfigurationInvalid as exc:  # the target changed since the preview, or tampering
+            form = ConfigurationImportForm(initial={"target": target, "new_name": new_name})
+            return self._configuration_render(request, self.configuration_import_template, form=form, errors=exc.errors)
+        if plan.has_changes or target is None:
+            verb = "created from the file" if target is None else "updated"
+            self.message_user(request, f"{integration}: configuration {verb}.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{integration}: no change, the configuration is already identical.", messages.INFO)
+        return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[integration.pk]))
+
+    def _configuration_render(self, request, template, **context):
+        return TemplateResponse(request, template, {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import configuration",
+            "has_view_permission": self.has_view_permission(request), **context})
+
+
+def _diff_sections(diff: dict) -> list[dict]:
+    """The plan's difference as display rows: section, what, before, after."""
+    sections = []
+    for name, part in diff.items():
+        if not part:
+            continue
+        rows = []
+        if name in ("settings", "flows"):
+            for key, (old, new) in part.items():
+                rows.append({"what": key, "before": old, "after": new})
+        else:
+            for kind in ("added", "changed", "removed"):
+                for item in part.get(kind, []):
+                    if isinstance(item, dict) and "target" in item and isinstance(item["target"], list):
+                        rows.append({"what": f"{kind}: {item['kind']} {item['source']}", "before": item["target"][0],
+                                     "after": item["target"][1]})
+                    elif isinstance(item, dict):
+                        label = f"{item.get('kind', '')} {item.get('source', '')}".strip()
+                        rows.append({"what": f"{kind}: {label}", "before": item.get("target") if kind == "removed" else "",
+                                     "after": item.get("target") if kind == "added" else ""})
+                    else:
+                        rows.append({"what": f"{kind}: {item}", "before": "", "after": ""})
+        sections.append({"name": name.replace("_", " "), "rows": rows})
+    return sections

@@ -390,3 +390,104 @@ def test_every_registered_connector_round_trips_its_defaults(db, code):
 
     # then
     assert cfg.configuration_snapshot(integration=b) == cfg.configuration_snapshot(integration=a)
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+def staff(django_user_model, *codenames):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(f"u-{'-'.join(codenames) or 'none'}", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="integrations", codename__in=codenames))
+    return user
+
+
+def test_admin_export_action_downloads_the_bundle_without_secrets(client, django_user_model, source):
+    # given
+    client.force_login(staff(django_user_model, "view_integration", "export"))
+
+    # when
+    response = client.post("/integrations/integration/", {"action": "export_configuration_csv", "_selected_action": [source.pk]})
+
+    # then
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="shop-us.config.csv"'
+    assert b"meta,connector,\"\"\"fakecfg\"\"\"" in response.content
+    for secret in SECRETS.values():
+        assert secret.encode() not in response.content
+
+
+def test_admin_import_and_export_need_their_own_permissions(client, django_user_model, source):
+    # given: may view and change integrations, but neither import nor export
+    client.force_login(staff(django_user_model, "view_integration", "change_integration"))
+
+    # when
+    changelist = client.get("/integrations/integration/")
+    export = client.post("/integrations/integration/", {"action": "export_configuration_json", "_selected_action": [source.pk]})
+    upload = client.get("/integrations/integration/configuration/import/")
+
+    # then
+    assert b"export_configuration_json" not in changelist.content and b"import_configuration" not in changelist.content
+    assert "attachment" not in export.get("Content-Disposition", "")
+    assert upload.status_code == 403
+
+
+def test_admin_import_previews_then_applies_on_confirm(client, django_user_model, source, empty_target):
+    # given
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    user = staff(django_user_model, "view_integration", "import")
+    client.force_login(user)
+    url = "/integrations/integration/configuration/import/"
+    content = cfg.configuration_export(integration=source, fmt=cfg.JSON)
+    before = state_of(empty_target)
+
+    # when: preview
+    preview = client.post(url, {"step": "preview", "target": empty_target.pk,
+                                "file": SimpleUploadedFile("us.json", content, content_type="application/json")})
+
+    # then: the difference is shown, nothing changed yet
+    assert preview.status_code == 200
+    assert b"configuration-diff" in preview.content and b"osa-main \xe2\x86\x92 uk-fbt" in preview.content
+    assert state_of(empty_target) == before
+
+    # when: confirm
+    done = client.post(url, {"step": "confirm", "payload": preview.context["payload"], "target": empty_target.pk, "new_name": ""})
+
+    # then
+    assert done.status_code == 302 and done["Location"] == f"/integrations/integration/{empty_target.pk}/change/"
+    empty_target.refresh_from_db()
+    assert cfg.configuration_snapshot(integration=empty_target) == cfg.configuration_snapshot(integration=source)
+    assert SettingsChange.objects.get(integration=empty_target).user == user
+
+
+def test_admin_import_of_a_bad_file_lists_the_errors_and_changes_nothing(client, django_user_model, source, empty_target):
+    # given
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(staff(django_user_model, "view_integration", "import"))
+    content = _json_bundle(source, settings__mode="turbo", connector="fakecfg")
+    before = state_of(empty_target)
+
+    # when
+    response = client.post("/integrations/integration/configuration/import/", {
+        "step": "preview", "target": empty_target.pk, "file": SimpleUploadedFile("bad.json", content)})
+
+    # then
+    assert response.status_code == 200
+    assert response.context["errors"] == [("settings.mode", "'turbo' is not one of: fast, slow")]
+    assert b"nothing was changed" in response.content
+    assert state_of(empty_target) == before
+
+
+def test_admin_import_action_opens_the_form_for_the_selected_integration(client, django_user_model, empty_target):
+    # given
+    client.force_login(staff(django_user_model, "view_integration", "import"))
+
+    # when
+    response = client.post("/integrations/integration/", {"action": "import_configuration", "_selected_action": [empty_target.pk]})
+    form = client.get(response["Location"])
+
+    # then
+    assert response["Location"] == f"/integrations/integration/configuration/import/?target={empty_target.pk}"
+    assert form.context["form"].initial["target"] == empty_target
