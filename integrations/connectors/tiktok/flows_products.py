@@ -96,6 +96,7 @@ class PushProducts(Flow):
         self.region = region
         self.llm = attrs.llm_client_from_env()
         self.category_cache: dict[str, list[dict]] = {}
+        self.rules_cache: dict[str, dict] = {}
         self.forced = bool(self.ctx.force_full or self.ctx.setting("force_product_resync"))
         skus = self.ctx.setting("product_update_skus") or None
         after = int(cursor.get("after_group") or 0)
@@ -129,6 +130,11 @@ class PushProducts(Flow):
                 category_id=category_id, category_version=version).get("attributes") or []
         return self.category_cache[category_id]
 
+    def _category_rules(self, category_id: str) -> dict:
+        if category_id not in self.rules_cache:
+            self.rules_cache[category_id] = self.client.category_rules(category_id=category_id) or {}
+        return self.rules_cache[category_id]
+
     def _derive_allowed(self, sku: str) -> bool:
         if self.ctx.setting("missing_attributes_mode") != s.MISSING_ATTRIBUTES_DERIVE:
             return False
@@ -154,6 +160,9 @@ class PushProducts(Flow):
         weight_source = next((p for p in group if p.weight), head)
         problems = (rules.check_title(head.name) + rules.check_description(head.description_html) + rules.check_images(images)
                     + rules.check_weight(weight_source.weight) + rules.check_category(category_id))
+        if category_id:
+            problems += rules.check_category_rules(self._category_rules(category_id),
+                                                   has_dimensions=bool(head.length and head.width and head.height))
         for product in group:
             price = product.price if product.price is not None else head.price
             problems += [dict(p, field=f"{p['field']}:{product.sku}") if len(group) > 1 else p for p in rules.check_price(price)]

@@ -170,3 +170,19 @@ def check_listing(*, title: str, description: str, images: list[str], weight, pr
     return (check_title(title) + check_description(description) + check_images(images) + check_weight(weight)
             + check_price(price) + check_category(category_id)
             + check_required_attributes(required=list(required_attributes), values=attribute_values or {}))
+
+
+def check_category_rules(rules: dict, *, has_dimensions: bool) -> list[dict]:
+    """Get Category Rules (§6.1) requirements Switchyard cannot meet for this product.
+
+    rules: `{package_dimension: {is_required}, size_chart: {is_required}, product_certifications: [{id, name, is_required}]}`;
+    Switchyard holds no size charts or certification files, so required ones are problems to resolve in Seller Center."""
+    problems = []
+    if (rules.get("package_dimension") or {}).get("is_required") and not has_dimensions:
+        problems.append(_problem("package_dimensions", "Package dimensions are required for this category"))
+    if (rules.get("size_chart") or {}).get("is_required"):
+        problems.append(_problem("size_chart", "A size chart is required for this category"))
+    for cert in rules.get("product_certifications") or []:
+        if cert.get("is_required"):
+            problems.append(_problem("product_certifications", f"Certification {cert.get('name') or cert.get('id')!r} is required"))
+    return problems

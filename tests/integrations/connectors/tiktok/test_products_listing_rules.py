@@ -85,3 +85,12 @@ def test_check_listing_collects_every_rule():
     problems = rules.check_listing(title="", description="<div>x</div>", images=[], weight=None, price=None, category_id="",
                                    required_attributes=["Material"], attribute_values={})
     assert fields(problems) == ["title", "description", "images", "package_weight", "price", "category_id", "attribute:Material"]
+
+
+def test_category_rules_requirements():
+    rules_data = {"package_dimension": {"is_required": True}, "size_chart": {"is_required": True},
+                  "product_certifications": [{"id": "1", "name": "CPC", "is_required": True}, {"id": "2", "is_required": False}]}
+    assert fields(rules.check_category_rules(rules_data, has_dimensions=False)) == [
+        "package_dimensions", "size_chart", "product_certifications"]
+    assert fields(rules.check_category_rules(rules_data, has_dimensions=True)) == ["size_chart", "product_certifications"]
+    assert rules.check_category_rules({}, has_dimensions=False) == []

@@ -11,6 +11,7 @@ from integrations.models import OpsException, OutboundPush
 FX = "catalog/"
 CATEGORY = "601226"
 ATTRS_PATH = ep.PATH_CATEGORY_ATTRIBUTES.format(category_id=CATEGORY)
+RULES_PATH = ep.PATH_CATEGORY_RULES.format(category_id=CATEGORY)
 REMOTE_ID = "1729592969712201111"
 PRODUCT_PATH = ep.PATH_PRODUCT.format(product_id=REMOTE_ID)
 PARTIAL_PATH = ep.PATH_PRODUCT_PARTIAL_EDIT.format(product_id=REMOTE_ID)
@@ -42,6 +43,7 @@ def tee(db):
 @pytest.fixture
 def api(tiktok_api):
     tiktok_api.fixture("GET", ATTRS_PATH, FX + "category_attributes__tshirts.json")
+    tiktok_api.fixture("GET", RULES_PATH, FX + "category_rules__none_required.json")
     tiktok_api.fixture("POST", ep.PATH_PRODUCTS, FX + "product_create__ok.json")
     return tiktok_api
 
@@ -369,3 +371,15 @@ def test_listings_are_paged_with_variants_kept_together(tiktok_integration, api,
     assert sync.pages == 2  # the tee listing (both variants), then the mug
     assert [s["seller_sku"] for s in create_body(api)["skus"]] == ["TEE-RED-M", "TEE-BLUE-M"]
     assert ChannelOption.objects.get(product__sku="MUG").readiness_problems
+
+
+def test_category_rules_requirements_block_the_push(tiktok_integration, tiktok_api, tee):
+    tiktok_api.fixture("GET", ATTRS_PATH, FX + "category_attributes__tshirts.json")
+    tiktok_api.fixture("GET", RULES_PATH, FX + "category_rules__dimensions_and_certification.json")
+
+    run(tiktok_integration)
+
+    assert tiktok_api.calls_to(ep.PATH_PRODUCTS) == []
+    assert ChannelOption.objects.get(product=tee[1]).readiness_problems == [
+        {"field": "package_dimensions", "message": "Package dimensions are required for this category"},
+        {"field": "product_certifications", "message": "Certification 'CPC' is required"}]
