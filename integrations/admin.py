@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportMixin
 
 from integrations import forms as integration_forms
-from integrations import services
+from integrations import registry, services
 from integrations.admin_config import ConfigurationAdminMixin
 from integrations.models import (ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
                                  SettingsChange, SyncRun)
@@ -161,6 +161,14 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and obj.connector in registry.CONNECTORS:
+            # Users with view permission only see settings read-only: the admin reads them as attributes.
+            for name, value in integration_forms.read_only_values(obj).items():
+                setattr(obj, name, value)
+        return obj
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []

@@ -98,6 +98,7 @@ def integration_change_form_class(integration: Integration) -> tuple[type[Integr
     for setting in spec.settings:
         field = schema.form_field(setting, location_choices=locations)
         field.initial = _initial(setting, integration.setting(setting.key))
+        field.short_description = setting.label  # the label when shown read-only (view-only users)
         if setting.default not in (None, "", [], ()) and setting.type != registry.BOOL:
             field.help_text = (field.help_text + " " if field.help_text else "") + f"Default: {_show_default(setting)}."
         attrs[SETTING_PREFIX + setting.key] = field
@@ -116,6 +117,7 @@ def integration_change_form_class(integration: Integration) -> tuple[type[Integr
             label=cred.label, required=False, help_text=help_text, strip=True,
             widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         )
+        attrs[CREDENTIAL_PREFIX + cred.key].short_description = cred.label
         cred_fields.append(CREDENTIAL_PREFIX + cred.key)
     general = ["name", "is_active"]
     if len(spec.environments) > 1:
@@ -132,6 +134,25 @@ def integration_change_form_class(integration: Integration) -> tuple[type[Integr
         fieldsets.append(("Credentials", {"fields": cred_fields,
                                           "description": "Write-only: stored encrypted and never shown back."}))
     return form_class, fieldsets
+
+
+def read_only_values(integration: Integration) -> dict[str, object]:
+    """Display values of every setting and credential state, for the read-only (view permission) page."""
+    spec = integration.spec
+    values: dict[str, object] = {}
+    for setting in spec.settings:
+        value = integration.setting(setting.key)
+        if setting.type in (registry.CHOICE, registry.MULTI_CHOICE):
+            labels = dict(setting.choices)
+            value = ", ".join(str(labels.get(v, v)) for v in (value if isinstance(value, list) else [value]) if v not in (None, ""))
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        values[SETTING_PREFIX + setting.key] = value
+    status = credential_status(integration)
+    for cred in spec.credentials:
+        values[CREDENTIAL_PREFIX + cred.key] = ("cannot be decrypted" if status is None
+                                                else "set" if status.get(cred.key) else "not set")
+    return values
 
 
 def _location_choices(integration: Integration) -> list[tuple[str, str]]:

@@ -1,0 +1,49 @@
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from integrations import bootstrap
+from integrations.models import SettingsChange
+
+pytestmark = pytest.mark.django_db
+
+
+def _perms(group_name):
+    group = Group.objects.get(name=group_name)
+    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+
+
+def test_groups_ensure_creates_ops_and_admin_groups_idempotently():
+    # when
+    bootstrap.groups_ensure()
+    bootstrap.groups_ensure()
+    # then
+    assert Group.objects.filter(name__in=["Ops staff", "Integration admins"]).count() == 2
+    ops, admins = _perms("Ops staff"), _perms("Integration admins")
+    assert {"integrations.view_integration", "integrations.view_syncrun", "catalog.view_product",
+            "integrations.run_flow", "integrations.change_opsexception"} <= ops
+    assert "integrations.change_integration" not in ops  # ops staff cannot change settings or credentials
+    assert {"integrations.change_integration", "integrations.add_integration", "integrations.run_flow",
+            "integrations.import", "integrations.export", "catalog.change_product"} <= admins
+    assert not any(p.startswith("auth.") for p in ops | admins)
+
+
+def test_ops_staff_can_view_settings_and_reset_cursors_but_not_change_settings(client, django_user_model, fake_state):
+    # given
+    bootstrap.groups_ensure()
+    user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Ops staff"))
+    client.force_login(user)
+    integration = fake_state.integration
+    # when / then: the change page is read-only for them
+    page = client.get(reverse("admin:integrations_integration_change", args=[integration.pk]))
+    assert page.status_code == 200 and b"Pull things from Fake" in page.content
+    assert b"s3cr3t-value" not in page.content and b"k-123" not in page.content
+    before = dict(integration.settings)
+    client.post(reverse("admin:integrations_integration_change", args=[integration.pk]), {"name": "Hacked"})
+    integration.refresh_from_db()
+    assert (integration.name, integration.settings) == ("Fake A", before)
+    # and they may reset a cursor (recorded)
+    url = reverse("admin:integrations_integration_flow_action", args=[integration.pk, fake_state.pk, "reset_cursor"])
+    assert client.post(url, {"confirmed": "yes"}).status_code == 302
+    assert SettingsChange.objects.get().user == user
