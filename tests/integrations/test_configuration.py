@@ -381,15 +381,22 @@ def test_every_registered_connector_round_trips_its_defaults(db, code):
     # given
     if code == "none":
         pytest.skip("no production connector registered yet")
-    a = services.integration_create(name="A", connector=code)
+    spec = registry.get_connector(code)
+    secrets = {c.key: f"SECRET-{code}-{c.key}-7f3a9" for c in spec.credentials}
+    a = services.integration_create(name="A", connector=code, credentials=secrets)
     b = services.integration_create(name="B", connector=code)
 
     # when
-    for fmt in (cfg.JSON, cfg.CSV):
-        cfg.configuration_import(content=cfg.configuration_export(integration=a, fmt=fmt), target=b)
+    files = [cfg.configuration_export(integration=a, fmt=fmt) for fmt in (cfg.JSON, cfg.CSV)]
+    for content in files:
+        cfg.configuration_import(content=content, target=b)
 
     # then
+    b.refresh_from_db()
     assert cfg.configuration_snapshot(integration=b) == cfg.configuration_snapshot(integration=a)
+    for content in files:
+        assert b"-7f3a9" not in content
+    assert a.get_credentials() == secrets
 
 
 # --- admin ----------------------------------------------------------------------------------
