@@ -89,21 +89,37 @@ def test_change_a_tiktok_setting(logged_in, site, shot):
 
 
 def test_export_and_import_configuration(logged_in, site, shot, tmp_path):
+    """Export TikTok US's configuration from the changelist action, import it as a new integration through
+    the upload → preview → confirm pages."""
     page = logged_in
     demo_seed()
     us = Integration.objects.get(name="TikTok US")
-    export_url = _admin_url("admin:integrations_integration_export_config", us.pk)
-    import_url = _admin_url("admin:integrations_integration_import_config")
-    if not export_url or not import_url:
+    changelist = _admin_url("admin:integrations_integration_changelist")
+    import_url = _admin_url("admin:integrations_integration_configuration_import")
+    if not changelist or not import_url:
         pytest.skip("the configuration export/import admin views are not registered yet")
+    page.goto(f"{site}{changelist}")
+    page.locator(f"input[name=_selected_action][value='{us.pk}']").check()
+    page.select_option("select[name=action]", "export_configuration_json")
     with page.expect_download() as download:
-        page.goto(f"{site}{export_url}")
-    path = tmp_path / "config.json"
+        page.locator("button[name=index]").click()
+    path = tmp_path / "tiktok-us.json"
     download.value.save_as(path)
-    assert b"pull_orders" in path.read_bytes() and b"app_secret" not in path.read_bytes()
+    content = path.read_bytes()
+    assert b"pull_orders" in content and us.get_credentials()["app_secret"].encode() not in content
     page.goto(f"{site}{import_url}")
     page.set_input_files("input[type=file]", str(path))
-    shot(page, "import_form")
+    page.fill("input[name=new_name]", "TikTok CA")
+    shot(page, "import_upload")
+    page.locator("input[value='Preview the difference']").click()
+    page.wait_for_selector("input[value='Confirm import']")
+    shot(page, "import_preview")
+    page.locator("input[value='Confirm import']").click()
+    page.wait_for_load_state()
+    shot(page, "imported")
+    ca = Integration.objects.get(name="TikTok CA")
+    assert ca.connector == "tiktok" and ca.settings == us.settings
+    assert not ca.get_credentials()  # secrets are never exported
 
 
 def test_connect_to_tiktok_through_the_sandbox_oauth(logged_in, site, shot):
