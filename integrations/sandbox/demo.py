@@ -50,13 +50,13 @@ def demo_seed() -> str:
     _catalog(notes)
     osa = _osa(notes)
     us = _tiktok_us(app, us_shop, notes)
+    _flows(us, TIKTOK_FLOWS)  # US fully set up first: the UK integration is its imported copy
     uk = _tiktok_uk(app, uk_shop, us, notes)
     osa_location = _locations(osa, [(us, us_shop), (uk, uk_shop)], notes)
     _inventory(osa_location, notes)
     _rules(osa_location, notes)
     _mappings(osa, uk, notes)
-    for integration in (us, uk):
-        _flows(integration, TIKTOK_FLOWS)
+    _flows(uk, TIKTOK_FLOWS)  # no-op when the import carried the flow schedules over
     if osa:
         _flows(osa, OSA_FLOWS)
     created = _traffic([us_shop, uk_shop])

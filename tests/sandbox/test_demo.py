@@ -45,3 +45,15 @@ def test_demo_seed_does_nothing_without_sandbox(db, settings):
     settings.SANDBOX_ENABLED = False
     assert demo_seed() == ""
     assert not Integration.objects.exists() and not EmuShop.objects.exists()
+
+
+def test_uk_is_an_import_of_the_us_configuration(db, settings):
+    settings.SANDBOX_ENABLED = True
+    demo_seed()
+    us, uk = Integration.objects.get(name="TikTok US"), Integration.objects.get(name="TikTok UK")
+    assert uk.settings == us.settings
+    from integrations.models import SettingsChange
+
+    assert SettingsChange.objects.filter(integration=uk, source=SettingsChange.Source.IMPORT).exists()
+    flows = lambda i: {(f.flow, f.enabled, f.interval) for f in FlowState.objects.filter(integration=i)}  # noqa: E731
+    assert flows(uk) == flows(us)
