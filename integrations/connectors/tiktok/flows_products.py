@@ -22,7 +22,7 @@ from integrations.connectors.tiktok import settings_catalog as s
 from integrations.connectors.tiktok.flows_inventory import force_setting_consumed
 from integrations.exceptions import ConnectorError, PermanentError
 from integrations.flows import Flow, Page, payload_hash
-from integrations.models import OpsException, OutboundPush
+from integrations.models import Mapping, OpsException, OutboundPush
 
 PUSH_REGIONS = ("US", "GB", "UK")  # Product push is US/UK only
 PUSH_BATCH = 20  # listings per page (one transaction); also TikTok's activate/deactivate batch limit
@@ -97,6 +97,10 @@ class PushProducts(Flow):
         self.llm = attrs.llm_client_from_env()
         self.category_cache: dict[str, list[dict]] = {}
         self.rules_cache: dict[str, dict] = {}
+        # "Attributes mapping" setting, overridden by the integration's attribute Mappings (admin → Mappings).
+        self.attribute_mapping = {**attrs.parse_attributes_mapping(self.ctx.setting("attributes_mapping")),
+                                  **{src.strip().lower(): dst.strip().lower() for src, dst in Mapping.objects.filter(
+                                      integration=integration, kind=Mapping.Kind.ATTRIBUTE).values_list("source", "target")}}
         self.forced = bool(self.ctx.force_full or self.ctx.setting("force_product_resync"))
         skus = self.ctx.setting("product_update_skus") or None
         after = int(cursor.get("after_group") or 0)
@@ -145,7 +149,7 @@ class PushProducts(Flow):
     def _build(self, group, options) -> dict:
         """The listing payload, its problems and its attribute plan (no remote writes)."""
         head = group[0].parent if group[0].parent_id else group[0]
-        mapping = attrs.parse_attributes_mapping(self.ctx.setting("attributes_mapping"))
+        mapping = self.attribute_mapping
         category_id = head.category or ""
         attribute_list = self._category_attributes(category_id) if category_id else []
         facts = attrs.ProductFacts(sku=head.sku, name=head.name, description_html=head.description_html, brand=head.brand,

@@ -383,3 +383,13 @@ def test_category_rules_requirements_block_the_push(tiktok_integration, tiktok_a
     assert ChannelOption.objects.get(product=tee[1]).readiness_problems == [
         {"field": "package_dimensions", "message": "Package dimensions are required for this category"},
         {"field": "product_certifications", "message": "Certification 'CPC' is required"}]
+
+
+def test_attribute_mappings_override_the_setting(tiktok_integration, api, tee):
+    from integrations.models import Mapping
+
+    Mapping.objects.create(integration=tiktok_integration, kind="attribute", source="color", target="Main Colour")
+
+    run(tiktok_integration)
+
+    assert create_body(api)["skus"][0]["sales_attributes"] == [{"name": "main colour", "value_name": "Red"}]
