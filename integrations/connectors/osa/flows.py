@@ -118,11 +118,40 @@ def _note(ctx, text: str) -> None:
     ctx.run.note = (f"{ctx.run.note}; {text}" if ctx.run.note else text)[:255]
 
 
+class DryRunAdapter:
+    """A dry run reads from OSA but never writes: write methods answer as OSA would, without a call."""
+
+    def __init__(self, real: osa.OsaAdapterV1) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    def order_create(self, *, request: osa.ShippingRequestOut) -> osa.RemoteOrder:
+        return osa.RemoteOrder(f"dry-run:{request.reference}", request.reference, "", osa.WAITING, "", "", None, None)
+
+    def order_cancel(self, *, order_id: str, reason: str = "") -> bool:
+        return True
+
+    def product_create(self, *, product: osa.ProductInfo) -> bool:
+        return True
+
+    def product_update(self, *, product: osa.ProductInfo) -> None:
+        return None
+
+    def return_create(self, *, rma: osa.RmaOut) -> str:
+        return f"dry-run:{rma.reference}"
+
+    def arrival_create(self, *, arrival: osa.ArrivalOut) -> str:
+        return f"dry-run:{arrival.reference}"
+
+
 class OsaFlow(Flow):
     @property
     def adapter(self) -> osa.OsaAdapterV1:
         if not hasattr(self, "_adapter"):
-            self._adapter = osa_adapter(self.ctx.integration, counter=self.ctx.counter)
+            real = osa_adapter(self.ctx.integration, counter=self.ctx.counter)
+            self._adapter = DryRunAdapter(real) if self.ctx.dry_run else real
         return self._adapter
 
     @property

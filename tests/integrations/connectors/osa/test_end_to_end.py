@@ -61,6 +61,11 @@ def test_tiktok_order_fulfilled_by_osa_reaches_tiktok(local_http, monkeypatch):
     EmuAccount.objects.filter(domain=demo.OSA_DOMAIN).update(accept_delay_seconds=0, ship_delay_seconds=0)
     shop = EmuShop.objects.get(name="Sandbox Shop US")
     sku = EmuSku.objects.get(product__shop=shop, seller_sku="CAP-RED")
+    # TikTok's "exclude orders before" defaults to the integration's creation (sub-second): set it a minute back
+    from integrations import services
+
+    services.integration_update_settings(
+        integration=us, values={**us.settings, "orders_exclude_before": (timezone.now() - timedelta(minutes=1)).isoformat()})
     emu_order = tiktok_emu.order_create(shop=shop, items=[(sku, 2)])
     tiktok_emu.shop_advance(shop=shop, until=tiktok_emu.now_ts() + 60)
     emu_order.refresh_from_db()

@@ -255,3 +255,19 @@ def test_pull_fulfillments_records_partial_then_complete_shipments(
     assert EmuShipment.objects.count() == 2
     sr.refresh_from_db()
     assert sr.status == ShippingRequestStatus.FULFILLED
+
+
+def test_dry_run_sends_nothing_to_osa_and_changes_nothing(osa_integration, emulator, channel_order, make_sr, mapped, responses):
+    # given
+    from integrations import services
+
+    sr = make_sr(channel_order)
+    state = osa_integration.flow_states.get(flow="push_shipping_requests")
+    # when
+    run = services.flow_run(flow_state=state, dry_run=True)
+    # then
+    sr.refresh_from_db()
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 1 and run.dry_run is True
+    assert [c.request.method for c in responses.calls] == [] and EmuOrder.objects.exists() is False
+    assert sr.external_id == "" and sr.status == ShippingRequestStatus.READY_FOR_FULFILLMENT
+    assert OutboundPush.objects.exists() is False
