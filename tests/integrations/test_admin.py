@@ -290,3 +290,31 @@ def test_sync_run_detail_shows_record_errors_readably(admin_client, fake_integra
     run = SyncRun.objects.get()
     html = admin_client.get(reverse("admin:integrations_syncrun_change", args=[run.pk])).content.decode()
     assert "<td>x0</td><td>value</td><td>missing</td>" in html
+
+
+def test_location_setting_offers_the_integrations_locations_and_stores_the_code(admin_client, fake_integration):
+    # given: a connector with a LOCATION setting and two locations, one of another integration
+    from inventory.models import Location
+
+    spec = registry.get_connector("fake")
+    location_setting = registry.SettingSpec("ship_from", "Ship from location", "General", registry.LOCATION, default="")
+    registry.register(registry.ConnectorSpec(**{**spec.__dict__, "settings": spec.settings + (location_setting,)}))
+    other = services.integration_create(name="Other", connector="fake")
+    Location.objects.create(integration=fake_integration, code="main-wh", name="Main warehouse")
+    Location.objects.create(integration=other, code="other-wh", name="Other warehouse")
+    try:
+        html = admin_client.get(_change_url(fake_integration)).content.decode()
+        assert '<option value="main-wh">Main warehouse (main-wh)</option>' in html
+        assert "other-wh" not in html
+        # when: another integration's location is posted, it is refused
+        response = admin_client.post(_change_url(fake_integration), _post_data(fake_integration, setting__ship_from="other-wh"))
+        assert response.status_code == 200
+        fake_integration.refresh_from_db()
+        assert "ship_from" not in fake_integration.settings
+        # when: its own location is posted, the code is stored
+        response = admin_client.post(_change_url(fake_integration), _post_data(fake_integration, setting__ship_from="main-wh"))
+        assert response.status_code == 302
+        fake_integration.refresh_from_db()
+        assert fake_integration.settings["ship_from"] == "main-wh"
+    finally:
+        registry.register(spec)
