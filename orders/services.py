@@ -470,8 +470,8 @@ def order_release_hold(*, order: Order, user=None) -> list[ShippingRequest]:
     """A person releases a held (or review-required) order: it becomes ready and is routed."""
     if order.status not in (S.ON_HOLD, S.REVIEW_REQUIRED):
         raise OrderActionError(f"order {order.external_id} is {order.status}, not held")
-    if _unknown_skus(order) and not order_resolve_skus(order=order) == []:
-        raise OrderActionError(f"order {order.external_id} has unknown SKUs")
+    if _unknown_skus(order) and order_resolve_skus(order=order):
+        raise OrderActionError(f"order {order.external_id} has unknown SKUs; create the products or map the SKUs first")
     order.hold_until, order.channel_hold, order.review_reason = None, False, ""
     _save(order, "hold_until", "channel_hold", "review_reason")
     order_transition(order=order, to_status=S.READY_FOR_FULFILLMENT, actor=_user_actor(user), user=user, message="released")
