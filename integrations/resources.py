@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
+from tablib import Dataset
 from import_export.instance_loaders import BaseInstanceLoader
 
 from django.core.exceptions import ValidationError
@@ -24,27 +25,21 @@ def _escape(value):
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
+def _unescape(value):
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value
+
+
 class SafeCSV(base_formats.CSV):
-    """CSV with OWASP formula escaping on export (a leading = + - @ tab CR or ' gets a ' prefix; the library's
-    own escaping only strips "=") and the exact inverse on import (one leading ' is dropped)."""
+    """The library's CSV format, named for the admins: formula escaping is done by the resources themselves
+    (``BulkModelResource.export_field``), so every export format of these resources is escaped."""
 
-    def _escape_formulae(self, dataset):
-        rows = [[_escape(cell) for cell in row] for row in dataset]
-        del dataset[:]  # keep headers
-        for row in rows:
-            dataset.append(row)
 
-    def export_data(self, dataset, **kwargs):
-        self._escape_formulae(dataset)
-        return dataset.export(self.get_title(), **kwargs)
-
-    def create_dataset(self, in_stream, **kwargs):
-        dataset = super().create_dataset(in_stream, **kwargs)
-        rows = [[c[1:] if isinstance(c, str) and c.startswith("'") else c for c in row] for row in dataset]
-        del dataset[:]
-        for row in rows:
-            dataset.append(row)
-        return dataset
+def _unescape_dataset(dataset: Dataset) -> None:
+    """Drop the formula-escaping ' from every text cell, in place."""
+    rows = [[_unescape(cell) for cell in row] for row in dataset]
+    del dataset[:]
+    for row in rows:
+        dataset.append(row)
 
 
 def _chunks(values: list, size: int = CHUNK):
@@ -115,6 +110,13 @@ class BulkModelResource(resources.ModelResource):
 
     # --- export ---------------------------------------------------------------------------
 
+    def export_field(self, field, instance, **kwargs):
+        """OWASP formula escaping for every text cell: a leading = + - @ tab CR (or ') gets a ' prefix. The
+        library's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only strips a leading "=". Import drops one leading
+        ' again (``before_import``), so an export re-imports exactly."""
+        value = super().export_field(field, instance, **kwargs)
+        return _escape(value) if isinstance(value, str) else value
+
     def export_queryset(self, queryset):
         """Related rows loaded with the queryset (no query per exported row) and a stable order."""
         return queryset
@@ -147,6 +149,7 @@ class BulkModelResource(resources.ModelResource):
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
+        _unescape_dataset(dataset)
         for field, widget in self.cached_widgets():
             if field.column_name in (dataset.headers or []):
                 widget.prime(dataset[field.column_name])

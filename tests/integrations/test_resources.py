@@ -4,6 +4,8 @@ import tablib
 
 from integrations import services
 from integrations.models import Mapping
+from import_export.formats import base_formats
+
 from integrations.resources import MappingResource, SafeCSV
 
 
@@ -73,18 +75,20 @@ def test_bad_mapping_rows_change_nothing(shop):
     assert list(Mapping.objects.values_list("source", "target")) == [("USPS", "OLD")]
 
 
-def test_safe_csv_escapes_every_formula_start_and_reads_back_exactly():
+@pytest.mark.parametrize("fmt", [SafeCSV, base_formats.JSON, base_formats.TSV], ids=["csv_case", "json_case", "tsv_case"])
+def test_every_export_format_escapes_formulae_and_reads_back_exactly(shop, fmt):
     # given
-    data = tablib.Dataset(headers=["v"])
     values = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=x", "\r=x", "'q", "plain"]
-    for value in values:
-        data.append([value])
+    for n, value in enumerate(values):
+        Mapping.objects.create(integration=shop, kind="carrier", source=f"S{n}", target=value)
+    exported = fmt().export_data(MappingResource().export())
+    Mapping.objects.all().delete()
 
     # when
-    text = SafeCSV().export_data(data)
+    result = MappingResource().import_data(fmt().create_dataset(exported))
 
     # then
-    cells = [row[0] for row in SafeCSV().create_dataset(text)]
-    assert cells == values
-    raw = tablib.import_set(text, format="csv")
-    assert [row[0][:1] for row in raw] == ["'"] * 7 + ["p"]
+    raw = fmt().create_dataset(exported)
+    assert [row[3][:1] for row in raw] == ["'"] * 7 + ["p"]
+    assert not result.has_validation_errors()
+    assert list(Mapping.objects.order_by("source").values_list("target", flat=True)) == values
