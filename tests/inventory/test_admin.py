@@ -37,3 +37,14 @@ def test_lock_action(client, admin_user, fifty_levels):
     client.force_login(admin_user)
     client.post(reverse("admin:inventory_location_changelist"), {"action": "lock", "_selected_action": [fifty_levels.pk]})
     assert Location.objects.get(pk=fifty_levels.pk).quantities_locked is True
+
+
+def test_adding_a_level_in_admin_is_ledgered(client, admin_user, tpl):
+    loc = f.location(tpl, "wh")
+    product = f.product("NEW")
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:inventory_inventorylevel_add"), {"product": product.pk, "location": loc.pk, "on_hand": 4})
+    assert response.status_code == 302
+    level = InventoryLevel.objects.get()
+    assert (level.on_hand, level.available) == (4, 4)
+    assert list(InventoryLedgerEntry.objects.values_list("field", "delta", "reason")) == [("on_hand", 4, "manual")]

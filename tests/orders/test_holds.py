@@ -122,3 +122,17 @@ def test_cancellation_while_held_means_nothing_is_routed(shop, stocked):
     assert services.orders_release_due(now=timezone.now() + timedelta(hours=2)) == 0
     assert order.status == "canceled" or Order.objects.get().status == "canceled"
     assert ShippingRequest.objects.count() == 0
+
+
+def test_release_command_releases_due_orders(shop, stocked):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    HoldRule.objects.create(name="h", minutes=60, clock="order_time")
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(minutes_ago=59)])
+    Order.objects.update(hold_until=timezone.now() - timedelta(seconds=1))
+    out = StringIO()
+    call_command("orders_release_holds", stdout=out)
+    assert out.getvalue().strip() == "1 order(s) released"
+    assert Order.objects.get().status == "readyForFulfillment"
