@@ -3,6 +3,8 @@ adapter.py, the only module that knows OSA's wire format."""
 
 from datetime import timedelta
 
+from django.conf import settings as django_settings
+
 from integrations import registry as r
 from integrations.connectors.osa import settings as s
 
@@ -118,7 +120,9 @@ SPEC = r.ConnectorSpec(
     settings=s.SETTINGS,
     credentials=s.CREDENTIALS,
     flows=FLOWS,
-    environments=s.ENVIRONMENTS,
+    # Stage first: a new integration starts on Stage (test there, then switch to Production). The
+    # emulator environment is offered only when the sandbox is enabled.
+    environments=s.SPEC_ENVIRONMENTS if django_settings.SANDBOX_ENABLED else s.SPEC_ENVIRONMENTS[:3],
     supports_channel_sku=True,
     connection_tester="integrations.connectors.osa.connection.osa_connection_test",
     mapping_kinds=("shipping_method",),

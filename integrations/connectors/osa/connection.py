@@ -11,10 +11,16 @@ from integrations.models import Integration
 
 
 def osa_environment(integration: Integration) -> str:
-    """The integration's Environment field wins when it says Sandbox; otherwise "Select OSA environment"."""
+    """Which OSA: the Environment field when it says Sandbox; else "Select OSA environment" when it has
+    been set; else the Environment field when it names an OSA environment; else OSA Stage."""
     if integration.environment == osa_settings.SANDBOX:
         return osa_settings.SANDBOX
-    return integration.setting("osa_environment") or osa_settings.STAGE
+    chosen = (integration.settings or {}).get("osa_environment")
+    if chosen in osa_settings.BASE_URLS:
+        return chosen
+    if integration.environment in osa_settings.BASE_URLS:
+        return integration.environment
+    return osa_settings.STAGE
 
 
 def sandbox_base_url() -> str:

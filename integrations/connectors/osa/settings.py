@@ -24,6 +24,7 @@ BASE_URLS = {
     UAT: "https://uc3-uat.osacommerce.com/api/v1",
 }
 ENVIRONMENTS = ((PRODUCTION, "OSA Production"), (STAGE, "OSA Stage"), (UAT, "OSA UAT"), (SANDBOX, "Sandbox (local OSA emulator)"))
+SPEC_ENVIRONMENTS = ((STAGE, "OSA Stage"), (UAT, "OSA UAT"), (PRODUCTION, "OSA Production"), (SANDBOX, "Sandbox (local OSA emulator)"))
 
 # Values applied to the shipping request when OSA cancels it (orders core statuses).
 CANCEL_STATUS_CHOICES = (
@@ -45,10 +46,10 @@ SETTINGS = (
         "Select OSA environment",
         CONNECTION,
         r.CHOICE,
-        default=STAGE,
+        default="",
         choices=ENVIRONMENTS[:3],
-        help="Connect to OSA Stage or OSA UAT first to test, then switch to OSA Production. "
-        "The integration's Environment field, when set to Sandbox, points at the local emulator instead.",
+        help="Connect to OSA Stage or OSA UAT first to test, then switch to OSA Production. Blank: the integration's "
+        "Environment field (OSA Stage for a new integration); Sandbox there points at the local emulator.",
         portable=False,
     ),
     r.SettingSpec(

@@ -30,9 +30,25 @@ def test_sandbox_environment_points_at_the_emulator(osa_integration):
     assert connection.osa_base_url(osa_integration) == "http://127.0.0.1:8000/integrations/osa/sandbox/api/v1"
 
 
+def test_environment_field_used_until_the_setting_is_chosen(db):
+    # given: created without choosing "Select OSA environment"
+    integration = services.integration_create(name="OSA 2", connector="osa", environment="uat",
+                                              credentials={"api_key": "k", "api_secret": "s", "osa_domain": "d"})
+    # then
+    assert integration.environment == "uat" and connection.osa_base_url(integration) == BASE_URLS["uat"]
+    # when the setting is chosen it wins
+    settings_set(integration, osa_environment="production")
+    assert connection.osa_base_url(integration) == BASE_URLS["production"]
+
+
+def test_new_integration_starts_on_stage(db):
+    integration = services.integration_create(name="OSA 3", connector="osa")
+    assert integration.environment == "stage" and connection.osa_base_url(integration) == BASE_URLS["stage"]
+
+
 def test_spec_declares_environments_and_tester(osa_integration):
     spec = osa_integration.spec
-    assert [code for code, _ in spec.environments] == ["production", "stage", "uat", "sandbox"]
+    assert [code for code, _ in spec.environments] == ["stage", "uat", "production", "sandbox"]
     assert spec.connection_tester == "integrations.connectors.osa.connection.osa_connection_test"
 
 
