@@ -261,8 +261,39 @@ class MappingResource(BulkModelResource):
 
     def load_existing(self, dataset) -> dict:
         integrations = [i.pk for i in (self.fields["integration"].widget.cache or {}).values()]
-        return {(m.integration_id, m.kind, m.source): m
-                for m in Mapping.objects.filter(integration_id__in=integrations).select_related("integration")}
+        existing = {(m.integration_id, m.kind, m.source): m
+                    for m in Mapping.objects.filter(integration_id__in=integrations).select_related("integration")}
+        self.before = {key: (m.target, m.notes) for key, m in existing.items()}
+        self.touched: list[Mapping] = []
+        return existing
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        super().validate_instance(instance, import_validation_errors, validate_unique)
+        self.touched.append(instance)
+
+    def after_import(self, dataset, result, **kwargs):
+        """Record the change in each integration's settings history (source import, with the user)."""
+        super().after_import(dataset, result, **kwargs)
+        if self._failed(result):
+            return
+        from integrations.models import SettingsChange
+
+        diffs: dict[int, dict] = {}
+        for m in self.touched:
+            key = (m.integration_id, m.kind, m.source)
+            old = self.before.get(key)
+            entry = {"kind": m.kind, "source": m.source, "target": m.target, "notes": m.notes}
+            diff = diffs.setdefault(m.integration_id, {"added": [], "changed": [], "removed": []})
+            if old is None:
+                diff["added"].append(entry)
+            elif old != (m.target, m.notes):
+                diff["changed"].append({**entry, "target": [old[0], m.target], "notes": [old[1], m.notes]})
+        user = kwargs.get("user")
+        SettingsChange.objects.bulk_create([
+            SettingsChange(integration_id=pk, user=user if getattr(user, "pk", None) else None, source=SettingsChange.Source.IMPORT,
+                           summary=f"mappings imported: {len(d['added'])} added, {len(d['changed'])} changed",
+                           diff={"mappings": d})
+            for pk, d in diffs.items() if d["added"] or d["changed"]])
 
     def check_unique(self, instance) -> None:
         kinds = instance.integration.spec.mapping_kinds if instance.integration_id else ()

@@ -92,3 +92,31 @@ def test_every_export_format_escapes_formulae_and_reads_back_exactly(shop, fmt):
     assert [row[3][:1] for row in raw] == ["'"] * 7 + ["p"]
     assert not result.has_validation_errors()
     assert list(Mapping.objects.order_by("source").values_list("target", flat=True)) == values
+
+
+def test_mapping_import_is_recorded_in_the_settings_history(shop, admin_user):
+    # given
+    from integrations.models import SettingsChange
+
+    Mapping.objects.create(integration=shop, kind="carrier", source="USPS", target="OLD")
+    data = csv_dataset("integration,kind,source,target,notes\nFake A,carrier,USPS,NEW,\nFake A,carrier,DHL,D,\n")
+
+    # when
+    MappingResource().import_data(data, user=admin_user)
+
+    # then
+    change = SettingsChange.objects.get(integration=shop)
+    assert (change.source, change.user, change.summary) == ("import", admin_user, "mappings imported: 1 added, 1 changed")
+    assert change.diff["mappings"]["changed"] == [{"kind": "carrier", "source": "USPS", "target": ["OLD", "NEW"], "notes": ["", ""]}]
+
+
+def test_bad_mapping_file_records_no_history(shop):
+    # given
+    from integrations.models import SettingsChange
+
+    # when
+    MappingResource().import_data(csv_dataset("integration,kind,source,target,notes\nFake A,carrier,DHL,D,\nFake A,moon,X,Y,\n"))
+
+    # then
+    assert SettingsChange.objects.exists() is False
+    assert Mapping.objects.exists() is False
