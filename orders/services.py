@@ -661,6 +661,16 @@ def _components_for(lines: list[OrderLine]) -> dict[int, list[tuple[int, str, in
 
 def _create_requests(order: Order, plan: dict, components: dict, *, rule, run, user, actor: str, check: bool,
                      managed: bool = False) -> list[ShippingRequest]:
+    try:
+        with transaction.atomic():
+            return _create_requests_now(order, plan, components, rule=rule, run=run, user=user, actor=actor, check=check, managed=managed)
+    except inventory_services.InsufficientInventory as exc:
+        # Another worker committed the same stock between our read and our commit: wait like any shortage.
+        return _routing_failed(order, code="out_of_stock", run=run, pending=True, message=str(exc))
+
+
+def _create_requests_now(order: Order, plan: dict, components: dict, *, rule, run, user, actor: str, check: bool,
+                         managed: bool = False) -> list[ShippingRequest]:
     created = []
     n = order.shipping_requests.count()
     for loc, items in plan.items():

@@ -144,3 +144,33 @@ def test_user_cancel_refused_for_fulfilled_order(shop, sent_order, admin_user):
     with pytest.raises(services.OrderActionError):
         services.order_cancel(order=sent_order, user=admin_user)
     assert Cancellation.objects.count() == 0
+
+
+def test_partial_channel_cancel_after_sent_reroutes_rest_once_confirmed(shop, sent_order, wh):
+    services.order_cancel_from_channel(order=sent_order, cancellation=CancellationIn(
+        source="buyer", external_id="C3", is_full=False, lines=(QuantityLineIn(sku="B", quantity=1),)))
+    first = ShippingRequest.objects.get()
+    assert first.cancel_state == "requested"
+    services.shipping_request_cancel_confirmed(shipping_request=first)
+    sent_order.refresh_from_db()
+    new = ShippingRequest.objects.exclude(pk=first.pk).get()
+    assert sent_order.status == "readyForFulfillment"
+    assert [(ln.sku, ln.quantity) for ln in new.lines.all()] == [("A", 2)]
+    assert (_level("A").committed, _level("B").committed) == (2, 0)
+
+
+def test_commit_race_turns_into_pending_inventory(shop, wh, sku_a, monkeypatch):
+    from inventory import services as inventory_services
+
+    f.stock(wh, sku_a, 5)
+    f.rule("r", [wh])
+
+    def racing_commit(**kwargs):
+        raise inventory_services.InsufficientInventory("taken meanwhile")
+
+    monkeypatch.setattr(inventory_services, "inventory_commit", racing_commit)
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in()])
+    order = Order.objects.get()
+    assert order.routing_state == "pendingInventory"
+    assert ShippingRequest.objects.count() == 0
+    assert _level("A").committed == 0
