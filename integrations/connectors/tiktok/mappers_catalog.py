@@ -1,7 +1,6 @@
 """Pure mapping functions between TikTok payloads (reference §6-§9) and Switchyard data. No ORM, no I/O."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
 
@@ -210,7 +209,3 @@ def transaction_row(tx: dict, *, currency: str = "USD") -> dict:
             "adjustment_amount": m("adjustment_amount"), "settlement_amount": m("settlement_amount"),
             "details": {k: tx[k] for k in _BREAKDOWNS if k in tx},
             "remote_created_at": ts_to_datetime(tx.get("order_create_time") or tx.get("create_time"))}
-
-
-def normalise_sku(value: str) -> str:
-    return re.sub(r"\s+", "", value or "")
