@@ -155,6 +155,10 @@ class PushInventory(Flow):
                     outcomes.append({"option_id": option.pk, "unchanged": True, "held": held})
                     continue
                 by_product.setdefault(option.remote_product_id, []).append((option, desired, held))
+            if self.ctx.dry_run:  # report what would be sent; send nothing
+                outcomes += [{"option_id": o.pk, "pushed": d, "held": h} for rows in by_product.values() for o, d, h in rows]
+                outcomes += [{"option_id": o.pk, "deactivated": True} for o in deactivate]
+                by_product, deactivate = {}, []
             for product_id, rows in by_product.items():
                 body = [{"id": o.remote_sku_id, "inventory": [{"warehouse_id": wh, "quantity": q} for wh, q in sorted(d.items())]}
                         for o, d, _ in rows]

@@ -223,6 +223,9 @@ class PushProducts(Flow):
         lead = options[group[0].pk]
         if not self.forced and all(options[p.pk].last_pushed_fingerprint == fingerprint for p in group):
             return outcome
+        if self.ctx.dry_run:  # report what would be sent; send nothing
+            outcome.update(action="dry_run", would_send=payload)
+            return outcome
         try:
             if lead.remote_product_id and not (lead.listing_status == DELETED and not self.ctx.setting("allow_recover_deleted_products")):
                 self._update(group, options, built, outcome, fingerprint)
@@ -364,7 +367,7 @@ class PushProducts(Flow):
                 result.record_error(external_id=label, message=outcome.get("error") or "; ".join(
                     p["message"] for p in outcome["problems"][:5]))
                 continue
-            if action in ("ready", "unchanged"):
+            if action in ("ready", "unchanged", "dry_run"):
                 result.unchanged += 1
                 continue
             if not outcome["problems"]:

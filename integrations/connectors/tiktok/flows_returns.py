@@ -137,6 +137,10 @@ class PushRefunds(Flow):
                        .exclude(remote_sku_id="").values_list("product__sku", "remote_sku_id"))
         for start in range(0, len(refunds), PUSH_REFUNDS_PAGE):
             batch = refunds[start:start + PUSH_REFUNDS_PAGE]
+            if self.ctx.dry_run:  # report what would be sent; send nothing
+                yield Page(items=[{"refund_id": r.pk, "order": r.order.external_id, "sent": "dry_run"} for r in batch],
+                           next_cursor={})
+                continue
             yield Page(items=[self._push(client, refund, sku_ids) for refund in batch], next_cursor={})
 
     def _push(self, client, refund, sku_ids) -> dict:

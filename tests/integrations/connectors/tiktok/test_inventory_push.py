@@ -221,3 +221,12 @@ def test_pages_of_skus_with_bounded_queries(tiktok_integration, tiktok_api, setu
     assert sync.pages == 2 and sync.updated == 2 and len(sent(tiktok_api)) == 2
     state.refresh_from_db()
     assert state.cursor == {}
+
+
+def test_dry_run_sends_nothing_and_changes_nothing(tiktok_integration, tiktok_api, setup):
+    state = tiktok_integration.flow_states.get(flow="push_inventory")
+
+    sync = services.flow_run(flow_state=state, dry_run=True)
+
+    assert sync.updated == 2 and sent(tiktok_api) == []
+    assert ChannelOption.objects.get(product=setup["red"]).last_pushed_inventory == {}

@@ -393,3 +393,10 @@ def test_attribute_mappings_override_the_setting(tiktok_integration, api, tee):
     run(tiktok_integration)
 
     assert create_body(api)["skus"][0]["sales_attributes"] == [{"name": "main colour", "value_name": "Red"}]
+
+
+def test_dry_run_creates_nothing(tiktok_integration, api, tee):
+    sync = services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="push_products"), dry_run=True)
+
+    assert sync.status == "succeeded" and api.calls_to(ep.PATH_PRODUCTS) == []
+    assert not OutboundPush.objects.exists() and not ChannelOption.objects.exclude(last_pushed_fingerprint="").exists()

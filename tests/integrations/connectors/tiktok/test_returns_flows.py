@@ -233,3 +233,11 @@ def test_refunds_pulled_from_tiktok_are_never_pushed_back(tiktok_integration, ti
     sync = run(tiktok_integration, "push_refunds")
 
     assert sync.fetched == 0 and len(tiktok_api.mock.calls) == 0
+
+
+def test_push_refunds_dry_run_sends_nothing(tiktok_integration, tiktok_api, order, local_refund):
+    set_order_status(order, "DELIVERED")
+
+    services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="push_refunds"), dry_run=True)
+
+    assert len(tiktok_api.mock.calls) == 0
