@@ -733,33 +733,49 @@ class PushProducts(OsaFlow):
     ref_kind = "product"
 
     def _candidates(self):
-        from catalog.models import Product
+        """Active simple products and variants, annotated with their SKU at OSA (OSA row's Channel SKU, else master)."""
+        from django.db.models import OuterRef, Subquery
+        from django.db.models.functions import Coalesce
 
-        return Product.objects.filter(
-            status=Product.Status.ACTIVE, kind__in=[Product.Kind.SIMPLE, Product.Kind.VARIANT]
-        ).order_by("pk")
+        from catalog.models import ChannelOption, Product
+
+        channel_sku = (
+            ChannelOption.objects.filter(product=OuterRef("pk"), integration=self.integration)
+            .exclude(channel_sku="")
+            .values("channel_sku")[:1]
+        )
+        return (
+            Product.objects.filter(status=Product.Status.ACTIVE, kind__in=[Product.Kind.SIMPLE, Product.Kind.VARIANT])
+            .annotate(osa_sku=Coalesce(Subquery(channel_sku), "sku"))
+            .order_by("pk")
+        )
 
     def pages(self, cursor: dict) -> Iterator[Page]:
+        """Keyset pages of BATCH products: memory stays flat in the size of the catalog."""
+        from django.db.models import Count
+
         force = bool(self.ctx.force_full or self.ctx.setting("force_product_resync"))
         allow_updates = bool(self.ctx.setting("allow_product_updates"))
         patterns = self.ctx.setting("product_sku_patterns") or []
-        ids = list(self._candidates().values_list("pk", flat=True))
-        all_skus = osa_skus(integration=self.integration, product_ids=ids)
-        owners: dict[str, list[int]] = defaultdict(list)
-        for pid, sku in all_skus.items():
-            owners[sku].append(pid)
-        self.duplicates = {sku: pids for sku, pids in owners.items() if len(pids) > 1}
-        ids = [pid for pid in ids if sku_matches(patterns, all_skus[pid])]
-        for start in range(0, len(ids), BATCH):
-            chunk = list(self._candidates().filter(pk__in=ids[start : start + BATCH]))
+        # The same OSA SKU on several products (the article's "silent mismatches"), found in the database.
+        self.duplicates = set(
+            self._candidates().order_by().values("osa_sku").annotate(n=Count("pk")).filter(n__gt=1).values_list("osa_sku", flat=True)
+        )
+        last = 0
+        while True:
+            chunk = list(self._candidates().filter(pk__gt=last)[:BATCH])
+            if not chunk:
+                break
+            last = chunk[-1].pk
+            chunk = [p for p in chunk if sku_matches(patterns, p.osa_sku)]
             refs = services.external_refs_get(
-                integration=self.integration, kind=self.ref_kind, external_ids=[all_skus[p.pk] for p in chunk]
+                integration=self.integration, kind=self.ref_kind, external_ids=[p.osa_sku for p in chunk]
             )
-            outcomes = []
-            for product in chunk:
-                sku = all_skus[product.pk]
-                outcomes.append(self._push(product, sku, refs.get(sku), force=force, allow_updates=allow_updates))
-            yield Page(items=outcomes, next_cursor={})
+            outcomes = [
+                self._push(p, p.osa_sku, refs.get(p.osa_sku), force=force, allow_updates=allow_updates) for p in chunk
+            ]
+            if outcomes:
+                yield Page(items=outcomes, next_cursor={})
         if self.ctx.setting("force_product_resync") and not self.ctx.dry_run:
             _setting_switch_off(integration=self.integration, key="force_product_resync")
 
@@ -792,7 +808,7 @@ class PushProducts(OsaFlow):
             result.fetched += 1
             self._asin_weight_check(product)
             if kind == "duplicate":
-                others = ", ".join(sorted(p.sku for p in type(product).objects.filter(pk__in=self.duplicates[sku])))
+                others = ", ".join(sorted(p.sku for p in self._candidates().filter(osa_sku=sku)))
                 services.exception_raise(
                     category=PRODUCT,
                     code="duplicate_sku",
