@@ -78,3 +78,29 @@ def test_fbt_off_never_asks_for_fbt_data(tiktok_integration, tiktok_api, listed_
 
     assert not Location.objects.filter(integration=tiktok_integration, kind="fbt").exists()
     assert InventoryLevel.objects.count() == 0
+
+
+def test_fbt_inventory_follows_page_tokens(tiktok_integration, tiktok_api, listed_tee):
+    services.integration_update_settings(integration=tiktok_integration, values={"create_fbt_locations": True})
+    tiktok_api.fixture("GET", ep.PATH_WAREHOUSES, FX + "warehouses__two_and_return.json")
+    tiktok_api.fixture("GET", ep.PATH_FBT_WAREHOUSES, FX + "fbt_warehouses__two.json")
+    tiktok_api.ok("POST", ep.PATH_FBT_INVENTORY_SEARCH, data={"next_page_token": "p2", "inventory": [
+        {"fbt_warehouse_id": "FBT-PA1", "sku_id": "1729592969712207013", "available_quantity": 7}]})
+    tiktok_api.ok("POST", ep.PATH_FBT_INVENTORY_SEARCH, data={"next_page_token": "", "inventory": [
+        {"fbt_warehouse_id": "FBT-CA2", "sku_id": "1729592969712207013", "available_quantity": 5}]})
+
+    run(tiktok_integration, "pull_locations")
+
+    calls = tiktok_api.calls_to(ep.PATH_FBT_INVENTORY_SEARCH)
+    assert tiktok_api.query(calls[1])["page_token"] == "p2"
+    assert InventoryLevel.objects.get(location__external_id="fbt-FBT-CA2", product=listed_tee).fulfillable == 5
+
+
+def test_rate_limited_warehouse_call_fails_the_run_and_writes_nothing(tiktok_integration, tiktok_api):
+    tiktok_api.error("GET", ep.PATH_WAREHOUSES, code=36009002, message="too many requests", status=429)
+
+    sync = run(tiktok_integration, "pull_locations")
+
+    assert sync.status == "failed" and sync.error_class == "RateLimitedError"
+    assert not Location.objects.filter(integration=tiktok_integration).exists()
+    assert tiktok_integration.flow_states.get(flow="pull_locations").consecutive_failures == 1
