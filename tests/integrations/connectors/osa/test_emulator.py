@@ -85,3 +85,8 @@ def test_malformed_body_is_400_and_creates_nothing(client, account):
 
 def test_emulator_routes_are_named_under_osa_namespace():
     assert reverse("integrations:osa:emu-orders") == f"{API}/orders"
+
+
+def test_emulator_is_off_without_sandbox(client, account, settings):
+    settings.SANDBOX_ENABLED = False
+    assert client.get(f"{API}/account", **_auth()).status_code == 404

@@ -119,3 +119,30 @@ def test_osa_cancellation_matched_by_prefixed_number(osa_integration, osa_api, c
     # then
     sr.refresh_from_db()
     assert sr.status == "failed"
+
+
+def test_cancel_of_a_request_that_never_reached_osa_is_confirmed_without_cancel_call(
+    osa_integration, osa_api, channel_order, make_sr
+):
+    # given: cancel requested before the request was ever sent
+    sr = make_sr(channel_order, cancel_state="requested")
+    osa_api.fixture("GET", "/orders", "orders_list__empty.json")
+    # when
+    run = run_flow(osa_integration, "cancel_shipping_requests")
+    # then
+    sr.refresh_from_db()
+    assert run.updated == 1 and sr.cancel_state == "canceled"
+    assert osa_api.calls_to("/orders", "GET")[0].request.params == {"reference": sr.reference}
+    assert [c for c in osa_api.mock.calls if c.request.method == "POST"] == []
+
+
+def test_pull_returns_for_unknown_order_is_a_per_record_error(osa_integration, osa_api):
+    # given: an RMA whose order reference is not one of our shipping requests
+    osa_api.fixture("GET", "/returns", "returns_list__received.json")
+    # when
+    run = run_flow(osa_integration, "pull_returns")
+    # then
+    from orders.models import Return
+
+    assert run.status == SyncRun.Status.PARTIAL and run.errors[0]["external_id"] == "RMA-000007"
+    assert Return.objects.exists() is False
