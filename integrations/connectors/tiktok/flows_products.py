@@ -336,6 +336,16 @@ class PushProducts(Flow):
         outcome.update(action="updated", remote_product_id=product_id, sku_ids=remote_skus, status=status, sent=sent,
                        price_only=bool(safe_price_only))
 
+    _derivation_counts: dict | None = None
+
+    def _note_derivation(self, source: str) -> None:
+        """Say on the run which deriver filled attributes (rules or llm)."""
+        if self._derivation_counts is None:
+            self._derivation_counts = {}
+        self._derivation_counts[source] = self._derivation_counts.get(source, 0) + 1
+        self.ctx.run.note = ("attribute values derived by " + ", ".join(
+            f"{src}: {n} listing(s)" for src, n in sorted(self._derivation_counts.items())))[:255]
+
     # -- local phase --
     def apply(self, page, result):
         from catalog.models import ChannelOption
@@ -354,6 +364,8 @@ class PushProducts(Flow):
                 option.derived_attributes = outcome.get("derived") or {}
                 option.attributes_source = outcome.get("derived_source") or ""
             catalog_services.channel_options_set_readiness(options=list(options.values()))
+            if outcome.get("derived_source"):
+                self._note_derivation(outcome["derived_source"])
             action = outcome["action"]
             label = ", ".join(outcome["skus"])
             dedup = f"tiktok:product_push:{integration.pk}:{outcome['skus'][0]}"

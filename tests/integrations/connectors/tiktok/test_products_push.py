@@ -157,8 +157,9 @@ def test_derive_mode_fills_attributes_from_the_product_and_records_rules(tiktok_
     Product.objects.filter(pk=tee[0].pk).update(custom_fields={})
     configure(tiktok_integration, missing_attributes_mode="ai")
 
-    run(tiktok_integration)
+    sync = run(tiktok_integration)
 
+    assert sync.note == "attribute values derived by rules: 1 listing(s)"
     body = create_body(api)
     assert body["save_mode"] == "LISTING"
     assert body["product_attributes"] == [{"id": "100392", "values": [{"id": "1000043"}]}, {"id": "100393", "values": [{"id": "1000052"}]}]
