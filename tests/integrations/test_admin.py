@@ -59,6 +59,8 @@ def test_change_page_renders_every_declared_setting_label_and_section(admin_clie
             assert section_html in html, f"{code}: section {section!r} missing"
     for cred in spec.credentials:
         assert f'name="credential__{cred.key}"' in html
+    for label, url_name in spec.extra.get("admin_links", ()):
+        assert f'<a class="button" href="{reverse(url_name, args=[integration.pk])}">{label}</a>' in html
 
 
 def test_change_page_shows_stored_values_defaults_and_never_the_secret(admin_client, fake_integration):
