@@ -261,3 +261,50 @@ def test_product_export_queries_do_not_grow_with_rows(db, django_assert_max_num_
     # then
     assert len(dataset) == 121
     assert dataset.dict[0]["components"] == "V00:2" and dataset.dict[61]["parent_sku"] == "P"
+
+
+def test_product_admin_import_previews_then_confirms_with_these_resources(admin_client):
+    # given: the library's admin flow (upload → preview → confirm) on the Product admin
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from import_export.formats.base_formats import CSV
+
+    from catalog.admin import ProductAdmin
+    from django.contrib import admin as django_admin
+
+    formats = ProductAdmin(Product, django_admin.site).get_import_formats()
+    csv_index = [i for i, f in enumerate(formats) if issubclass(f, CSV)][0]
+    upload = SimpleUploadedFile("p.csv", b"sku,kind,name,parent_sku,components\nP,parent,Parent,,\nV,variant,Var,P,\n")
+
+    # when
+    preview = admin_client.post("/catalog/product/import/", {"format": csv_index, "import_file": upload, "resource": 0})
+
+    # then
+    assert preview.status_code == 200
+    assert preview.context["result"].has_validation_errors() is False
+    assert Product.objects.exists() is False
+    confirm = preview.context["confirm_form"].initial
+    done = admin_client.post("/catalog/product/process_import/", confirm)
+    assert done.status_code == 302
+    assert sorted(Product.objects.values_list("sku", "parent__sku")) == [("P", None), ("V", "P")]
+
+
+def test_product_admin_import_preview_shows_row_errors_and_changes_nothing(admin_client):
+    # given
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from import_export.formats.base_formats import CSV
+
+    from catalog.admin import ProductAdmin
+    from django.contrib import admin as django_admin
+
+    formats = ProductAdmin(Product, django_admin.site).get_import_formats()
+    csv_index = [i for i, f in enumerate(formats) if issubclass(f, CSV)][0]
+    upload = SimpleUploadedFile("p.csv", b"sku,kind,name,parent_sku\nOK,simple,Fine,\nV,variant,Var,NOPE\n")
+
+    # when
+    preview = admin_client.post("/catalog/product/import/", {"format": csv_index, "import_file": upload, "resource": 0})
+
+    # then
+    assert preview.status_code == 200
+    assert rows_of(preview.context["result"]) == [(2, {"parent_sku": ["no product with SKU 'NOPE' (in the database or this file)"]})]
+    assert "confirm_form" not in preview.context or preview.context["confirm_form"] is None
+    assert Product.objects.exists() is False
