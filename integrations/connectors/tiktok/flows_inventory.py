@@ -148,6 +148,8 @@ class PushInventory(Flow):
                     if sum(desired.values()) == 0:
                         deactivate.append(option)
                         continue
+                    # Seed 002: live pre-owned listings always have inventory 1.
+                    desired = {wh: min(1, q) for wh, q in desired.items()}
                 held = False
                 if window_rule:
                     desired, held = hold_increases(desired, last)

@@ -230,3 +230,12 @@ def test_dry_run_sends_nothing_and_changes_nothing(tiktok_integration, tiktok_ap
 
     assert sync.updated == 2 and sent(tiktok_api) == []
     assert ChannelOption.objects.get(product=setup["red"]).last_pushed_inventory == {}
+
+
+def test_live_pre_owned_listing_is_reported_as_one(tiktok_integration, tiktok_api, setup):
+    Product.objects.filter(pk=setup["blue"].pk).update(is_pre_owned=True)
+    tiktok_api.fixture("POST", UPDATE_PATH, "catalog/inventory_update__ok.json")
+
+    run(tiktok_integration)
+
+    assert sent(tiktok_api)[0]["skus"][1] == {"id": BLUE_SKU_ID, "inventory": [{"warehouse_id": WH1, "quantity": 1}]}
