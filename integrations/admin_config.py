@@ -11,6 +11,7 @@ import io
 import zipfile
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
@@ -23,6 +24,24 @@ from integrations import configuration
 from integrations.models import Integration
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+class ImportExportPermissionMixin:
+    """For the bulk-data admins (put it before ImportExportMixin): check the app-level permissions the models
+    declare in Meta.permissions (``catalog.import``, ``integrations.export``...). The library itself checks
+    ``<app>.<code>_<model>`` (``catalog.import_product``), which no model declares, so only superusers could
+    import or export. ``import_permission`` / ``export_permission`` override the permission names."""
+
+    import_permission: str | None = None
+    export_permission: str | None = None
+
+    def has_import_permission(self, request) -> bool:
+        code = getattr(settings, "IMPORT_EXPORT_IMPORT_PERMISSION_CODE", None) or "import"
+        return request.user.has_perm(self.import_permission or f"{self.opts.app_label}.{code}")
+
+    def has_export_permission(self, request) -> bool:
+        code = getattr(settings, "IMPORT_EXPORT_EXPORT_PERMISSION_CODE", None) or "export"
+        return request.user.has_perm(self.export_permission or f"{self.opts.app_label}.{code}")
 
 
 class ConfigurationImportForm(forms.Form):

@@ -498,3 +498,39 @@ def test_admin_import_action_opens_the_form_for_the_selected_integration(client,
     # then
     assert response["Location"] == f"/integrations/integration/configuration/import/?target={empty_target.pk}"
     assert form.context["form"].initial["target"] == empty_target
+
+
+def test_import_export_permission_mixin_checks_the_declared_app_permissions(rf, django_user_model, db):
+    # given: an ImportExportMixin admin as the bulk-data admins declare it, with the mixin first
+    from django.contrib import admin as django_admin
+    from django.contrib.auth.models import Permission
+    from import_export.admin import ImportExportMixin
+
+    from catalog.models import Product
+    from integrations.admin_config import ImportExportPermissionMixin
+
+    class WithMixin(ImportExportPermissionMixin, ImportExportMixin, django_admin.ModelAdmin):
+        pass
+
+    class Plain(ImportExportMixin, django_admin.ModelAdmin):
+        pass
+
+    importer = django_user_model.objects.create_user("importer", is_staff=True)
+    importer.user_permissions.set(Permission.objects.filter(content_type__app_label="catalog", codename="import"))
+    viewer = django_user_model.objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(content_type__app_label="catalog", codename="view_product"))
+
+    def request_for(user):
+        request = rf.get("/")
+        request.user = django_user_model.objects.get(pk=user.pk)
+        return request
+
+    # when
+    site = django_admin.AdminSite()
+    with_mixin, plain = WithMixin(Product, site), Plain(Product, site)
+
+    # then
+    assert with_mixin.has_import_permission(request_for(importer)) is True
+    assert with_mixin.has_export_permission(request_for(importer)) is False
+    assert with_mixin.has_import_permission(request_for(viewer)) is False
+    assert plain.has_import_permission(request_for(importer)) is False  # the library wants catalog.import_product
