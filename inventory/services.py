@@ -81,7 +81,7 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
         bad = [k for k, v in values.items() if k in SETTABLE_FIELDS and (not isinstance(v, int) or isinstance(v, bool) or v < 0)]
         if bad:
             raise ValueError(f"{sku}: {', '.join(bad)} must be a whole number ≥ 0")
-    products = _products_for_skus(list(quantities), integration=location.integration)
+    products = products_for_skus(skus=list(quantities), integration=location.integration)
     for sku in quantities:
         if sku not in products:
             exception_raise(category=OpsException.Category.INVENTORY, code="unknown_sku", integration=location.integration,
@@ -120,7 +120,7 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
     return len(products)
 
 
-def _products_for_skus(skus: list[str], *, integration=None) -> dict[str, Product]:
+def products_for_skus(*, skus: list[str], integration=None) -> dict[str, Product]:
     """Master SKU first, then the integration's channel SKU and SKU mappings."""
     from catalog.models import ChannelOption
     from integrations.models import Mapping

@@ -185,7 +185,7 @@ def orders_upsert_from_channel(*, integration: Integration, orders_in: list[Orde
         return result
     existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=list(valid))}
     skus = {ln.sku for data in valid.values() for ln in data.lines}
-    products = inventory_services._products_for_skus(sorted(skus), integration=integration)
+    products = inventory_services.products_for_skus(skus=sorted(skus), integration=integration)
     to_route: list[Order] = []
     new = [(data, _order_values(data)) for eid, data in valid.items() if eid not in existing]
     if new:
@@ -382,7 +382,7 @@ def order_resolve_skus(*, order: Order) -> list[str]:
     """Re-resolve line SKUs against the catalog and SKU mappings; resolve the exceptions of SKUs now known.
     Returns the SKUs still unknown."""
     lines = list(order.lines.all())
-    products = inventory_services._products_for_skus([ln.sku for ln in lines], integration=order.integration)
+    products = inventory_services.products_for_skus(skus=[ln.sku for ln in lines], integration=order.integration)
     changed = []
     for line in lines:
         product = products.get(line.sku)
