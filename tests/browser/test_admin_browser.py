@@ -34,6 +34,23 @@ def test_login_shows_the_operations_dashboard(logged_in, shot):
     shot(page, "dashboard")
 
 
+def test_running_flow_progress_refreshes_by_itself(logged_in, shot):
+    """A long run started from the admin shows up with its page count without reloading the page."""
+    from integrations import services
+    from integrations.models import SyncRun
+
+    page = logged_in
+    integration = services.integration_create(name="Long shop", connector="tiktok", environment="sandbox")
+    state = FlowState.objects.get(integration=integration, flow="pull_orders")
+    run = SyncRun.objects.create(flow_state=state, integration=integration, flow="pull_orders", trigger="admin", status="running",
+                                 pages=7, fetched=350)
+    row = page.wait_for_selector("#ops-running tr.ops-run")  # the panel polls every 5 s
+    assert "Long shop" in row.inner_text() and "7" in row.inner_text() and "350" in row.inner_text()
+    shot(page, "running")
+    SyncRun.objects.filter(pk=run.pk).update(pages=9)
+    page.wait_for_function("document.querySelector('#ops-running tr.ops-run td:nth-child(5)').textContent.trim() === '9'")
+
+
 def test_run_a_flow_and_watch_the_order_appear(logged_in, site, shot, monkeypatch):
     page = logged_in
     demo_seed()
