@@ -107,6 +107,7 @@ def test_push_retry_after_timeout_does_not_create_second_osa_order(
     assert OutboundPush.objects.get(kind="shipping_request").attempts == 2
     assert second.status == SyncRun.Status.SUCCEEDED
     assert EmuOrder.objects.count() == 1
+    assert state["calls"] == 1 and [c.request.method for c in responses.calls].count("POST") == 1  # the retry looked up, no POST
     sr.refresh_from_db()
     assert sr.external_id == EmuOrder.objects.get().osa_id and sr.status == ShippingRequestStatus.SENT_TO_FULFILLMENT
 
