@@ -150,13 +150,15 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = integration_forms.IntegrationAddForm
-        else:
+        elif obj.connector in registry.CONNECTORS:
             kwargs["form"], _ = integration_forms.integration_change_form_class(obj)
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": ["name", "connector", "environment"]})]
+        if obj.connector not in registry.CONNECTORS:  # connector package removed: status only, no settings
+            return [(None, {"fields": ["name", "is_active"]}), ("Status", {"fields": self.readonly_fields})]
         return integration_forms.integration_change_form_class(obj)[1]
 
     def get_readonly_fields(self, request, obj=None):
@@ -182,6 +184,8 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
             obj._state.adding = False
             return
         obj.save(update_fields=["name", "is_active", "environment", "updated_at"])
+        if not hasattr(form, "settings_values"):  # connector not installed: nothing else to save
+            return
         services.integration_update_settings(integration=obj, values=form.settings_values, user=request.user)
         services.integration_update_credentials(integration=obj, values=form.credential_values, user=request.user)
 

@@ -320,3 +320,11 @@ def test_location_setting_offers_the_integrations_locations_and_stores_the_code(
         assert fake_integration.settings["ship_from"] == "main-wh"
     finally:
         registry.register(spec)
+
+
+def test_integration_of_an_uninstalled_connector_still_opens(admin_client):
+    integration = Integration.objects.create(name="Old", connector="gone", role="channel")
+    response = admin_client.get(_change_url(integration))
+    assert response.status_code == 200
+    assert "gone (not installed)" in response.content.decode()
+    assert admin_client.get(reverse("admin:integrations_integration_changelist")).status_code == 200
