@@ -10,6 +10,7 @@ from import_export.admin import ImportExportMixin
 
 from catalog.models import BundleComponent, ChannelOption, Product
 from catalog.resources import ChannelOptionResource, ProductResource
+from integrations.admin_config import ImportExportPermissionMixin
 
 
 class ChannelOptionInline(admin.TabularInline):
@@ -55,7 +56,7 @@ def incomplete_products_rows(queryset):
 
 
 @admin.register(Product)
-class ProductAdmin(ImportExportMixin, admin.ModelAdmin):
+class ProductAdmin(ImportExportPermissionMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [ProductResource]
     list_display = ["sku", "name", "kind", "status", "price", "currency", "barcode", "parent", "updated_at"]
     list_filter = ["kind", "status", "channel_options__integration"]
@@ -84,7 +85,7 @@ class ProductAdmin(ImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(ChannelOption)
-class ChannelOptionAdmin(ImportExportMixin, admin.ModelAdmin):
+class ChannelOptionAdmin(ImportExportPermissionMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [ChannelOptionResource]
     list_display = ["product", "integration", "channel_sku", "sync_enabled", "remote_product_id", "remote_sku_id",
                     "listing_status", "last_pushed_at"]

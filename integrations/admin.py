@@ -16,7 +16,7 @@ from import_export.admin import ImportExportMixin
 
 from integrations import forms as integration_forms
 from integrations import registry, services
-from integrations.admin_config import ConfigurationAdminMixin
+from integrations.admin_config import ConfigurationAdminMixin, ImportExportPermissionMixin
 from integrations.models import (ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
                                  SettingsChange, SyncRun)
 from integrations.resources import MappingResource
@@ -425,7 +425,7 @@ class ExternalRefAdmin(admin.ModelAdmin):
 
 
 @admin.register(Mapping)
-class MappingAdmin(ImportExportMixin, admin.ModelAdmin):
+class MappingAdmin(ImportExportPermissionMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [MappingResource]
     list_display = ["integration", "kind", "source", "target", "notes", "updated_at"]
     list_filter = ["kind", "integration"]

@@ -100,3 +100,16 @@ def test_product_change_page_links_variants(admin_client):
     assert f"?parent__id__exact={parent.pk}" in html and "1 variant(s)" in html
 
 
+
+
+def test_product_export_needs_the_app_level_export_permission(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="catalog", codename="view_product"))
+    client.force_login(user)
+    url = reverse("admin:catalog_product_export")
+    assert client.get(url).status_code == 403
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="catalog", codename="export"))
+    client.force_login(django_user_model.objects.get(pk=user.pk))
+    assert client.get(url).status_code == 200
