@@ -47,3 +47,19 @@ def test_ops_staff_can_view_settings_and_reset_cursors_but_not_change_settings(c
     url = reverse("admin:integrations_integration_flow_action", args=[integration.pk, fake_state.pk, "reset_cursor"])
     assert client.post(url, {"confirmed": "yes"}).status_code == 302
     assert SettingsChange.objects.get().user == user
+
+
+def test_the_data_migration_creates_both_groups():
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    # given: no groups (a transactional test may have flushed the migrated ones)
+    Group.objects.all().delete()
+    migration = importlib.import_module("integrations.migrations.0002_permission_groups")
+    # when
+    migration.groups_create(None, SimpleNamespace(connection=connection))
+    # then
+    assert "integrations.run_flow" in _perms("Ops staff")
+    assert "integrations.change_integration" in _perms("Integration admins")
