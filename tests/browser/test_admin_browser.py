@@ -64,17 +64,20 @@ def test_run_a_flow_and_watch_the_order_appear(logged_in, site, shot, monkeypatc
         # "Run now" on the integration's page queues the run in the broker, as in production; this test then
         # plays the worker. (Running it inline inside the live server's request would make the server call itself
         # while sharing the test's in-memory database connection.)
+        from django_q.brokers import get_broker
         from django_q.conf import Conf
-        from django_q.models import OrmQ
 
         monkeypatch.setattr(Conf, "SYNC", False)
+        broker = get_broker()  # the configured broker: ORM by default, Redis with REDIS_URL
+        broker.purge_queue()
         page.goto(f"{site}{change}")
         shot(page, "integration")
         page.locator("tr", has_text="pull_orders").first.locator("button[value=run]").click()
         page.wait_for_load_state()
         assert "queued" in page.content()
         shot(page, "flow_queued")
-        assert OrmQ.objects.count() == 1
+        assert broker.queue_size() == 1
+        broker.purge_queue()
     services.flow_run(flow_state=state, trigger="admin")
     run = state.runs.order_by("-started_at").first()
     assert run is not None and run.status == "succeeded", (run and run.note, run and run.error_message)
