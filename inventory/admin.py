@@ -1,12 +1,21 @@
-"""Inventory back office: locations and links, levels (manual edits ledgered, lock toggle), ledger, buffers."""
+"""Inventory back office: locations and links, levels (manual edits ledgered, lock toggle), ledger, buffers.
+
+Bulk import/export of locations, links and levels needs the declared ``integrations.import`` /
+``integrations.export`` permissions ("Can import/export configurations and data"); inventory models declare none."""
 from django.contrib import admin, messages
 from import_export.admin import ImportExportMixin
 
+from integrations.admin_config import ImportExportPermissionMixin
 from inventory import services
 from inventory.models import (
     Arrival, ArrivalLine, ChannelInventoryPolicy, InventoryLedgerEntry, InventoryLevel, Location, LocationLink,
 )
 from inventory.resources import InventoryLevelResource, LocationLinkResource, LocationResource
+
+
+class InventoryImportExportPermissionMixin(ImportExportPermissionMixin):
+    import_permission = "integrations.import"
+    export_permission = "integrations.export"
 
 
 class LinkOutInline(admin.TabularInline):
@@ -18,7 +27,7 @@ class LinkOutInline(admin.TabularInline):
 
 
 @admin.register(Location)
-class LocationAdmin(ImportExportMixin, admin.ModelAdmin):
+class LocationAdmin(InventoryImportExportPermissionMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [LocationResource]
     list_display = ("name", "code", "integration", "kind", "external_id", "is_default", "exclude_from_totals", "quantities_locked",
                     "preserve_bundles", "is_active")
@@ -43,7 +52,7 @@ class LocationAdmin(ImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(LocationLink)
-class LocationLinkAdmin(ImportExportMixin, admin.ModelAdmin):
+class LocationLinkAdmin(InventoryImportExportPermissionMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [LocationLinkResource]
     list_display = ("source", "target", "created_at")
     list_select_related = ("source", "target")
@@ -52,7 +61,7 @@ class LocationLinkAdmin(ImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(InventoryLevel)
-class InventoryLevelAdmin(ImportExportMixin, admin.ModelAdmin):
+class InventoryLevelAdmin(InventoryImportExportPermissionMixin, ImportExportMixin, admin.ModelAdmin):
     """on_hand is the only editable quantity; a save is a ledgered manual adjustment (allowed on locked locations)."""
 
     resource_classes = [InventoryLevelResource]
