@@ -52,6 +52,10 @@ class OrderIn:
     deliver_by: datetime | None = None
     tags: tuple[str, ...] = ()
     payload_hash: str = ""
+    # Cancellations the channel reports on this order (source, reason, stable external ids): the full one when
+    # the order is cancelled, or one per cancelled line. Used when the order is first created (or cancelled by
+    # an update) so the channel's source and reason are kept; empty = "platform" with the channel status.
+    cancellations: tuple[CancellationIn, ...] = ()
 
 
 @dataclass(frozen=True)

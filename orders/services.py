@@ -238,28 +238,50 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
                     status, event_actor, order.review_reason = S.REVIEW_REQUIRED, f"hold rule {rule.name}", "hold_rule"
         order.status = status
         orders.append(order)
-        plans.append((merged, unknown, event_actor, message))
+        plans.append((merged, unknown, event_actor, message, data))
     Order.objects.bulk_create(orders)
-    lines, events, cancellations = [], [], []
-    for order, (merged, unknown, event_actor, message) in zip(orders, plans):
+    lines, events, cancellations, cancellation_lines = [], [], [], []
+    for order, (merged, unknown, event_actor, message, data) in zip(orders, plans):
+        by_sku = {}
         for sku, row in merged.items():
             product = products.get(sku)
-            lines.append(OrderLine(order=order, sku=sku, product=product, **{**row, "is_bundle": row["is_bundle"] or bool(
-                product and product.kind == Product.Kind.BUNDLE)}))
+            by_sku[sku] = OrderLine(order=order, sku=sku, product=product, **{**row, "is_bundle": row["is_bundle"] or bool(
+                product and product.kind == Product.Kind.BUNDLE)})
+            lines.append(by_sku[sku])
         events.append(OrderEvent(order=order, at=now, kind="created", message=f"received from {integration.name} ({order.channel_status})",
                                  actor=actor, sync_run=run))
         events.append(OrderEvent(order=order, at=now, kind="status", from_status=S.NEW, to_status=order.status, message=message,
                                  actor=event_actor[:120], sync_run=run))
-        if order.status == S.CANCELED:
-            cancellations.append(Cancellation(order=order, integration=integration, source=Cancellation.Source.PLATFORM,
-                                              reason=order.channel_status))
+        for item in _created_cancellations(order=order, data=data):
+            record = Cancellation(order=order, integration=integration, source=item.source, reason=item.reason[:255],
+                                  external_id=item.external_id, status=item.status, is_full=item.is_full)
+            cancellations.append(record)
+            cancellation_lines.extend((record, by_sku.get(ql.sku), ql) for ql in item.lines)
     OrderLine.objects.bulk_create(lines)
     OrderEvent.objects.bulk_create(events)
     Cancellation.objects.bulk_create(cancellations)
-    for order, (_, unknown, _, _) in zip(orders, plans):
+    CancellationLine.objects.bulk_create([
+        CancellationLine(cancellation=record, order_line=line, sku=ql.sku, quantity=ql.quantity)
+        for record, line, ql in cancellation_lines])
+    for order, (_, unknown, _, _, _) in zip(orders, plans):
         for sku in unknown:
             _raise_unknown_sku(order, sku)
     return [o for o in orders if o.status == S.READY_FOR_FULFILLMENT]
+
+
+def _full_cancellation_in(data: OrderIn) -> CancellationIn:
+    """The channel's whole-order cancellation (its source, reason and id), else "platform" with the channel status."""
+    full = next((c for c in data.cancellations if c.is_full), None)
+    return full or CancellationIn(source=Cancellation.Source.PLATFORM, reason=data.channel_status)
+
+
+def _created_cancellations(*, order: Order, data: OrderIn) -> list[CancellationIn]:
+    """Cancellations to record for a new order: the full one when it starts cancelled, else the channel's
+    line cancellations whose SKUs are cancelled on the order's lines (partial cancellation on arrival)."""
+    if order.status == S.CANCELED:
+        return [_full_cancellation_in(data)]
+    canceled = {ln.sku for ln in data.lines if ln.canceled_quantity}
+    return [c for c in data.cancellations if not c.is_full and c.lines and all(ql.sku in canceled for ql in c.lines)]
 
 
 def _order_proceed(*, order: Order, actor: str, run=None, user=None, channel_hold: bool = False, to_route: list | None = None) -> None:
@@ -318,8 +340,7 @@ def _order_update(*, order: Order, data: OrderIn, values: dict, products: dict, 
     elif lines_changed:
         _event(order, "edit_ignored", "lines changed at the channel after the order was sent to fulfillment", actor, run=run)
     if data.status == S.CANCELED and order.status != S.CANCELED:
-        order_cancel_from_channel(order=order, cancellation=CancellationIn(source=Cancellation.Source.PLATFORM,
-                                                                              reason=data.channel_status), run=run)
+        order_cancel_from_channel(order=order, cancellation=_full_cancellation_in(data), run=run)
         return
     if data.status in CHANNEL_DONE and order.fulfillment_type == Order.FulfillmentType.PLATFORM:
         _try_transition(order=order, to_status=data.status, actor=actor, run=run)

@@ -1,6 +1,7 @@
 """Pure mapping of TikTok orders (reference §4.3) into orders.interface dataclasses, and the pull filters."""
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -175,7 +176,7 @@ def order_to_order_in(order: dict, *, virtual_bundles: bool = True) -> OrderIn:
             tags.append(tag)
     if order.get("shipping_type") == "TIKTOK":
         tags.append("tiktok-shipping")
-    return OrderIn(
+    order_in = OrderIn(
         external_id=external_id, channel_status=status, status=mapped,
         lines=order_lines(order, virtual_bundles=virtual_bundles),
         currency=pay.get("currency") or "USD",
@@ -191,6 +192,9 @@ def order_to_order_in(order: dict, *, virtual_bundles: bool = True) -> OrderIn:
         deliver_by=epoch(order.get("delivery_sla_time")) or epoch(order.get("delivery_due_time")),
         tags=tuple(tags), payload_hash=payload_hash(order),
     )
+    # TikTok's cancellation source and reason travel with the order, so a new order that arrives already
+    # cancelled (fully or some lines) keeps them.
+    return dataclasses.replace(order_in, cancellations=tuple(cancellations_from_order(order, order_in)))
 
 
 def cancellations_from_order(order: dict, order_in: OrderIn) -> list[CancellationIn]:
