@@ -1186,6 +1186,21 @@ def refunds_upsert(*, integration: Integration, refunds_in: list[RefundIn], run=
     return result
 
 
+def refund_bind_external_id(*, refund: Refund, integration: Integration, external_id: str) -> bool:
+    """A refund created here was accepted by the channel as ``external_id``: keep that id on the refund so the
+    channel's later pull upserts the same row instead of creating a second one. Only when the refund belongs to
+    that integration, has no id yet and no other refund of the integration has this id. Returns whether bound."""
+    external_id = (external_id or "").strip()[:64]
+    if not external_id or refund.external_id or refund.integration_id != integration.pk:
+        return False
+    if Refund.objects.filter(integration=integration, external_id=external_id).exclude(pk=refund.pk).exists():
+        return False
+    if not Refund.objects.filter(pk=refund.pk, external_id="").update(external_id=external_id):
+        return False
+    refund.external_id = external_id
+    return True
+
+
 # --- exceptions -----------------------------------------------------------------------------
 
 def exceptions_redrive(*, exceptions, user=None) -> int:

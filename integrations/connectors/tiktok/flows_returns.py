@@ -115,7 +115,8 @@ class PushRefunds(Flow):
     awaiting collection → refund (the in-transit reason); awaiting shipment → seller cancellation (the
     not-shipped reason). A pending buyer refund request blocks a seller cancellation unless "Reject Buyer
     Refund Requests for Seller-Initiated Cancellations" is on, which rejects it first. Each refund is sent once
-    (OutboundPush `tiktok_refund`, key `refund:<pk>`); the TikTok id is kept on the push as `remote_id`."""
+    (OutboundPush `tiktok_refund`, key `refund:<pk>`); the TikTok id is kept on the push as `remote_id` and, for
+    a refund (a TikTok return), as the refund's external_id so a later pull_refunds updates the same row."""
 
     code = "push_refunds"
 
@@ -144,6 +145,8 @@ class PushRefunds(Flow):
             yield Page(items=[self._push(client, refund, sku_ids) for refund in batch], next_cursor={})
 
     def _push(self, client, refund, sku_ids) -> dict:
+        from orders import services as order_services
+
         order = refund.order
         status = (order.channel_status or "").upper()
         key = f"refund:{refund.pk}"
@@ -177,6 +180,9 @@ class PushRefunds(Flow):
                         "currency": refund.currency}
                 response = self._once(key, body, lambda: client.return_create(body=body, idempotency_key=key))
                 outcome.update(sent="refund", remote_id=str(response.get("return_id") or ""))
+                # The TikTok return id goes onto the refund too, so pull_refunds upserts this row (no duplicate).
+                order_services.refund_bind_external_id(refund=refund, integration=self.ctx.integration,
+                                                       external_id=outcome["remote_id"])
             else:
                 outcome["error"] = f"order {order.external_id} is {status or 'without a TikTok status'}; TikTok accepts no refund now"
         except PermanentError as exc:

@@ -62,3 +62,72 @@ def test_order_first_seen_with_a_cancelled_line_keeps_that_cancellation(tiktok_i
     assert list(Cancellation.objects.values_list("source", "reason", "external_id", "is_full")) == [
         ("seller", "seller_cancel_reason_out_of_stock", "576812345678901234:line:576812345678911112", False)]
     assert list(Cancellation.objects.get().lines.values_list("sku", "quantity")) == [("TEE-BLK-L", 1)]
+
+
+# --- push_refunds then pull_refunds: one Refund row ---
+
+REFUND_ORDER_ID = "576461413038785001"
+RETURN_ID = "4035318504086820001"
+
+
+@pytest.fixture
+def local_refund(tiktok_integration):
+    from decimal import Decimal
+
+    from catalog.models import ChannelOption, Product
+    from orders.models import OrderLine, Refund, RefundLine
+
+    order = Order.objects.create(integration=tiktok_integration, external_id=REFUND_ORDER_ID, status="delivered",
+                                 channel_status="DELIVERED")
+    product = Product.objects.create(sku="TEE-RED-M", name="Tee red")
+    ChannelOption.objects.create(product=product, integration=tiktok_integration, remote_sku_id="1729592969712207013")
+    OrderLine.objects.create(order=order, sku="TEE-RED-M", quantity=2, channel_line_ids=["577001", "577002"])
+    refund = Refund.objects.create(order=order, integration=tiktok_integration, status="pending", amount=Decimal("39.98"))
+    RefundLine.objects.create(refund=refund, sku="TEE-RED-M", quantity=2, amount=Decimal("39.98"))
+    return refund
+
+
+def _returns_search_with_only_our_return() -> dict:
+    data = copy.deepcopy(load_fixture("catalog/returns_search__two.json")["data"])
+    data["return_orders"] = [r for r in data["return_orders"] if r["return_id"] == RETURN_ID]
+    data["total_count"] = 1
+    return data
+
+
+def test_pushed_refund_then_pulled_is_one_refund_row(tiktok_integration, tiktok_api, local_refund):
+    from integrations.connectors.tiktok import endpoints_catalog as ep
+    from integrations.models import OutboundPush
+    from orders.models import Refund
+
+    # given TikTok accepts our refund as return RETURN_ID, and its returns search then lists that return
+    tiktok_api.ok("POST", ep.PATH_RETURN_CREATE, data={"return_id": RETURN_ID})
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=_returns_search_with_only_our_return())
+    # when we push refunds, then pull refunds
+    push = services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="push_refunds"))
+    local_refund.refresh_from_db()
+    bound_id = local_refund.external_id
+    pull = services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="pull_refunds"))
+    # then the push bound the TikTok id to our refund and the pull updated that same row
+    assert (push.status, push.created) == ("succeeded", 1), push.errors
+    assert pull.status == "succeeded", pull.errors
+    assert bound_id == RETURN_ID
+    assert OutboundPush.objects.get(kind="tiktok_refund").remote_id == RETURN_ID
+    assert list(Refund.objects.values_list("pk", "external_id", "status", "amount")) == [
+        (local_refund.pk, RETURN_ID, "RETURN_OR_REFUND_REQUEST_COMPLETE", local_refund.amount)]
+    assert len(tiktok_api.calls_to(ep.PATH_RETURN_CREATE)) == 1
+
+
+def test_push_does_not_bind_an_id_another_refund_already_has(tiktok_integration, tiktok_api, local_refund):
+    from integrations.connectors.tiktok import endpoints_catalog as ep
+    from orders.models import Refund
+
+    # given a refund of this integration already carries the id TikTok answers with
+    other = Refund.objects.create(integration=tiktok_integration, external_id=RETURN_ID, status="pending")
+    tiktok_api.ok("POST", ep.PATH_RETURN_CREATE, data={"return_id": RETURN_ID})
+    # when we push
+    push = services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="push_refunds"))
+    # then the push is sent but our refund keeps no id (the unique id stays on the other row)
+    local_refund.refresh_from_db()
+    assert push.status == "succeeded", push.errors
+    assert local_refund.external_id == ""
+    assert Refund.objects.get(external_id=RETURN_ID).pk == other.pk
