@@ -121,9 +121,16 @@ class PushProducts(Flow):
 
     def _page(self, batch: list[list], *, last: bool) -> Page:
         from catalog import services as catalog_services
+        from catalog.models import ChannelOption
 
-        options = catalog_services.channel_options_ensure(integration=self.ctx.integration,
-                                                          products=[p for g in batch for p in g])
+        products = [p for g in batch for p in g]
+        if self.ctx.dry_run:
+            # pages() runs outside the engine's rolled-back transaction: a dry run writes nothing here, so missing
+            # Channel Options are only built in memory (with their defaults) for this report.
+            options = {o.product_id: o for o in ChannelOption.objects.filter(integration=self.ctx.integration, product__in=products)}
+            options.update({p.pk: ChannelOption(product=p, integration=self.ctx.integration) for p in products if p.pk not in options})
+        else:
+            options = catalog_services.channel_options_ensure(integration=self.ctx.integration, products=products)
         outcomes = [self._push_listing(group, options) for group in batch]
         return Page(items=outcomes, next_cursor={} if last else {"after_group": batch[-1][0].listing_key})
 

@@ -131,3 +131,34 @@ def test_push_does_not_bind_an_id_another_refund_already_has(tiktok_integration,
     assert push.status == "succeeded", push.errors
     assert local_refund.external_id == ""
     assert Refund.objects.get(external_id=RETURN_ID).pk == other.pk
+
+
+# --- product push dry run ---
+
+def test_product_push_dry_run_creates_no_channel_options(tiktok_integration, tiktok_api):
+    from decimal import Decimal
+
+    from catalog.models import ChannelOption, Product
+    from integrations.connectors.tiktok import endpoints_catalog as ep
+    from integrations.models import OutboundPush
+
+    # given a product never pushed (no Channel Option yet), one with an existing option, and a US shop
+    category = "601226"
+    tiktok_api.fixture("GET", ep.PATH_CATEGORY_ATTRIBUTES.format(category_id=category), "catalog/category_attributes__tshirts.json")
+    tiktok_api.fixture("GET", ep.PATH_CATEGORY_RULES.format(category_id=category), "catalog/category_rules__none_required.json")
+    fresh = Product.objects.create(sku="MUG-1", name="Stoneware mug with a glazed finish for coffee", category=category,
+                                   description_html="<p>Stoneware.</p>", images=["https://cdn.example/mug.jpg"],
+                                   price=Decimal("12.00"), weight=Decimal("0.80"), weight_unit="lb")
+    known = Product.objects.create(sku="MUG-2", name="Stoneware mug with a matte finish for tea", category=category,
+                                   description_html="<p>Stoneware.</p>", images=["https://cdn.example/mug2.jpg"],
+                                   price=Decimal("12.00"), weight=Decimal("0.80"), weight_unit="lb")
+    ChannelOption.objects.create(product=known, integration=tiktok_integration)
+    before = list(ChannelOption.objects.values_list("pk", "product_id", "readiness_problems", "last_pushed_fingerprint"))
+    # when a dry run of the product push runs
+    sync = services.flow_run(flow_state=tiktok_integration.flow_states.get(flow="push_products"), dry_run=True)
+    # then it reports both products and leaves the Channel Options exactly as they were
+    assert sync.status == "succeeded", sync.errors
+    assert sync.fetched == 2
+    assert list(ChannelOption.objects.values_list("pk", "product_id", "readiness_problems", "last_pushed_fingerprint")) == before
+    assert not ChannelOption.objects.filter(product=fresh).exists()
+    assert tiktok_api.calls_to(ep.PATH_PRODUCTS) == [] and not OutboundPush.objects.exists()
