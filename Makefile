@@ -27,7 +27,7 @@ test-pg: install
 
 # Rerunnable ingestion benchmark (queries per page, orders/s, peak memory); see tests/benchmarks/.
 benchmark: install
-	$(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),)
+	$(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
