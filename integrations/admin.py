@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -104,8 +105,51 @@ def _states_of_integrations(queryset):
 
 # --- Integration ---------------------------------------------------------------------------------
 
+def _flow_switch_label(state: FlowState) -> str:
+    """The label of the setting that switches this flow on/off ("" when the flow has none)."""
+    spec = registry.CONNECTORS.get(state.integration.connector) if state.integration_id else None
+    if spec is None:
+        return ""
+    try:
+        flow = spec.flow(state.flow)
+    except KeyError:
+        return ""
+    if not flow.enable_setting:
+        return ""
+    try:
+        return spec.setting(flow.enable_setting).label
+    except KeyError:
+        return flow.enable_setting
+
+
+class _SwitchedBySettingCheckbox(forms.CheckboxInput):
+    """A read-only checkbox with the reason under it (tabular inlines show no per-row help)."""
+
+    def __init__(self, help_text: str):
+        super().__init__(attrs={"disabled": True})
+        self.help_text = help_text
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html('{}<div class="help">{}</div>', super().render(name, value, attrs, renderer), self.help_text)
+
+
+class FlowStateInlineForm(forms.ModelForm):
+    """One truth for on/off: a flow switched by a setting (FlowSpec.enable_setting) shows ``enabled`` read-only
+    (the settings save sets it, services.flow_states_sync_switches); only flows without one are switched here."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        label = _flow_switch_label(self.instance) if self.instance.pk else ""
+        if label and "enabled" in self.fields:
+            field = self.fields["enabled"]
+            field.disabled = True  # posted values are ignored: the stored value stands
+            field.help_text = f"switched by the setting '{label}'"
+            field.widget = _SwitchedBySettingCheckbox(field.help_text)
+
+
 class FlowStateInline(admin.TabularInline):
     model = FlowState
+    form = FlowStateInlineForm
     extra = 0
     can_delete = False
     fields = ["flow", "enabled", "interval", "next_run_at", "last_succeeded_at", "consecutive_failures",
