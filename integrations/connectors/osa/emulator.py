@@ -147,7 +147,9 @@ def emulator_receive_return(
 
 
 def emulator_advance(*, account: EmuAccount, now: datetime | None = None) -> None:
-    """Move orders along their delays: Waiting → Success after accept delay, → Shipped after ship delay."""
+    """Move orders along their delays: Waiting → Success after accept delay, → Shipped after ship delay.
+    Safe under concurrency: each shipment is created only by the request that wins a compare-and-set on the
+    order's (status, updated_at), so two overlapping advances never ship the same units twice."""
     now = now or timezone.now()
     accept_before = now - timedelta(seconds=account.accept_delay_seconds)
     ship_before = now - timedelta(seconds=account.accept_delay_seconds + account.ship_delay_seconds)
@@ -160,43 +162,52 @@ def emulator_advance(*, account: EmuAccount, now: datetime | None = None) -> Non
         _ship(order, now=now)
 
 
-def _ship(order: EmuOrder, *, now: datetime) -> None:
-    shipped: dict[str, int] = {}
-    for shipment in order.shipments.all():
-        for line in shipment.lines:
-            shipped[line["sku"]] = shipped.get(line["sku"], 0) + line["quantity"]
-    remaining = {line["sku"]: int(line["quantity"]) - shipped.get(line["sku"], 0) for line in order.payload.get("lines", [])}
-    remaining = {s: q for s, q in remaining.items() if q > 0}
-    if not remaining:
-        return
-    partial = order.partial_first and not shipped and sum(remaining.values()) > 1
-    if partial:  # ship one unit of the first line now, the rest on the next advance
-        first = next(iter(remaining))
-        to_ship = {first: 1}
-    else:
-        to_ship = remaining
-    method = (order.shipping_method or "standard").lower()
-    carrier, service = CARRIERS.get("express" if "express" in method or "2" in method else "standard")
-    account = order.account
-    seq = _next_id(account, "SHP")
-    EmuShipment.objects.create(
-        account=account,
-        osa_id=seq,
-        order=order,
-        carrier=carrier,
-        service=service,
-        tracking_number=f"1Z{account.store_id}{seq[-6:]}",
-        shipped_at=now,
-        updated_at=now,
-        lines=[{"sku": s, "quantity": q} for s, q in to_ship.items()],
-    )
-    for sku, qty in to_ship.items():
-        EmuStock.objects.filter(account=account, sku=sku, location_code=order.warehouse_code).update(
-            on_hand=F("on_hand") - qty, committed=F("committed") - qty
+def _ship(order: EmuOrder, *, now: datetime) -> EmuShipment | None:
+    """Ship what remains of `order` (a snapshot that may be stale). Returns the shipment, or None when nothing
+    remains or another request advanced the order first (its status/updated_at no longer match the snapshot)."""
+    with transaction.atomic():
+        shipped: dict[str, int] = {}
+        for shipment in EmuShipment.objects.filter(order=order):
+            for line in shipment.lines:
+                shipped[line["sku"]] = shipped.get(line["sku"], 0) + int(line["quantity"])
+        remaining = {line["sku"]: int(line["quantity"]) - shipped.get(line["sku"], 0) for line in order.payload.get("lines", [])}
+        remaining = {s: q for s, q in remaining.items() if q > 0}
+        if not remaining:
+            return None
+        partial = order.partial_first and not shipped and sum(remaining.values()) > 1
+        if partial:  # ship one unit of the first line now, the rest on the next advance
+            first = next(iter(remaining))
+            to_ship = {first: 1}
+        else:
+            to_ship = remaining
+        new_status = wire.PARTIALLY_SHIPPED if partial else wire.SHIPPED
+        # Compare-and-set: only the request that still sees the snapshot's state moves the order (and ships).
+        won = EmuOrder.objects.filter(pk=order.pk, status=order.status, updated_at=order.updated_at).update(
+            status=new_status, updated_at=now
         )
-    order.status = wire.PARTIALLY_SHIPPED if partial else wire.SHIPPED
-    order.updated_at = now
-    order.save(update_fields=["status", "updated_at"])
+        if not won:
+            return None
+        method = (order.shipping_method or "standard").lower()
+        carrier, service = CARRIERS.get("express" if "express" in method or "2" in method else "standard")
+        account = order.account
+        seq = _next_id(account, "SHP")
+        shipment = EmuShipment.objects.create(
+            account=account,
+            osa_id=seq,
+            order=order,
+            carrier=carrier,
+            service=service,
+            tracking_number=f"1Z{account.store_id}{seq[-6:]}",
+            shipped_at=now,
+            updated_at=now,
+            lines=[{"sku": s, "quantity": q} for s, q in to_ship.items()],
+        )
+        for sku, qty in to_ship.items():
+            EmuStock.objects.filter(account=account, sku=sku, location_code=order.warehouse_code).update(
+                on_hand=F("on_hand") - qty, committed=F("committed") - qty
+            )
+    order.status, order.updated_at = new_status, now
+    return shipment
 
 
 def _next_id(account: EmuAccount, prefix: str) -> str:
