@@ -232,3 +232,134 @@ def inventory_level_set_manual(*, level: InventoryLevel, on_hand: int, user=None
 def location_set_lock(*, location: Location, locked: bool) -> None:
     Location.objects.filter(pk=location.pk).update(quantities_locked=locked)
     location.quantities_locked = locked
+
+
+# --- arrivals and receipts (what a 3PL expects and what it physically received) -------------
+
+ARRIVAL_OPEN_STATUSES = ("expected", "sent", "partial")
+
+
+def arrivals_inbound_refresh(*, location: Location, product_ids: set[int], reason: str = "arrivals", run=None) -> int:
+    """Inbound = expected − received over the location's open arrivals, per product, set through
+    inventory_levels_set (ledgered). Returns the number of SKUs applied."""
+    from django.db.models import Sum
+
+    from inventory.models import ArrivalLine
+
+    product_ids = {p for p in product_ids if p}
+    if not product_ids:
+        return 0
+    sums = {
+        row["product_id"]: max(0, (row["expected"] or 0) - (row["received"] or 0))
+        for row in ArrivalLine.objects.filter(arrival__location=location, arrival__status__in=ARRIVAL_OPEN_STATUSES,
+                                              product_id__in=product_ids)
+        .values("product_id").annotate(expected=Sum("quantity_expected"), received=Sum("quantity_received"))
+    }
+    skus = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "sku"))
+    return inventory_levels_set(location=location, quantities={skus[p]: {"inbound": sums.get(p, 0)} for p in skus},
+                                reason=reason, run=run)
+
+
+@transaction.atomic
+def arrival_mark_sent(*, arrival, external_id: str, reason: str = "arrivals", run=None):
+    """The 3PL accepted the arrival under `external_id`: status sent, and its lines count as inbound.
+    Idempotent: marking an already-sent arrival again with the same id changes nothing."""
+    from inventory.models import Arrival
+
+    external_id = str(external_id or "").strip()
+    if not external_id:
+        raise ValueError(f"arrival {arrival.reference}: the 3PL's id is required")
+    Arrival.objects.filter(pk=arrival.pk).update(external_id=external_id, status=Arrival.Status.SENT)
+    arrival.external_id, arrival.status = external_id, Arrival.Status.SENT
+    arrivals_inbound_refresh(location=arrival.location, product_ids=set(arrival.lines.values_list("product_id", flat=True)),
+                             reason=reason, run=run)
+    return arrival
+
+
+def _receipt_valid(data: dict) -> str:
+    if not str(data.get("external_id") or "").strip():
+        return "external_id is required"
+    lines = data.get("lines")
+    if not isinstance(lines, list):
+        return "lines must be a list"
+    for line in lines:
+        qty = line.get("quantity") if isinstance(line, dict) else None
+        if not isinstance(line, dict) or not str(line.get("sku") or "").strip() or not isinstance(qty, int) or isinstance(qty, bool) or qty < 0:
+            return "each line needs a sku and a whole quantity ≥ 0"
+    return ""
+
+
+@transaction.atomic
+def receipts_record(*, integration, receipts: list[dict], reason: str = "arrivals", run=None) -> dict:
+    """Upsert what the 3PL received on (integration, external_id). Each dict: external_id, arrival_reference,
+    received_at (aware datetime or None), lines [{"sku", "quantity"}]. SKUs resolve to products (master SKU,
+    the integration's channel SKUs, SKU mappings); arrivals are this integration's (or at its locations).
+    Then, per touched arrival: ArrivalLine.quantity_received = sum of its receipt lines, status partial or
+    received, and the location's inbound recomputed (ledgered). Re-recording the same receipts changes nothing.
+    Returns {"created", "updated", "unchanged", "errors": [{"external_id", "field", "message"}]}; a malformed
+    receipt is reported in errors and writes nothing."""
+    from django.db.models import Q, Sum
+
+    from inventory.models import Arrival, ArrivalLine, Receipt, ReceiptLine
+
+    out = {"created": 0, "updated": 0, "unchanged": 0, "errors": []}
+    valid = []
+    for data in receipts:
+        problem = _receipt_valid(data)
+        if problem:
+            out["errors"].append({"external_id": str(data.get("external_id") or ""), "field": "receipt", "message": problem})
+        else:
+            valid.append(data)
+    if not valid:
+        return out
+    refs = {str(d.get("arrival_reference") or "") for d in valid} - {""}
+    arrivals = {a.reference: a for a in Arrival.objects.filter(reference__in=refs).filter(
+        Q(integration=integration) | Q(location__integration=integration)).select_related("location")}
+    existing = {r.external_id: r for r in Receipt.objects.filter(
+        integration=integration, external_id__in=[str(d["external_id"]) for d in valid]).prefetch_related("lines")}
+    products = products_for_skus(skus=sorted({ln["sku"] for d in valid for ln in d["lines"]}), integration=integration)
+    touched: dict[int, set[int]] = {}
+    for data in valid:
+        external_id = str(data["external_id"])
+        arrival = arrivals.get(str(data.get("arrival_reference") or ""))
+        wanted = sorted((ln["sku"], ln["quantity"]) for ln in data["lines"])
+        receipt = existing.get(external_id)
+        if receipt is not None:
+            have = sorted((ln.sku, ln.quantity) for ln in receipt.lines.all())
+            if have == wanted and receipt.arrival_id == (arrival.pk if arrival else None) and receipt.received_at == data.get("received_at"):
+                out["unchanged"] += 1
+                continue
+            if receipt.arrival_id and receipt.arrival_id != (arrival.pk if arrival else None):
+                touched.setdefault(receipt.arrival_id, set()).update(ln.product_id for ln in receipt.lines.all() if ln.product_id)
+            old_products = {ln.product_id for ln in receipt.lines.all() if ln.product_id}
+            receipt.arrival, receipt.received_at = arrival, data.get("received_at")
+            receipt.save(update_fields=["arrival", "received_at"])
+            receipt.lines.all().delete()
+            out["updated"] += 1
+        else:
+            receipt = Receipt.objects.create(integration=integration, arrival=arrival, external_id=external_id,
+                                             received_at=data.get("received_at"))
+            old_products = set()
+            out["created"] += 1
+        ReceiptLine.objects.bulk_create([
+            ReceiptLine(receipt=receipt, product=products.get(sku), sku=sku, quantity=qty) for sku, qty in wanted])
+        if arrival is None:
+            out["errors"].append({"external_id": external_id, "field": "arrival_reference",
+                                  "message": f"receipt for unknown arrival {data.get('arrival_reference')} recorded without an arrival"})
+            continue
+        touched.setdefault(arrival.pk, set()).update(old_products | {products[s].pk for s, _ in wanted if s in products})
+    for arrival in Arrival.objects.filter(pk__in=list(touched)).select_related("location"):
+        received = dict(ReceiptLine.objects.filter(receipt__arrival=arrival, product__isnull=False)
+                        .values("product_id").annotate(q=Sum("quantity")).values_list("product_id", "q"))
+        lines = list(ArrivalLine.objects.filter(arrival=arrival))
+        for line in lines:
+            line.quantity_received = received.get(line.product_id, 0)
+        ArrivalLine.objects.bulk_update(lines, ["quantity_received"])
+        got_any = any(line.quantity_received for line in lines)
+        complete = bool(lines) and all(line.quantity_received >= line.quantity_expected for line in lines)
+        status = Arrival.Status.RECEIVED if complete else (Arrival.Status.PARTIAL if got_any else arrival.status)
+        if status != arrival.status and arrival.status != Arrival.Status.CANCELED:
+            Arrival.objects.filter(pk=arrival.pk).update(status=status)
+        arrivals_inbound_refresh(location=arrival.location, product_ids=touched[arrival.pk] | {ln.product_id for ln in lines},
+                                 reason=reason, run=run)
+    return out

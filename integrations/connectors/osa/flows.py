@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any, Iterable, Iterator
 
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations import services
@@ -1038,30 +1038,9 @@ class PullReturns(OsaFlow):
 
 
 # --- arrivals and receipts --------------------------------------------------------------------
-# inventory.services has no arrival/receipt functions yet; the few writes below are the connector's
-# own (Arrival.external_id/status, Receipt rows, ArrivalLine.quantity_received) and inbound
-# quantities go through inventory.services.inventory_levels_set.
+# Arrival, receipt and inbound writes go through inventory.services (arrival_mark_sent, receipts_record).
 
-
-def _inbound_refresh(*, location, product_ids: set[int], run=None) -> None:
-    """Inbound = expected − received over the location's open arrivals, for these products."""
-    from catalog.models import Product
-    from inventory import services as inventory_services
-    from inventory.models import Arrival, ArrivalLine
-
-    open_statuses = [Arrival.Status.EXPECTED, Arrival.Status.SENT, Arrival.Status.PARTIAL]
-    sums = {
-        row["product_id"]: max(0, (row["expected"] or 0) - (row["received"] or 0))
-        for row in ArrivalLine.objects.filter(
-            arrival__location=location, arrival__status__in=open_statuses, product_id__in=product_ids
-        )
-        .values("product_id")
-        .annotate(expected=Sum("quantity_expected"), received=Sum("quantity_received"))
-    }
-    skus = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "sku"))
-    inventory_services.inventory_levels_set(
-        location=location, quantities={skus[p]: {"inbound": sums.get(p, 0)} for p in product_ids}, reason="osa_arrivals", run=run
-    )
+ARRIVALS_REASON = "osa_arrivals"
 
 
 class PushArrivals(OsaFlow):
@@ -1114,7 +1093,7 @@ class PushArrivals(OsaFlow):
             yield Page(items=outcomes, next_cursor={})
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from inventory.models import Arrival
+        from inventory import services as inventory_services
 
         for arrival, kind, value in page.items:
             result.fetched += 1
@@ -1127,10 +1106,7 @@ class PushArrivals(OsaFlow):
             push.attempts += 1
             if kind == "sent":
                 push.status, push.remote_id, push.sent_at, push.last_error = OutboundPush.Status.SENT, value, timezone.now(), ""
-                Arrival.objects.filter(pk=arrival.pk).update(external_id=value, status=Arrival.Status.SENT)
-                _inbound_refresh(
-                    location=arrival.location, product_ids={ln.product_id for ln in arrival.lines.all()}, run=self.ctx.run
-                )
+                inventory_services.arrival_mark_sent(arrival=arrival, external_id=value, reason=ARRIVALS_REASON, run=self.ctx.run)
                 result.created += 1
             else:
                 push.status, push.last_error = OutboundPush.Status.FAILED, value
@@ -1159,65 +1135,26 @@ class PullReceipts(OsaFlow):
             yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from catalog.models import ChannelOption, Product
-        from inventory.models import Arrival, ArrivalLine, Receipt, ReceiptLine
+        from inventory import services as inventory_services
 
         rows: list[osa.RemoteReceipt] = _split_errors(page.items, result)
         result.fetched += len(rows)
-        arrivals = {
-            a.reference: a
-            for a in Arrival.objects.filter(reference__in={r.arrival_reference for r in rows}).select_related("location")
-        }
-        existing = set(
-            Receipt.objects.filter(integration=self.integration, external_id__in=[r.receipt_id for r in rows]).values_list(
-                "external_id", flat=True
-            )
+        recorded = inventory_services.receipts_record(
+            integration=self.integration,
+            receipts=[
+                {
+                    "external_id": r.receipt_id,
+                    "arrival_reference": r.arrival_reference,
+                    "received_at": r.received_at,
+                    "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in r.lines],
+                }
+                for r in rows
+            ],
+            reason=ARRIVALS_REASON,
+            run=self.ctx.run,
         )
-        all_skus = {ln.sku for r in rows for ln in r.lines}
-        products = dict(Product.objects.filter(sku__in=all_skus).values_list("sku", "pk"))
-        products.update(
-            dict(
-                ChannelOption.objects.filter(integration=self.integration, channel_sku__in=all_skus).values_list(
-                    "channel_sku", "product_id"
-                )
-            )
-        )
-        touched: dict[int, set[int]] = defaultdict(set)
-        for r in rows:
-            if r.receipt_id in existing:
-                result.unchanged += 1
-                continue
-            arrival = arrivals.get(r.arrival_reference)
-            receipt = Receipt.objects.create(
-                integration=self.integration, arrival=arrival, external_id=r.receipt_id, received_at=r.received_at
-            )
-            ReceiptLine.objects.bulk_create(
-                [
-                    ReceiptLine(receipt=receipt, product_id=products.get(ln.sku), sku=ln.sku, quantity=ln.quantity)
-                    for ln in r.lines
-                ]
-            )
-            result.created += 1
-            if arrival is None:
-                result.record_error(
-                    external_id=r.receipt_id,
-                    field="arrival_reference",
-                    message=f"receipt for unknown arrival {r.arrival_reference} recorded without an arrival",
-                )
-                continue
-            touched[arrival.pk].update(products.get(ln.sku) for ln in r.lines if products.get(ln.sku))
-        for arrival_pk in touched:
-            arrival = next(a for a in arrivals.values() if a.pk == arrival_pk)
-            received = dict(
-                ReceiptLine.objects.filter(receipt__arrival=arrival, product__isnull=False)
-                .values("product_id")
-                .annotate(q=Sum("quantity"))
-                .values_list("product_id", "q")
-            )
-            complete = True
-            for line in ArrivalLine.objects.filter(arrival=arrival):
-                line.quantity_received = received.get(line.product_id, 0)
-                line.save(update_fields=["quantity_received"])
-                complete = complete and line.quantity_received >= line.quantity_expected
-            Arrival.objects.filter(pk=arrival.pk).update(status=Arrival.Status.RECEIVED if complete else Arrival.Status.PARTIAL)
-            _inbound_refresh(location=arrival.location, product_ids=touched[arrival_pk], run=self.ctx.run)
+        result.created += recorded["created"]
+        result.updated += recorded["updated"]
+        result.unchanged += recorded["unchanged"]
+        for error in recorded["errors"]:
+            result.record_error(**error)
