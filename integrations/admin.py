@@ -368,13 +368,21 @@ def _diff_lines(diff: dict) -> list[str]:
 
 # --- FlowState -------------------------------------------------------------------------------------
 
+def _flow_switch_setting(state: FlowState) -> str | None:
+    """The setting that switches this flow on and off, if its connector declares one."""
+    try:
+        return state.spec.enable_setting
+    except KeyError:  # connector or flow no longer registered
+        return None
+
+
 @admin.register(FlowState)
 class FlowStateAdmin(admin.ModelAdmin):
     list_display = ["integration", "flow", "enabled", "interval", "next_run_at", "last_succeeded_at",
                     "consecutive_failures", "short_error", "running"]
     list_filter = ["enabled", "flow", "integration"]
     list_select_related = ["integration"]
-    list_editable = ["enabled"]
+    # No list_editable: a flow with an on/off setting is switched by that setting only (one source of truth).
     search_fields = ["integration__name", "flow"]
     raw_id_fields = ["integration"]
     readonly_fields = ["integration", "flow", "cursor", "next_run_at", "lease_token", "lease_expires_at",
@@ -384,6 +392,12 @@ class FlowStateAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and _flow_switch_setting(obj):
+            fields.append("enabled")
+        return fields
 
     def has_run_flow_permission(self, request):
         return _can_run_flows(request)
