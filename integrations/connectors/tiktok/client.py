@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import requests
 from django.conf import settings
+from urllib3 import encode_multipart_formdata
 
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.endpoints_catalog import CatalogEndpoints
@@ -84,7 +85,23 @@ class TikTokClient(CatalogEndpoints, BaseClient):
             self.access_token = tokens.token_refresh(integration=self.integration, stale_access_token=self.access_token)
             return self._signed_call(method, path, query=query, body=body, shop=shop)
 
-    def _signed_call(self, method: str, path: str, *, query: dict | None, body: dict | None, shop: bool) -> dict:
+    def api_multipart(self, path: str, *, fields: dict[str, str], files: dict[str, tuple[str, bytes, str]],
+                      shop: bool = False) -> dict:
+        """Signed multipart/form-data POST (image/file uploads): the body is not part of the signature (§2.2)."""
+        self._ensure_fresh_token()
+        raw = encode_multipart_formdata({**fields, **files})
+        try:
+            return self._signed_call("POST", path, query=None, body=None, shop=shop, multipart=raw)
+        except TokenExpiredError:
+            if self.integration is None:
+                raise
+            from integrations.connectors.tiktok import tokens
+
+            self.access_token = tokens.token_refresh(integration=self.integration, stale_access_token=self.access_token)
+            return self._signed_call("POST", path, query=None, body=None, shop=shop, multipart=raw)
+
+    def _signed_call(self, method: str, path: str, *, query: dict | None, body: dict | None, shop: bool,
+                     multipart: tuple[bytes, str] | None = None) -> dict:
         params: dict[str, str] = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
         params["app_key"] = self.app_key
         params["timestamp"] = str(int(self.clock()))
@@ -92,6 +109,12 @@ class TikTokClient(CatalogEndpoints, BaseClient):
             if not self.shop_cipher:
                 raise AuthError("tiktok: integration is not bound to a shop (no shop_cipher); connect it to TikTok first")
             params["shop_cipher"] = self.shop_cipher
+        if multipart is not None:  # signature over path + query only; the form body is never appended
+            data, content_type = multipart
+            params["sign"] = sign_request(app_secret=self.app_secret, path=path, query=params, content_type=content_type)
+            headers = {"x-tts-access-token": self.access_token, "content-type": content_type}
+            envelope = self.request(method, path, params=params, data=data, headers=headers)
+            return (envelope or {}).get("data") or {}
         body_text = json.dumps(body, separators=(",", ":"), ensure_ascii=False) if body is not None else ""
         params["sign"] = sign_request(app_secret=self.app_secret, path=path, query=params, body=body_text)
         headers = {"x-tts-access-token": self.access_token, "content-type": "application/json"}

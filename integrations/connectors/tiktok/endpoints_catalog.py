@@ -18,6 +18,8 @@ PATH_PRODUCTS_DEACTIVATE = "/product/202309/products/deactivate"
 PATH_PRODUCTS_RECOVER = "/product/202309/products/recover"
 PATH_CATEGORY_ATTRIBUTES = "/product/202309/categories/{category_id}/attributes"
 PATH_CATEGORY_RULES = "/product/202309/categories/{category_id}/rules"
+PATH_IMAGES_UPLOAD = "/product/202309/images/upload"
+PATH_BRANDS = "/product/202309/brands"
 PATH_WAREHOUSES = "/logistics/202309/warehouses"
 PATH_FBT_WAREHOUSES = "/fbt/202408/warehouses"
 PATH_FBT_INVENTORY_SEARCH = "/fbt/202408/inventory/search"
@@ -36,6 +38,8 @@ FBT_INVENTORY_MAX_SKU_IDS = 100  # fbt inventory/search sku_ids[] <= 100
 RETURNS_PAGE_SIZE = 50  # page_size 10-50
 STATEMENTS_PAGE_SIZE = 100  # page_size 1-100
 STATEMENT_TRANSACTIONS_PAGE_SIZE = 100
+BRANDS_PAGE_SIZE = 100  # page_size 1-100
+IMAGE_USE_CASES = ("MAIN_IMAGE", "ATTRIBUTE_IMAGE", "DESCRIPTION_IMAGE", "CERTIFICATION_IMAGE", "SIZE_CHART_IMAGE")
 QUANTITY_MAX = 99_999  # per-warehouse quantity range [1, 99 999] (§6.3)
 
 
@@ -96,6 +100,26 @@ class CatalogEndpoints:
 
     def category_rules(self, *, category_id: str) -> dict:
         return self.api("GET", PATH_CATEGORY_RULES.format(category_id=category_id))
+
+    def upload_product_image(self, *, content: bytes, filename: str, use_case: str) -> dict:
+        """Upload Product Image (§6.1): multipart `data` + `use_case`, no shop_cipher, body not signed
+        → {uri, url, width, height, use_case}."""
+        if use_case not in IMAGE_USE_CASES:
+            raise ValueError(f"unknown image use_case {use_case!r}")
+        return self.api_multipart(PATH_IMAGES_UPLOAD, fields={"use_case": use_case},
+                                  files={"data": (filename, content, "application/octet-stream")}, shop=False)
+
+    def get_brands(self, *, brand_name: str = "", category_id: str = "", page_token: str = "",
+                   page_size: int = BRANDS_PAGE_SIZE, is_authorized: bool | None = None, category_version: str = "") -> dict:
+        """Get Brands (§6.1) → {brands[]{id, name, authorized_status, brand_status, is_t1_brand}, next_page_token}."""
+        query: dict = {"page_size": page_size}
+        for key, value in (("brand_name", brand_name), ("category_id", category_id), ("page_token", page_token),
+                           ("category_version", category_version)):
+            if value:
+                query[key] = value
+        if is_authorized is not None:
+            query["is_authorized"] = is_authorized
+        return self.api("GET", PATH_BRANDS, query=query)
 
     # --- warehouses (§7) ---
     def warehouses_list(self) -> dict:

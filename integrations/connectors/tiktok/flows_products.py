@@ -16,6 +16,7 @@ from django.utils import timezone
 from integrations import services as integration_services
 from integrations.connectors.tiktok import attributes as attrs
 from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok import images as img
 from integrations.connectors.tiktok import listing_rules as rules
 from integrations.connectors.tiktok import mappers_catalog as m
 from integrations.connectors.tiktok import settings_catalog as s
@@ -97,6 +98,7 @@ class PushProducts(Flow):
         self.llm = attrs.llm_client_from_env()
         self.category_cache: dict[str, list[dict]] = {}
         self.rules_cache: dict[str, dict] = {}
+        self.brand_cache: dict = {}
         # "Attributes mapping" setting, overridden by the integration's attribute Mappings (admin → Mappings).
         self.attribute_mapping = {**attrs.parse_attributes_mapping(self.ctx.setting("attributes_mapping")),
                                   **{src.strip().lower(): dst.strip().lower() for src, dst in Mapping.objects.filter(
@@ -202,12 +204,17 @@ class PushProducts(Flow):
         payload = {"title": head.name, "description": head.description_html, "category_id": category_id,
                    "main_images": [{"uri": u} for u in images], "product_attributes": m.attributes_payload(plan.values),
                    "skus": skus}
+        brand_id, brand_notes = img.brand_resolve(client=self.client, name=head.brand, category_id=category_id,
+                                                  cache=self.brand_cache)
+        if brand_id:
+            payload["brand_id"] = brand_id
         if weight_source.weight:
             payload["package_weight"] = m.weight_payload(weight_source.weight, weight_source.weight_unit)
         dims = m.dimensions_payload(length=head.length, width=head.width, height=head.height, unit=head.dimension_unit)
         if dims:
             payload["package_dimensions"] = dims
-        return {"head": head, "payload": payload, "problems": problems, "attribute_problems": attribute_problems, "plan": plan}
+        return {"head": head, "payload": payload, "problems": problems, "attribute_problems": attribute_problems, "plan": plan,
+                "notes": brand_notes}
 
     def _push_listing(self, group, options) -> dict:
         outcome = {"product_ids": [p.pk for p in group], "skus": [p.sku for p in group], "problems": [], "action": "unchanged"}
@@ -219,7 +226,7 @@ class PushProducts(Flow):
         plan: attrs.AttributePlan = built["plan"]
         outcome["derived"] = {k: v for k, v in plan.values.items() if v["source"] in (attrs.SOURCE_RULES, attrs.SOURCE_LLM)}
         outcome["derived_source"] = plan.derived_source
-        outcome["problems"] = built["problems"] + built["attribute_problems"]
+        outcome["problems"] = built["problems"] + built["attribute_problems"] + built["notes"]
         if built["problems"] or self.prepare_only:
             outcome["action"] = "blocked" if built["problems"] else "ready"
             return outcome
@@ -232,6 +239,13 @@ class PushProducts(Flow):
             return outcome
         if self.ctx.dry_run:  # report what would be sent; send nothing
             outcome.update(action="dry_run", would_send=payload)
+            return outcome
+        # Image URLs → TikTok-hosted uris (uploaded once, cached); the fingerprint stays on the source URLs.
+        built["payload"], image_problems = img.payload_images_upload(client=self.client, integration=self.ctx.integration,
+                                                                     payload=payload)
+        if image_problems:
+            outcome["problems"] += image_problems
+            outcome["action"] = "blocked"
             return outcome
         try:
             if lead.remote_product_id and not (lead.listing_status == DELETED and not self.ctx.setting("allow_recover_deleted_products")):

@@ -96,3 +96,40 @@ def tiktok_integration(db):
     integration.status = integration.Status.CONNECTED
     integration.save()
     return integration
+
+
+# --- product images (images.py): image hosts and TikTok's Upload Product Image ---
+
+def png_bytes(width: int = 600, height: int = 600) -> bytes:
+    """A PNG header TikTok's checks read (signature + IHDR with the size); enough for magic bytes and dimensions."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
+def uploaded_uri(filename: str, use_case: str) -> str:
+    return f"tos-useast5-i/{use_case.lower()}/{filename}"
+
+
+@pytest.fixture
+def tiktok_images(tiktok_api):
+    """Every https://cdn.example/* URL answers a 600x600 PNG; Upload Product Image answers
+    uri `uploaded_uri(<filename>, <use_case>)`; Get Brands answers no brand."""
+    from integrations.connectors.tiktok import endpoints_catalog as ep
+
+    mock = tiktok_api.mock
+    mock.add("GET", re.compile(r"https://cdn\.example/.*"), body=png_bytes(), content_type="image/png")
+
+    def upload(request):
+        body = request.body if isinstance(request.body, bytes) else request.body.read()
+        filename = re.search(rb'filename="([^"]+)"', body).group(1).decode()
+        use_case = re.search(rb'name="use_case"\r\n\r\n([A-Z_]+)', body).group(1).decode()
+        data = {"uri": uploaded_uri(filename, use_case), "url": f"https://p16.tiktokcdn.com/{filename}", "width": 600,
+                "height": 600, "use_case": use_case}
+        return 200, {}, json.dumps(envelope(data))
+
+    mock.add_callback("POST", tiktok_api._url(ep.PATH_IMAGES_UPLOAD), callback=upload, content_type="application/json")
+    tiktok_api.ok("GET", ep.PATH_BRANDS, data={"brands": [], "next_page_token": ""})
+    return tiktok_api

@@ -41,7 +41,8 @@ def tee(db):
 
 
 @pytest.fixture
-def api(tiktok_api):
+def api(tiktok_images):
+    tiktok_api = tiktok_images
     tiktok_api.fixture("GET", ATTRS_PATH, FX + "category_attributes__tshirts.json")
     tiktok_api.fixture("GET", RULES_PATH, FX + "category_rules__none_required.json")
     tiktok_api.fixture("POST", ep.PATH_PRODUCTS, FX + "product_create__ok.json")
@@ -72,7 +73,7 @@ def test_create_listing_once_with_variants_attributes_and_ids(tiktok_integration
     assert first.status == "succeeded" and first.created == 1, first.errors
     body = create_body(api)
     assert body["save_mode"] == "LISTING" and body["category_id"] == CATEGORY
-    assert body["title"] == parent.name and body["main_images"] == [{"uri": "https://cdn.example/tee.jpg"}]
+    assert body["title"] == parent.name and body["main_images"] == [{"uri": "tos-useast5-i/main_image/tee.jpg"}]
     assert body["package_weight"] == {"value": "0.4", "unit": "POUND"}
     assert body["product_attributes"] == [{"id": "100392", "values": [{"id": "1000043"}]}, {"id": "100393", "values": [{"id": "1000052"}]}]
     assert [s["seller_sku"] for s in body["skus"]] == ["TEE-RED-M", "TEE-BLUE-M"]
@@ -228,7 +229,7 @@ def test_use_promotion_feature_sends_list_price(tiktok_integration, api, tee):
 
 
 @pytest.mark.parametrize("_case, props, expected", [
-    ("images_allowed", ["price", "images"], {"uri": "https://cdn.example/red.png"}),
+    ("images_allowed", ["price", "images"], {"uri": "tos-useast5-i/attribute_image/red.png"}),
     ("images_not_allowed", ["price", "description"], None),
 ])
 def test_first_child_image_as_variant_image(tiktok_integration, api, tee, _case, props, expected):
