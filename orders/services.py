@@ -356,7 +356,7 @@ def _order_update(*, order: Order, data: OrderIn, values: dict, products: dict, 
             order.status = S.NEW
             _order_proceed(order=order, actor=actor, run=run, to_route=to_route)
         return
-    if order.review_reason == "unknown_sku" and order.status == S.REVIEW_REQUIRED:
+    if order.review_reason in ("unknown_sku", "bad_address") and order.status == S.REVIEW_REQUIRED:
         order_retry(order=order, actor=actor, run=run)
 
 
@@ -392,6 +392,34 @@ def _raise_unknown_skus(order: Order) -> None:
         _raise_unknown_sku(order, sku)
 
 
+def address_problems(address: dict) -> list[str]:
+    """What a carrier needs that a given shipping address lacks. No address at all is not a problem here
+    (channels that share none, platform logistics); masked values (TikTok hides parts with '*') count as given."""
+    if not address or not any(str(v).strip() for v in address.values()):
+        return []
+    missing = []
+    if not (str(address.get("address1", "")).strip() or str(address.get("full_address", "")).strip()):
+        missing.append("street address")
+    if not (str(address.get("country_code", "")).strip() or str(address.get("country", "")).strip()):
+        missing.append("country")
+    if not (str(address.get("postal_code", "")).strip() or str(address.get("city", "")).strip()):
+        missing.append("postal code or city")
+    return missing
+
+
+def _bad_address_key(order: Order) -> str:
+    return f"order:{order.pk}:bad_address"
+
+
+def _raise_bad_address(order: Order) -> None:
+    missing = address_problems(order.shipping_address)
+    exception_raise(category=OpsException.Category.INGESTION, code="bad_address", integration=order.integration, entity=order,
+                    cause_key=f"address:{order.pk}", dedup_key=_bad_address_key(order),
+                    message=f"Order {order.external_id} has an incomplete shipping address (missing {', '.join(missing)}); "
+                            "it waits in review until the address is completed at the channel or edited here.",
+                    details={"missing": missing})
+
+
 def _raise_unknown_sku(order: Order, sku: str) -> None:
     exception_raise(category=OpsException.Category.INGESTION, code="unknown_sku", integration=order.integration, entity=order,
                     cause_key=f"sku:{sku}", dedup_key=f"order:{order.pk}:unknown_sku:{sku}",
@@ -425,6 +453,18 @@ def order_retry(*, order: Order, actor: str = "re-drive", user=None, run=None) -
     if unknown:
         _raise_unknown_skus(order)
         return False
+    if order.status == S.REVIEW_REQUIRED and order.review_reason == "bad_address":
+        if address_problems(order.shipping_address):
+            _raise_bad_address(order)
+            return False
+        exceptions_resolve(dedup_keys=[_bad_address_key(order)], note="shipping address completed")
+        order.review_reason = ""
+        _save(order, "review_reason")
+        Order.objects.filter(pk=order.pk).update(status=S.NEW)
+        order.status = S.NEW
+        _event(order, "address_fixed", "shipping address complete", actor, user=user, run=run)
+        _order_proceed(order=order, actor=actor, run=run, user=user)
+        return True
     if order.status == S.REVIEW_REQUIRED and order.review_reason == "unknown_sku":
         order.review_reason = ""
         _save(order, "review_reason")
@@ -593,6 +633,15 @@ def order_route(*, order: Order, run=None, user=None, actor: str = "routing") ->
     if not demand:
         return []
     if any(line.product_id is None for line, _ in demand):
+        return []
+    if address_problems(order.shipping_address):
+        # Checked here, where every path meets before anything is sent: channels may withhold the address
+        # until their own hold ends (TikTok ON_HOLD), so an order cannot be judged at creation.
+        order.review_reason = "bad_address"
+        _save(order, "review_reason")
+        _raise_bad_address(order)
+        order_transition(order=order, to_status=S.REVIEW_REQUIRED, actor=actor, run=run, user=user,
+                         message="incomplete shipping address")
         return []
     rule = routing_rule_for(order=order)
     candidates: list[Location] = []

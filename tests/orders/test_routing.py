@@ -27,8 +27,8 @@ def test_first_matching_rule_in_position_order_wins(shop, wh, wh2, sku_a):
     f.stock(wh2, sku_a, 5)
     f.rule("west for CA", [wh2], position=1, regions=["CA"])
     f.rule("default east", [wh], position=2)
-    ca = _ingest(shop, external_id="1", shipping_address={"country": "US", "state": "CA"})
-    ny = _ingest(shop, external_id="2", shipping_address={"country": "US", "state": "NY"})
+    ca = _ingest(shop, external_id="1", shipping_address={"address1": "1 Main St", "postal_code": "10001", "country": "US", "state": "CA"})
+    ny = _ingest(shop, external_id="2", shipping_address={"address1": "1 Main St", "postal_code": "10001", "country": "US", "state": "NY"})
     assert _plan(ca) == [("wh-west", "A", 1)]
     assert _plan(ny) == [("wh-east", "A", 1)]
 
@@ -46,7 +46,7 @@ def test_rule_filters_on_integration_sku_tag_country(shop, wh, wh2, sku_a, sku_b
     assert _plan(_ingest(shop, external_id="1")) == [("wh-east", "A", 1)]
     assert _plan(_ingest(shop, external_id="2", lines=(("B", 1),))) == [("wh-west", "B", 1)]
     assert _plan(_ingest(shop, external_id="3", tags=("gift",))) == [("wh-west", "A", 1)]
-    assert _plan(_ingest(shop, external_id="4", shipping_address={"country": "ca"})) == [("wh-west", "A", 1)]
+    assert _plan(_ingest(shop, external_id="4", shipping_address={"address1": "1 Main St", "postal_code": "10001", "country": "ca"})) == [("wh-west", "A", 1)]
     services.orders_upsert_from_channel(integration=other, orders_in=[f.order_in("5")])
     assert _plan(Order.objects.get(external_id="5")) == [("wh-west", "A", 1)]
 
@@ -231,7 +231,7 @@ def test_country_and_state_match_names_or_codes(shop, wh, wh2, sku_a):
     f.stock(wh2, sku_a, 5)
     f.rule("west", [wh2], position=1, countries=["US"], regions=["CA"])
     f.rule("rest", [wh], position=2)
-    order = _ingest(shop, shipping_address={"country": "United States", "country_code": "US", "state": "CA"})
+    order = _ingest(shop, shipping_address={"address1": "1 Main St", "postal_code": "10001", "country": "United States", "country_code": "US", "state": "CA"})
     assert _plan(order) == [("wh-west", "A", 1)]
 
 
