@@ -4,7 +4,9 @@ Each handler takes (ctx, **path_params) and returns the `data` object, or raises
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import struct
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +24,7 @@ class Ctx:
     token: EmuToken
     query: dict
     body: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # multipart uploads: field name → bytes
 
 
 # --- paging: opaque tokens over an offset ---
@@ -477,6 +480,66 @@ def cs_send_message(ctx: Ctx, conversation_id: str):
     return {"message_id": services.new_id(19)}
 
 
+# --- product images and brands (reference §6.1) ---
+
+IMAGE_USE_CASES = ("MAIN_IMAGE", "ATTRIBUTE_IMAGE", "DESCRIPTION_IMAGE", "CERTIFICATION_IMAGE", "SIZE_CHART_IMAGE")
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+
+
+def _image_kind(content: bytes) -> str | None:
+    if content[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if content[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "webp"
+    if content[:2] == b"BM":
+        return "bmp"
+    if content[4:8] == b"ftyp":
+        return "heic"
+    return None
+
+
+def image_upload(ctx: Ctx):
+    """Upload Product Image: multipart `data` + `use_case` → a uri derived from the bytes (same image, same uri)."""
+    use_case = ctx.body.get("use_case") or ""
+    if use_case not in IMAGE_USE_CASES:
+        raise EmuError(12019001, f"use_case must be one of {', '.join(IMAGE_USE_CASES)}.", 400)
+    content = ctx.files.get("data")
+    if not content:
+        raise EmuError(12019001, "The image file `data` is required (multipart/form-data).", 400)
+    if len(content) > IMAGE_MAX_BYTES:
+        raise EmuError(12019002, "The image is larger than 10 MB.", 400)
+    kind = _image_kind(content)
+    if kind is None:
+        raise EmuError(12019002, "Unsupported image format; use JPG, JPEG, PNG, WEBP, HEIC or BMP.", 400)
+    width = height = 0
+    if kind == "png" and len(content) >= 24:
+        width, height = struct.unpack(">II", content[16:24])
+    digest = hashlib.sha256(content).hexdigest()[:32]
+    uri = f"tos-emu-i-sandbox/{digest}"
+    return {"uri": uri, "url": f"https://p16-sandbox.tiktokcdn.example/{uri}~tplv-{kind}.image", "width": width,
+            "height": height, "use_case": use_case}
+
+
+SANDBOX_BRANDS = [
+    {"id": "7082427311584347905", "name": "Switchyard Basics", "authorized_status": "AUTHORIZED", "brand_status": "AVAILABLE", "is_t1_brand": False},
+    {"id": "7082427311584347906", "name": "Acme", "authorized_status": "AUTHORIZED", "brand_status": "AVAILABLE", "is_t1_brand": False},
+    {"id": "7082427311584347907", "name": "Northwind", "authorized_status": "UNAUTHORIZED", "brand_status": "AVAILABLE", "is_t1_brand": True},
+]
+
+
+def brands(ctx: Ctx):
+    """Get Brands: a fixed list, filtered by `brand_name` (case-insensitive substring), paged."""
+    name = (ctx.query.get("brand_name") or "").strip().lower()
+    rows = [b for b in SANDBOX_BRANDS if name in b["name"].lower()]
+    size = _page_size(ctx, 100, 20)
+    offset = _page_offset(ctx.query.get("page_token"))
+    page = rows[offset:offset + size]
+    return {"brands": page, "total_count": len(rows),
+            "next_page_token": _page_token(offset + size) if offset + size < len(rows) else ""}
+
+
 # --- route table: (method, path regex, handler, needs shop_cipher, extra kwargs) ---
 ID = r"(?P<{}>[0-9A-Za-z_-]+)"
 ROUTES = [
@@ -497,6 +560,8 @@ ROUTES = [
     ("GET", r"/product/202309/products/" + ID.format("product_id"), product_get, True, {}),
     ("POST", r"/product/202309/products/" + ID.format("product_id") + "/inventory/update", inventory_update, True, {}),
     ("POST", r"/product/202309/inventory/search", inventory_search, True, {}),
+    ("POST", r"/product/202309/images/upload", image_upload, False, {}),
+    ("GET", r"/product/202309/brands", brands, True, {}),
     ("POST", r"/return_refund/202309/cancellations", cancel_order, True, {}),
     ("POST", r"/return_refund/202309/cancellations/search", cancellations_search, True, {}),
     ("POST", r"/return_refund/202309/cancellations/" + ID.format("cancel_id") + "/approve", cancellation_decide, True, {"decision": "approve"}),

@@ -35,20 +35,26 @@ def tiktok(request: HttpRequest, path: str) -> HttpResponse:
         return _authorize(request)
     try:
         handler, needs_cipher, kwargs = api.route_match(request.method, path)
-        body_text = request.body.decode("utf-8") if request.body else ""
+        multipart = (request.content_type or "").startswith("multipart/form-data")
+        body_text = "" if multipart else (request.body.decode("utf-8") if request.body else "")
         query = _query(request)
         shop, token = services.request_authenticate(
             path=path, query=query, body=body_text, content_type=request.content_type or "application/json",
             access_token=request.headers.get("x-tts-access-token", ""), needs_cipher=needs_cipher)
         services.rate_limit_hit(shop=shop)
+        files: dict = {}
         try:
-            body = json.loads(body_text) if body_text else {}
+            if multipart:  # the form body is not signed (§2.2); fields → body, uploaded files → bytes
+                body = {k: request.POST.get(k) for k in request.POST}
+                files = {k: request.FILES[k].read() for k in request.FILES}
+            else:
+                body = json.loads(body_text) if body_text else {}
         except ValueError:
             raise EmuError(36009022, "The request body is not valid JSON.", 400) from None
         if not isinstance(body, dict):
             raise EmuError(36009022, "The request body must be a JSON object.", 400)
         services.shop_advance(shop=shop)
-        data = handler(api.Ctx(shop=shop, token=token, query=query, body=body), **kwargs)
+        data = handler(api.Ctx(shop=shop, token=token, query=query, body=body, files=files), **kwargs)
     except EmuError as exc:
         return _envelope(code=exc.code, message=exc.message, status=exc.status)
     return _envelope(data)
