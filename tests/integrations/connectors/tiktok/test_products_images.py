@@ -249,3 +249,25 @@ def test_no_brand_means_no_brand_lookup(tiktok_integration, api, tee):
     assert api.calls_to(ep.PATH_BRANDS) == []
     assert "brand_id" not in api.body(api.calls_to(ep.PATH_PRODUCTS)[0])
 
+
+
+def test_jpeg_size_is_read_from_the_frame_header():
+    app0 = b"\xff\xe0" + (16).to_bytes(2, "big") + b"JFIF\0" + b"\0" * 9
+    sof0 = b"\xff\xc0" + (17).to_bytes(2, "big") + b"\x08" + (250).to_bytes(2, "big") + (320).to_bytes(2, "big") + b"\0" * 10
+    jpeg = b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+    assert img.image_dimensions(jpeg, "jpeg") == (320, 250)
+    with pytest.raises(img.ImageError, match="320x250 px"):
+        img.image_validate(jpeg, use_case=img.MAIN_IMAGE)
+
+
+def test_image_fetch_follows_a_redirect_and_caps_the_size(responses):
+    responses.add("GET", "https://cdn.example/old.png", status=301, headers={"Location": "/new.png"})
+    responses.add("GET", "https://cdn.example/new.png", body=png_bytes(), content_type="image/png")
+    responses.add("GET", "https://cdn.example/huge.png", body=b"\x89PNG" + b"\0" * img.MAX_BYTES, content_type="image/png")
+
+    assert img.image_fetch(url="https://cdn.example/old.png") == png_bytes()
+    with pytest.raises(img.ImageError, match="larger than 10 MB"):
+        img.image_fetch(url="https://cdn.example/huge.png")
+    with pytest.raises(img.ImageError, match="not an http"):
+        img.image_fetch(url="file:///etc/passwd")
