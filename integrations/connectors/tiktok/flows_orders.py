@@ -27,10 +27,12 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 def exclude_before(integration) -> datetime:
-    """The setting, or the integration's creation time when left empty."""
+    """The setting, or the integration's creation time when left empty — truncated to the whole second,
+    because TikTok's create_time has whole seconds: an order placed in the second the integration was
+    created (but a fraction after it) must not count as "created before"."""
     value = integration.setting("orders_exclude_before")
     parsed = parse_datetime(value) if isinstance(value, str) and value else None
-    return parsed or integration.created_at
+    return (parsed or integration.created_at).replace(microsecond=0)
 
 
 def pull_filters(integration) -> PullFilters:

@@ -306,3 +306,19 @@ def test_page_apply_queries_are_bounded(tiktok_integration, tiktok_api, stocked,
     with django_assert_max_num_queries(25):  # re-run: unchanged orders cost a constant number of queries
         run = pull(tiktok_integration, order_ids=["576812345678901234", "576812345678902222", "576812345678905555"])
     assert run.unchanged == 3
+
+
+def test_order_placed_in_the_same_second_as_the_integration_is_pulled(tiktok_integration, tiktok_api, stocked):
+    # given: the integration was created at hh:mm:ss.700 and the order at hh:mm:ss.900, which TikTok
+    # reports in whole seconds (hh:mm:ss) — it was placed after the default cutoff, not before it
+    created = timezone.now().replace(microsecond=700_000)
+    type(tiktok_integration).objects.filter(pk=tiktok_integration.pk).update(created_at=created)
+    tiktok_integration.refresh_from_db()
+    order = raw("standard")
+    order["create_time"] = order["update_time"] = int(created.timestamp())
+    order["is_on_hold_order"] = False
+    answer_details(tiktok_api, order)
+    # when
+    run = pull(tiktok_integration, order_ids=[order["id"]])
+    # then
+    assert (run.fetched, Order.objects.filter(external_id=order["id"]).count()) == (1, 1)
