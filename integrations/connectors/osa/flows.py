@@ -345,6 +345,21 @@ class PushShippingRequests(OsaFlow):
                 push.save()
 
 
+def _push_outcome_record(*, integration, kind: str, key: str, obj, sent: bool, value: str) -> OutboundPush:
+    """Record one push outcome on its outbox row, keyed on our reference: sent (value = OSA's id) or
+    rejected (value = OSA's message)."""
+    push, _ = OutboundPush.objects.get_or_create(
+        integration=integration, kind=kind, idempotency_key=key, defaults={"content_type": _ct(obj), "object_id": obj.pk}
+    )
+    push.attempts += 1
+    if sent:
+        push.status, push.remote_id, push.sent_at, push.last_error = OutboundPush.Status.SENT, value, timezone.now(), ""
+    else:
+        push.status, push.last_error = OutboundPush.Status.FAILED, value
+    push.save()
+    return push
+
+
 def _ct(obj):
     from django.contrib.contenttypes.models import ContentType
 
@@ -954,18 +969,11 @@ class PushReturns(OsaFlow):
     def apply(self, page: Page, result: FlowResult) -> None:
         for ret, kind, value in page.items:
             result.fetched += 1
-            push, _ = OutboundPush.objects.get_or_create(
-                integration=self.integration,
-                kind=self.push_kind,
-                idempotency_key=rma_reference(ret),
-                defaults={"content_type": _ct(ret), "object_id": ret.pk},
-            )
-            push.attempts += 1
+            _push_outcome_record(integration=self.integration, kind=self.push_kind, key=rma_reference(ret), obj=ret,
+                                 sent=kind == "sent", value=value)
             if kind == "sent":
-                push.status, push.remote_id, push.sent_at, push.last_error = OutboundPush.Status.SENT, value, timezone.now(), ""
                 result.created += 1
             else:
-                push.status, push.last_error = OutboundPush.Status.FAILED, value
                 services.exception_raise(
                     category=FULFILLMENT,
                     code="osa_return_rejected",
@@ -975,7 +983,6 @@ class PushReturns(OsaFlow):
                     message=f"Return {ret.external_id} not accepted by OSA: {value}",
                 )
                 result.record_error(external_id=ret.external_id, message=value)
-            push.save()
 
 
 class PullReturns(OsaFlow):
@@ -1097,19 +1104,12 @@ class PushArrivals(OsaFlow):
 
         for arrival, kind, value in page.items:
             result.fetched += 1
-            push, _ = OutboundPush.objects.get_or_create(
-                integration=self.integration,
-                kind=self.push_kind,
-                idempotency_key=arrival.reference,
-                defaults={"content_type": _ct(arrival), "object_id": arrival.pk},
-            )
-            push.attempts += 1
+            _push_outcome_record(integration=self.integration, kind=self.push_kind, key=arrival.reference, obj=arrival,
+                                 sent=kind == "sent", value=value)
             if kind == "sent":
-                push.status, push.remote_id, push.sent_at, push.last_error = OutboundPush.Status.SENT, value, timezone.now(), ""
                 inventory_services.arrival_mark_sent(arrival=arrival, external_id=value, reason=ARRIVALS_REASON, run=self.ctx.run)
                 result.created += 1
             else:
-                push.status, push.last_error = OutboundPush.Status.FAILED, value
                 services.exception_raise(
                     category=INVENTORY,
                     code="osa_arrival_rejected",
@@ -1119,7 +1119,6 @@ class PushArrivals(OsaFlow):
                     message=f"Arrival {arrival.reference} not accepted by OSA: {value}",
                 )
                 result.record_error(external_id=arrival.reference, message=value)
-            push.save()
 
 
 class PullReceipts(OsaFlow):
