@@ -1178,18 +1178,10 @@ def returns_upsert(*, integration: Integration, returns_in: list[ReturnIn], run=
         values = {"order": order, "order_external_id": data.order_external_id, "status": data.status, "return_type": data.return_type,
                   "reason": data.reason[:255], "tracking_number": data.tracking_number, "currency": data.currency,
                   "refund_total": data.refund_total, "remote_created_at": data.remote_created_at, "remote_updated_at": data.remote_updated_at}
-        ret = existing.get(data.external_id)
+        ret = _upsert_changed(Return, existing.get(data.external_id), integration=integration, external_id=data.external_id,
+                              values=values, result=result)
         if ret is None:
-            ret = Return.objects.create(integration=integration, external_id=data.external_id, **values)
-            result.created += 1
-        elif all(getattr(ret, k) == v for k, v in values.items()):
-            result.unchanged += 1
             continue
-        else:
-            for k, v in values.items():
-                setattr(ret, k, v)
-            ret.save()
-            result.updated += 1
         ret.lines.all().delete()
         by_sku = {ln.sku: ln for ln in order.lines.all()} if order else {}
         ReturnLine.objects.bulk_create([ReturnLine(ret=ret, order_line=by_sku.get(i.sku), sku=i.sku, quantity=i.quantity,
@@ -1197,6 +1189,21 @@ def returns_upsert(*, integration: Integration, returns_in: list[ReturnIn], run=
         if order is not None and data.status.lower() in RETURN_DONE_STATUSES:
             _try_transition(order=order, to_status=S.RETURNED, actor=_run_actor(run), run=run, message=f"return {data.external_id}")
     return result
+
+
+def _upsert_changed(model, current, *, integration: Integration, external_id: str, values: dict, result: UpsertResult):
+    """Create or update one channel record (counted in `result`); None when nothing changed, so its lines stay."""
+    if current is None:
+        result.created += 1
+        return model.objects.create(integration=integration, external_id=external_id, **values)
+    if all(getattr(current, k) == v for k, v in values.items()):
+        result.unchanged += 1
+        return None
+    for k, v in values.items():
+        setattr(current, k, v)
+    current.save()
+    result.updated += 1
+    return current
 
 
 def refunds_upsert(*, integration: Integration, refunds_in: list[RefundIn], run=None) -> UpsertResult:
@@ -1214,18 +1221,10 @@ def refunds_upsert(*, integration: Integration, refunds_in: list[RefundIn], run=
         order = orders.get(data.order_external_id)
         values = {"order": order, "ret": returns.get(data.return_external_id), "refund_type": data.refund_type, "status": data.status,
                   "reason": data.reason[:255], "currency": data.currency, "amount": data.amount, "remote_created_at": data.remote_created_at}
-        refund = existing.get(data.external_id)
+        refund = _upsert_changed(Refund, existing.get(data.external_id), integration=integration, external_id=data.external_id,
+                                 values=values, result=result)
         if refund is None:
-            refund = Refund.objects.create(integration=integration, external_id=data.external_id, **values)
-            result.created += 1
-        elif all(getattr(refund, k) == v for k, v in values.items()):
-            result.unchanged += 1
             continue
-        else:
-            for k, v in values.items():
-                setattr(refund, k, v)
-            refund.save()
-            result.updated += 1
         refund.lines.all().delete()
         by_sku = {ln.sku: ln for ln in order.lines.all()} if order else {}
         RefundLine.objects.bulk_create([RefundLine(refund=refund, order_line=by_sku.get(i.sku), sku=i.sku, quantity=i.quantity,
