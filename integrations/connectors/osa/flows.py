@@ -158,6 +158,14 @@ class OsaFlow(Flow):
     def integration(self) -> Integration:
         return self.ctx.integration
 
+    def pages_updated_since(self, cursor: dict, list_method) -> Iterator[Page]:
+        """Incremental pull: everything updated since the cursor (minus the overlap); the cursor moves to the
+        newest update time seen, page by page. Records OSA could not describe travel as errors."""
+        latest = cursor.get("since")
+        for listing in osa.iterate(list_method, updated_since=_since(cursor, self.overlap)):
+            latest = _max_iso(latest, (item.updated_at for item in listing.items))
+            yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
+
 
 # --- shipping requests ------------------------------------------------------------------------
 
@@ -530,11 +538,7 @@ class PullFulfillments(OsaFlow):
     code = "pull_fulfillments"
 
     def pages(self, cursor: dict) -> Iterator[Page]:
-        since = _since(cursor, self.overlap)
-        latest = cursor.get("since")
-        for listing in osa.iterate(self.adapter.shipments_list, updated_since=since):
-            latest = _max_iso(latest, (s.updated_at for s in listing.items))
-            yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
+        yield from self.pages_updated_since(cursor, self.adapter.shipments_list)
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from catalog.models import ChannelOption
@@ -991,11 +995,7 @@ class PullReturns(OsaFlow):
     code = "pull_returns"
 
     def pages(self, cursor: dict) -> Iterator[Page]:
-        since = _since(cursor, self.overlap)
-        latest = cursor.get("since")
-        for listing in osa.iterate(self.adapter.returns_list, updated_since=since):
-            latest = _max_iso(latest, (r.updated_at for r in listing.items))
-            yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
+        yield from self.pages_updated_since(cursor, self.adapter.returns_list)
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from catalog.models import ChannelOption
@@ -1127,11 +1127,7 @@ class PullReceipts(OsaFlow):
     code = "pull_receipts"
 
     def pages(self, cursor: dict) -> Iterator[Page]:
-        since = _since(cursor, self.overlap)
-        latest = cursor.get("since")
-        for listing in osa.iterate(self.adapter.receipts_list, updated_since=since):
-            latest = _max_iso(latest, (r.updated_at for r in listing.items))
-            yield Page(items=listing.items + listing.errors, next_cursor={"since": latest} if latest else {})
+        yield from self.pages_updated_since(cursor, self.adapter.receipts_list)
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from inventory import services as inventory_services
