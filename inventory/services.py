@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Product
+from inventory import hooks
 from inventory.models import InventoryLedgerEntry, InventoryLevel, Location
 
 # Fields a remote may set through inventory_levels_set (committed is ours: it follows shipping requests).
@@ -114,9 +115,7 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
     InventoryLevel.objects.bulk_update(changed_levels, [*SETTABLE_FIELDS, "available", "updated_at"])
     InventoryLedgerEntry.objects.bulk_create(entries)
     if restocked:
-        from orders.services import orders_recheck_pending
-
-        orders_recheck_pending(product_ids=restocked)
+        hooks.restock_notify(product_ids=restocked)
     return len(products)
 
 

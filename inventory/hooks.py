@@ -1,0 +1,23 @@
+"""Callbacks other apps register with inventory, so inventory never imports them.
+
+The orders app registers its "stock arrived: route the orders waiting for it" step in OrdersConfig.ready;
+inventory calls every registered listener, in the caller's transaction, when on-hand of products goes up."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+RestockListener = Callable[..., object]
+
+_restock_listeners: list[RestockListener] = []
+
+
+def restock_listener_register(listener: RestockListener) -> None:
+    """Call `listener(product_ids=[...])` whenever stock of those products arrives (registering twice is a no-op)."""
+    if listener not in _restock_listeners:
+        _restock_listeners.append(listener)
+
+
+def restock_notify(*, product_ids: Iterable[int]) -> None:
+    ids = list(product_ids)
+    for listener in list(_restock_listeners):
+        listener(product_ids=ids)

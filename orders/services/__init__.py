@@ -1,0 +1,82 @@
+"""Order operations, split by concern (Zulip's zerver/actions pattern). Modules are layered, each importing
+only the ones above it: lifecycle → checks → shipping_requests → routing → cancellations → holds →
+fulfillments → ingestion → returns → redrive. Connectors and the admin import from here
+(orders/CONTRACT.md); every public name is re-exported below."""
+from orders.services.lifecycle import (  # noqa: F401
+    S, SR, TRANSITIONS, SR_ACTIVE, SR_UNSENT, CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, ROUTING_RETRY, RETURN_DONE_STATUSES,
+    REFUND_DONE_STATUSES, InvalidTransition, OrderActionError, order_transition, order_can_transition, _user_actor,
+)
+from orders.services.checks import (  # noqa: F401
+    address_problems, order_resolve_skus,
+)
+from orders.services.shipping_requests import (  # noqa: F401
+    shipping_request_cancel, shipping_request_mark_sent, shipping_request_mark_rejected, shipping_request_retry,
+)
+from orders.services.routing import (  # noqa: F401
+    routing_rule_for, order_route, orders_recheck_pending, orders_retry_routing, order_reroute,
+)
+from orders.services.cancellations import (  # noqa: F401
+    shipping_request_canceled_by_fulfillment, shipping_request_cancel_confirmed, order_cancel_from_channel, order_cancel,
+)
+from orders.services.holds import (  # noqa: F401
+    hold_rule_for, hold_until_for, orders_release_due, order_release_hold, order_rehold,
+)
+from orders.services.fulfillments import (  # noqa: F401
+    fulfillment_record, order_sync_fulfillment_status,
+)
+from orders.services.ingestion import (  # noqa: F401
+    ORDER_FIELDS, orders_upsert_from_channel, order_retry,
+)
+from orders.services.returns import (  # noqa: F401
+    returns_upsert, refunds_upsert, refund_bind_external_id,
+)
+from orders.services.redrive import (  # noqa: F401
+    exceptions_redrive,
+)
+
+__all__ = [
+    "S",
+    "SR",
+    "TRANSITIONS",
+    "SR_ACTIVE",
+    "SR_UNSENT",
+    "CHANNEL_DONE",
+    "FULFILLMENT_CANCEL_STATUSES",
+    "ROUTING_RETRY",
+    "RETURN_DONE_STATUSES",
+    "REFUND_DONE_STATUSES",
+    "InvalidTransition",
+    "OrderActionError",
+    "order_transition",
+    "order_can_transition",
+    "_user_actor",
+    "address_problems",
+    "order_resolve_skus",
+    "shipping_request_cancel",
+    "shipping_request_mark_sent",
+    "shipping_request_mark_rejected",
+    "shipping_request_retry",
+    "routing_rule_for",
+    "order_route",
+    "orders_recheck_pending",
+    "orders_retry_routing",
+    "order_reroute",
+    "shipping_request_canceled_by_fulfillment",
+    "shipping_request_cancel_confirmed",
+    "order_cancel_from_channel",
+    "order_cancel",
+    "hold_rule_for",
+    "hold_until_for",
+    "orders_release_due",
+    "order_release_hold",
+    "order_rehold",
+    "fulfillment_record",
+    "order_sync_fulfillment_status",
+    "ORDER_FIELDS",
+    "orders_upsert_from_channel",
+    "order_retry",
+    "returns_upsert",
+    "refunds_upsert",
+    "refund_bind_external_id",
+    "exceptions_redrive",
+]

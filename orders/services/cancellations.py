@@ -1,0 +1,193 @@
+"""Closed-loop cancellation: channel, user and 3PL cancellations and their outcomes."""
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import OpsException
+from integrations.services import exception_raise, exceptions_resolve
+from orders.interface import CancellationIn
+from orders.models import Cancellation, CancellationLine, FulfillmentLine, Order, OrderLine, ShippingRequest
+from orders.services.lifecycle import (
+    CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, S, SR, SR_ACTIVE, SR_UNSENT, OrderActionError, _event, order_transition,
+    _run_actor, _save, _try_transition, _user_actor,
+)
+from orders.services.shipping_requests import shipping_request_cancel, _sr_release
+from orders.services.routing import order_route
+
+
+def shipping_request_canceled_by_fulfillment(*, shipping_request: ShippingRequest, status: str, reason: str = "") -> ShippingRequest:
+    """The 3PL cancelled the request; status is the integration setting's choice."""
+    sr = shipping_request
+    if status not in FULFILLMENT_CANCEL_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(FULFILLMENT_CANCEL_STATUSES)}")
+    if sr.status == status or sr.status not in SR_ACTIVE:
+        return sr
+    order = sr.order
+    actor = f"{sr.integration} (3PL cancellation)"
+    previous = sr.status
+    sr.status = status
+    sr.remote_status = "canceled"
+    sr.save(update_fields=["status", "remote_status", "updated_at"])
+    message = f"{sr.reference} canceled by {sr.integration}" + (f": {reason}" if reason else "") + f" → {status}"
+    _event(order, "sr_canceled_by_fulfillment", message, actor)
+    if status in (SR.CANCELED, SR.CANCELED_RESTOCK):
+        _sr_release(sr, consume=status == SR.CANCELED)
+        if not order.shipping_requests.filter(status__in=SR_ACTIVE).exists():
+            if _shipped_any(order):
+                _try_transition(order=order, to_status=S.PARTIAL_FULFILLMENT, actor=actor, message=message)
+            else:
+                _try_transition(order=order, to_status=S.CANCELED, actor=actor, message=message)
+    elif status == SR.REVIEW_REQUIRED:
+        order.review_reason = "fulfillment_canceled"
+        _save(order, "review_reason")
+        _try_transition(order=order, to_status=S.REVIEW_REQUIRED, actor=actor, message=message)
+    elif status == SR.FAILED:
+        exception_raise(category=OpsException.Category.FULFILLMENT, code="canceled_by_fulfillment", integration=sr.integration,
+                        entity=sr, cause_key=f"canceled_by_fulfillment:{sr.integration_id}", dedup_key=f"sr:{sr.pk}:canceled_by_fulfillment",
+                        message=message, details={"previous_status": previous})
+    return sr
+
+
+def _shipped_any(order: Order) -> bool:
+    return FulfillmentLine.objects.filter(fulfillment__order=order).exists()
+
+
+def shipping_request_cancel_confirmed(*, shipping_request: ShippingRequest, too_late: bool = False) -> ShippingRequest:
+    """Outcome of a requested cancellation at the 3PL."""
+    sr = shipping_request
+    if sr.cancel_state in (ShippingRequest.CancelState.CANCELED, ShippingRequest.CancelState.TOO_LATE):
+        return sr
+    order = sr.order
+    actor = f"{sr.integration} (cancel confirmation)"
+    if too_late:
+        _cancel_too_late(sr)
+        return sr
+    sr.cancel_state = ShippingRequest.CancelState.CANCELED
+    sr.status = SR.CANCELED_RESTOCK if sr.restock_on_cancel else SR.CANCELED
+    sr.save(update_fields=["cancel_state", "status", "updated_at"])
+    _sr_release(sr, consume=not sr.restock_on_cancel)
+    _event(order, "sr_canceled", f"{sr.reference} canceled at {sr.integration}", actor)
+    _order_after_cancel_outcome(order, actor=actor)
+    return sr
+
+
+def _cancel_too_late(sr: ShippingRequest) -> None:
+    sr.cancel_state = ShippingRequest.CancelState.TOO_LATE
+    sr.save(update_fields=["cancel_state", "updated_at"])
+    order = sr.order
+    exception_raise(category=OpsException.Category.FULFILLMENT, code="cancel_too_late", integration=sr.integration, entity=sr,
+                    cause_key=f"cancel_too_late:{sr.pk}", dedup_key=f"sr:{sr.pk}:cancel_too_late",
+                    message=f"{sr.reference} of order {order.external_id} shipped before the cancellation reached {sr.integration}.")
+    _event(order, "sr_cancel_too_late", f"{sr.reference} already shipped; the fulfillment flows on", f"{sr.integration}")
+    _order_after_cancel_outcome(order, actor=f"{sr.integration}")
+
+
+def _order_after_cancel_outcome(order: Order, *, actor: str) -> None:
+    """Once no cancellation is outstanding: a full cancel completes (or stops if something shipped);
+    a partial cancel re-routes what is left."""
+    if order.shipping_requests.filter(cancel_state=ShippingRequest.CancelState.REQUESTED).exists():
+        return
+    if order.cancel_requested_at:
+        order.cancel_requested_at = None
+        _save(order, "cancel_requested_at")
+        if order.shipping_requests.filter(status__in=SR_ACTIVE).exists() or _shipped_any(order):
+            _event(order, "cancel_incomplete", "part of the order was already shipped; the cancellation did not complete", actor)
+            return
+        _try_transition(order=order, to_status=S.CANCELED, actor=actor, message="canceled at fulfillment")
+        Cancellation.objects.filter(order=order, status=Cancellation.Status.REQUESTED).update(status=Cancellation.Status.COMPLETED)
+    elif order.status in (S.SENT_TO_FULFILLMENT, S.READY_FOR_FULFILLMENT) and not order.shipping_requests.filter(status__in=SR_ACTIVE).exists():
+        _try_transition(order=order, to_status=S.READY_FOR_FULFILLMENT, actor=actor, message="re-routing what is left")
+        order.routing_state = ""
+        _save(order, "routing_state")
+        order_route(order=order, actor=actor)
+
+
+def order_cancel_from_channel(*, order: Order, cancellation: CancellationIn, run=None) -> Cancellation:
+    """The buyer or platform cancelled (fully or some lines)."""
+    existing = None
+    if cancellation.external_id:
+        existing = Cancellation.objects.filter(integration=order.integration, external_id=cancellation.external_id).first()
+    elif order.status == S.CANCELED or order.cancel_requested_at:
+        existing = order.cancellations.exclude(source=Cancellation.Source.USER).first()
+    if existing is not None:
+        return existing
+    record = Cancellation.objects.create(order=order, integration=order.integration, external_id=cancellation.external_id,
+                                         source=cancellation.source, status=cancellation.status, is_full=cancellation.is_full,
+                                         reason=cancellation.reason[:255])
+    _cancel_apply(order=order, cancellation=record, lines=cancellation.lines, actor=_run_actor(run), run=run)
+    return record
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, reason: str = "", user=None) -> Cancellation:
+    """Hub-initiated cancellation (pushed to the channel by its connector when its setting says so)."""
+    if order.status in (S.CANCELED, *CHANNEL_DONE, S.RETURNED, S.REFUNDED):
+        raise OrderActionError(f"order {order.external_id} is {order.status} and cannot be canceled")
+    record = Cancellation.objects.create(order=order, integration=order.integration, source=Cancellation.Source.USER,
+                                         status=Cancellation.Status.COMPLETED, is_full=True, reason=reason[:255])
+    _cancel_apply(order=order, cancellation=record, lines=(), actor=_user_actor(user), user=user)
+    return record
+
+
+def _cancel_apply(*, order: Order, cancellation: Cancellation, lines, actor: str, run=None, user=None) -> None:
+    by_sku = {ln.sku: ln for ln in order.lines.all()}
+    if not cancellation.is_full and lines:
+        changed = []
+        for item in lines:
+            line = by_sku.get(item.sku)
+            if line is None:
+                continue
+            line.canceled_quantity = min(line.quantity, line.canceled_quantity + item.quantity)
+            changed.append(line)
+            CancellationLine.objects.create(cancellation=cancellation, order_line=line, sku=item.sku, quantity=item.quantity)
+        OrderLine.objects.bulk_update(changed, ["canceled_quantity"])
+        if all(ln.canceled_quantity >= ln.quantity for ln in by_sku.values()):
+            cancellation.is_full = True
+            cancellation.save(update_fields=["is_full"])
+        else:
+            _event(order, "partially_canceled", ", ".join(f"{i.quantity} × {i.sku}" for i in lines), actor, user=user, run=run)
+            _cancel_partial(order=order, actor=actor, user=user, run=run)
+            return
+    else:
+        CancellationLine.objects.bulk_create([CancellationLine(cancellation=cancellation, order_line=ln, sku=ln.sku,
+                                                               quantity=ln.quantity - ln.canceled_quantity)
+                                              for ln in by_sku.values() if ln.quantity > ln.canceled_quantity])
+    _cancel_full(order=order, cancellation=cancellation, actor=actor, user=user, run=run)
+
+
+def _cancel_full(*, order: Order, cancellation: Cancellation, actor: str, user=None, run=None) -> None:
+    if order.status in CHANNEL_DONE or order.status in (S.RETURNED, S.REFUNDED):
+        exception_raise(category=OpsException.Category.FULFILLMENT, code="cancel_too_late", integration=order.integration, entity=order,
+                        cause_key=f"cancel_too_late:order:{order.pk}", dedup_key=f"order:{order.pk}:cancel_too_late",
+                        message=f"Order {order.external_id} was canceled at the channel after it shipped.")
+        return
+    for sr in order.shipping_requests.filter(status__in=SR_UNSENT):
+        shipping_request_cancel(shipping_request=sr, restock=True, actor=actor, user=user)
+    sent = list(order.shipping_requests.filter(status__in=SR_ACTIVE).exclude(status__in=SR_UNSENT))
+    for sr in sent:
+        shipping_request_cancel(shipping_request=sr, restock=True, actor=actor, user=user)
+    order.hold_until, order.channel_hold = None, False
+    if sent:
+        order.cancel_requested_at = timezone.now()
+        _save(order, "hold_until", "channel_hold", "cancel_requested_at")
+        _event(order, "cancel_requested", f"waiting for {', '.join(sr.reference for sr in sent)} to be canceled at fulfillment",
+               actor, user=user, run=run)
+        return
+    _save(order, "hold_until", "channel_hold")
+    order_transition(order=order, to_status=S.CANCELED, actor=actor, user=user, run=run, message=cancellation.reason)
+    exceptions_resolve(dedup_keys=list(OpsException.objects.filter(status=OpsException.Status.OPEN, dedup_key__startswith=f"order:{order.pk}:")
+                                       .exclude(code="cancel_too_late").values_list("dedup_key", flat=True)), note="order canceled")
+
+
+def _cancel_partial(*, order: Order, actor: str, user=None, run=None) -> None:
+    """Shipping requests are never edited: cancel the affected ones and route the rest again."""
+    active = list(order.shipping_requests.filter(status__in=SR_ACTIVE))
+    if not active:
+        return
+    for sr in active:
+        shipping_request_cancel(shipping_request=sr, restock=True, actor=actor, user=user)
+    if not any(sr.cancel_state == ShippingRequest.CancelState.REQUESTED for sr in active):
+        order.routing_state = ""
+        _save(order, "routing_state")
+        order_route(order=order, run=run, user=user, actor=actor)

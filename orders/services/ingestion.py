@@ -1,0 +1,328 @@
+"""Channel ingestion: page-level order upsert, channel edits and holds, retry of blocked orders."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import Product
+from integrations.models import Integration, OpsException
+from integrations.services import exception_raise, exceptions_resolve
+from inventory import services as inventory_services
+from orders.interface import CancellationIn, OrderIn, UpsertResult
+from orders.models import Cancellation, CancellationLine, HoldRule, Order, OrderEvent, OrderLine, RoutingState
+from orders.services.lifecycle import (
+    CHANNEL_DONE, S, SR_ACTIVE, SR_UNSENT, _event, order_transition, _run_actor, _save, _try_transition,
+)
+from orders.services.checks import (
+    address_problems, _bad_address_key, order_resolve_skus, _raise_bad_address, _raise_unknown_sku, _raise_unknown_skus,
+    _unknown_skus,
+)
+from orders.services.shipping_requests import shipping_request_cancel
+from orders.services.routing import order_route
+from orders.services.cancellations import order_cancel_from_channel
+from orders.services.holds import hold_rule_for, hold_until_for, _match_hold_rule
+
+
+ORDER_FIELDS = ("channel_status", "order_type", "fulfillment_type", "currency", "subtotal", "shipping_total", "tax_total",
+                "discount_total", "total", "buyer_external_id", "buyer_email", "buyer_message", "payment_method",
+                "shipping_address", "shipping_method", "delivery_option_id", "ship_by", "deliver_by", "ordered_at",
+                "remote_updated_at")
+
+
+def _order_values(data: OrderIn) -> dict:
+    values = {f: getattr(data, f) for f in ORDER_FIELDS}
+    values["tags"] = list(data.tags)
+    values["payload_hash"] = data.payload_hash or _hash_order_in(data)
+    return values
+
+
+def _hash_order_in(data: OrderIn) -> str:
+    raw = json.dumps({"o": {f: str(getattr(data, f)) for f in ORDER_FIELDS}, "s": data.status, "t": list(data.tags),
+                      "l": [[ln.sku, ln.quantity, str(ln.unit_price), str(ln.discount), str(ln.tax), ln.canceled_quantity]
+                            for ln in data.lines]}, sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _validate_order_in(data: OrderIn) -> str:
+    if not data.external_id:
+        return "external_id is required"
+    if data.status not in S.values:
+        return f"unknown status {data.status!r}"
+    if not data.lines:
+        return "order has no lines"
+    for line in data.lines:
+        if not line.sku:
+            return "a line has no SKU"
+        if line.quantity <= 0 or line.canceled_quantity < 0 or line.canceled_quantity > line.quantity:
+            return f"line {line.sku}: bad quantity"
+    return ""
+
+
+def _merge_lines(data: OrderIn) -> dict[str, dict]:
+    """Lines keyed by SKU (TikTok sends one line per unit)."""
+    merged: dict[str, dict] = {}
+    for ln in data.lines:
+        row = merged.setdefault(ln.sku, {"quantity": 0, "unit_price": ln.unit_price, "discount": 0, "tax": 0, "name": ln.name,
+                                         "channel_line_ids": [], "is_bundle": ln.is_bundle, "canceled_quantity": 0})
+        row["quantity"] += ln.quantity
+        row["discount"] += ln.discount
+        row["tax"] += ln.tax
+        row["canceled_quantity"] += ln.canceled_quantity
+        row["channel_line_ids"] += list(ln.channel_line_ids)
+    for row in merged.values():
+        row["total"] = row["unit_price"] * row["quantity"] - row["discount"] + row["tax"]
+    return merged
+
+
+def orders_upsert_from_channel(*, integration: Integration, orders_in: list[OrderIn], run=None) -> UpsertResult:
+    """Page-level upsert on (integration, external_id). See CONTRACT.md for the status rules."""
+    result = UpsertResult()
+    valid: dict[str, OrderIn] = {}
+    for data in orders_in:
+        problem = _validate_order_in(data)
+        if problem:
+            result.errors.append({"external_id": data.external_id, "field": "order", "message": problem})
+            continue
+        previous = valid.get(data.external_id)
+        if previous is not None and _hash_order_in(previous) != _hash_order_in(data):
+            exception_raise(category=OpsException.Category.INGESTION, code="duplicate_order_id", integration=integration,
+                            cause_key=f"duplicate_order_id:{integration.pk}", dedup_key=f"ingest:{integration.pk}:duplicate:{data.external_id}",
+                            message=f"{integration.name} sent order id {data.external_id} twice with different contents; the later one was kept.")
+        valid[data.external_id] = data  # a repeat in the same page: the later one wins
+    if not valid:
+        return result
+    existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=list(valid))}
+    skus = {ln.sku for data in valid.values() for ln in data.lines}
+    products = inventory_services.products_for_skus(skus=sorted(skus), integration=integration)
+    to_route: list[Order] = []
+    new = [(data, _order_values(data)) for eid, data in valid.items() if eid not in existing]
+    if new:
+        to_route += _orders_create_bulk(integration=integration, items=new, products=products, run=run)
+        result.created += len(new)
+    for external_id, order in existing.items():
+        data = valid[external_id]
+        values = _order_values(data)
+        if order.payload_hash == values["payload_hash"]:
+            result.unchanged += 1
+        else:
+            _order_update(order=order, data=data, values=values, products=products, run=run, to_route=to_route)
+            result.updated += 1
+    for order in to_route:
+        order_route(order=order, run=run)
+    return result
+
+
+def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], products: dict, run) -> list[Order]:
+    """New orders of a page in a few bulk statements: each gets its final starting status (review, channel
+    hold, rule hold, ready, or the channel's done/canceled status) and a timeline. Returns the orders to route."""
+    now = timezone.now()
+    actor = _run_actor(run)
+    rules = [r for r in HoldRule.objects.filter(enabled=True).filter(Q(integration__isnull=True) | Q(integration=integration))
+             if not r.connector or r.connector == integration.connector]
+    orders, plans = [], []
+    for data, values in items:
+        merged = _merge_lines(data)
+        order = Order(integration=integration, external_id=data.external_id, created_at=now, **values)
+        unknown = [sku for sku, row in merged.items() if sku not in products and row["quantity"] > row["canceled_quantity"]]
+        status, event_actor, message = S.READY_FOR_FULFILLMENT, actor, ""
+        if data.fulfillment_type == Order.FulfillmentType.PLATFORM or data.status in CHANNEL_DONE:
+            status = data.status if data.status in CHANNEL_DONE else S.FULFILLED
+            message = "fulfilled by the platform" if data.fulfillment_type == Order.FulfillmentType.PLATFORM else ""
+        elif data.status == S.CANCELED:
+            status, message = S.CANCELED, "canceled at the channel"
+        elif unknown:
+            status, order.review_reason, message = S.REVIEW_REQUIRED, "unknown_sku", "unknown SKU"
+        elif data.status == S.ON_HOLD:
+            status, order.channel_hold, message = S.ON_HOLD, True, "on hold at the channel"
+        else:
+            rule = _match_hold_rule(rules, skus=set(merged), tags=set(data.tags), order_type=data.order_type)
+            if rule is not None:
+                start = data.ordered_at if rule.clock == HoldRule.Clock.ORDER_TIME and data.ordered_at else now
+                until = start + timedelta(minutes=rule.minutes)
+                if until > now:
+                    status, event_actor, message = S.ON_HOLD, f"hold rule {rule.name}", f"held until {until:%Y-%m-%d %H:%M} UTC"
+                    order.hold_until, order.held_by_rule = until, rule
+                elif rule.next_status == S.REVIEW_REQUIRED:
+                    status, event_actor, order.review_reason = S.REVIEW_REQUIRED, f"hold rule {rule.name}", "hold_rule"
+        order.status = status
+        orders.append(order)
+        plans.append((merged, unknown, event_actor, message, data))
+    Order.objects.bulk_create(orders)
+    lines, events, cancellations, cancellation_lines = [], [], [], []
+    for order, (merged, unknown, event_actor, message, data) in zip(orders, plans):
+        by_sku = {}
+        for sku, row in merged.items():
+            product = products.get(sku)
+            by_sku[sku] = OrderLine(order=order, sku=sku, product=product, **{**row, "is_bundle": row["is_bundle"] or bool(
+                product and product.kind == Product.Kind.BUNDLE)})
+            lines.append(by_sku[sku])
+        events.append(OrderEvent(order=order, at=now, kind="created", message=f"received from {integration.name} ({order.channel_status})",
+                                 actor=actor, sync_run=run))
+        events.append(OrderEvent(order=order, at=now, kind="status", from_status=S.NEW, to_status=order.status, message=message,
+                                 actor=event_actor[:120], sync_run=run))
+        for item in _created_cancellations(order=order, data=data):
+            record = Cancellation(order=order, integration=integration, source=item.source, reason=item.reason[:255],
+                                  external_id=item.external_id, status=item.status, is_full=item.is_full)
+            cancellations.append(record)
+            cancellation_lines.extend((record, by_sku.get(ql.sku), ql) for ql in item.lines)
+    OrderLine.objects.bulk_create(lines)
+    OrderEvent.objects.bulk_create(events)
+    Cancellation.objects.bulk_create(cancellations)
+    CancellationLine.objects.bulk_create([
+        CancellationLine(cancellation=record, order_line=line, sku=ql.sku, quantity=ql.quantity)
+        for record, line, ql in cancellation_lines])
+    for order, (_, unknown, _, _, _) in zip(orders, plans):
+        for sku in unknown:
+            _raise_unknown_sku(order, sku)
+    return [o for o in orders if o.status == S.READY_FOR_FULFILLMENT]
+
+
+def _full_cancellation_in(data: OrderIn) -> CancellationIn:
+    """The channel's whole-order cancellation (its source, reason and id), else "platform" with the channel status."""
+    full = next((c for c in data.cancellations if c.is_full), None)
+    return full or CancellationIn(source=Cancellation.Source.PLATFORM, reason=data.channel_status)
+
+
+def _created_cancellations(*, order: Order, data: OrderIn) -> list[CancellationIn]:
+    """Cancellations to record for a new order: the full one when it starts cancelled, else the channel's
+    line cancellations whose SKUs are cancelled on the order's lines (partial cancellation on arrival)."""
+    if order.status == S.CANCELED:
+        return [_full_cancellation_in(data)]
+    canceled = {ln.sku for ln in data.lines if ln.canceled_quantity}
+    return [c for c in data.cancellations if not c.is_full and c.lines and all(ql.sku in canceled for ql in c.lines)]
+
+
+def _order_proceed(*, order: Order, actor: str, run=None, user=None, channel_hold: bool = False, to_route: list | None = None) -> None:
+    """From new / reviewRequired: unknown SKUs → review; channel hold or hold rule → onHold; else ready and routed."""
+    if _unknown_skus(order):
+        _raise_unknown_skus(order)
+        order.review_reason = "unknown_sku"
+        _save(order, "review_reason")
+        _try_transition(order=order, to_status=S.REVIEW_REQUIRED, actor=actor, run=run, user=user, message="unknown SKU")
+        return
+    if channel_hold:
+        order.channel_hold = True
+        _save(order, "channel_hold")
+        order_transition(order=order, to_status=S.ON_HOLD, actor=actor, run=run, user=user, message="on hold at the channel")
+        return
+    rule = hold_rule_for(order=order)
+    if rule is not None:
+        until = hold_until_for(order=order, rule=rule)
+        if until > timezone.now():
+            order.hold_until, order.held_by_rule = until, rule
+            _save(order, "hold_until", "held_by_rule")
+            order_transition(order=order, to_status=S.ON_HOLD, actor=f"hold rule {rule.name}", run=run,
+                             message=f"held until {until:%Y-%m-%d %H:%M} UTC")
+            return
+        if rule.next_status == S.REVIEW_REQUIRED:
+            order.review_reason = "hold_rule"
+            _save(order, "review_reason")
+            order_transition(order=order, to_status=S.REVIEW_REQUIRED, actor=f"hold rule {rule.name}", run=run)
+            return
+    order_transition(order=order, to_status=S.READY_FOR_FULFILLMENT, actor=actor, run=run, user=user)
+    if to_route is not None:
+        to_route.append(order)
+    else:
+        order_route(order=order, run=run, user=user)
+
+
+def _order_update(*, order: Order, data: OrderIn, values: dict, products: dict, run, to_route: list) -> None:
+    actor = _run_actor(run)
+    sent = order.shipping_requests.filter(status__in=SR_ACTIVE).exclude(status__in=SR_UNSENT).exists()
+    merged = _merge_lines(data)
+    lines_changed = _lines_differ(order, merged)
+    for field, value in values.items():
+        setattr(order, field, value)
+    _save(order, *values)
+    if lines_changed and not sent and order.status not in (S.CANCELED, *CHANNEL_DONE, S.PARTIAL_FULFILLMENT):
+        # Shipping requests are never edited: cancel (restock) the unsent ones and route again.
+        rerouting = order.shipping_requests.filter(status__in=SR_UNSENT).exists()
+        for sr in order.shipping_requests.filter(status__in=SR_UNSENT):
+            shipping_request_cancel(shipping_request=sr, restock=True, actor=actor)
+        _lines_replace(order=order, merged=merged, products=products)
+        _event(order, "edited", "lines changed at the channel", actor, run=run)
+        if rerouting:
+            order.routing_state = ""
+            _save(order, "routing_state")
+            to_route.append(order)
+    elif lines_changed:
+        _event(order, "edit_ignored", "lines changed at the channel after the order was sent to fulfillment", actor, run=run)
+    if data.status == S.CANCELED and order.status != S.CANCELED:
+        order_cancel_from_channel(order=order, cancellation=_full_cancellation_in(data), run=run)
+        return
+    if data.status in CHANNEL_DONE and order.fulfillment_type == Order.FulfillmentType.PLATFORM:
+        _try_transition(order=order, to_status=data.status, actor=actor, run=run)
+        return
+    if data.status in (S.IN_TRANSIT, S.DELIVERED, S.CLOSED):
+        _try_transition(order=order, to_status=data.status, actor=actor, run=run)
+    if order.channel_hold and data.status != S.ON_HOLD:
+        order.channel_hold = False
+        _save(order, "channel_hold")
+        _event(order, "channel_released", "released by the channel", actor, run=run)
+        if order.status == S.ON_HOLD:
+            Order.objects.filter(pk=order.pk).update(status=S.NEW)
+            order.status = S.NEW
+            _order_proceed(order=order, actor=actor, run=run, to_route=to_route)
+        return
+    if order.review_reason in ("unknown_sku", "bad_address") and order.status == S.REVIEW_REQUIRED:
+        order_retry(order=order, actor=actor, run=run)
+
+
+def _lines_differ(order: Order, merged: dict[str, dict]) -> bool:
+    current = {ln.sku: (ln.quantity, ln.canceled_quantity) for ln in order.lines.all()}
+    return current != {sku: (row["quantity"], row["canceled_quantity"]) for sku, row in merged.items()}
+
+
+def _lines_replace(*, order: Order, merged: dict[str, dict], products: dict) -> None:
+    existing = {ln.sku: ln for ln in order.lines.all()}
+    order.lines.exclude(sku__in=list(merged)).delete()
+    new, changed = [], []
+    for sku, row in merged.items():
+        product = products.get(sku)
+        line = existing.get(sku) or OrderLine(order=order, sku=sku)
+        for key, value in row.items():
+            setattr(line, key, value)
+        line.product = product
+        line.is_bundle = row["is_bundle"] or bool(product and product.kind == Product.Kind.BUNDLE)
+        (changed if line.pk else new).append(line)
+    OrderLine.objects.bulk_create(new)
+    if changed:
+        OrderLine.objects.bulk_update(changed, ["quantity", "unit_price", "discount", "tax", "total", "name", "channel_line_ids",
+                                                "is_bundle", "canceled_quantity", "product"])
+
+
+def order_retry(*, order: Order, actor: str = "re-drive", user=None, run=None) -> bool:
+    """Retry whatever blocks the order: unknown SKUs, then routing. True if the order moved on."""
+    if order.status in (S.CANCELED, *CHANNEL_DONE):
+        return False
+    unknown = order_resolve_skus(order=order)
+    if unknown:
+        _raise_unknown_skus(order)
+        return False
+    if order.status == S.REVIEW_REQUIRED and order.review_reason == "bad_address":
+        if address_problems(order.shipping_address):
+            _raise_bad_address(order)
+            return False
+        exceptions_resolve(dedup_keys=[_bad_address_key(order)], note="shipping address completed")
+        order.review_reason = ""
+        _save(order, "review_reason")
+        Order.objects.filter(pk=order.pk).update(status=S.NEW)
+        order.status = S.NEW
+        _event(order, "address_fixed", "shipping address complete", actor, user=user, run=run)
+        _order_proceed(order=order, actor=actor, run=run, user=user)
+        return True
+    if order.status == S.REVIEW_REQUIRED and order.review_reason == "unknown_sku":
+        order.review_reason = ""
+        _save(order, "review_reason")
+        Order.objects.filter(pk=order.pk).update(status=S.NEW)
+        order.status = S.NEW
+        _event(order, "sku_resolved", "all SKUs known", actor, user=user, run=run)
+        _order_proceed(order=order, actor=actor, run=run, user=user)
+        return True
+    if order.status == S.READY_FOR_FULFILLMENT and order.routing_state in (RoutingState.FAILED, RoutingState.PENDING_INVENTORY, ""):
+        return bool(order_route(order=order, run=run, user=user, actor=actor))
+    return False

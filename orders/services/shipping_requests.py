@@ -1,0 +1,89 @@
+"""Shipping request operations that do not route: cancel (or request it), mark sent / rejected, retry."""
+from __future__ import annotations
+
+from django.utils import timezone
+
+from catalog.models import Product
+from integrations.models import OpsException
+from integrations.services import exception_raise, exceptions_resolve
+from inventory import services as inventory_services
+from orders.models import ShippingRequest
+from orders.services.lifecycle import S, SR, SR_ACTIVE, SR_UNSENT, _event, _run_actor, _try_transition, _user_actor
+
+
+def _sr_release(sr: ShippingRequest, *, consume: bool, run=None) -> None:
+    """Give back what the request still commits (quantity not shipped)."""
+    if sr.location_id is None:
+        return
+    for line in sr.lines.all():
+        left = line.quantity - line.shipped_quantity
+        if left > 0 and line.product_id:
+            inventory_services.inventory_release(location=sr.location, product=Product(pk=line.product_id, sku=line.sku), quantity=left,
+                                                 consume=consume, reference=sr.reference, run=run)
+
+
+def shipping_request_cancel(*, shipping_request: ShippingRequest, restock: bool = True, actor: str = "system", user=None) -> ShippingRequest:
+    """Cancel a request. Unsent: done here (release or consume its stock). Sent: the cancellation is
+    requested from the fulfillment integration (closed loop)."""
+    sr = shipping_request
+    if sr.status not in SR_ACTIVE:
+        return sr
+    if sr.status in SR_UNSENT:
+        sr.status = SR.CANCELED_RESTOCK if restock else SR.CANCELED
+        sr.cancel_state = ShippingRequest.CancelState.CANCELED
+        sr.save(update_fields=["status", "cancel_state", "updated_at"])
+        _sr_release(sr, consume=not restock)
+        _event(sr.order, "sr_canceled", f"{sr.reference} canceled ({'restock' if restock else 'no restock'})", actor, user=user)
+        return sr
+    if sr.cancel_state == ShippingRequest.CancelState.REQUESTED:
+        return sr
+    sr.cancel_state, sr.restock_on_cancel = ShippingRequest.CancelState.REQUESTED, restock
+    sr.save(update_fields=["cancel_state", "restock_on_cancel", "updated_at"])
+    _event(sr.order, "sr_cancel_requested", f"cancellation of {sr.reference} requested from {sr.integration}", actor, user=user)
+    return sr
+
+
+def shipping_request_mark_sent(*, shipping_request: ShippingRequest, external_id: str, remote_status: str = "", run=None) -> ShippingRequest:
+    sr = shipping_request
+    if sr.status == SR.SENT_TO_FULFILLMENT and sr.external_id == external_id:
+        return sr
+    sr.status, sr.external_id, sr.remote_status = SR.SENT_TO_FULFILLMENT, external_id, remote_status or sr.remote_status
+    sr.sent_at = sr.sent_at or timezone.now()
+    sr.save(update_fields=["status", "external_id", "remote_status", "sent_at", "updated_at"])
+    exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="sent to fulfillment")
+    _try_transition(order=sr.order, to_status=S.SENT_TO_FULFILLMENT, actor=_run_actor(run), run=run,
+                    message=f"{sr.reference} sent to {sr.integration} as {external_id}")
+    return sr
+
+
+def _sr_exception_keys(sr: ShippingRequest) -> list[str]:
+    return list(OpsException.objects.filter(status=OpsException.Status.OPEN, dedup_key__startswith=f"sr:{sr.pk}:").exclude(
+        code="cancel_too_late").values_list("dedup_key", flat=True))
+
+
+def shipping_request_mark_rejected(*, shipping_request: ShippingRequest, message: str, code: str = "3pl_rejected",
+                                   cause_key: str = "") -> ShippingRequest:
+    """The 3PL refused the request: failed and visible as a fulfillment exception (re-drive resends it).
+    cause_key groups requests blocked by one cause, e.g. "shipping_method:<integration pk>:Standard"."""
+    sr = shipping_request
+    if not cause_key:
+        cause_key = f"shipping_method:{sr.integration_id}:{sr.shipping_method}" if "shipping_method" in code else f"{code}:{sr.integration_id}"
+    exception_raise(category=OpsException.Category.FULFILLMENT, code=code, integration=sr.integration, entity=sr, cause_key=cause_key,
+                    dedup_key=f"sr:{sr.pk}:{code}", message=f"{sr.reference}: {message}", details={"order": sr.order.external_id})
+    if sr.status != SR.FAILED:
+        sr.status = SR.FAILED
+        sr.save(update_fields=["status", "updated_at"])
+        _event(sr.order, "sr_rejected", f"{sr.reference} rejected by {sr.integration}: {message}", f"{sr.integration}")
+    return sr
+
+
+def shipping_request_retry(*, shipping_request: ShippingRequest, user=None) -> bool:
+    """A failed request goes back to readyForFulfillment so the 3PL push flow sends it again."""
+    sr = shipping_request
+    if sr.status != SR.FAILED or sr.external_id:
+        return False
+    sr.status = SR.READY_FOR_FULFILLMENT
+    sr.save(update_fields=["status", "updated_at"])
+    exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="re-driven", user=user)
+    _event(sr.order, "sr_retry", f"{sr.reference} will be sent again", f"re-drive by {_user_actor(user)}", user=user)
+    return True
