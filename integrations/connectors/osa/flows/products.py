@@ -60,7 +60,8 @@ class PushProducts(OsaFlow):
             if not chunk:
                 break
             last = chunk[-1].pk
-            chunk = [p for p in chunk if sku_matches(patterns, p.osa_sku)]
+            # The patterns match the product's own SKU or its SKU at OSA (the OSA row's Channel SKU).
+            chunk = [p for p in chunk if sku_matches(patterns, p.sku, p.osa_sku)]
             refs = services.external_refs_get(
                 integration=self.integration, kind=self.ref_kind, external_ids=[p.osa_sku for p in chunk]
             )
@@ -87,7 +88,9 @@ class PushProducts(OsaFlow):
             if ref is None and self.adapter.product_create(product=info):
                 return {**outcome, "kind": "created"}
             if not allow_updates:
-                return {**outcome, "kind": "update_blocked"}
+                # Not sent: the binding keeps what was last really sent (or "" when OSA's copy was never ours),
+                # so the change goes out once updates are allowed.
+                return {**outcome, "kind": "update_blocked", "sent_digest": ref.payload_hash if ref is not None else ""}
             self.adapter.product_update(product=info)
         except osa.OsaRejected as exc:
             return {**outcome, "kind": "rejected", "message": f"{exc.message} {HINTS.get(str(exc.code), '')}".strip()}
@@ -138,7 +141,7 @@ class PushProducts(OsaFlow):
             elif kind == "update_blocked":
                 blocked += 1
                 result.unchanged += 1
-                binds.append({"external_id": sku, "local": product, "payload_hash": o["digest"]})
+                binds.append({"external_id": sku, "local": product, "payload_hash": o["sent_digest"]})
             else:
                 setattr(result, kind, getattr(result, kind) + 1)
                 binds.append({"external_id": sku, "local": product, "payload_hash": o["digest"]})
