@@ -265,6 +265,8 @@ class OsaAdapterV1(BaseClient):
         )
         self._auth = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
         self.domain = domain
+        # Called once, on the first answer showing OSA accepted the credentials (any status but 401/403/429/5xx).
+        self.on_authenticated = None
 
     def finalize_request(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
         prepared.headers["Authorization"] = self._auth
@@ -275,6 +277,9 @@ class OsaAdapterV1(BaseClient):
 
     def classify(self, response: requests.Response) -> Any:
         status = response.status_code
+        if self.on_authenticated is not None and status < 500 and status not in (401, 403, 429):
+            callback, self.on_authenticated = self.on_authenticated, None
+            callback()
         if status in (401, 403):
             error = _error_body(response)
             raise AuthError(

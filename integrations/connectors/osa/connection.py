@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings as dj_settings
 
+from integrations import services
 from integrations.connectors.osa import settings as osa_settings
 from integrations.connectors.osa.adapter import OsaAdapterV1
 from integrations.exceptions import AuthError
@@ -48,13 +49,17 @@ def osa_adapter(integration: Integration, *, counter=None) -> OsaAdapterV1:
     ]
     if missing:
         raise AuthError(f"OSA credentials incomplete: enter {', '.join(missing)}.")
-    return OsaAdapterV1(
+    adapter = OsaAdapterV1(
         base_url=osa_base_url(integration),
         api_key=creds["api_key"],
         api_secret=creds["api_secret"],
         domain=creds["osa_domain"],
         counter=counter,
     )
+    if integration.status != Integration.Status.CONNECTED:
+        # A flow whose calls OSA accepts proves the connection: Connected (and an auth exception resolves).
+        adapter.on_authenticated = lambda: services.integration_mark_connected(integration=integration)
+    return adapter
 
 
 def osa_connection_test(integration: Integration) -> str:

@@ -168,7 +168,8 @@ SETTINGS = (
         PRODUCTS,
         r.TEXT_LIST,
         default=[],
-        help="Shell-style patterns (e.g. ABC-*), one per line. Empty: all products.",
+        help="Shell-style patterns (e.g. ABC-*), one per line, matched against the product's own SKU and its OSA Channel SKU "
+        "(a product is pushed when either matches). Empty: all products.",
     ),
     # Locations
     r.SettingSpec(

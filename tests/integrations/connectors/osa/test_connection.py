@@ -81,3 +81,38 @@ def test_missing_credentials_is_an_error_without_any_call(osa_integration, osa_a
     osa_integration.save()
     ok, message = services.integration_test_connection(integration=osa_integration)
     assert ok is False and "API Secret" in message and "OSA Domain" in message and len(osa_api.mock.calls) == 0
+
+
+def test_successful_authenticated_flow_run_marks_the_integration_connected(osa_integration, emulator):
+    # given: a new integration nobody has tested yet
+    assert osa_integration.status == Integration.Status.NOT_CONFIGURED
+    # when: a flow talks to OSA with the credentials
+    run = services.flow_run(flow_state=osa_integration.flow_states.get(flow="pull_locations"))
+    # then
+    osa_integration.refresh_from_db()
+    assert run.status == "succeeded" and osa_integration.status == Integration.Status.CONNECTED
+
+
+def test_a_run_after_an_auth_error_resolves_it_once_osa_accepts_the_credentials(osa_integration, osa_api):
+    # given: OSA refused the credentials once
+    osa_api.fixture("GET", "/locations", "error__invalid_credentials.json", status=401)
+    services.flow_run(flow_state=osa_integration.flow_states.get(flow="pull_locations"))
+    osa_integration.refresh_from_db()
+    assert osa_integration.status == Integration.Status.ERROR
+    # when: the next call is accepted
+    osa_api.mock.replace("GET", osa_api.url("/locations"), json={"locations": []})
+    services.flow_run(flow_state=osa_integration.flow_states.get(flow="pull_locations"))
+    # then
+    osa_integration.refresh_from_db()
+    assert osa_integration.status == Integration.Status.CONNECTED
+    assert not OpsException.objects.filter(dedup_key=f"connector:auth:{osa_integration.pk}", status="open").exists()
+
+
+def test_server_error_does_not_mark_connected(osa_integration, osa_api):
+    # given
+    osa_api.fixture("GET", "/locations", "error__server.json", status=502)
+    # when
+    services.flow_run(flow_state=osa_integration.flow_states.get(flow="pull_locations"))
+    # then
+    osa_integration.refresh_from_db()
+    assert osa_integration.status == Integration.Status.NOT_CONFIGURED
