@@ -535,14 +535,21 @@ class OpsExceptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-drive (retry the blocked entities)", permissions=["change"])
     def action_redrive(self, request, queryset):
+        selected = list(queryset)
+        engine = services.exceptions_redrive_flows(exceptions=selected, user=request.user)
+        parts = []
+        if engine["records"]:
+            parts.append(f"{engine['records']} skipped record(s) queued for a retry run")
+        if engine["flows"]:
+            parts.append(f"{engine['flows']} flow run(s) queued now")
         try:
             from orders.services import exceptions_redrive
         except ImportError:
-            self.message_user(request, "Re-drive is not available yet (orders.services.exceptions_redrive is missing).",
-                              messages.WARNING)
-            return
-        result = exceptions_redrive(exceptions=queryset, user=request.user)
-        self.message_user(request, f"Re-drive done: {result}", messages.SUCCESS)
+            exceptions_redrive = None
+        if exceptions_redrive is not None:
+            parts.append(f"{exceptions_redrive(exceptions=queryset, user=request.user)} exception(s) resolved")
+        self.message_user(request, "Re-drive: " + ("; ".join(parts) or "nothing to retry") +
+                          ". Exceptions resolve themselves once their cause is gone.", messages.SUCCESS)
 
 
 @admin.register(OutboundPush)

@@ -10,3 +10,9 @@ class IntegrationsConfig(AppConfig):
         from integrations import registry
 
         registry.load_connectors()
+
+        from django_q.signals import pre_execute
+
+        from integrations import broker
+
+        pre_execute.connect(broker.acknowledge_on_start, sender="django_q", dispatch_uid="integrations.ack_on_start")

@@ -38,3 +38,30 @@ def check_encryption_keys(app_configs, **kwargs):
     except Exception as exc:  # ImproperlyConfigured with the reason
         return [Error(str(exc), id="integrations.E011")]
     return []
+
+
+@register(Tags.compatibility)
+def check_task_queue(app_configs, **kwargs):
+    """django-q2's redelivery clock starts when a cluster fetches a task into its local queue: `retry` must
+    exceed the longest a task can wait there (queue_limit / workers tasks ahead) plus its own timeout,
+    or a slow queue runs a task twice."""
+    import math
+
+    from django.conf import settings
+    from django.core.checks import Warning
+
+    conf = settings.Q_CLUSTER
+    if conf.get("sync"):
+        return []
+    timeout, retry = conf.get("timeout"), conf.get("retry")
+    workers = max(1, int(conf.get("workers") or 1))
+    queue_limit = int(conf.get("queue_limit") or workers ** 2)
+    problems = []
+    if not timeout:
+        problems.append("Q_CLUSTER has no timeout: a hung task holds a worker for ever.")
+    elif retry is None or retry <= timeout * (1 + math.ceil(queue_limit / workers)):
+        problems.append(f"Q_CLUSTER retry ({retry}) must exceed timeout × (1 + queue_limit / workers) = "
+                        f"{timeout * (1 + math.ceil(queue_limit / workers))} s, or a queued task is delivered twice.")
+    if not conf.get("max_attempts"):
+        problems.append("Q_CLUSTER max_attempts is 0 (unlimited): a failing task would be redelivered for ever.")
+    return [Warning(p, id="integrations.W020") for p in problems]

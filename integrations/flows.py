@@ -28,12 +28,21 @@ class FlowResult:
     failed: int = 0
     errors: list[dict] = field(default_factory=list)
 
-    def record_error(self, *, external_id: str = "", field: str = "", message: str) -> None:
+    def record_error(self, *, external_id: str = "", field: str = "", message: str, payload: Any = None,
+                     exception: bool = True) -> None:
+        """A record skipped by this run. In a pull flow the engine opens (or bumps) an exception per
+        (integration, flow, external id) keeping `payload` (the raw remote record) for a retry; pass
+        exception=False when the flow already raised its own, more specific exception for it."""
         self.failed += 1
-        self.errors.append({"external_id": str(external_id), "field": field, "message": message})
+        error = {"external_id": str(external_id), "field": field, "message": message}
+        if payload is not None:
+            error["payload"] = payload
+        if not exception:
+            error["no_exception"] = True
+        self.errors.append(error)
 
-    def record_payload_error(self, exc: PayloadError) -> None:
-        self.record_error(external_id=exc.external_id, field=exc.field, message=exc.message)
+    def record_payload_error(self, exc: PayloadError, *, payload: Any = None) -> None:
+        self.record_error(external_id=exc.external_id, field=exc.field, message=exc.message, payload=payload)
 
 
 @dataclass
@@ -68,6 +77,15 @@ class Flow:
 
     def apply(self, page: Page, result: FlowResult) -> None:
         raise NotImplementedError
+
+    def item_external_id(self, item: Any) -> str:
+        """The remote id of one page item; the engine resolves a record's open exception when a page
+        carrying it is applied without an error for it. Override when items are not plain dicts."""
+        if isinstance(item, dict):
+            for key in ("id", "return_id", "external_id"):
+                if item.get(key) not in (None, ""):
+                    return str(item[key])
+        return ""
 
 
 def payload_hash(payload: Any) -> str:

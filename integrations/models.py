@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -73,13 +74,22 @@ class Integration(models.Model):
         return self.spec.setting(key).default
 
 
+# The dispatcher runs every minute: a shorter interval cannot be honoured; a week is the longest useful one.
+FLOW_INTERVAL_MIN = timedelta(minutes=1)
+FLOW_INTERVAL_MAX = timedelta(days=7)
+
+
 class FlowState(models.Model):
     """One flow of one integration: switch, schedule, cursor, lease and health."""
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="flow_states")
     flow = models.CharField(max_length=60)
     enabled = models.BooleanField(default=False)
-    interval = models.DurationField(default=timedelta(minutes=5))
+    interval = models.DurationField(
+        default=timedelta(minutes=5),
+        validators=[MinValueValidator(FLOW_INTERVAL_MIN, message="The interval must be at least 1 minute."),
+                    MaxValueValidator(FLOW_INTERVAL_MAX, message="The interval must be at most 7 days.")],
+        help_text="How often the scheduled poll runs (1 minute to 7 days, e.g. 00:05:00).")
     cursor = models.JSONField(default=dict, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=64, blank=True)
@@ -91,10 +101,17 @@ class FlowState(models.Model):
     last_failed_at = models.DateTimeField(null=True, blank=True)
     # Set by "Force resync": the next run ignores the cursor / fingerprints once.
     force_full = models.BooleanField(default=False)
+    # Outbox of targeted work (webhooks, record retries), e.g. {"order_ids": ["576..."]}: written in the
+    # same transaction as what asked for it, drained by a targeted run, removed only when that run succeeded.
+    pending_params = models.JSONField(default=dict, blank=True)
+    # When the dispatcher should (re-)enqueue a drain of pending_params; null when nothing is pending.
+    pending_run_at = models.DateTimeField(null=True, blank=True)
+    pending_failures = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "flow"], name="uniq_flow_state")]
-        indexes = [models.Index(fields=["enabled", "next_run_at"], name="flowstate_due_idx")]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="flowstate_due_idx"),
+                   models.Index(fields=["pending_run_at"], name="flowstate_pending_idx")]
         ordering = ["integration__name", "flow"]
 
     def __str__(self) -> str:
@@ -316,3 +333,15 @@ class SettingsChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration} · {self.at:%Y-%m-%d %H:%M} · {self.summary}"
+
+
+class TaskLease(models.Model):
+    """Single-flight lease for a periodic task (hold release, dispatcher, pruning): a task delivered twice
+    by the broker, or scheduled again while the previous run is still working, does nothing the second time."""
+
+    name = models.CharField(max_length=120, unique=True)
+    token = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"task lease {self.name}"

@@ -54,6 +54,8 @@ class FlowSpec:
     enable_setting: str | None = None
     # Flows that cannot run while the integration is paused for authorization (most of them).
     needs_auth: bool = True
+    # The params key that narrows a run to some remote ids ("order_ids"): webhooks and record retries use it.
+    target_param: str = ""
 
 
 @dataclass(frozen=True)

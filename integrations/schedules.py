@@ -5,6 +5,8 @@ from django_q.models import Schedule
 SCHEDULES = [
     # https://crontab.guru/#*_*_*_*_* — every minute
     {"name": "integrations.dispatch_due_flows", "func": "integrations.tasks.flows_dispatch_due_task", "cron": "* * * * *"},
+    # https://crontab.guru/#17_3_*_*_* — daily at 03:17: failed task rows and old sync runs past retention.
+    {"name": "integrations.housekeeping_prune", "func": "integrations.tasks.housekeeping_prune_task", "cron": "17 3 * * *"},
 ]
 # Other apps append here (orders: hold release, routing retry).
 EXTRA_SCHEDULE_MODULES = ["orders.schedules"]

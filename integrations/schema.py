@@ -152,6 +152,14 @@ def _type_problem(spec: r.SettingSpec, value: Any, location_ids: set[str] | None
     return f"unknown setting type {t}"
 
 
+def values_equal(a: Any, b: Any) -> bool:
+    """Whether two stored setting values mean the same: lists (multi-choice, text lists) compare as sets
+    of values, whatever their order."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return a == b
+
+
 def _normalise(spec: r.SettingSpec, value: Any) -> Any:
     if spec.type == r.DATETIME and value:
         parsed = parse_datetime(value)

@@ -2,9 +2,13 @@
 dispatch, credentials, settings, bindings, exceptions."""
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import random
+import re
 import secrets
+import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -17,11 +21,16 @@ from django.utils import timezone
 
 from integrations import registry, schema
 from integrations.exceptions import AuthError, PayloadError, PermanentError, RateLimitedError, TransientError
-from integrations.flows import FlowContext, FlowResult
+from integrations.flows import FlowContext, FlowResult, payload_hash
 from integrations.http import CallCounter
 from integrations.models import ExternalRef, FlowState, Integration, OpsException, SettingsChange, SyncRun
 
 logger = logging.getLogger("integrations.engine")
+
+
+# (integration id, flow code) of the flow running in this context: exceptions raised while it runs
+# remember their flow, so Re-drive can run that flow again.
+_CURRENT_FLOW: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar("current_flow", default=None)
 
 
 class DryRunRollback(Exception):
@@ -49,7 +58,10 @@ def integration_update_settings(*, integration: Integration, values: dict, user=
     """Validate and store settings; record the difference in the settings history. Returns the diff."""
     new = schema.validate_settings(integration.spec, values)
     old = {**integration.spec.defaults(), **integration.settings}
-    diff = {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v}
+    for key, value in new.items():  # a list in another order is the same setting: keep the stored order
+        if key in old and schema.values_equal(old[key], value):
+            new[key] = old[key]
+    diff = {k: [old.get(k), v] for k, v in new.items() if not schema.values_equal(old.get(k), v)}
     integration.settings = new
     integration.save(update_fields=["settings", "updated_at"])
     if diff:
@@ -155,10 +167,82 @@ def flow_state_reset_cursor(*, flow_state: FlowState, user=None, cursor: dict | 
 
 
 def flow_state_force_resync(*, flow_state: FlowState, user=None) -> None:
-    """Next run ignores cursor and fingerprints once; then runs now."""
-    FlowState.objects.filter(pk=flow_state.pk).update(force_full=True, next_run_at=timezone.now())
+    """The next run ignores cursor and fingerprints once; that run is enqueued now. If the enqueue is
+    lost, the flag stays set and the next scheduled run does the resync."""
+    FlowState.objects.filter(pk=flow_state.pk).update(force_full=True)
     SettingsChange.objects.create(integration=flow_state.integration, user=user, source=SettingsChange.Source.ADMIN,
                                   summary=f"force resync of {flow_state.flow}", diff={"force_resync": flow_state.flow})
+    flow_run_enqueue(flow_state=flow_state, trigger=SyncRun.Trigger.ADMIN, user=user)
+
+
+# --- targeted work: the outbox ----------------------------------------------------------------
+
+def _params_merge(current: dict, extra: dict) -> dict:
+    merged = {k: list(v) for k, v in (current or {}).items()}
+    for key, ids in (extra or {}).items():
+        merged[key] = sorted(set(merged.get(key, [])) | {str(i) for i in ids})
+    return {k: v for k, v in merged.items() if v}
+
+
+def _params_subtract(current: dict, done: dict) -> dict:
+    left = {}
+    for key, ids in (current or {}).items():
+        rest = sorted(set(ids) - {str(i) for i in (done or {}).get(key, [])})
+        if rest:
+            left[key] = rest
+    return left
+
+
+def flow_pending_add(*, flow_state: FlowState, params: dict, now: datetime | None = None) -> dict:
+    """Queue targeted work (e.g. {"order_ids": [...]}) on the flow's outbox, inside the caller's transaction
+    (a webhook's receipt and the work it asks for commit together). Returns the pending set."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = FlowState.objects.select_for_update().only("pk", "pending_params", "pending_run_at").get(pk=flow_state.pk)
+        merged = _params_merge(row.pending_params, params)
+        FlowState.objects.filter(pk=row.pk).update(pending_params=merged, pending_run_at=row.pending_run_at or now)
+    flow_state.pending_params = merged
+    return merged
+
+
+def flow_pending_enqueue(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.WEBHOOK) -> None:
+    """After commit, enqueue a drain of the flow's outbox. Best effort: when the broker is down the work
+    stays pending and flows_dispatch_due enqueues it later."""
+    pk, integration_id = flow_state.pk, flow_state.integration_id
+    name = f"{integration_id}:{flow_state.flow}:pending"
+
+    def _enqueue() -> None:
+        from django_q.tasks import async_task
+
+        try:
+            async_task("integrations.tasks.flow_run_pending_task", pk, trigger, task_name=name,
+                       group=f"integration-{integration_id}")
+        except Exception:  # noqa: BLE001 — broker down: the outbox row stays, the dispatcher retries
+            logger.warning("flow.pending_enqueue_failed flow_state=%s", pk, exc_info=True)
+
+    transaction.on_commit(_enqueue)
+
+
+def flow_targeted_request(*, flow_state: FlowState, params: dict, trigger: str = SyncRun.Trigger.WEBHOOK) -> dict:
+    """Ask for a targeted run: the ids go to the outbox in the caller's transaction; a drain is enqueued
+    after commit. Runs colliding with a running poll coalesce here instead of being skipped."""
+    pending = flow_pending_add(flow_state=flow_state, params=params)
+    flow_pending_enqueue(flow_state=flow_state, trigger=trigger)
+    return pending
+
+
+def flow_run_pending(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.WEBHOOK, user=None) -> SyncRun | None:
+    """Drain the flow's outbox in one targeted run. None (nothing recorded) when nothing is pending or the
+    flow is running: the running flow enqueues the drain when it finishes, the dispatcher is the safety net."""
+    lease = flow_lease_claim(flow_state=flow_state)
+    if lease is None:
+        return None
+    flow_state.refresh_from_db()
+    if not flow_state.pending_params:
+        flow_lease_release(flow_state=flow_state, lease=lease)
+        return None
+    return _flow_run_leased(flow_state=flow_state, lease=lease, trigger=trigger, user=user,
+                            params=dict(flow_state.pending_params), dry_run=False, drains_pending=True)
 
 
 # --- running --------------------------------------------------------------------------------
@@ -205,26 +289,68 @@ def backoff_seconds(failures: int, *, retry_after: float | None = None) -> float
     return delay
 
 
+_SECRET_QUERY = re.compile(r"((?:app_secret|access_token|refresh_token|api_key|api_secret|sign|password|secret)=)[^&\s'\"]+",
+                           re.IGNORECASE)
+
+
+def redact(text: str, *, integration: Integration | None = None) -> str:
+    """Remove credential values (and secret-looking query parameters) from an error text or traceback."""
+    text = _SECRET_QUERY.sub(r"\1•••", text or "")
+    if integration is not None:
+        try:
+            values = [str(v) for v in integration.get_credentials().values() if v and len(str(v)) >= 4]
+        except Exception:  # noqa: BLE001 — undecryptable credentials: nothing to redact with
+            values = []
+        for value in sorted(values, key=len, reverse=True):
+            text = text.replace(value, "•••")
+    return text
+
+
 def flow_run(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.SCHEDULE, user=None,
              dry_run: bool = False, params: dict | None = None) -> SyncRun:
-    """Run one flow: claim, record, page → apply + cursor per transaction, classify, release."""
+    """Run one flow: claim, record, page → apply + cursor per transaction, classify, release.
+
+    With `params` the run is *targeted* (webhook, record retry): it never moves the cursor, consumes no
+    force-resync, and neither pushes back nor counts towards the scheduled poll. A targeted run that finds
+    the flow busy queues its ids on the outbox (recorded as skipped with that note): nothing is lost."""
+    lease = flow_lease_claim(flow_state=flow_state)
+    if lease is None:
+        note = "already running (lease held)"
+        if params and not dry_run:
+            flow_targeted_request(flow_state=flow_state, params=params, trigger=trigger)
+            note = "flow busy: targeted ids queued for the next targeted run"
+        now = timezone.now()
+        return SyncRun.objects.create(flow_state=flow_state, integration=flow_state.integration, flow=flow_state.flow,
+                                      trigger=trigger, triggered_by=user, status=SyncRun.Status.SKIPPED, dry_run=dry_run,
+                                      finished_at=now, note=note)
+    flow_state.refresh_from_db()
+    return _flow_run_leased(flow_state=flow_state, lease=lease, trigger=trigger, user=user, params=params or {},
+                            dry_run=dry_run, drains_pending=False)
+
+
+def _flow_run_leased(*, flow_state: FlowState, lease: Lease, **kwargs) -> SyncRun:
+    token = _CURRENT_FLOW.set((flow_state.integration_id, flow_state.flow))
+    try:
+        return _flow_run_body(flow_state=flow_state, lease=lease, **kwargs)
+    finally:
+        _CURRENT_FLOW.reset(token)
+
+
+def _flow_run_body(*, flow_state: FlowState, lease: Lease, trigger: str, user, params: dict, dry_run: bool,
+                   drains_pending: bool) -> SyncRun:
     integration = flow_state.integration
     now = timezone.now()
-    lease = flow_lease_claim(flow_state=flow_state, now=now)
-    if lease is None:
-        return SyncRun.objects.create(flow_state=flow_state, integration=integration, flow=flow_state.flow, trigger=trigger,
-                                      triggered_by=user, status=SyncRun.Status.SKIPPED, dry_run=dry_run, finished_at=now,
-                                      note="already running (lease held)")
-    flow_state.refresh_from_db()
+    targeted = bool(params)
     run = SyncRun.objects.create(flow_state=flow_state, integration=integration, flow=flow_state.flow, trigger=trigger,
-                                 triggered_by=user, dry_run=dry_run, cursor_before=flow_state.cursor)
+                                 triggered_by=user, dry_run=dry_run, cursor_before=flow_state.cursor,
+                                 note=f"targeted: {params}"[:255] if targeted else "")
     FlowState.objects.filter(pk=flow_state.pk).update(last_started_at=now)
     result = FlowResult()
     counter = CallCounter()
     ctx = FlowContext(integration=integration, flow_state=flow_state, run=run, started_at=now, dry_run=dry_run,
-                      force_full=flow_state.force_full, counter=counter, params=params or {})
+                      force_full=flow_state.force_full and not targeted, counter=counter, params=params)
     cursor = dict(flow_state.cursor or {})
-    error: Exception | None = None
+    error: BaseException | None = None
     try:
         skip_reason = _cannot_run_reason(integration)
         if skip_reason:
@@ -234,13 +360,23 @@ def flow_run(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.SCHEDULE, 
             for page in flow.pages(cursor if not ctx.force_full else {}):
                 if not flow_lease_renew(flow_state=flow_state, lease=lease):
                     raise LeaseLost("lease lost; another worker owns this flow now")
-                cursor = _apply_page(flow=flow, page=page, result=result, flow_state=flow_state, dry_run=dry_run, lease=lease)
+                moved = _apply_page(flow=flow, page=page, result=result, flow_state=flow_state, dry_run=dry_run,
+                                    lease=lease, targeted=targeted)
+                if not targeted:
+                    cursor = moved
                 run.pages += 1
     except (TransientError, AuthError, PermanentError, LeaseLost) as exc:
         error = exc
-    finally:
-        _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
-                    dry_run=dry_run, lease=lease)
+    except BaseException as exc:  # noqa: BLE001 — anything unexpected fails the run, never "succeeds" it
+        error = exc
+        logger.error("flow.crashed integration=%s flow=%s run=%s\n%s", integration.pk, flow_state.flow, run.pk,
+                     redact("".join(traceback.format_exception(exc)), integration=integration))
+        if not isinstance(exc, Exception):  # timeout (SystemExit), KeyboardInterrupt: record, then let it through
+            _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
+                        dry_run=dry_run, lease=lease, params=params, drains_pending=drains_pending)
+            raise
+    _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
+                dry_run=dry_run, lease=lease, params=params, drains_pending=drains_pending)
     return run
 
 
@@ -252,67 +388,180 @@ def _cannot_run_reason(integration: Integration) -> str:
     return ""
 
 
-def _apply_page(*, flow, page, result: FlowResult, flow_state: FlowState, dry_run: bool, lease: Lease) -> dict:
-    """The page's writes and the cursor commit together, or not at all."""
+def _apply_page(*, flow, page, result: FlowResult, flow_state: FlowState, dry_run: bool, lease: Lease,
+                targeted: bool = False) -> dict:
+    """The page's writes, its record exceptions and the cursor commit together, or not at all. A targeted
+    run never writes the cursor (it read ids, not the poll's window)."""
+    first_error = len(result.errors)
     try:
         with transaction.atomic():
             flow.apply(page, result)
+            _page_record_exceptions(flow=flow, page=page, errors=result.errors[first_error:], flow_state=flow_state)
             if dry_run:
                 raise DryRunRollback
-            moved = FlowState.objects.filter(pk=flow_state.pk, lease_token=lease.token).update(cursor=page.next_cursor)
+            if targeted:
+                moved = FlowState.objects.filter(pk=flow_state.pk, lease_token=lease.token).exists()
+            else:
+                moved = FlowState.objects.filter(pk=flow_state.pk, lease_token=lease.token).update(cursor=page.next_cursor)
             if not moved:
-                raise LeaseLost("lease lost before the cursor could move")
+                raise LeaseLost("lease lost before the page could commit")
     except DryRunRollback:
         pass
     return page.next_cursor
 
 
+# --- skipped records: one exception per (integration, flow, external id) ----------------------------
+
+RECORD_SKIPPED = "record_skipped"
+
+
+def record_exception_key(*, integration_id: int, flow: str, external_id: str) -> str:
+    return f"record:{integration_id}:{flow}:{external_id}"
+
+
+def _page_record_exceptions(*, flow, page, errors: list[dict], flow_state: FlowState) -> None:
+    """Pull flows: every record skipped on this page opens/bumps its exception (raw payload kept for the
+    retry); every record of the page applied without error resolves its own."""
+    spec = flow_state.spec
+    if spec.direction != "pull":
+        return
+    integration = flow_state.integration
+    failed: set[str] = set()
+    for error in errors:
+        external_id = str(error.get("external_id") or "")
+        if not external_id:
+            basis = error.get("payload") if error.get("payload") is not None else error.get("message", "")
+            external_id = "hash:" + payload_hash(basis)[:16]
+        failed.add(external_id)
+        if error.get("no_exception"):
+            continue
+        details = {"flow": flow_state.flow, "external_id": external_id, "field": error.get("field", ""),
+                   "message": error.get("message", ""), "run": flow_state_run_id(flow)}
+        if error.get("payload") is not None:
+            details["payload"] = error["payload"]
+        exception_raise(
+            category=OpsException.Category.INGESTION, code=RECORD_SKIPPED, integration=integration,
+            dedup_key=record_exception_key(integration_id=integration.pk, flow=flow_state.flow, external_id=external_id),
+            cause_key=f"{flow_state.flow}:{external_id}"[:191], details=details,
+            message=f"{spec.label}: {external_id} was skipped: {error.get('field') + ': ' if error.get('field') else ''}"
+                    f"{error.get('message', '')}"[:2000])
+    applied = {flow.item_external_id(item) for item in page.items} - failed - {""}
+    if applied:
+        exceptions_resolve(dedup_keys=[record_exception_key(integration_id=integration.pk, flow=flow_state.flow,
+                                                            external_id=e) for e in applied],
+                           note="record applied by a later run")
+
+
+def flow_state_run_id(flow) -> int | None:
+    run = getattr(getattr(flow, "ctx", None), "run", None)
+    return getattr(run, "pk", None)
+
+
+def record_exceptions_redrive(*, exceptions: Iterable[OpsException], user=None) -> int:
+    """Retry skipped records: each id goes to its flow's outbox (targeted run) — or, for a flow that cannot
+    target ids, a forced resync. The exception resolves itself when the record is applied. Returns how
+    many records were queued."""
+    queued = 0
+    for exc in exceptions:
+        if exc.code != RECORD_SKIPPED or exc.status != OpsException.Status.OPEN or exc.integration_id is None:
+            continue
+        flow, external_id = exc.details.get("flow", ""), exc.details.get("external_id", "")
+        state = FlowState.objects.select_related("integration").filter(integration_id=exc.integration_id, flow=flow).first()
+        if state is None:
+            continue
+        try:
+            target_param = state.spec.target_param
+        except KeyError:
+            continue
+        if target_param and not external_id.startswith("hash:"):
+            flow_targeted_request(flow_state=state, params={target_param: [external_id]}, trigger=SyncRun.Trigger.RETRY)
+        else:
+            flow_state_force_resync(flow_state=state, user=user)
+        OpsException.objects.filter(pk=exc.pk).update(
+            details={**exc.details, "retried_by": getattr(user, "username", "") or "system",
+                     "retried_at": timezone.now().isoformat()})
+        queued += 1
+    return queued
+
+
 def _finish_run(*, run: SyncRun, flow_state: FlowState, result: FlowResult, counter: CallCounter, cursor: dict,
-                error: Exception | None, dry_run: bool, lease: Lease) -> None:
+                error: BaseException | None, dry_run: bool, lease: Lease, params: dict | None = None,
+                drains_pending: bool = False) -> None:
     now = timezone.now()
+    targeted = bool(params)
+    integration = flow_state.integration
     for name in ("fetched", "created", "updated", "unchanged", "failed"):
         setattr(run, name, getattr(result, name))
-    run.errors = result.errors[: SyncRun.MAX_RECORD_ERRORS]
+    run.errors = [{k: v for k, v in e.items() if k not in ("payload", "no_exception")}
+                  for e in result.errors[: SyncRun.MAX_RECORD_ERRORS]]
     run.api_calls = counter.count
     run.finished_at = now
-    run.cursor_after = cursor if not dry_run else run.cursor_before
+    run.cursor_after = cursor if not (dry_run or targeted) else run.cursor_before
     state_updates: dict[str, Any] = {}
-    integration = flow_state.integration
     if error is None:
         if run.status != SyncRun.Status.SKIPPED:
             run.status = SyncRun.Status.PARTIAL if result.failed else SyncRun.Status.SUCCEEDED
-            if not dry_run:
+            if not dry_run and not targeted:
                 state_updates.update(consecutive_failures=0, last_error="", last_succeeded_at=now,
                                      next_run_at=now + flow_state.interval, force_full=False)
                 exceptions_resolve(dedup_keys=[f"connector:outage:{flow_state.pk}"], note="flow succeeded")
     else:
-        failures = flow_state.consecutive_failures + 1
+        message = redact(str(error) or type(error).__name__, integration=integration)
         run.status = SyncRun.Status.FAILED
         run.error_class = type(error).__name__
-        run.error_message = str(error)[:4000]
-        state_updates.update(consecutive_failures=failures, last_error=str(error)[:2000], last_failed_at=now)
+        run.error_message = message[:4000]
         if isinstance(error, AuthError):
-            integration_mark_error(integration=integration, message=str(error))
-            state_updates["next_run_at"] = now + flow_state.interval
-        elif isinstance(error, TransientError):
-            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
-            state_updates["next_run_at"] = now + timedelta(seconds=backoff_seconds(failures, retry_after=retry_after))
-            if failures >= 3:
-                exception_raise(category=OpsException.Category.CONNECTOR,
-                                code="rate_limited" if retry_after is not None or isinstance(error, RateLimitedError) else "outage",
-                                integration=integration, dedup_key=f"connector:outage:{flow_state.pk}",
-                                message=f"{flow_state.flow} failed {failures} times in a row: {error}")
-        else:
-            state_updates["next_run_at"] = now + flow_state.interval
+            integration_mark_error(integration=integration, message=message)
+        if not targeted:
+            failures = flow_state.consecutive_failures + 1
+            state_updates.update(consecutive_failures=failures, last_error=message[:2000], last_failed_at=now)
+            if isinstance(error, (AuthError, PermanentError)):
+                state_updates["next_run_at"] = now + flow_state.interval
+            else:  # transient, lease lost, or anything unexpected: back off, alert from the third failure
+                retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+                state_updates["next_run_at"] = now + timedelta(seconds=backoff_seconds(failures, retry_after=retry_after))
+                if failures >= 3 and not isinstance(error, LeaseLost):
+                    code = ("rate_limited" if isinstance(error, RateLimitedError) else
+                            "outage" if isinstance(error, TransientError) else "flow_error")
+                    exception_raise(category=OpsException.Category.CONNECTOR, code=code, integration=integration,
+                                    dedup_key=f"connector:outage:{flow_state.pk}",
+                                    message=f"{flow_state.flow} failed {failures} times in a row: "
+                                            f"{type(error).__name__}: {message}"[:2000])
         logger.warning("flow.failed", extra={"integration": integration.pk, "flow": flow_state.flow,
-                                             "error_class": run.error_class})
+                                             "error_class": run.error_class, "targeted": targeted})
     run.save()
-    if state_updates:
-        FlowState.objects.filter(pk=flow_state.pk).update(**state_updates)
-    flow_lease_release(flow_state=flow_state, lease=lease)
+    with transaction.atomic():
+        if state_updates:
+            FlowState.objects.filter(pk=flow_state.pk).update(**state_updates)
+        more_pending = _pending_after_run(flow_state=flow_state, params=params or {}, drains_pending=drains_pending,
+                                          error=error, dry_run=dry_run, now=now)
+        flow_lease_release(flow_state=flow_state, lease=lease)
+        if more_pending:
+            flow_pending_enqueue(flow_state=flow_state)
     logger.info("flow.finished", extra={"integration": integration.pk, "flow": flow_state.flow, "status": run.status,
                                         "fetched": run.fetched, "records_created": run.created,
                                         "records_updated": run.updated})
+
+
+def _pending_after_run(*, flow_state: FlowState, params: dict, drains_pending: bool, error, dry_run: bool,
+                       now: datetime) -> bool:
+    """Settle the outbox when a run ends; True when targeted work is still waiting (enqueue a drain)."""
+    row = FlowState.objects.select_for_update().only("pk", "pending_params", "pending_failures").get(pk=flow_state.pk)
+    if not row.pending_params:
+        return False
+    if not drains_pending or dry_run:
+        return True  # ids arrived while this run held the lease: drain them now
+    if error is None:
+        left = _params_subtract(row.pending_params, params)
+        FlowState.objects.filter(pk=row.pk).update(pending_params=left, pending_failures=0,
+                                                   pending_run_at=now if left else None)
+        return bool(left)
+    failures = row.pending_failures + 1
+    retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+    FlowState.objects.filter(pk=row.pk).update(
+        pending_failures=failures,
+        pending_run_at=now + timedelta(seconds=backoff_seconds(failures, retry_after=retry_after)))
+    return False
 
 
 def flow_run_enqueue(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.ADMIN, user=None,
@@ -327,17 +576,21 @@ def flow_run_enqueue(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.AD
     ))
 
 
+# How long an enqueued drain may take to start before the dispatcher enqueues another one.
+PENDING_REDISPATCH = timedelta(minutes=5)
+
+
 def flows_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) -> list[int]:
     """Enqueue every enabled, due flow of an active integration. The next-run time is pushed forward
     with a compare-and-set, so several dispatchers never enqueue the same flow twice. With
-    `enqueue=False` the claimed flow-state ids are only returned (the caller runs them inline)."""
+    `enqueue=False` the claimed flow-state ids are only returned (the caller runs them inline).
+
+    Also the outbox's safety net: every flow with targeted work pending whose time came gets a drain
+    enqueued (compare-and-set on pending_run_at), whether or not its immediate enqueue worked."""
     now = now or timezone.now()
-    due = list(
-        FlowState.objects.filter(enabled=True, integration__is_active=True, next_run_at__lte=now)
-        .exclude(integration__status=Integration.Status.ERROR)
-        .filter(integration__paused_reason="")
-        .values_list("pk", "next_run_at", "interval")
-    )
+    runnable = (FlowState.objects.filter(enabled=True, integration__is_active=True)
+                .exclude(integration__status=Integration.Status.ERROR).filter(integration__paused_reason=""))
+    due = list(runnable.filter(next_run_at__lte=now).values_list("pk", "next_run_at", "interval"))
     dispatched = []
     for pk, next_run_at, interval in due:
         won = FlowState.objects.filter(pk=pk, next_run_at=next_run_at).update(next_run_at=now + interval)
@@ -346,7 +599,68 @@ def flows_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) -> 
             if enqueue:
                 state = FlowState.objects.select_related("integration").get(pk=pk)
                 flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.SCHEDULE)
+    if enqueue:
+        pending = list(runnable.filter(pending_run_at__lte=now).values_list("pk", "pending_run_at"))
+        for pk, pending_run_at in pending:
+            if FlowState.objects.filter(pk=pk, pending_run_at=pending_run_at).update(pending_run_at=now + PENDING_REDISPATCH):
+                flow_pending_enqueue(flow_state=FlowState.objects.select_related("integration").get(pk=pk))
     return dispatched
+
+
+# --- single-flight periodic tasks ------------------------------------------------------------------
+
+def task_lease_claim(*, name: str, seconds: int | None = None) -> str | None:
+    """Claim the named task's lease (compare-and-set, expiring). None when another run holds it."""
+    from integrations.models import TaskLease
+
+    now = timezone.now()
+    token = secrets.token_hex(16)
+    expires = now + timedelta(seconds=seconds or dj_settings.FLOW_LEASE_SECONDS)
+    TaskLease.objects.get_or_create(name=name)
+    claimed = TaskLease.objects.filter(name=name).filter(
+        Q(token="") | Q(expires_at__lt=now) | Q(expires_at__isnull=True)).update(token=token, expires_at=expires)
+    return token if claimed else None
+
+
+def task_lease_release(*, name: str, token: str) -> None:
+    from integrations.models import TaskLease
+
+    TaskLease.objects.filter(name=name, token=token).update(token="", expires_at=None)
+
+
+def single_flight(name: str):
+    """Decorator for periodic tasks: one run at a time across workers; a duplicate delivery returns None."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            token = task_lease_claim(name=name)
+            if token is None:
+                logger.info("task.skipped_lease_held", extra={"task": name})
+                return None
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                task_lease_release(name=name, token=token)
+        return inner
+    return wrap
+
+
+# --- housekeeping ----------------------------------------------------------------------------------
+
+def housekeeping_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete failed django-q2 task rows and sync runs past their retention (django-q2 keeps every failure
+    for ever; save_limit only bounds successes). The latest run of each flow is always kept."""
+    from django.db.models import Max
+    from django_q.models import Task
+
+    now = now or timezone.now()
+    failed_cutoff = now - timedelta(days=dj_settings.Q_FAILED_TASK_RETENTION_DAYS)
+    runs_cutoff = now - timedelta(days=dj_settings.SYNC_RUN_RETENTION_DAYS)
+    failed, _ = Task.objects.filter(success=False, stopped__lt=failed_cutoff).delete()
+    latest = FlowState.objects.annotate(last_run=Max("runs__pk")).values_list("last_run", flat=True)
+    keep = [pk for pk in latest if pk is not None]
+    runs, _ = SyncRun.objects.filter(started_at__lt=runs_cutoff).exclude(pk__in=keep).delete()
+    return {"failed_tasks": failed, "sync_runs": runs}
 
 
 # --- bindings -------------------------------------------------------------------------------
@@ -401,8 +715,12 @@ def exception_raise(*, category: str, code: str, message: str, dedup_key: str, i
         OpsException.objects.filter(pk=existing.pk).update(count=F("count") + 1, last_seen_at=now, message=message)
         existing.refresh_from_db()
         return existing
+    details = dict(details or {})
+    current = _CURRENT_FLOW.get()
+    if current and integration is not None and current[0] == integration.pk:
+        details.setdefault("flow", current[1])
     fields = dict(category=category, code=code, message=message, dedup_key=dedup_key, integration=integration,
-                  cause_key=cause_key, details=details or {}, first_seen_at=now, last_seen_at=now)
+                  cause_key=cause_key, details=details, first_seen_at=now, last_seen_at=now)
     if entity is not None:
         fields.update(content_type=ContentType.objects.get_for_model(entity), object_id=entity.pk, entity_label=str(entity)[:191])
     try:
@@ -427,3 +745,20 @@ def exception_set_status(*, exception: OpsException, status: str, user=None, not
     exception.resolved_by = user
     exception.resolution_note = note[:255]
     exception.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
+
+
+def exceptions_redrive_flows(*, exceptions: Iterable[OpsException], user=None) -> dict[str, int]:
+    """The engine's part of Re-drive: skipped records are retried by a targeted run; any other open
+    exception raised inside a flow run gets that flow enqueued now (once per flow). Each exception
+    resolves itself when its flow gets past the cause."""
+    selected = [e for e in exceptions if e.status == OpsException.Status.OPEN and e.integration_id]
+    records = record_exceptions_redrive(exceptions=[e for e in selected if e.code == RECORD_SKIPPED], user=user)
+    flows = {(e.integration_id, e.details.get("flow")) for e in selected
+             if e.code != RECORD_SKIPPED and (e.details or {}).get("flow")}
+    queued = 0
+    for integration_id, flow in sorted(flows):
+        state = FlowState.objects.select_related("integration").filter(integration_id=integration_id, flow=flow).first()
+        if state is not None:
+            flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.RETRY, user=user)
+            queued += 1
+    return {"records": records, "flows": queued}

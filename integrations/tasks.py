@@ -1,4 +1,6 @@
-"""django-q2 tasks: thin, take ids, call one service."""
+"""django-q2 tasks: thin, take ids, call one service. Every task is safe to run twice (broker
+redelivery, a schedule firing while the last run still works): flow runs hold the flow's lease, the
+periodic ones a single-flight task lease."""
 from django.contrib.auth import get_user_model
 
 from integrations import services
@@ -14,5 +16,19 @@ def flow_run_task(flow_state_id: int, trigger: str = "schedule", user_id: int | 
     return f"{run.flow}: {run.status}"
 
 
+def flow_run_pending_task(flow_state_id: int, trigger: str = "webhook") -> str:
+    state = FlowState.objects.select_related("integration").filter(pk=flow_state_id).first()
+    if state is None:
+        return "flow state gone"
+    run = services.flow_run_pending(flow_state=state, trigger=trigger)
+    return f"{run.flow}: {run.status}" if run is not None else "nothing pending or flow busy"
+
+
+@services.single_flight("integrations.dispatch_due_flows")
 def flows_dispatch_due_task() -> int:
     return len(services.flows_dispatch_due())
+
+
+@services.single_flight("integrations.housekeeping_prune")
+def housekeeping_prune_task() -> dict:
+    return services.housekeeping_prune()

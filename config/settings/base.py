@@ -117,22 +117,34 @@ FLOW_BACKOFF_BASE_SECONDS = 30
 FLOW_BACKOFF_CAP_SECONDS = 3600
 
 # --- django-q2 ------------------------------------------------------------------------------
-# `retry` is broker redelivery, not backoff: it must exceed timeout + queue wait or a slow task
-# runs twice. Failures are acknowledged and attempts capped; backoff lives on FlowState.
+# Broker redelivery is not our retry mechanism (backoff lives on FlowState, targeted work in its
+# outbox), so (docs/reliability.md):
+# - every task is acknowledged when it *starts* (integrations.apps: pre_execute), so a task killed by the
+#   timeout guard (never reported to the monitor, hence never counted against max_attempts) is not
+#   redelivered for ever;
+# - `retry` exceeds the longest a fetched task can wait in the local queue plus run: the redelivery
+#   clock starts at the fetch, and with queue_limit = workers a task waits behind at most one task per
+#   worker: retry > timeout * (1 + queue_limit / workers); checked by integrations.W020;
+# - every task is idempotent under double delivery anyway (flow lease, single-flight task leases).
+Q_WORKERS = env.int("Q_WORKERS", default=2)
+Q_TIMEOUT = 600
 Q_CLUSTER = {
     "name": "switchyard",
-    "workers": env.int("Q_WORKERS", default=2),
-    "timeout": 600,
-    "retry": 900,
+    "workers": Q_WORKERS,
+    "timeout": Q_TIMEOUT,
+    "queue_limit": Q_WORKERS,
+    "retry": Q_TIMEOUT * 2 + 60,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
-    "queue_limit": 4,
     "save_limit": 500,
     "recycle": 200,
     "poll": 1.0,
     "label": "Task queue",
 }
+# django-q2 keeps every failed task row; the daily housekeeping schedule prunes them and old sync runs.
+Q_FAILED_TASK_RETENTION_DAYS = env.int("Q_FAILED_TASK_RETENTION_DAYS", default=30)
+SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=90)
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -15,6 +15,14 @@ class PullThings(Flow):
     code = "pull_things"
 
     def pages(self, cursor):
+        targeted = set(self.ctx.params.get("ids") or [])
+        if targeted:  # targeted run: just these ids; its next_cursor must never reach the flow state
+            self.ctx.counter.add()
+            if REMOTE["error"] is not None and REMOTE["fail_at_page"] == "targeted":
+                raise REMOTE["error"]
+            items = [i for page in REMOTE["pages"] for i in page if i["id"] in targeted]
+            yield Page(items=items, next_cursor={"page": 0, "targeted": True})
+            return
         start = cursor.get("page", 0)
         for index, items in enumerate(REMOTE["pages"][start:], start=start):
             self.ctx.counter.add()
@@ -28,7 +36,7 @@ class PullThings(Flow):
         rows = []
         for item in page.items:
             if "value" not in item:
-                result.record_payload_error(PayloadError("missing value", external_id=item["id"], field="value"))
+                result.record_payload_error(PayloadError("missing value", external_id=item["id"], field="value"), payload=item)
                 continue
             if REMOTE.get("crash_in_apply") == item["id"]:
                 raise RuntimeError("crash in the middle of a page")
@@ -59,7 +67,7 @@ SPEC = registry.ConnectorSpec(
     ),
     credentials=(registry.CredentialSpec("api_key", "API Key"), registry.CredentialSpec("api_secret", "API Secret")),
     flows=(registry.FlowSpec("pull_things", "Pull things", "pull", "things", "tests.integrations.fake_connector.PullThings",
-                             default_interval=timedelta(minutes=1), enable_setting="pull_things"),),
+                             default_interval=timedelta(minutes=1), enable_setting="pull_things", target_param="ids"),),
 )
 
 

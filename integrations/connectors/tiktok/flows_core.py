@@ -8,7 +8,7 @@ _MOD = "integrations.connectors.tiktok.flows_orders"
 
 FLOWS: tuple = (
     r.FlowSpec("pull_orders", "Pull orders from TikTok", "pull", "orders", f"{_MOD}.PullOrders",
-               default_interval=timedelta(minutes=5), enable_setting="pull_orders"),
+               default_interval=timedelta(minutes=5), enable_setting="pull_orders", target_param="order_ids"),
     r.FlowSpec("push_cancellations", "Push cancellations to TikTok", "push", "cancellations", f"{_MOD}.PushCancellations",
                default_interval=timedelta(minutes=5), enable_setting="cancel_push"),
     r.FlowSpec("push_fulfillments", "Push fulfillment information to TikTok", "push", "fulfillments", f"{_MOD}.PushFulfillments",

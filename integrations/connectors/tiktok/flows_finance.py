@@ -62,7 +62,7 @@ class PullStatements(Flow):
             try:
                 row = m.statement_row(item["statement"])
             except PayloadError as exc:
-                result.record_payload_error(exc)
+                result.record_payload_error(exc, payload=item["statement"])
                 continue
             saved, (created, updated, unchanged) = finance_services.statements_upsert(integration=integration, rows=[row])
             statement = saved[row["external_id"]]
@@ -75,7 +75,7 @@ class PullStatements(Flow):
                 try:
                     rows.append(m.transaction_row(tx, currency=item["currency"]))
                 except PayloadError as exc:
-                    result.record_payload_error(exc)
+                    result.record_payload_error(exc, payload=tx)
             result.fetched += len(item["transactions"])
             created, updated, unchanged = finance_services.statement_transactions_upsert(
                 integration=integration, statement=statement, rows=rows)

@@ -54,7 +54,7 @@ class PullLocations(Flow):
                         rows.append(m.fbt_warehouse_to_location(warehouse) if "fbt_warehouse_id" in warehouse
                                     else m.warehouse_to_location(warehouse))
                     except PayloadError as exc:
-                        result.record_payload_error(exc)
+                        result.record_payload_error(exc, payload=warehouse)
                 if item["fbt_warehouses"] and self.ctx.setting("consolidate_fbt_inventory"):
                     rows.append({"external_id": m.FBT_CONSOLIDATED_EXTERNAL_ID, "name": f"{integration.name} FBT (consolidated)",
                                  "kind": m.KIND_CONSOLIDATED, "address": {}, "is_default": False})

@@ -96,7 +96,7 @@ class PullOrders(Flow):
             try:
                 order_in = order_to_order_in(raw, virtual_bundles=virtual_bundles)
             except PayloadError as exc:
-                result.record_payload_error(exc)
+                result.record_payload_error(exc, payload=raw)
                 continue
             ref = refs.get(order_in.external_id)
             if not self.ctx.force_full and services.is_up_to_date(ref, remote_updated_at=order_in.remote_updated_at,
@@ -129,9 +129,11 @@ class PullOrders(Flow):
         result.updated += upserted.updated
         result.unchanged += upserted.unchanged
         failed = set()
+        raw_by_id = {order_in.external_id: raw for raw, order_in in pending}
         for error in upserted.errors:
             failed.add(str(error.get("external_id", "")))
-            result.record_error(external_id=error.get("external_id", ""), field=error.get("field", ""), message=error.get("message", ""))
+            result.record_error(external_id=error.get("external_id", ""), field=error.get("field", ""), message=error.get("message", ""),
+                                payload=raw_by_id.get(str(error.get("external_id", ""))))
         locals_by_id = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=ids)}
         services.external_refs_bind(integration=integration, kind=ORDER_KIND, rows=[
             {"external_id": oi.external_id, "local": locals_by_id.get(oi.external_id), "remote_updated_at": oi.remote_updated_at,
@@ -185,6 +187,14 @@ def push_call(*, push: OutboundPush, integration, call: Callable[[], dict], enti
 def push_mark_sent(*, push_id: int, response: dict, remote_id: str = "") -> None:
     OutboundPush.objects.filter(pk=push_id).update(status=OutboundPush.Status.SENT, response=response or {}, remote_id=remote_id[:191],
                                                    sent_at=timezone.now(), last_error="")
+    push = OutboundPush.objects.filter(pk=push_id).only("integration_id", "kind", "idempotency_key").first()
+    if push is not None:  # the push went through: its rejected / in-doubt exceptions have no cause left
+        key = f"tiktok:{push.integration_id}:{push.kind}:{push.idempotency_key}"
+        services.exceptions_resolve(dedup_keys=[key, f"{key}:doubt"], note="push sent")
+
+
+# Exceptions that block one fulfillment's push; all resolved once that fulfillment is pushed.
+FULFILLMENT_BLOCK_CODES = ("missing_tracking", "unsupported_carrier", "no_tiktok_line_items")
 
 
 class _PushFlow(Flow):
@@ -348,7 +358,7 @@ class PushFulfillments(_PushFlow):
                 again.extend([i for i in ids if i in shipped][: line.quantity - len(take)])
         return new, again
 
-    def _error(self, fulfillment, code: str, message: str, cause_key: str = "") -> dict:
+    def _error(self, fulfillment, code: str, message: str, cause_key: str = "") -> dict:  # codes: FULFILLMENT_BLOCK_CODES
         integration = self.ctx.integration
         services.exception_raise(category=OpsException.Category.FULFILLMENT, code=code, integration=integration,
                                  entity=fulfillment.order, cause_key=cause_key,
@@ -397,6 +407,9 @@ class PushFulfillments(_PushFlow):
         response = push_call(push=push, integration=integration, entity=order, label=f"fulfillment of order {order.external_id}", call=call)
         if response is None:
             return {"external_id": order.external_id, "field": "fulfillment", "error": "rejected by TikTok (see exceptions)"}
+        # Sent: whatever blocked this fulfillment before (carrier, tracking, line items) is fixed.
+        services.exceptions_resolve(dedup_keys=[f"tiktok:{integration.pk}:fulfillment:{fulfillment.pk}:{code}"
+                                                for code in FULFILLMENT_BLOCK_CODES], note="fulfillment pushed")
         return {"sent": True, "push_id": push.pk, "response": response,
                 "remote_id": str(response.get("package_id") or payload.get("package_id") or "")}
 
@@ -422,6 +435,8 @@ class PushBuyerMessages(_PushFlow):
                                      message="“Send a Message to the buyer once an Order is created” is on but “Message Template” is empty.")
             yield Page(items=[], next_cursor={"since": since.isoformat()})
             return
+        if self.kind == "buyer_message":
+            services.exceptions_resolve(dedup_keys=[f"tiktok:{integration.pk}:empty_message_template"], note="template set")
         only = {str(i).strip() for i in integration.setting("buyer_message_ids") or [] if str(i).strip()}
         queryset = Order.objects.filter(integration=integration, created_at__gte=since).exclude(buyer_external_id="")
         if only:

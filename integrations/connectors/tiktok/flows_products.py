@@ -65,8 +65,13 @@ class PullProducts(Flow):
         result.created += created
         result.updated += updated
         result.unchanged += unchanged
+        known = {str(row.get("seller_sku") or "") for row in skus} - set(unknown) - {""}
+        if known:  # SKUs that now match a master SKU: their unknown_sku exceptions are resolved
+            integration_services.exceptions_resolve(
+                dedup_keys=[f"tiktok:unknown_sku:{self.ctx.integration.pk}:{sku}" for sku in known], note="SKU now matches")
         for sku in unknown:
-            result.record_error(external_id=sku, field="seller_sku", message=f"TikTok SKU {sku!r} has no master SKU in Switchyard")
+            result.record_error(external_id=sku, field="seller_sku", message=f"TikTok SKU {sku!r} has no master SKU in Switchyard",
+                                exception=False)  # its own unknown_sku exception below
             integration_services.exception_raise(
                 category=OpsException.Category.PRODUCT, code="unknown_sku", integration=self.ctx.integration,
                 message=f"TikTok SKU {sku!r} does not match any master SKU", dedup_key=f"tiktok:unknown_sku:{self.ctx.integration.pk}:{sku}")

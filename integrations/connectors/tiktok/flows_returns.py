@@ -65,7 +65,7 @@ class PullReturns(_SearchReturns):
             try:
                 returns_in.append(m.return_to_return_in(item))
             except PayloadError as exc:
-                result.record_payload_error(exc)
+                result.record_payload_error(exc, payload=item)
         result.fetched += len(page.items)
         if self.ctx.setting("returns_require_order"):
             known = set(Order.objects.filter(integration=self.ctx.integration,
@@ -93,7 +93,7 @@ class PullRefunds(_SearchReturns):
             try:
                 refunds_in.append(m.return_to_refund_in(item))
             except PayloadError as exc:
-                result.record_payload_error(exc)
+                result.record_payload_error(exc, payload=item)
         result.fetched += len(page.items)
         self._record(result, order_services.refunds_upsert(integration=self.ctx.integration, refunds_in=refunds_in, run=self.ctx.run))
 

@@ -46,7 +46,10 @@ def _verified_integrations(*, body: bytes, signature: str) -> list[Integration]:
 
 
 def webhook_receive(*, body: bytes, signature: str) -> WebhookResult:
-    """Bad signature → 401, nothing stored. Otherwise store once (duplicates ignored), route, enqueue, 200."""
+    """Bad signature → 401, nothing stored. Otherwise store once, route, and queue the work it asks for
+    on the flow's outbox in the same transaction (a drain is enqueued after commit; if the broker is
+    down the dispatcher picks the outbox up), 200. A redelivery of a stored event is a duplicate unless
+    its work was never queued (stored as received only): then it is acted on again."""
     candidates = _verified_integrations(body=body, signature=signature)
     if not candidates:
         return WebhookResult(401, "invalid signature")
@@ -67,8 +70,20 @@ def webhook_receive(*, body: bytes, signature: str) -> WebhookResult:
                 status, note = _act(integration=integration, topic=topic, data=payload.get("data") or {})
                 WebhookEvent.objects.filter(pk=event.pk).update(status=status, note=note[:255])
     except IntegrityError:
-        return WebhookResult(200, "duplicate")
+        return _redelivered(notification_id=notification_id, topic=topic, payload=payload)
     return WebhookResult(200, "stored" if integration else "unrouted")
+
+
+def _redelivered(*, notification_id: str, topic: int, payload: dict) -> WebhookResult:
+    """A delivery we already stored: act on it again only when its work was never queued."""
+    with transaction.atomic():
+        event = (WebhookEvent.objects.select_for_update().select_related("integration")
+                 .filter(tts_notification_id=notification_id).first())
+        if event is None or event.status != WebhookEvent.Status.RECEIVED or event.integration is None:
+            return WebhookResult(200, "duplicate")
+        status, note = _act(integration=event.integration, topic=topic, data=payload.get("data") or {})
+        WebhookEvent.objects.filter(pk=event.pk).update(status=status, note=note[:255])
+    return WebhookResult(200, "stored")
 
 
 def _act(*, integration: Integration, topic: int, data: dict) -> tuple[str, str]:
@@ -104,7 +119,7 @@ def _enqueue(integration: Integration, flow: str, params: dict) -> tuple[str, st
     state = FlowState.objects.filter(integration=integration, flow=flow, enabled=True).select_related("integration").first()
     if state is None:
         return WebhookEvent.Status.IGNORED, f"flow {flow} is off or does not exist"
-    services.flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.WEBHOOK, params=params)
+    services.flow_targeted_request(flow_state=state, params=params, trigger=SyncRun.Trigger.WEBHOOK)
     return WebhookEvent.Status.ENQUEUED, f"{flow} {params}"[:255]
 
 

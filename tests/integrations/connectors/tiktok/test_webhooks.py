@@ -19,7 +19,7 @@ URL = "/integrations/tiktok/webhook/"
 @pytest.fixture
 def enqueued(monkeypatch):
     calls = []
-    monkeypatch.setattr(services, "flow_run_enqueue", lambda **kw: calls.append((kw["flow_state"].flow, kw["trigger"], kw["params"])))
+    monkeypatch.setattr(services, "flow_targeted_request", lambda **kw: calls.append((kw["flow_state"].flow, kw["trigger"], kw["params"])))
     return calls
 
 
