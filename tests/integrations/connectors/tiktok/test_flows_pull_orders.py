@@ -322,3 +322,29 @@ def test_order_placed_in_the_same_second_as_the_integration_is_pulled(tiktok_int
     run = pull(tiktok_integration, order_ids=[order["id"]])
     # then
     assert (run.fetched, Order.objects.filter(external_id=order["id"]).count()) == (1, 1)
+
+
+def test_unreadable_order_leaves_an_exception_with_its_raw_payload_until_it_is_read(tiktok_integration, tiktok_api, stocked):
+    # given: TikTok sends an order the mapper cannot read
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    bad = raw("discounts")
+    bad["line_items"][0]["seller_sku"] = ""
+    answer_details(tiktok_api, bad)
+    run = pull(tiktok_integration, order_ids=["576812345678902222"])
+    # then: not silently dropped: an open exception per order, raw order kept for the retry
+    from integrations.models import OpsException
+
+    assert (run.status, run.failed) == ("partial", 1)
+    exc = OpsException.objects.get(code="record_skipped")
+    assert exc.status == "open"
+    assert exc.dedup_key == f"record:{tiktok_integration.pk}:pull_orders:576812345678902222"
+    assert exc.details["payload"] == bad
+    assert exc.details["flow"] == "pull_orders" and "seller_sku" in exc.details["field"]
+    # when the order is read successfully later (fixed remotely or by a mapper fix), the exception resolves
+    tiktok_api.mock.reset()
+    answer_details(tiktok_api, raw("discounts"))
+    run = pull(tiktok_integration, order_ids=["576812345678902222"])
+    exc.refresh_from_db()
+    assert (run.status, run.created) == ("succeeded", 1)
+    assert exc.status == "resolved"
+    assert Order.objects.filter(external_id="576812345678902222").count() == 1

@@ -1,9 +1,11 @@
 """The shared webhook endpoint: signature over the raw body, store once, route by shop, act, answer fast."""
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations import services
 from integrations.connectors.tiktok.models import WebhookEvent
@@ -150,3 +152,59 @@ def test_webhook_events_are_listed_read_only_in_the_admin(client, admin_user, ti
 def test_unused_topic_is_stored_and_ignored(client, tiktok_integration, enqueued):
     post(client, body_for(14, {"message_id": "m1"}))
     assert WebhookEvent.objects.get().status == "ignored" and enqueued == []
+
+
+def test_webhook_is_not_lost_when_the_broker_is_down(client, tiktok_integration, monkeypatch, django_capture_on_commit_callbacks):
+    import django_q.tasks
+
+    from integrations.models import FlowState
+
+    tries = []
+
+    def broker_down(func, *args, **kwargs):
+        tries.append((func, args))
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    state = FlowState.objects.get(integration=tiktok_integration, flow="pull_orders")
+    assert state.enabled
+    body = body_for(1, {"order_id": "576486316948490001", "order_status": "AWAITING_SHIPMENT"})
+    # when: the immediate enqueue fails
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, body).status_code == 200
+    # then: the receipt and the work it asks for were committed together
+    state.refresh_from_db()
+    assert tries == [("integrations.tasks.flow_run_pending_task", (state.pk, "webhook"))]
+    assert WebhookEvent.objects.get().status == "enqueued"
+    assert state.pending_params == {"order_ids": ["576486316948490001"]} and state.pending_run_at is not None
+    # TikTok's retry is a duplicate and adds nothing; the dispatcher enqueues the drain once the broker is back
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, body).status_code == 200
+    assert WebhookEvent.objects.count() == 1
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda func, *args, **kwargs: tries.append((func, args)))
+    FlowState.objects.filter(integration=tiktok_integration).update(next_run_at=timezone.now() + timedelta(hours=1))
+    tries.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.flows_dispatch_due()
+    assert tries == [("integrations.tasks.flow_run_pending_task", (state.pk, "webhook"))]
+
+
+def test_redelivered_event_whose_work_was_never_queued_is_acted_on(client, tiktok_integration, django_capture_on_commit_callbacks,
+                                                                   monkeypatch):
+    import django_q.tasks
+
+    from integrations.models import FlowState
+
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: None)
+    body = body_for(1, {"order_id": "576486316948490001"})
+    # given: an event stored as received whose work never got queued (the failure before this fix)
+    WebhookEvent.objects.create(tts_notification_id="7327112393057371910", integration=tiktok_integration, shop_id=SHOP_ID,
+                                type=1, payload=json.loads(body), status=WebhookEvent.Status.RECEIVED)
+    # when TikTok retries it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, body).status_code == 200
+    # then it is acted on
+    event = WebhookEvent.objects.get()
+    state = FlowState.objects.get(integration=tiktok_integration, flow="pull_orders")
+    assert event.status == "enqueued"
+    assert state.pending_params == {"order_ids": ["576486316948490001"]}
