@@ -104,7 +104,9 @@ class FlowState(models.Model):
     # Outbox of targeted work (webhooks, record retries), e.g. {"order_ids": ["576..."]}: written in the
     # same transaction as what asked for it, drained by a targeted run, removed only when that run succeeded.
     pending_params = models.JSONField(default=dict, blank=True)
-    # When the dispatcher should (re-)enqueue a drain of pending_params; null when nothing is pending.
+    # Taken out of pending_params by the targeted run draining them; put back if that run fails or dies.
+    pending_inflight = models.JSONField(default=dict, blank=True)
+    # When the dispatcher should (re-)enqueue a drain of the outbox; null when nothing is pending.
     pending_run_at = models.DateTimeField(null=True, blank=True)
     pending_failures = models.PositiveIntegerField(default=0)
 

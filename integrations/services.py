@@ -233,16 +233,26 @@ def flow_targeted_request(*, flow_state: FlowState, params: dict, trigger: str =
 
 def flow_run_pending(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.WEBHOOK, user=None) -> SyncRun | None:
     """Drain the flow's outbox in one targeted run. None (nothing recorded) when nothing is pending or the
-    flow is running: the running flow enqueues the drain when it finishes, the dispatcher is the safety net."""
+    flow is running: the running flow enqueues the drain when it finishes, the dispatcher is the safety net.
+
+    The ids are moved to `pending_inflight` when the run starts (ids queued meanwhile wait for the next
+    drain, even an id already being drained: its new change may come after our read), put back when the
+    run fails, and recovered by the next drain if the worker died."""
     lease = flow_lease_claim(flow_state=flow_state)
     if lease is None:
         return None
-    flow_state.refresh_from_db()
-    if not flow_state.pending_params:
+    with transaction.atomic():
+        row = FlowState.objects.select_for_update().get(pk=flow_state.pk)
+        params = _params_merge(row.pending_params, row.pending_inflight)  # inflight left by a dead worker
+        if params:
+            FlowState.objects.filter(pk=row.pk).update(pending_params={}, pending_inflight=params,
+                                                       pending_run_at=timezone.now() + PENDING_REDISPATCH)
+    if not params:
         flow_lease_release(flow_state=flow_state, lease=lease)
         return None
-    return _flow_run_leased(flow_state=flow_state, lease=lease, trigger=trigger, user=user,
-                            params=dict(flow_state.pending_params), dry_run=False, drains_pending=True)
+    flow_state.refresh_from_db()
+    return _flow_run_leased(flow_state=flow_state, lease=lease, trigger=trigger, user=user, params=params,
+                            dry_run=False, drains_pending=True)
 
 
 # --- running --------------------------------------------------------------------------------
@@ -545,20 +555,19 @@ def _finish_run(*, run: SyncRun, flow_state: FlowState, result: FlowResult, coun
 
 def _pending_after_run(*, flow_state: FlowState, params: dict, drains_pending: bool, error, dry_run: bool,
                        now: datetime) -> bool:
-    """Settle the outbox when a run ends; True when targeted work is still waiting (enqueue a drain)."""
-    row = FlowState.objects.select_for_update().only("pk", "pending_params", "pending_failures").get(pk=flow_state.pk)
-    if not row.pending_params:
-        return False
-    if not drains_pending or dry_run:
-        return True  # ids arrived while this run held the lease: drain them now
+    """Settle the outbox when a run ends; True when targeted work is waiting (enqueue a drain now)."""
+    row = FlowState.objects.select_for_update().only(
+        "pk", "pending_params", "pending_inflight", "pending_failures", "pending_run_at").get(pk=flow_state.pk)
+    if not drains_pending:  # ids arrived while this run held the lease: drain them now (unless backing off)
+        return bool(row.pending_params) and (row.pending_run_at is None or row.pending_run_at <= now)
     if error is None:
-        left = _params_subtract(row.pending_params, params)
-        FlowState.objects.filter(pk=row.pk).update(pending_params=left, pending_failures=0,
-                                                   pending_run_at=now if left else None)
-        return bool(left)
+        FlowState.objects.filter(pk=row.pk).update(pending_inflight={}, pending_failures=0,
+                                                   pending_run_at=now if row.pending_params else None)
+        return bool(row.pending_params)
     failures = row.pending_failures + 1
     retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
     FlowState.objects.filter(pk=row.pk).update(
+        pending_params=_params_merge(row.pending_params, row.pending_inflight), pending_inflight={},
         pending_failures=failures,
         pending_run_at=now + timedelta(seconds=backoff_seconds(failures, retry_after=retry_after)))
     return False

@@ -7,7 +7,7 @@ from tests.integrations import fake_connector
 @pytest.fixture(autouse=True)
 def fake_registered():
     registry.register(fake_connector.SPEC)
-    fake_connector.REMOTE.update(pages=[], fail_at_page=None, error=None, crash_in_apply=None)
+    fake_connector.REMOTE.update(pages=[], fail_at_page=None, error=None, crash_in_apply=None, during_targeted=None)
     yield
     registry.unregister("fake")
 

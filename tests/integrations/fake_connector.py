@@ -20,6 +20,8 @@ class PullThings(Flow):
             self.ctx.counter.add()
             if REMOTE["error"] is not None and REMOTE["fail_at_page"] == "targeted":
                 raise REMOTE["error"]
+            if REMOTE.get("during_targeted"):  # e.g. a webhook arriving while this run works
+                REMOTE["during_targeted"]()
             items = [i for page in REMOTE["pages"] for i in page if i["id"] in targeted]
             yield Page(items=items, next_cursor={"page": 0, "targeted": True})
             return

@@ -197,9 +197,35 @@ def test_failed_drain_keeps_the_ids_and_backs_off(fake_state):
     run = services.flow_run_pending(flow_state=fake_state)
     fake_state.refresh_from_db()
     assert run.status == "failed"
-    assert fake_state.pending_params == {"ids": ["a"]}
+    assert fake_state.pending_params == {"ids": ["a"]} and fake_state.pending_inflight == {}
     assert fake_state.pending_failures == 1 and fake_state.pending_run_at > timezone.now()
     assert fake_state.consecutive_failures == 0
+
+
+def test_ids_queued_while_a_drain_runs_stay_pending_for_the_next_drain(fake_state):
+    REMOTE["pages"] = [_page("a", "b")]
+    services.flow_pending_add(flow_state=fake_state, params={"ids": ["a"]})
+    REMOTE["during_targeted"] = lambda: services.flow_pending_add(flow_state=FlowState.objects.get(pk=fake_state.pk),
+                                                                  params={"ids": ["b", "a"]})
+    run = services.flow_run_pending(flow_state=fake_state)
+    fake_state.refresh_from_db()
+    assert (run.status, run.created) == ("succeeded", 1)
+    # both wait for the next drain: "a"'s new change may have come after this run read "a"
+    assert fake_state.pending_params == {"ids": ["a", "b"]} and fake_state.pending_inflight == {}
+    assert fake_state.pending_run_at is not None
+
+
+def test_drain_recovers_ids_of_a_drain_whose_worker_died(fake_state):
+    REMOTE["pages"] = [_page("a", "b")]
+    # given: a worker took "a" into its drain and died (its lease expired)
+    FlowState.objects.filter(pk=fake_state.pk).update(pending_inflight={"ids": ["a"]}, pending_params={"ids": ["b"]},
+                                                      pending_run_at=timezone.now())
+    # when
+    run = services.flow_run_pending(flow_state=fake_state)
+    # then
+    fake_state.refresh_from_db()
+    assert (run.status, run.created, run.note) == ("succeeded", 2, "targeted: {'ids': ['a', 'b']}")
+    assert (fake_state.pending_params, fake_state.pending_inflight, fake_state.pending_run_at) == ({}, {}, None)
 
 
 def test_drain_with_nothing_pending_records_nothing(fake_state):
