@@ -108,6 +108,23 @@ def test_unsupported_carrier_raises_fulfillment_exception_and_sends_nothing(tikt
     assert not OutboundPush.objects.filter(kind="fulfillment").exists()
 
 
+def test_unsupported_carrier_exception_resolves_when_the_mapping_lets_the_push_through(tiktok_integration, tiktok_api, order):
+    # given: the newcomer's case — blocked on the carrier
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    ship(order, "F1", [("TEE-BLK-L", 2), ("CAP-RED", 1)], carrier="Bob's Courier")
+    push(tiktok_integration, "push_fulfillments")
+    exc = OpsException.objects.get(code="unsupported_carrier")
+    assert exc.details == {"flow": "push_fulfillments"}  # Re-drive knows which flow to run again
+    # when the mapping is added and the fulfillment is pushed
+    Mapping.objects.create(integration=tiktok_integration, kind="carrier", source="Bob's Courier", target="FedEx")
+    run = push(tiktok_integration, "push_fulfillments")
+    # then: its cause is gone, so is the exception
+    exc.refresh_from_db()
+    assert (run.status, run.created) == ("succeeded", 1)
+    assert (exc.status, exc.resolution_note) == ("resolved", "fulfillment pushed")
+
+
 def test_carrier_mapping_resolves_before_names(tiktok_integration, tiktok_api, order):
     tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
     tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
@@ -306,6 +323,15 @@ def test_empty_template_is_an_exception_and_sends_nothing(tiktok_integration, ti
     push(tiktok_integration, "push_buyer_messages")
     assert tiktok_api.calls_to(SEND) == []
     assert OpsException.objects.filter(code="empty_message_template", status="open").count() == 1
+
+
+def test_empty_template_exception_resolves_once_a_template_is_set(tiktok_integration, tiktok_api):
+    _answer_messages(tiktok_api)
+    _enable_and_pull(tiktok_integration, tiktok_api, "push_buyer_messages", buyer_message_send=True)
+    push(tiktok_integration, "push_buyer_messages")
+    configure(tiktok_integration, buyer_message_template="Thanks for your order!")
+    push(tiktok_integration, "push_buyer_messages")
+    assert OpsException.objects.get(code="empty_message_template").status == "resolved"
 
 
 def test_setting_line_items_reason_is_used_for_partial_cancellations(tiktok_integration, tiktok_api, order):

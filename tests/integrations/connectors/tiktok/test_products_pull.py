@@ -76,3 +76,19 @@ def test_webhook_targeted_run_reads_only_that_product_and_keeps_the_cursor(tikto
     assert ChannelOption.objects.get(product=red).listing_status == "SELLER_DEACTIVATED"
     state.refresh_from_db()
     assert state.cursor == {"since": 1749600000}
+
+
+def test_unknown_sku_exception_resolves_once_the_master_sku_exists(tiktok_integration, tiktok_api):
+    Product.objects.create(sku="TEE-RED-M", name="Tee red")
+    Product.objects.create(sku="TEE-BLUE-M", name="Tee blue")
+    for _ in range(2):
+        tiktok_api.fixture("POST", ep.PATH_PRODUCTS_SEARCH, FX + "products_search__page1.json")
+        tiktok_api.fixture("POST", ep.PATH_PRODUCTS_SEARCH, FX + "products_search__page2.json")
+    run(tiktok_integration, "pull_products")
+    assert OpsException.objects.get(code="unknown_sku").status == "open"
+    assert not OpsException.objects.filter(code="record_skipped").exists()  # one exception per cause, not two
+    Product.objects.create(sku="MUG-UNKNOWN", name="Mug")
+    services.flow_state_force_resync(flow_state=tiktok_integration.flow_states.get(flow="pull_products"))
+    second = run(tiktok_integration, "pull_products")
+    assert second.failed == 0
+    assert OpsException.objects.get(code="unknown_sku").status == "resolved"
