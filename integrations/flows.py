@@ -81,10 +81,10 @@ class Flow:
     def item_external_id(self, item: Any) -> str:
         """The remote id of one page item; the engine resolves a record's open exception when a page
         carrying it is applied without an error for it. Override when items are not plain dicts."""
-        if isinstance(item, dict):
-            for key in ("id", "return_id", "external_id"):
-                if item.get(key) not in (None, ""):
-                    return str(item[key])
+        for key in ("id", "return_id", "external_id", "shipment_id"):
+            value = item.get(key) if isinstance(item, dict) else getattr(item, key, None)
+            if value not in (None, ""):
+                return str(value)
         return ""
 
 

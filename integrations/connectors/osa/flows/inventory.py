@@ -107,7 +107,8 @@ class PullInventory(OsaFlow):
                     f"Enable Pull locations from OSA (required) and run it.",
                 )
                 result.record_error(
-                    external_id=f"{row.location_code}|{row.sku}", field="location_code", message="location not pulled from OSA"
+                    external_id=f"{row.location_code}|{row.sku}", field="location_code", message="location not pulled from OSA",
+                    exception=False,  # one osa_location_not_pulled exception per location, not one per row
                 )
                 continue
             location_type = row.location_type or (osa.LOC_MANAGED if location.kind == "3pl_managed" else osa.LOC_WAREHOUSE)
