@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from integrations import registry, schema, services
 from integrations.exceptions import SettingsError
-from integrations.models import FlowState, Integration, Mapping, SettingsChange
+from integrations.models import FLOW_INTERVAL_MAX, FLOW_INTERVAL_MIN, FlowState, Integration, Mapping, SettingsChange
 
 FORMAT_NAME = "switchyard.configuration"
 FORMAT_VERSION = 1
@@ -454,8 +454,9 @@ def _validate_flows(spec, rows: list, errors, at) -> list[dict]:
         enabled, interval = row.get("enabled"), row.get("interval_seconds")
         if not isinstance(enabled, bool):
             errors.append((where, f"enabled: expected true or false, got {enabled!r}"))
-        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
-            errors.append((where, f"interval_seconds: expected a positive whole number of seconds, got {interval!r}"))
+        low, high = int(FLOW_INTERVAL_MIN.total_seconds()), int(FLOW_INTERVAL_MAX.total_seconds())
+        if not isinstance(interval, int) or isinstance(interval, bool) or not low <= interval <= high:
+            errors.append((where, f"interval_seconds: expected a whole number of seconds from {low} to {high}, got {interval!r}"))
         else:
             out.append({"flow": code, "enabled": enabled, "interval_seconds": interval})
     return out
