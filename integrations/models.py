@@ -74,8 +74,9 @@ class Integration(models.Model):
         return self.spec.setting(key).default
 
 
-# The dispatcher runs every minute: a shorter interval cannot be honoured; a week is the longest useful one.
-FLOW_INTERVAL_MIN = timedelta(minutes=1)
+# The dispatcher runs every minute, so shorter intervals run each minute (the sandbox demo uses 30 s);
+# below 30 s is a typo, not a schedule. A week is the longest useful one.
+FLOW_INTERVAL_MIN = timedelta(seconds=30)
 FLOW_INTERVAL_MAX = timedelta(days=7)
 
 
@@ -87,9 +88,9 @@ class FlowState(models.Model):
     enabled = models.BooleanField(default=False)
     interval = models.DurationField(
         default=timedelta(minutes=5),
-        validators=[MinValueValidator(FLOW_INTERVAL_MIN, message="The interval must be at least 1 minute."),
+        validators=[MinValueValidator(FLOW_INTERVAL_MIN, message="The interval must be at least 30 seconds."),
                     MaxValueValidator(FLOW_INTERVAL_MAX, message="The interval must be at most 7 days.")],
-        help_text="How often the scheduled poll runs (1 minute to 7 days, e.g. 00:05:00).")
+        help_text="How often the scheduled poll runs (30 seconds to 7 days, e.g. 00:05:00).")
     cursor = models.JSONField(default=dict, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=64, blank=True)

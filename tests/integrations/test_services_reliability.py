@@ -297,14 +297,14 @@ def test_force_resync_enqueues_a_run_now(fake_state, monkeypatch):
     assert fake_state.force_full is True and fake_state.next_run_at == next_run
 
 
-@pytest.mark.parametrize("seconds", [0, -5, 30])
-def test_flow_interval_below_a_minute_is_refused(fake_state, seconds):
+@pytest.mark.parametrize("seconds", [0, -5, 29])
+def test_flow_interval_below_30_seconds_is_refused(fake_state, seconds):
     from django.core.exceptions import ValidationError
 
     fake_state.interval = timedelta(seconds=seconds)
     with pytest.raises(ValidationError) as err:
         fake_state.full_clean()
-    assert err.value.message_dict == {"interval": ["The interval must be at least 1 minute."]}
+    assert err.value.message_dict == {"interval": ["The interval must be at least 30 seconds."]}
 
 
 def test_saving_a_list_setting_in_another_order_records_no_change(fake_integration):
