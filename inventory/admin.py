@@ -30,7 +30,7 @@ class LinkOutInline(admin.TabularInline):
 class LocationAdmin(InventoryImportExportPermissionMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [LocationResource]
     list_display = ("name", "code", "integration", "kind", "external_id", "is_default", "exclude_from_totals", "quantities_locked",
-                    "preserve_bundles", "is_active")
+                    "reports_fulfillable", "preserve_bundles", "is_active")
     list_filter = ("integration", "kind", "quantities_locked", "exclude_from_totals", "is_active")
     search_fields = ("name", "code", "=external_id")
     list_select_related = ("integration",)
@@ -71,7 +71,8 @@ class InventoryLevelAdmin(InventoryImportExportPermissionMixin, ImportExportMixi
     list_select_related = ("product", "location")
     show_full_result_count = False
     raw_id_fields = ("product", "location")
-    readonly_fields = ("committed", "available", "fulfillable", "inbound", "unavailable", "updated_at")
+    readonly_fields = ("committed", "available", "fulfillable", "fulfillable_at", "committed_unseen", "inbound", "unavailable",
+                       "updated_at")
     actions = ("lock_locations", "unlock_locations")
 
     @admin.display(boolean=True, description="locked")

@@ -1,7 +1,7 @@
 """Callbacks other apps register with inventory, so inventory never imports them.
 
 The orders app registers its "stock arrived: route the orders waiting for it" step in OrdersConfig.ready;
-inventory calls every registered listener, in the caller's transaction, when on-hand of products goes up."""
+inventory calls every registered listener when available stock of products goes up (after the stock change commits)."""
 from __future__ import annotations
 
 from typing import Callable, Iterable

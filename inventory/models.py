@@ -22,6 +22,10 @@ class Location(models.Model):
     is_default = models.BooleanField(default=False)
     exclude_from_totals = models.BooleanField(default=False, help_text="Leave this location out of inventory totals.")
     quantities_locked = models.BooleanField(default=False, help_text="Stop automatic overwrites of this location's quantities.")
+    reports_fulfillable = models.BooleanField(
+        default=False,
+        help_text="The remote (e.g. OSA) reports Fulfillable stock, already net of its own commitments: available = the "
+        "remote's figure − the hub's commitments the remote has not counted yet. Set by the connector.")
     preserve_bundles = models.BooleanField(default=False, help_text="Ship bundles as one SKU instead of expanding to components.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -61,6 +65,10 @@ class InventoryLevel(models.Model):
     fulfillable = models.IntegerField(default=0)
     inbound = models.IntegerField(default=0)
     unavailable = models.IntegerField(default=0)
+    # Locations that report Fulfillable: when the remote's figure was taken (hub clock at the start of the read),
+    # and the hub's commitments that figure does not include (not yet acknowledged by the remote at that time).
+    fulfillable_at = models.DateTimeField(null=True, blank=True)
+    committed_unseen = models.IntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -68,6 +76,27 @@ class InventoryLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product.sku} @ {self.location}: {self.available}"
+
+
+class InventoryCommitment(models.Model):
+    """Units the hub committed at a location for one reference (a shipping request), and when the remote
+    acknowledged it (null: not yet). A commitment acknowledged after the remote's last figure was taken is not in
+    that figure, so it still counts against it (InventoryLevel.committed_unseen). Rows already counted in the
+    latest figure are deleted when the figure arrives."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="commitments")
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="inventory_commitments")
+    reference = models.CharField(max_length=120, blank=True)
+    quantity = models.IntegerField(default=0)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["location", "product", "reference"], name="uniq_inventory_commitment")]
+        indexes = [models.Index(fields=["reference"], name="inventory_commitment_ref_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.product_id} @ {self.location_id}: {self.quantity}"
 
 
 class InventoryLedgerEntry(models.Model):

@@ -3,15 +3,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db.models import Case, F, When
+
 from catalog.models import BundleComponent, Product
 from inventory.models import ChannelInventoryPolicy, InventoryLevel, Location, LocationLink
 
 
+def available_expression():
+    """available per level, in SQL (inventory.services.level_available): the remote's Fulfillable figure minus the
+    hub's commitments it has not counted, where the location reports Fulfillable; else on_hand − committed."""
+    return Case(When(location__reports_fulfillable=True, then=F("fulfillable") - F("committed_unseen")),
+                default=F("on_hand") - F("committed"))
+
+
 def available_by_location(*, product_ids, location_ids) -> dict[tuple[int, int], int]:
-    """{(location_id, product_id): on_hand − committed} for the given products and locations."""
-    rows = InventoryLevel.objects.filter(product_id__in=list(product_ids), location_id__in=list(location_ids)).values_list(
-        "location_id", "product_id", "on_hand", "committed")
-    return {(loc, prod): on_hand - committed for loc, prod, on_hand, committed in rows}
+    """{(location_id, product_id): available} for the given products and locations."""
+    rows = InventoryLevel.objects.filter(product_id__in=list(product_ids), location_id__in=list(location_ids)).annotate(
+        avail=available_expression()).values_list("location_id", "product_id", "avail")
+    return {(loc, prod): avail for loc, prod, avail in rows}
 
 
 def bundle_components(*, bundle_ids) -> dict[int, list[tuple[int, int]]]:
@@ -53,7 +62,9 @@ def channel_buffer(*, integration) -> int:
 
 
 def channel_quantities(*, integration, location: Location | None = None, total: bool = False) -> dict[str, dict[str, int]]:
-    """{sku: {channel_location_external_id: available}} to publish to a selling channel.
+    """{sku: {channel_location_external_id: available}} to publish to a selling channel (available per level:
+    see available_expression; for a location reporting Fulfillable, the remote's figure − the hub's commitments
+    it has not counted yet).
 
     Per linked location: the sum over the stock-holding locations linked into it. total=True: the sum over
     every active location not excluded from totals (and not owned by a selling channel), published to the
@@ -76,11 +87,12 @@ def channel_quantities(*, integration, location: Location | None = None, total: 
     source_ids = {sid for ids in groups.values() for sid in ids}
     if not source_ids:
         return {}
-    levels = InventoryLevel.objects.filter(location_id__in=source_ids).values_list("location_id", "product_id", "on_hand", "committed")
+    levels = InventoryLevel.objects.filter(location_id__in=source_ids).annotate(avail=available_expression()).values_list(
+        "location_id", "product_id", "avail")
     avail: dict[tuple[int, int], int] = {}
     product_ids = set()
-    for loc_id, product_id, on_hand, committed in levels:
-        avail[(loc_id, product_id)] = on_hand - committed
+    for loc_id, product_id, value in levels:
+        avail[(loc_id, product_id)] = value
         product_ids.add(product_id)
     comp_map = bundle_components(bundle_ids=Product.objects.filter(kind=Product.Kind.BUNDLE).values_list("pk", flat=True))
     product_ids |= set(comp_map)

@@ -1,20 +1,40 @@
 """Inventory services: locations from remotes, quantity changes (always ledgered), commitments.
 
-available = on_hand − committed, kept on the level row and recomputed on every change. Every change of
-a quantity writes an InventoryLedgerEntry with its reason, so the sum of a field's ledger deltas is the
-field's current value."""
+available, kept on the level row and recomputed on every change under the level's row lock, is
+  * on a location the hub counts: on_hand − committed;
+  * on a location whose remote reports Fulfillable (`Location.reports_fulfillable`, e.g. OSA): the remote's
+    figure (`fulfillable`, taken at `fulfillable_at`) − `committed_unseen`, the hub's commitments that figure
+    does not include (requests the remote had not acknowledged when the figure was taken; see
+    InventoryCommitment). There `on_hand` is the remote's own on-hand figure, for information only, and a
+    shipment changes neither: the remote's next figure already reflects it.
+Every change of a stock quantity writes an InventoryLedgerEntry with its reason, so the sum of a field's ledger
+deltas is the field's current value (committed_unseen is bookkeeping derived from commitments, not ledgered).
+
+Locking: every path that writes several levels in one transaction locks them first through
+`inventory_levels_lock` (ascending level id), so two such paths never wait on each other in a cycle;
+`with_deadlock_retry` retries what still deadlocks (other tables in the cycle)."""
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+from collections import defaultdict
+from typing import Callable, Iterable, TypeVar
+
+from django.db import OperationalError, transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Product
 from inventory import hooks
-from inventory.models import InventoryLedgerEntry, InventoryLevel, Location
+from inventory.models import InventoryCommitment, InventoryLedgerEntry, InventoryLevel, Location
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Fields a remote may set through inventory_levels_set (committed is ours: it follows shipping requests).
 SETTABLE_FIELDS = ("on_hand", "fulfillable", "inbound", "unavailable")
+# PostgreSQL SQLSTATEs worth retrying the transaction for: deadlock_detected, serialization_failure.
+RETRYABLE_SQLSTATES = ("40P01", "40001")
 
 
 class Reason:
@@ -31,16 +51,34 @@ class InsufficientInventory(ValueError):
     """A change would make available (or a quantity) negative."""
 
 
+def with_deadlock_retry(fn: Callable[[], T], *, attempts: int = 3) -> T:
+    """Run fn() in its own transaction (a savepoint when already inside one) and run it again when PostgreSQL
+    picked it as a deadlock victim (or a serialization failure): the rolled-back attempt changed nothing."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic():
+                return fn()
+        except OperationalError as exc:
+            sqlstate = getattr(exc.__cause__, "sqlstate", None) or getattr(exc.__cause__, "pgcode", None)
+            if sqlstate not in RETRYABLE_SQLSTATES or attempt == attempts:
+                raise
+            logger.warning("inventory.deadlock_retry", extra={"attempt": attempt, "sqlstate": sqlstate})
+    raise AssertionError("unreachable")
+
+
 # --- locations ------------------------------------------------------------------------------
 
 def locations_upsert_from_remote(*, integration, locations: list[dict]) -> list[Location]:
-    """Upsert on (integration, external_id); dict: external_id, name, kind, address, is_default."""
+    """Upsert on (integration, external_id); dict: external_id, name, kind, address, is_default, and optionally
+    reports_fulfillable (the remote reports Fulfillable stock for it, see the module docstring)."""
     by_id = {str(d["external_id"]): d for d in locations if str(d.get("external_id") or "")}
     existing = {loc.external_id: loc for loc in Location.objects.filter(integration=integration, external_id__in=list(by_id))}
     result = []
     for external_id, data in by_id.items():
         values = {"name": (data.get("name") or external_id)[:120], "kind": data.get("kind") or Location.Kind.WAREHOUSE,
                   "address": data.get("address") or {}, "is_default": bool(data.get("is_default"))}
+        if "reports_fulfillable" in data:
+            values["reports_fulfillable"] = bool(data["reports_fulfillable"])
         loc = existing.get(external_id)
         if loc is None:
             loc = Location.objects.create(integration=integration, external_id=external_id,
@@ -69,10 +107,49 @@ def _ledger(level: InventoryLevel, field: str, delta: int, reason: str, referenc
                                 quantity_after=getattr(level, field), reason=reason, reference=reference[:120], sync_run=run)
 
 
-def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, int]], reason: str, run=None) -> int:
+def level_available(level: InventoryLevel, location: Location) -> int:
+    """What the hub may still promise from this level (see the module docstring)."""
+    if location.reports_fulfillable:
+        return level.fulfillable - level.committed_unseen
+    return level.on_hand - level.committed
+
+
+def inventory_levels_lock(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], InventoryLevel]:
+    """Row-lock the levels of (location_id, product_id) pairs, creating missing ones, in ascending level id.
+    Every path that writes several levels in one transaction takes its locks here first."""
+    wanted = {(int(loc), int(prod)) for loc, prod in pairs if loc and prod}
+    if not wanted:
+        return {}
+    by_location: dict[int, set[int]] = defaultdict(set)
+    for loc, prod in wanted:
+        by_location[loc].add(prod)
+    match = Q()
+    for loc, prods in by_location.items():
+        match |= Q(location_id=loc, product_id__in=sorted(prods))
+    have = set(InventoryLevel.objects.filter(match).values_list("location_id", "product_id"))
+    if wanted - have:
+        InventoryLevel.objects.bulk_create(
+            [InventoryLevel(location_id=loc, product_id=prod) for loc, prod in sorted(wanted - have)], ignore_conflicts=True)
+    return {(lv.location_id, lv.product_id): lv for lv in InventoryLevel.objects.select_for_update().filter(match).order_by("pk")}
+
+
+def _unseen_by_product(*, location: Location, product_ids: Iterable[int], as_of) -> dict[int, int]:
+    """Hub commitments at the location that a figure taken at `as_of` does not include."""
+    not_counted = Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gt=as_of)
+    return dict(InventoryCommitment.objects.filter(not_counted, location=location, product_id__in=list(product_ids), quantity__gt=0)
+                .values("product_id").annotate(q=Sum("quantity")).values_list("product_id", "q"))
+
+
+def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, int]], reason: str, run=None,
+                         basis: str = "on_hand", as_of=None) -> int:
     """Set remote-reported quantities per SKU (bulk). Locked locations are skipped (returns 0); unknown
     SKUs raise an inventory exception. Returns the number of SKUs applied. Stock arriving re-checks
-    orders waiting for inventory."""
+    orders waiting for inventory (after this transaction commits).
+
+    basis="fulfillable": the remote reports Fulfillable (net of its own commitments), taken at `as_of` (hub
+    clock at the start of the read, default now): the location is marked `reports_fulfillable`, and available =
+    that figure − the hub's commitments it does not include. A figure older than the one stored is ignored.
+    The levels are locked (ascending id) and re-read, so a commitment made meanwhile is never overwritten."""
     from integrations.models import OpsException
     from integrations.services import exception_raise, exceptions_resolve
 
@@ -82,6 +159,8 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
         bad = [k for k, v in values.items() if k in SETTABLE_FIELDS and (not isinstance(v, int) or isinstance(v, bool) or v < 0)]
         if bad:
             raise ValueError(f"{sku}: {', '.join(bad)} must be a whole number ≥ 0")
+    if basis not in ("on_hand", "fulfillable"):
+        raise ValueError(f"unknown inventory basis {basis!r}")
     products = products_for_skus(skus=list(quantities), integration=location.integration)
     for sku in quantities:
         if sku not in products:
@@ -89,33 +168,63 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
                             entity=location, cause_key=f"sku:{sku}", dedup_key=f"inventory:{location.pk}:unknown_sku:{sku}",
                             message=f"Inventory for unknown SKU {sku} at {location.name}.", details={"sku": sku})
     exceptions_resolve(dedup_keys=[f"inventory:{location.pk}:unknown_sku:{sku}" for sku in products], note="SKU now known")
-    levels = {lv.product_id: lv for lv in InventoryLevel.objects.filter(location=location, product__in=[p.pk for p in products.values()])}
-    new_levels, changed_levels, entries, restocked = [], [], [], []
-    for sku, product in products.items():
-        values = quantities[sku]
-        level = levels.get(product.pk)
-        is_new = level is None
-        if is_new:
-            level = InventoryLevel(product=product, location=location)
-        changed = False
-        for field in SETTABLE_FIELDS:
-            if field not in values or getattr(level, field) == values[field]:
-                continue
-            delta = values[field] - getattr(level, field)
-            setattr(level, field, values[field])
-            entries.append(_ledger(level, field, delta, reason, run=run))
-            changed = True
-            if field == "on_hand" and delta > 0:
+    if not products:
+        return 0
+    as_of = as_of or timezone.now()
+
+    def write() -> list[int]:
+        if basis == "fulfillable" and not location.reports_fulfillable:
+            Location.objects.filter(pk=location.pk).update(reports_fulfillable=True)
+            location.reports_fulfillable = True
+        levels = inventory_levels_lock(pairs=[(location.pk, p.pk) for p in products.values()])
+        unseen = (_unseen_by_product(location=location, product_ids=[p.pk for p in products.values()], as_of=as_of)
+                  if location.reports_fulfillable else {})
+        changed_levels, entries, restocked, figured = [], [], [], []
+        for sku, product in products.items():
+            values = quantities[sku]
+            level = levels[(location.pk, product.pk)]
+            fields = list(SETTABLE_FIELDS)
+            if basis == "fulfillable":
+                if level.fulfillable_at is not None and as_of < level.fulfillable_at:
+                    fields = [f for f in fields if f != "fulfillable"]  # an older figure than the stored one
+                elif "fulfillable" in values:
+                    figured.append(product.pk)
+            before = level_available(level, location)
+            changed = False
+            for field in fields:
+                if field not in values or getattr(level, field) == values[field]:
+                    continue
+                delta = values[field] - getattr(level, field)
+                setattr(level, field, values[field])
+                entries.append(_ledger(level, field, delta, reason, run=run))
+                changed = True
+            if product.pk in figured:
+                level.fulfillable_at = as_of
+                level.committed_unseen = unseen.get(product.pk, 0)
+                changed = True
+            available = level_available(level, location)
+            if changed or level.available != available:
+                level.available = available
+                level.updated_at = timezone.now()
+                changed_levels.append(level)
+            if available > before:
                 restocked.append(product.pk)
-        if changed:
-            level.available = level.on_hand - level.committed
-            level.updated_at = timezone.now()
-            (new_levels if is_new else changed_levels).append(level)
-    InventoryLevel.objects.bulk_create(new_levels)
-    InventoryLevel.objects.bulk_update(changed_levels, [*SETTABLE_FIELDS, "available", "updated_at"])
-    InventoryLedgerEntry.objects.bulk_create(entries)
+        InventoryLevel.objects.bulk_update(changed_levels, [*SETTABLE_FIELDS, "available", "fulfillable_at", "committed_unseen",
+                                                            "updated_at"])
+        InventoryLedgerEntry.objects.bulk_create(entries)
+        if figured:
+            # Counted in the figure now stored (and every later one): no longer needed.
+            InventoryCommitment.objects.filter(location=location, product_id__in=figured).filter(
+                Q(quantity__lte=0) | Q(acknowledged_at__lte=as_of)).delete()
+        return restocked
+
+    restocked = with_deadlock_retry(write)
+    if basis == "on_hand":
+        _resolve_count_short(location_id=location.pk, product_ids=[p.pk for sku, p in products.items() if "on_hand" in quantities[sku]])
     if restocked:
-        hooks.restock_notify(product_ids=restocked)
+        # After commit, in its own transactions: routing locks other levels, which must not be taken while
+        # this transaction holds these (lock order), and keeps this transaction short.
+        transaction.on_commit(lambda: hooks.restock_notify(product_ids=restocked))
     return len(products)
 
 
@@ -140,8 +249,40 @@ def products_for_skus(*, skus: list[str], integration=None) -> dict[str, Product
 
 
 def _level_for_update(*, location: Location, product: Product) -> InventoryLevel:
-    level, _ = InventoryLevel.objects.select_for_update().get_or_create(product=product, location=location)
+    return inventory_levels_lock(pairs=[(location.pk, product.pk)])[(location.pk, product.pk)]
+
+
+def _apply(level: InventoryLevel, location: Location, deltas: dict[str, int], *, reason: str, reference: str = "", run=None,
+           allow_negative: bool = False) -> InventoryLevel:
+    """Apply field deltas to a locked level, ledgered. Refuses (InsufficientInventory, nothing saved) to make a stock
+    quantity negative, or to lower available below 0 unless allow_negative."""
+    before = level_available(level, location)
+    for field, delta in deltas.items():
+        after = getattr(level, field) + delta
+        if after < 0:
+            if field == "committed_unseen":
+                after = 0
+            else:
+                raise InsufficientInventory(f"{getattr(level.product, 'sku', level.product_id)} @ {location.name}: {field} would be {after}")
+        setattr(level, field, after)
+    available = level_available(level, location)
+    if available < 0 and available < before and not allow_negative:
+        raise InsufficientInventory(f"{getattr(level.product, 'sku', level.product_id)} @ {location.name}: available would be {available}")
+    level.available = available
+    level.save(update_fields=[*deltas, "available", "updated_at"])
+    InventoryLedgerEntry.objects.bulk_create([
+        _ledger(level, field, delta, reason, reference, run) for field, delta in deltas.items() if delta and field != "committed_unseen"])
     return level
+
+
+def _commitment(*, location: Location, product: Product, reference: str) -> InventoryCommitment:
+    commitment, _ = InventoryCommitment.objects.get_or_create(location=location, product_id=product.pk, reference=reference[:120])
+    return commitment
+
+
+def _counted_in_figure(commitment: InventoryCommitment, level: InventoryLevel) -> bool:
+    """True when the remote's stored figure already includes this commitment."""
+    return bool(commitment.acknowledged_at and level.fulfillable_at and commitment.acknowledged_at <= level.fulfillable_at)
 
 
 @transaction.atomic
@@ -151,22 +292,10 @@ def inventory_adjust(*, location: Location, product: Product, field: str, delta:
     quantity negative, or available negative unless allow_negative (routing without inventory check)."""
     if field not in ("on_hand", "committed", *SETTABLE_FIELDS):
         raise ValueError(f"unknown inventory field {field!r}")
-    if delta == 0:
-        return _level_for_update(location=location, product=product)
     level = _level_for_update(location=location, product=product)
-    after = getattr(level, field) + delta
-    if after < 0:
-        raise InsufficientInventory(f"{product.sku} @ {location.name}: {field} would be {after}")
-    setattr(level, field, after)
-    available = level.on_hand - level.committed
-    reduces_available = (field == "on_hand" and delta < 0) or (field == "committed" and delta > 0)
-    if available < 0 and reduces_available and not allow_negative:
-        raise InsufficientInventory(f"{product.sku} @ {location.name}: available would be {available}")
-    level.available = available
-    level.save(update_fields=[field, "available", "updated_at"])
-    InventoryLedgerEntry.objects.create(product=product, location=location, field=field, delta=delta, quantity_after=after,
-                                        reason=reason, reference=reference[:120], sync_run=run)
-    return level
+    if delta == 0:
+        return level
+    return _apply(level, location, {field: delta}, reason=reason, reference=reference, run=run, allow_negative=allow_negative)
 
 
 def inventory_receive(*, location: Location, product: Product, quantity: int, reference: str = "", run=None) -> InventoryLevel:
@@ -176,41 +305,84 @@ def inventory_receive(*, location: Location, product: Product, quantity: int, re
                             reference=reference, run=run)
 
 
+@transaction.atomic
 def inventory_commit(*, location: Location, product: Product, quantity: int, reference: str = "", run=None,
                      allow_negative: bool = False) -> InventoryLevel:
+    """Commit units for `reference` (a shipping request). Not yet acknowledged by the remote, so they also count
+    against a remote's Fulfillable figure until a figure taken after the acknowledgement arrives."""
     if quantity <= 0:
         raise ValueError("quantity must be positive")
-    return inventory_adjust(location=location, product=product, field="committed", delta=quantity, reason=Reason.COMMITTED,
-                            reference=reference, run=run, allow_negative=allow_negative)
+    level = _level_for_update(location=location, product=product)
+    level = _apply(level, location, {"committed": quantity, "committed_unseen": quantity}, reason=Reason.COMMITTED,
+                   reference=reference, run=run, allow_negative=allow_negative)
+    InventoryCommitment.objects.filter(pk=_commitment(location=location, product=product, reference=reference).pk).update(
+        quantity=F("quantity") + quantity)
+    return level
+
+
+def inventory_commitments_acknowledged(*, reference: str, at=None) -> int:
+    """The remote acknowledged `reference` (it now counts those units in its own commitments): a figure taken from
+    now on includes them. Idempotent. Changes no level: a figure stored so far was taken before now."""
+    return InventoryCommitment.objects.filter(reference=reference[:120], acknowledged_at__isnull=True).update(
+        acknowledged_at=at or timezone.now())
 
 
 @transaction.atomic
 def inventory_release(*, location: Location, product: Product, quantity: int, consume: bool = False, reference: str = "",
                       run=None) -> InventoryLevel:
-    """Undo a commitment. consume=True (cancel without restock): the units leave on_hand too."""
+    """Undo a commitment. consume=True (cancel without restock): the units leave on_hand too (on a location the
+    hub counts; a remote reporting Fulfillable reports the loss itself)."""
     if quantity <= 0:
         raise ValueError("quantity must be positive")
-    level = inventory_adjust(location=location, product=product, field="committed", delta=-quantity,
-                             reason=Reason.CONSUMED if consume else Reason.RELEASED, reference=reference, run=run)
-    if consume:
-        level = inventory_adjust(location=location, product=product, field="on_hand", delta=-quantity, reason=Reason.CONSUMED,
-                                 reference=reference, run=run, allow_negative=True)
-    return level
+    level = _level_for_update(location=location, product=product)
+    commitment = InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120]).first()
+    deltas = {"committed": -quantity}
+    if commitment is not None:
+        take = min(quantity, max(0, commitment.quantity))
+        if take and not _counted_in_figure(commitment, level):
+            deltas["committed_unseen"] = -take
+        InventoryCommitment.objects.filter(pk=commitment.pk).update(quantity=F("quantity") - take)
+    if consume and not location.reports_fulfillable:
+        deltas["on_hand"] = -min(quantity, max(0, level.on_hand))
+    return _apply(level, location, deltas, reason=Reason.CONSUMED if consume else Reason.RELEASED, reference=reference, run=run,
+                  allow_negative=True)
 
 
 @transaction.atomic
 def inventory_ship(*, location: Location, product: Product, quantity: int, reference: str = "", run=None) -> InventoryLevel:
-    """Units left the building: committed and on_hand both drop; available is unchanged."""
+    """Units left the building: the commitment drops, and on_hand on a location the hub counts. A shipment
+    that really happened never fails on local stock arithmetic: what the hub's count cannot cover is raised
+    as an inventory exception (the count is wrong), not refused. On a location reporting Fulfillable the
+    remote's figure already excludes the units (they were its commitments), so available does not move."""
     if quantity <= 0:
         raise ValueError("quantity must be positive")
     level = _level_for_update(location=location, product=product)
-    from_committed = min(quantity, level.committed)
-    if from_committed:
-        inventory_adjust(location=location, product=product, field="committed", delta=-from_committed, reason=Reason.SHIPPED,
-                         reference=reference, run=run)
-    # Shipping more than was committed (e.g. the 3PL shipped a substitute) draws on available stock.
-    return inventory_adjust(location=location, product=product, field="on_hand", delta=-quantity, reason=Reason.SHIPPED,
-                            reference=reference, run=run, allow_negative=bool(from_committed == quantity))
+    InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120],
+                                       acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
+    deltas = {"committed": -min(quantity, level.committed)}
+    if not location.reports_fulfillable:
+        deltas["on_hand"] = -min(quantity, max(0, level.on_hand))
+        short = quantity - min(quantity, max(0, level.on_hand))
+        if short:
+            _raise_count_short(level=level, location=location, product=product, short=short, reference=reference)
+    return _apply(level, location, deltas, reason=Reason.SHIPPED, reference=reference, run=run, allow_negative=True)
+
+
+def _raise_count_short(*, level, location: Location, product: Product, short: int, reference: str) -> None:
+    from integrations.models import OpsException
+    from integrations.services import exception_raise
+
+    exception_raise(category=OpsException.Category.INVENTORY, code="shipped_more_than_on_hand", integration=location.integration,
+                    entity=location, dedup_key=f"inventory:{location.pk}:count_short:{product.pk}",
+                    details={"product_id": product.pk, "short": short, "reference": reference},
+                    message=f"{reference or 'A shipment'} shipped {short} unit(s) of {getattr(product, 'sku', product.pk)} more than "
+                    f"the hub counted on hand at {location.name}: on hand stays at 0. Recount and set the quantity.")
+
+
+def _resolve_count_short(*, location_id: int, product_ids: Iterable[int]) -> None:
+    from integrations.services import exceptions_resolve
+
+    exceptions_resolve(dedup_keys=[f"inventory:{location_id}:count_short:{p}" for p in product_ids], note="on hand set again")
 
 
 @transaction.atomic
@@ -225,6 +397,7 @@ def inventory_level_set_manual(*, level: InventoryLevel, on_hand: int, user=None
         inventory_adjust(location=level.location, product=level.product, field="on_hand", delta=delta, reason=reason,
                          reference=who, allow_negative=True)
         level.refresh_from_db()
+    _resolve_count_short(location_id=level.location_id, product_ids=[level.product_id])
     return level
 
 
@@ -297,7 +470,7 @@ def receipts_record(*, integration, receipts: list[dict], reason: str = "arrival
     received, and the location's inbound recomputed (ledgered). Re-recording the same receipts changes nothing.
     Returns {"created", "updated", "unchanged", "errors": [{"external_id", "field", "message"}]}; a malformed
     receipt is reported in errors and writes nothing."""
-    from django.db.models import Q, Sum
+    from django.db.models import F, Q, Sum
 
     from inventory.models import Arrival, ArrivalLine, Receipt, ReceiptLine
 

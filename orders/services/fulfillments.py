@@ -41,6 +41,8 @@ def fulfillment_record(*, integration: Integration, shipping_request: ShippingRe
 
 def _fulfill_request(sr: ShippingRequest, record: Fulfillment, data: FulfillmentIn, run=None) -> None:
     lines = list(sr.lines.all())
+    if sr.location_id:
+        inventory_services.inventory_levels_lock(pairs=[(sr.location_id, ln.product_id) for ln in lines if ln.product_id])
     wanted: dict[str, int] = defaultdict(int)
     if data.lines:
         for item in data.lines:

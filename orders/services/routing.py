@@ -192,8 +192,8 @@ def _components_for(lines: list[OrderLine]) -> dict[int, list[tuple[int, str, in
 def _create_requests(order: Order, plan: dict, components: dict, *, rule, run, user, actor: str, check: bool,
                      managed: bool = False) -> list[ShippingRequest]:
     try:
-        with transaction.atomic():
-            return _create_requests_now(order, plan, components, rule=rule, run=run, user=user, actor=actor, check=check, managed=managed)
+        return inventory_services.with_deadlock_retry(lambda: _create_requests_now(
+            order, plan, components, rule=rule, run=run, user=user, actor=actor, check=check, managed=managed))
     except inventory_services.InsufficientInventory as exc:
         # Another worker committed the same stock between our read and our commit: wait like any shortage.
         return _routing_failed(order, code="out_of_stock", run=run, pending=True, message=str(exc))
@@ -203,6 +203,9 @@ def _create_requests_now(order: Order, plan: dict, components: dict, *, rule, ru
                          managed: bool = False) -> list[ShippingRequest]:
     created = []
     n = order.shipping_requests.count()
+    # Lock every level this routing writes up front, in the global order (level id): no deadlock with other writers.
+    inventory_services.inventory_levels_lock(pairs=[(loc.pk, pid) for loc, items in plan.items() for line, units in items
+                                                    for pid, _, _ in _expand(line, units, loc, components)])
     for loc, items in plan.items():
         n += 1
         sr = ShippingRequest.objects.create(order=order, integration=loc.integration, location=loc, reference=f"SY-{order.pk}-{n}",

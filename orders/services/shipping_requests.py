@@ -15,6 +15,7 @@ def _sr_release(sr: ShippingRequest, *, consume: bool, run=None) -> None:
     """Give back what the request still commits (quantity not shipped)."""
     if sr.location_id is None:
         return
+    inventory_services.inventory_levels_lock(pairs=[(sr.location_id, ln.product_id) for ln in sr.lines.all() if ln.product_id])
     for line in sr.lines.all():
         left = line.quantity - line.shipped_quantity
         if left > 0 and line.product_id:

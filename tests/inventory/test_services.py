@@ -108,3 +108,50 @@ def test_channel_quantities_total_to_default_location_excludes_marked(shop, tpl,
     f.stock(east, sku_a, 5)
     f.stock(west, sku_a, 50)
     assert selectors.channel_quantities(integration=shop, total=True) == {"A": {"tt-default": 5}}
+
+
+# --- remote Fulfillable figures and the hub's commitments (#17 item 1, #10 defect 4) -------------------------
+
+def test_shipping_more_than_the_hub_counted_is_recorded_and_raises_a_recount_exception(wh, sku_a):
+    from integrations.models import OpsException
+
+    # given: the hub counts 1 on hand, a request committed 1 (without stock check) ships 3 units
+    f.stock(wh, sku_a, 1)
+    services.inventory_commit(location=wh, product=sku_a, quantity=1, reference="SY-1-1")
+    # when
+    level = services.inventory_ship(location=wh, product=sku_a, quantity=3, reference="SY-1-1")
+    # then: recorded, on hand stays at 0, the count is flagged; a recount resolves it
+    assert (level.on_hand, level.committed, level.available) == (0, 0, 0)
+    exc = OpsException.objects.get(code="shipped_more_than_on_hand", status="open")
+    assert "2 unit(s)" in exc.message
+    services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 4}}, reason="count")
+    assert OpsException.objects.get(pk=exc.pk).status == "resolved"
+
+
+def test_remote_fulfillable_basis_release_and_ship(wh, sku_a):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    t0 = timezone.now()
+    # given: a remote reporting Fulfillable 10; two requests committed, one acknowledged before the next figure
+    services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 10}}, reason="pull", basis="fulfillable", as_of=t0)
+    services.inventory_commit(location=wh, product=sku_a, quantity=2, reference="SY-1-1")
+    services.inventory_commit(location=wh, product=sku_a, quantity=3, reference="SY-2-1")
+    services.inventory_commitments_acknowledged(reference="SY-1-1", at=t0 + timedelta(seconds=1))
+    assert InventoryLevel.objects.get().available == 5
+    # when: the remote's next figure (taken after SY-1-1 reached it) counts SY-1-1 in its commitments
+    services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 8}}, reason="pull", basis="fulfillable",
+                                  as_of=t0 + timedelta(seconds=2))
+    level = InventoryLevel.objects.get()
+    assert (level.fulfillable, level.committed, level.committed_unseen, level.available) == (8, 5, 3, 5)
+    # when: SY-1-1 ships (the remote's figure already excludes it) and SY-2-1 is cancelled before it was sent
+    services.inventory_ship(location=wh, product=sku_a, quantity=2, reference="SY-1-1")
+    services.inventory_release(location=wh, product=sku_a, quantity=3, reference="SY-2-1")
+    # then
+    level.refresh_from_db()
+    assert (level.fulfillable, level.committed, level.committed_unseen, level.available) == (8, 0, 0, 8)
+    # an older figure arriving late changes nothing
+    services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 1}}, reason="pull", basis="fulfillable", as_of=t0)
+    level.refresh_from_db()
+    assert (level.fulfillable, level.available) == (8, 8)

@@ -117,12 +117,13 @@ def test_retry_waits_for_its_time(shop, wh, sku_a):
     assert ShippingRequest.objects.count() == 0
 
 
-def test_pending_inventory_rechecked_when_stock_arrives(shop, wh, sku_a):
+def test_pending_inventory_rechecked_when_stock_arrives(shop, wh, sku_a, django_capture_on_commit_callbacks):
     f.rule("r", [wh])
     order = _ingest(shop, lines=(("A", 2),))
     assert order.routing_state == "pendingInventory"
-    # when the 3PL reports stock
-    inventory_services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 2}}, reason="osa sync")
+    # when the 3PL reports stock (the re-check runs once the stock change has committed)
+    with django_capture_on_commit_callbacks(execute=True):
+        inventory_services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 2}}, reason="osa sync")
     order.refresh_from_db()
     assert order.routing_state == "routed"
     assert _plan(order) == [("wh-east", "A", 2)]

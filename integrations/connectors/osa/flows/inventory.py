@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterator
 
+from django.utils import timezone
+
 from integrations import services
 from integrations.connectors.osa import adapter as osa
 from integrations.connectors.osa import settings as osa_settings
@@ -44,6 +46,8 @@ class PullLocations(OsaFlow):
                     "kind": LOCATION_KINDS[loc.type],
                     "address": loc.address,
                     "is_default": loc.is_default,
+                    # OSA reports Fulfillable (net of its own commitments): see inventory.services.
+                    "reports_fulfillable": True,
                 }
                 for loc in page.items
             ],
@@ -65,7 +69,14 @@ class PullInventory(OsaFlow):
 
     def pages(self, cursor: dict) -> Iterator[Page]:
         self.force = bool(self.ctx.force_full or self.ctx.setting("force_inventory_resync"))
-        for listing in osa.iterate(self.adapter.inventory_list):
+        pages = osa.iterate(self.adapter.inventory_list)
+        while True:
+            # When OSA's figures were (at the latest) taken: before the request. A shipping request acknowledged
+            # by OSA before this instant is in OSA's figure; one acknowledged later is not (inventory.services).
+            self.as_of = timezone.now()
+            listing = next(pages, None)
+            if listing is None:
+                break
             yield Page(items=listing.items + listing.errors, next_cursor={})
         if self.ctx.setting("force_inventory_resync") and not self.ctx.dry_run:
             _setting_switch_off(integration=self.integration, key="force_inventory_resync")
@@ -93,6 +104,13 @@ class PullInventory(OsaFlow):
             .values_list("channel_sku", "product__sku")
         )
         remapped_masters = set(channel_to_master.values())
+        from inventory.models import InventoryLevel
+
+        awaiting = set(
+            InventoryLevel.objects.filter(location__in=list(locations.values()), committed_unseen__gt=0).values_list(
+                "location__external_id", "product__sku"
+            )
+        )
         by_location: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
         binds, skipped_type, skipped_sku = [], 0, 0
         for row in rows:
@@ -128,19 +146,32 @@ class PullInventory(OsaFlow):
                     f"Channel SKU is different; ignored (check the OSA row of its Channel Options)",
                 )
                 continue
-            digest = payload_hash({"fulfillable": row.fulfillable})
+            digest = payload_hash({"fulfillable": row.fulfillable, "on_hand": row.on_hand})
+            # An unchanged figure is still applied where hub commitments count against the stored one: it is newer,
+            # so requests OSA acknowledged since then stop counting (skipping it kept a SKU low for as long as
+            # OSA's figure did not change).
             if not self.force and refs.get(key) is not None and refs[key].payload_hash == digest:
                 result.unchanged += 1
-                continue
-            # Fulfillable feeds availability (on_hand here means "units OSA can ship"); see README.
-            by_location[row.location_code][master] = {"fulfillable": row.fulfillable, "on_hand": row.fulfillable}
+                if (row.location_code, master) not in awaiting:
+                    continue
+            else:
+                result.updated += 1
+            # Fulfillable feeds availability (minus the hub's commitments OSA has not counted yet); OSA's on hand is
+            # kept for information only. See README "Which figure reaches TikTok".
+            by_location[row.location_code][master] = {"fulfillable": row.fulfillable}
+            if row.on_hand is not None and row.on_hand >= 0:
+                by_location[row.location_code][master]["on_hand"] = row.on_hand
             binds.append({"external_id": key, "local": None, "payload_hash": digest})
         for code, quantities in by_location.items():
             location = locations[code]
-            applied = inventory_services.inventory_levels_set(
-                location=location, quantities=quantities, reason="osa_inventory_pull", run=self.ctx.run
+            inventory_services.inventory_levels_set(
+                location=location,
+                quantities=quantities,
+                reason="osa_inventory_pull",
+                run=self.ctx.run,
+                basis="fulfillable",
+                as_of=self.as_of,
             )
-            result.updated += applied
             if not location.links_out.all():
                 services.exception_raise(
                     category=INVENTORY,

@@ -154,6 +154,7 @@ class PushShippingRequests(OsaFlow):
         return SendOutcome(sr, "sent", remote=remote, payload=osa.shipping_request_to_json(request))
 
     def apply(self, page: Page, result: FlowResult) -> None:
+        from inventory import services as inventory_services
         from orders import services as order_services
 
         integration = self.integration
@@ -197,6 +198,8 @@ class PushShippingRequests(OsaFlow):
                 order_services.shipping_request_mark_sent(
                     shipping_request=sr, external_id=o.remote.order_id, remote_status=o.remote.status, run=self.ctx.run
                 )
+                # OSA now counts these units in its own commitments: its figures taken from now on include them.
+                inventory_services.inventory_commitments_acknowledged(reference=sr.reference)
                 if already:
                     result.unchanged += 1
                 else:

@@ -41,7 +41,9 @@ def test_pull_inventory_stores_fulfillable_not_on_hand(osa_integration, pulled):
     run = run_flow(osa_integration, "pull_inventory")
     # then
     level = InventoryLevel.objects.get(product__sku="SKU-1", location=pulled["OSA-NJ"])
-    assert (level.fulfillable, level.on_hand, level.available) == (20, 20, 20)
+    # available is OSA's Fulfillable (no hub commitment pending); OSA's on hand is kept for information only
+    assert (level.fulfillable, level.on_hand, level.available) == (20, 25, 20)
+    assert pulled["OSA-NJ"].__class__.objects.get(pk=pulled["OSA-NJ"].pk).reports_fulfillable is True
     assert run.status == SyncRun.Status.SUCCEEDED and run.fetched == 4
 
 
