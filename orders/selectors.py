@@ -84,8 +84,23 @@ def order_units_shipped(*, order: Order, upto: Fulfillment | None = None, inclus
         if line.bundle_line_id is not None:
             continue
         kids = children.get(line.pk)
-        if kids:
-            out[line.pk] = min(units(kid) // max(1, kid.quantity // line.quantity if line.quantity else 1) for kid in kids)
-        else:
-            out[line.pk] = units(line)
+        out[line.pk] = units(line) + (min(units(kid) // max(1, kid.quantity // line.quantity if line.quantity else 1) for kid in kids)
+                                      if kids else 0)
+    return out
+
+
+def return_lines_shipped_as(*, ret) -> list[tuple[int | None, str, int]]:
+    """[(product pk, SKU, quantity)] a return's lines as the fulfillment side shipped them: a line on an ordered
+    bundle line becomes its component lines (quantity × units per bundle unit), since only those were shipped;
+    other lines stay as they are."""
+    out: list[tuple[int | None, str, int]] = []
+    for line in ret.lines.all():
+        ordered = line.order_line
+        components = list(ordered.components.all()) if ordered is not None else []
+        if not components:
+            out.append((ordered.product_id if ordered is not None else None, line.sku, line.quantity))
+            continue
+        for part in components:
+            each = part.quantity // ordered.quantity if ordered.quantity else 1
+            out.append((part.product_id, part.sku, line.quantity * max(1, each)))
     return out

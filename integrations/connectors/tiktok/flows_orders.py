@@ -113,14 +113,15 @@ class PullOrders(Flow):
             local = existing.get(order_in.external_id)
             if local is None:
                 continue
-            local_canceled = defaultdict(int, {ln.sku: ln.canceled_quantity for ln in local.lines.all()})
+            # Ordered lines only: a bundle's component lines may share a SKU with a line ordered on its own.
+            local_canceled = defaultdict(int, {ln.sku: ln.canceled_quantity for ln in local.lines.all() if ln.bundle_line_id is None})
             for cancellation in cancellations_from_order(raw, order_in):
                 if cancellation.is_full:
                     if local.status != "canceled" and not getattr(local, "cancel_requested_at", None):
                         order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
                     continue
                 sku = cancellation.lines[0].sku
-                wanted = next((ln.canceled_quantity for ln in order_in.lines if ln.sku == sku), 0)
+                wanted = next((ln.canceled_quantity for ln in order_in.lines if ln.sku == sku and not ln.bundle_sku), 0)
                 if local_canceled[sku] < wanted:
                     order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
                     local_canceled[sku] += 1

@@ -184,7 +184,8 @@ def test_setting_virtual_bundles(tiktok_integration, tiktok_api, stocked):
     configure(tiktok_integration, orders_exclude_before=SINCE_2025)
     answer_details(tiktok_api, raw("virtual_bundle"))
     pull(tiktok_integration, order_ids=["576812345678905555"])
-    assert sorted(Order.objects.get().lines.values_list("sku", "quantity")) == [("CAP-RED", 2), ("TEE-BLK-L", 1)]
+    assert sorted((sku, parent or "", qty) for sku, parent, qty in Order.objects.get().lines.values_list(
+        "sku", "bundle_line__sku", "quantity")) == [("CAP-RED", "GIFT-SET", 2), ("GIFT-SET", "", 1), ("TEE-BLK-L", "GIFT-SET", 1)]
     Order.objects.all().delete()
     ExternalRef.objects.all().delete()
     configure(tiktok_integration, virtual_bundles=False)

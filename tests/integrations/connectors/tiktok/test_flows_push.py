@@ -185,6 +185,36 @@ def test_cancelled_line_item_is_never_named_in_a_shipment(tiktok_integration, ti
     assert tiktok_api.body(call)["order_line_item_ids"] == ["576812345678911112", "576812345678911113"]
 
 
+def test_virtual_bundle_line_item_is_named_once_by_the_parcel_that_ships_its_last_component(tiktok_integration, tiktok_api):
+    # given: a combined listing (GIFT-SET = 1 tee + 2 caps) pulled with virtual bundles on, sent to the 3PL
+    tpl = f.three_pl()
+    wh = f.location(tpl, "wh-east")
+    for sku in ("TEE-BLK-L", "CAP-RED"):
+        f.stock(wh, f.product(sku), 50)
+    f.rule("all to east", [wh])
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    tiktok_api.ok("GET", c.PATH_ORDERS_DETAIL, data={"orders": [raw("virtual_bundle")]})
+    pull(tiktok_integration, order_ids=["576812345678905555"])
+    order = Order.objects.get()
+    assert order.status == "readyForFulfillment"
+    sr = order.shipping_requests.get()
+    assert sorted((ln.sku, ln.quantity) for ln in sr.lines.all()) == [("CAP-RED", 2), ("TEE-BLK-L", 1)]
+    order_services.shipping_request_mark_sent(shipping_request=sr, external_id="OSA-1")
+    mark = c.PATH_MARK_PACKAGE_SHIPPED.format(order_id="576812345678905555")
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", mark, "mark_package_shipped__ok.json")
+    # when: the tee and one cap ship first, the other cap later; both pushed in one run
+    ship(order, "F1", [("TEE-BLK-L", 1), ("CAP-RED", 1)])
+    ship(order, "F2", [("CAP-RED", 1)], tracking="9400111899223856928500")
+    push(tiktok_integration, "push_fulfillments")
+    # then: the bundle's one line item, once, with the tracking of the parcel that completed it
+    [call] = tiktok_api.calls_to(mark)
+    assert tiktok_api.body(call)["order_line_item_ids"] == ["576812345678955551"]
+    assert tiktok_api.body(call)["tracking_number"] == "9400111899223856928500"
+    order.refresh_from_db()
+    assert order.status == "fulfilled"
+
+
 def test_tracking_update_when_the_items_were_already_shipped(tiktok_integration, tiktok_api, order):
     tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
     tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
