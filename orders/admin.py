@@ -23,7 +23,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ("sku", "product", "name", "quantity", "canceled_quantity", "unit_price", "total", "is_bundle")
+    fields = ("sku", "product", "name", "quantity", "canceled_quantity", "unit_price", "total", "is_bundle", "bundle_line")
     readonly_fields = fields
 
 

@@ -18,8 +18,15 @@ class OrderLineIn:
     name: str = ""
     # Channel line ids aggregated into this line (TikTok sends one line item per unit).
     channel_line_ids: tuple[str, ...] = ()
+    # True on an ordered bundle line whose components follow as lines with bundle_sku = this line's SKU.
     is_bundle: bool = False
     canceled_quantity: int = 0
+    # A component of the ordered bundle line with this SKU (in the same OrderIn): routed, committed and shipped
+    # in the bundle's place. Its quantity is a whole multiple of the bundle line's (units per bundle unit).
+    bundle_sku: str = ""
+    # Exact sum of the unit prices (before discount and tax) when the units' prices differ; default
+    # unit_price × quantity. Line total = price_total − discount + tax, so it is never off by a rounded average.
+    price_total: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,24 @@ class OrderLine(models.Model):
     channel_line_ids = models.JSONField(default=list, blank=True)
     is_bundle = models.BooleanField(default=False)
     canceled_quantity = models.PositiveIntegerField(default=0)
+    # A component of an ordered bundle line (a TikTok combined listing): the bundle line stays on the order as
+    # the buyer ordered it (reporting, statements, returns) and is never routed, committed or shipped itself;
+    # its component lines are. quantity = bundle quantity × units per bundle unit.
+    bundle_line = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="components")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["order", "sku"], name="uniq_order_line_sku")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "sku"], condition=Q(bundle_line__isnull=True), name="uniq_order_line_sku"),
+            models.UniqueConstraint(fields=["order", "bundle_line", "sku"], condition=Q(bundle_line__isnull=False),
+                                    name="uniq_order_bundle_component_sku"),
+        ]
+
+    @property
+    def units_per_bundle(self) -> int:
+        """Units of this component line in one unit of its bundle line (1 for a line that is no component)."""
+        if self.bundle_line is None or not self.bundle_line.quantity:
+            return 1
+        return max(1, self.quantity // self.bundle_line.quantity)
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.sku}"

@@ -1,11 +1,16 @@
 """Order reads the connectors and the admin use."""
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, QuerySet
 
 from integrations.models import OutboundPush
-from orders.models import Cancellation, Fulfillment, Order, OrderStatus, ShippingRequest, ShippingRequestStatus
+from orders.models import (
+    Cancellation, Fulfillment, FulfillmentLine, Order, OrderLine, OrderStatus, ShippingRequest, ShippingRequestLine,
+    ShippingRequestStatus,
+)
 
 
 def shipping_requests_to_send(*, integration) -> QuerySet[ShippingRequest]:
@@ -43,3 +48,59 @@ def cancellations_to_push(*, integration) -> QuerySet[Cancellation]:
 
 def orders_held_due(*, now) -> QuerySet[Order]:
     return Order.objects.filter(status=OrderStatus.ON_HOLD, channel_hold=False, hold_until__lte=now)
+
+
+def order_units_shipped(*, order: Order, upto: Fulfillment | None = None, inclusive: bool = True) -> dict[int, int]:
+    """{ordered line pk: units shipped} for the order's ordered lines (not bundle components), counting the
+    fulfillments recorded up to ``upto`` (included unless ``inclusive`` is False; all when None). A bundle unit
+    counts once every component of it shipped: the component lines of an ordered bundle line, or the
+    components a catalog bundle was expanded into at routing (units per bundle unit from its request lines)."""
+    lines = list(OrderLine.objects.filter(order=order).order_by("pk"))
+    fulfilled = FulfillmentLine.objects.filter(fulfillment__order=order, order_line__isnull=False)
+    if upto is not None:
+        fulfilled = fulfilled.filter(**{"fulfillment__pk__lte" if inclusive else "fulfillment__pk__lt": upto.pk})
+    shipped: dict[tuple[int, str], int] = defaultdict(int)
+    for line_id, sku, qty in fulfilled.values_list("order_line_id", "sku", "quantity"):
+        shipped[(line_id, sku)] += qty
+    per_unit: dict[int, dict[str, int]] = defaultdict(dict)
+    by_pk = {ln.pk: ln for ln in lines}
+    for line_id, sku, qty, units in ShippingRequestLine.objects.filter(shipping_request__order=order, units__gt=0).values_list(
+            "order_line_id", "sku", "quantity", "units"):
+        line = by_pk.get(line_id)
+        if line is not None and sku != line.sku:
+            per_unit[line_id][sku] = max(1, qty // units)
+
+    def units(line: OrderLine) -> int:
+        components = per_unit.get(line.pk)
+        expanded = min(shipped[(line.pk, sku)] // each for sku, each in components.items()) if components else 0
+        return shipped[(line.pk, line.sku)] + expanded
+
+    children: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in lines:
+        if line.bundle_line_id is not None:
+            children[line.bundle_line_id].append(line)
+    out: dict[int, int] = {}
+    for line in lines:
+        if line.bundle_line_id is not None:
+            continue
+        kids = children.get(line.pk)
+        out[line.pk] = units(line) + (min(units(kid) // max(1, kid.quantity // line.quantity if line.quantity else 1) for kid in kids)
+                                      if kids else 0)
+    return out
+
+
+def return_lines_shipped_as(*, ret) -> list[tuple[int | None, str, int]]:
+    """[(product pk, SKU, quantity)] a return's lines as the fulfillment side shipped them: a line on an ordered
+    bundle line becomes its component lines (quantity × units per bundle unit), since only those were shipped;
+    other lines stay as they are."""
+    out: list[tuple[int | None, str, int]] = []
+    for line in ret.lines.all():
+        ordered = line.order_line
+        components = list(ordered.components.all()) if ordered is not None else []
+        if not components:
+            out.append((ordered.product_id if ordered is not None else None, line.sku, line.quantity))
+            continue
+        for part in components:
+            each = part.quantity // ordered.quantity if ordered.quantity else 1
+            out.append((part.product_id, part.sku, line.quantity * max(1, each)))
+    return out

@@ -131,7 +131,8 @@ def order_cancel(*, order: Order, reason: str = "", user=None) -> Cancellation:
 
 
 def _cancel_apply(*, order: Order, cancellation: Cancellation, lines, actor: str, run=None, user=None) -> None:
-    by_sku = {ln.sku: ln for ln in order.lines.all()}
+    all_lines = list(order.lines.all())
+    by_sku = {ln.sku: ln for ln in all_lines if ln.bundle_line_id is None}
     if not cancellation.is_full and lines:
         changed = []
         for item in lines:
@@ -141,6 +142,11 @@ def _cancel_apply(*, order: Order, cancellation: Cancellation, lines, actor: str
             line.canceled_quantity = min(line.quantity, line.canceled_quantity + item.quantity)
             changed.append(line)
             CancellationLine.objects.create(cancellation=cancellation, order_line=line, sku=item.sku, quantity=item.quantity)
+            for part in all_lines:
+                if part.bundle_line_id == line.pk:  # a cancelled bundle unit cancels its components' units
+                    each = part.quantity // line.quantity if line.quantity else 0
+                    part.canceled_quantity = min(part.quantity, line.canceled_quantity * each)
+                    changed.append(part)
         OrderLine.objects.bulk_update(changed, ["canceled_quantity"])
         if all(ln.canceled_quantity >= ln.quantity for ln in by_sku.values()):
             cancellation.is_full = True

@@ -6,10 +6,15 @@ from integrations.models import OpsException
 from integrations.services import exception_raise, exceptions_resolve
 from inventory import services as inventory_services
 from orders.models import Order, OrderLine
+from orders.services.lines import _parent_ids
 
 
 def _unknown_skus(order: Order) -> list[str]:
-    return [ln.sku for ln in order.lines.all() if ln.product_id is None and ln.quantity > ln.canceled_quantity]
+    """SKUs that must be known to ship: not those of ordered bundle lines (their components ship)."""
+    lines = list(order.lines.all())
+    parents = _parent_ids(lines)
+    return list(dict.fromkeys(ln.sku for ln in lines if ln.pk not in parents and ln.product_id is None
+                              and ln.quantity > ln.canceled_quantity))
 
 
 def _raise_unknown_skus(order: Order) -> None:
@@ -67,4 +72,5 @@ def order_resolve_skus(*, order: Order) -> list[str]:
     if changed:
         OrderLine.objects.bulk_update(changed, ["product", "is_bundle"])
     exceptions_resolve(dedup_keys=[f"order:{order.pk}:unknown_sku:{sku}" for sku in products], note="SKU now known")
-    return [ln.sku for ln in lines if ln.sku not in products]
+    parents = _parent_ids(lines)
+    return list(dict.fromkeys(ln.sku for ln in lines if ln.sku not in products and ln.pk not in parents))

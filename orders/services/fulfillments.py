@@ -12,6 +12,7 @@ from orders.interface import FulfillmentIn
 from orders.models import Fulfillment, FulfillmentLine, Order, ShippingRequest, ShippingRequestLine
 from orders.services.lifecycle import S, SR, _event, order_can_transition, order_transition, _run_actor
 from orders.services.cancellations import _cancel_too_late
+from orders.services.lines import _lines_by_sku, _parent_ids
 
 
 def fulfillment_record(*, integration: Integration, shipping_request: ShippingRequest | None = None, order: Order | None = None,
@@ -72,8 +73,9 @@ def _fulfill_request(sr: ShippingRequest, record: Fulfillment, data: Fulfillment
 
 
 def _fulfill_order_lines(order: Order, record: Fulfillment, data: FulfillmentIn) -> None:
-    by_sku = {ln.sku: ln for ln in order.lines.all()}
-    items = [(i.sku, i.quantity) for i in data.lines] if data.lines else [(ln.sku, ln.quantity - ln.canceled_quantity) for ln in by_sku.values()]
+    by_sku = _lines_by_sku(order)
+    ordered = [ln for ln in order.lines.all() if ln.bundle_line_id is None]
+    items = [(i.sku, i.quantity) for i in data.lines] if data.lines else [(ln.sku, ln.quantity - ln.canceled_quantity) for ln in ordered]
     FulfillmentLine.objects.bulk_create([FulfillmentLine(fulfillment=record, order_line=by_sku.get(sku), sku=sku, quantity=qty)
                                          for sku, qty in items if qty > 0])
 
@@ -97,7 +99,8 @@ def order_sync_fulfillment_status(*, order: Order, actor: str = "fulfillment", r
     lines = list(order.lines.all())
     if not any(shipped.values()):
         return
-    complete = all(shipped.get(ln.pk, 0) >= ln.quantity - ln.canceled_quantity for ln in lines)
+    parents = _parent_ids(lines)
+    complete = all(shipped.get(ln.pk, 0) >= ln.quantity - ln.canceled_quantity for ln in lines if ln.pk not in parents)
     target = S.FULFILLED if complete else S.PARTIAL_FULFILLMENT
     if order.status == S.CANCELED or order.status == target:
         return

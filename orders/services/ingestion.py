@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Q
 from django.utils import timezone
@@ -13,6 +15,7 @@ from integrations.models import Integration, OpsException
 from integrations.services import exception_raise, exceptions_resolve
 from inventory import services as inventory_services
 from orders.interface import CancellationIn, OrderIn, UpsertResult
+from orders.money import CENT
 from orders.models import Cancellation, CancellationLine, HoldRule, Order, OrderEvent, OrderLine, RoutingState
 from orders.services.lifecycle import (
     CHANNEL_DONE, S, SR_ACTIVE, SR_UNSENT, _event, order_transition, _run_actor, _save, _try_transition,
@@ -42,7 +45,8 @@ def _order_values(data: OrderIn) -> dict:
 
 def _hash_order_in(data: OrderIn) -> str:
     raw = json.dumps({"o": {f: str(getattr(data, f)) for f in ORDER_FIELDS}, "s": data.status, "t": list(data.tags),
-                      "l": [[ln.sku, ln.quantity, str(ln.unit_price), str(ln.discount), str(ln.tax), ln.canceled_quantity]
+                      "l": [[ln.sku, ln.quantity, str(ln.unit_price), str(ln.discount), str(ln.tax), ln.canceled_quantity,
+                             *([ln.bundle_sku, str(ln.price_total)] if ln.bundle_sku or ln.price_total is not None else [])]
                             for ln in data.lines]}, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -59,23 +63,69 @@ def _validate_order_in(data: OrderIn) -> str:
             return "a line has no SKU"
         if line.quantity <= 0 or line.canceled_quantity < 0 or line.canceled_quantity > line.quantity:
             return f"line {line.sku}: bad quantity"
+    return _validate_bundle_lines(data)
+
+
+def _validate_bundle_lines(data: OrderIn) -> str:
+    """Every component names an ordered line of the same order, in whole units per bundle unit."""
+    ordered: dict[str, int] = defaultdict(int)
+    parts: dict[tuple[str, str], int] = defaultdict(int)
+    for line in data.lines:
+        if line.bundle_sku:
+            parts[(line.bundle_sku, line.sku)] += line.quantity
+        else:
+            ordered[line.sku] += line.quantity
+    for (bundle, sku), quantity in parts.items():
+        if bundle == sku:
+            return f"line {sku}: a bundle cannot contain itself"
+        if bundle not in ordered:
+            return f"line {sku}: bundle {bundle} is not a line of this order"
+        if quantity % ordered[bundle]:
+            return f"line {sku}: quantity {quantity} is not a whole multiple of bundle {bundle}'s {ordered[bundle]}"
     return ""
 
 
-def _merge_lines(data: OrderIn) -> dict[str, dict]:
-    """Lines keyed by SKU (TikTok sends one line per unit)."""
-    merged: dict[str, dict] = {}
+def _merge_lines(data: OrderIn) -> dict[tuple[str, str], dict]:
+    """Lines keyed by (bundle SKU, SKU): TikTok sends one line per unit, and an ordered bundle's components are
+    their own lines under it (the same SKU ordered on its own is another line). The total comes from the exact
+    sum of the unit prices, never from a rounded average price (which was off by a cent or two)."""
+    merged: dict[tuple[str, str], dict] = {}
     for ln in data.lines:
-        row = merged.setdefault(ln.sku, {"quantity": 0, "unit_price": ln.unit_price, "discount": 0, "tax": 0, "name": ln.name,
-                                         "channel_line_ids": [], "is_bundle": ln.is_bundle, "canceled_quantity": 0})
+        row = merged.setdefault((ln.bundle_sku, ln.sku), {"quantity": 0, "unit_price": ln.unit_price, "discount": 0, "tax": 0,
+                                                          "name": ln.name, "channel_line_ids": [], "is_bundle": ln.is_bundle,
+                                                          "canceled_quantity": 0, "gross": Decimal("0")})
         row["quantity"] += ln.quantity
         row["discount"] += ln.discount
         row["tax"] += ln.tax
         row["canceled_quantity"] += ln.canceled_quantity
         row["channel_line_ids"] += list(ln.channel_line_ids)
+        row["is_bundle"] = row["is_bundle"] or ln.is_bundle
+        row["gross"] += ln.price_total if ln.price_total is not None else ln.unit_price * ln.quantity
     for row in merged.values():
-        row["total"] = row["unit_price"] * row["quantity"] - row["discount"] + row["tax"]
+        gross = row.pop("gross")
+        row["unit_price"] = (gross / row["quantity"]).quantize(CENT, rounding=ROUND_HALF_UP)
+        row["total"] = gross - row["discount"] + row["tax"]
     return merged
+
+
+def _bundle_skus(merged: dict[tuple[str, str], dict]) -> set[str]:
+    """SKUs of the ordered bundle lines that have component lines (never routed themselves)."""
+    return {bundle for bundle, _ in merged if bundle}
+
+
+def _lines_build(*, order: Order, merged: dict[tuple[str, str], dict], products: dict, existing: dict | None = None):
+    """(ordered lines, component lines) for merged rows; a component's bundle_line is set once its parent is saved."""
+    existing = existing or {}
+    top, parts = [], []
+    for (bundle, sku), row in merged.items():
+        product = products.get(sku)
+        line = existing.get((bundle, sku)) or OrderLine(order=order, sku=sku)
+        for key, value in row.items():
+            setattr(line, key, value)
+        line.product = product
+        line.is_bundle = row["is_bundle"] or bool(product and product.kind == Product.Kind.BUNDLE)
+        (parts if bundle else top).append((bundle, line))
+    return top, parts
 
 
 def orders_upsert_from_channel(*, integration: Integration, orders_in: list[OrderIn], run=None) -> UpsertResult:
@@ -127,7 +177,9 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
     for data, values in items:
         merged = _merge_lines(data)
         order = Order(integration=integration, external_id=data.external_id, created_at=now, **values)
-        unknown = [sku for sku, row in merged.items() if sku not in products and row["quantity"] > row["canceled_quantity"]]
+        bundles = _bundle_skus(merged)
+        unknown = list(dict.fromkeys(sku for (bundle, sku), row in merged.items() if sku not in products
+                                     and row["quantity"] > row["canceled_quantity"] and not (not bundle and sku in bundles)))
         status, event_actor, message = S.READY_FOR_FULFILLMENT, actor, ""
         if data.fulfillment_type == Order.FulfillmentType.PLATFORM or data.status in CHANNEL_DONE:
             status = data.status if data.status in CHANNEL_DONE else S.FULFILLED
@@ -139,7 +191,7 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
         elif data.status == S.ON_HOLD:
             status, order.channel_hold, message = S.ON_HOLD, True, "on hold at the channel"
         else:
-            rule = _match_hold_rule(rules, skus=set(merged), tags=set(data.tags), order_type=data.order_type)
+            rule = _match_hold_rule(rules, skus={sku for _, sku in merged}, tags=set(data.tags), order_type=data.order_type)
             if rule is not None:
                 start = data.ordered_at if rule.clock == HoldRule.Clock.ORDER_TIME and data.ordered_at else now
                 until = start + timedelta(minutes=rule.minutes)
@@ -152,14 +204,12 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
         orders.append(order)
         plans.append((merged, unknown, event_actor, message, data))
     Order.objects.bulk_create(orders)
-    lines, events, cancellations, cancellation_lines = [], [], [], []
+    lines, parts, events, cancellations, cancellation_lines = [], [], [], [], []
     for order, (merged, unknown, event_actor, message, data) in zip(orders, plans):
-        by_sku = {}
-        for sku, row in merged.items():
-            product = products.get(sku)
-            by_sku[sku] = OrderLine(order=order, sku=sku, product=product, **{**row, "is_bundle": row["is_bundle"] or bool(
-                product and product.kind == Product.Kind.BUNDLE)})
-            lines.append(by_sku[sku])
+        top, components = _lines_build(order=order, merged=merged, products=products)
+        by_sku = {line.sku: line for _, line in top}
+        lines.extend(line for _, line in top)
+        parts.extend((by_sku[bundle], line) for bundle, line in components)
         events.append(OrderEvent(order=order, at=now, kind="created", message=f"received from {integration.name} ({order.channel_status})",
                                  actor=actor, sync_run=run))
         events.append(OrderEvent(order=order, at=now, kind="status", from_status=S.NEW, to_status=order.status, message=message,
@@ -170,6 +220,9 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
             cancellations.append(record)
             cancellation_lines.extend((record, by_sku.get(ql.sku), ql) for ql in item.lines)
     OrderLine.objects.bulk_create(lines)
+    for parent, line in parts:
+        line.bundle_line = parent
+    OrderLine.objects.bulk_create([line for _, line in parts])
     OrderEvent.objects.bulk_create(events)
     Cancellation.objects.bulk_create(cancellations)
     CancellationLine.objects.bulk_create([
@@ -192,7 +245,7 @@ def _created_cancellations(*, order: Order, data: OrderIn) -> list[CancellationI
     line cancellations whose SKUs are cancelled on the order's lines (partial cancellation on arrival)."""
     if order.status == S.CANCELED:
         return [_full_cancellation_in(data)]
-    canceled = {ln.sku for ln in data.lines if ln.canceled_quantity}
+    canceled = {ln.sku for ln in data.lines if ln.canceled_quantity and not ln.bundle_sku}
     return [c for c in data.cancellations if not c.is_full and c.lines and all(ql.sku in canceled for ql in c.lines)]
 
 
@@ -272,27 +325,34 @@ def _order_update(*, order: Order, data: OrderIn, values: dict, products: dict, 
         order_retry(order=order, actor=actor, run=run)
 
 
-def _lines_differ(order: Order, merged: dict[str, dict]) -> bool:
-    current = {ln.sku: (ln.quantity, ln.canceled_quantity) for ln in order.lines.all()}
-    return current != {sku: (row["quantity"], row["canceled_quantity"]) for sku, row in merged.items()}
+def _line_keys(order: Order) -> dict[tuple[str, str], OrderLine]:
+    lines = list(order.lines.all())
+    skus = {ln.pk: ln.sku for ln in lines}
+    return {(skus.get(ln.bundle_line_id, "") if ln.bundle_line_id else "", ln.sku): ln for ln in lines}
 
 
-def _lines_replace(*, order: Order, merged: dict[str, dict], products: dict) -> None:
-    existing = {ln.sku: ln for ln in order.lines.all()}
-    order.lines.exclude(sku__in=list(merged)).delete()
-    new, changed = [], []
-    for sku, row in merged.items():
-        product = products.get(sku)
-        line = existing.get(sku) or OrderLine(order=order, sku=sku)
-        for key, value in row.items():
-            setattr(line, key, value)
-        line.product = product
-        line.is_bundle = row["is_bundle"] or bool(product and product.kind == Product.Kind.BUNDLE)
-        (changed if line.pk else new).append(line)
-    OrderLine.objects.bulk_create(new)
+def _lines_differ(order: Order, merged: dict[tuple[str, str], dict]) -> bool:
+    current = {key: (ln.quantity, ln.canceled_quantity) for key, ln in _line_keys(order).items()}
+    return current != {key: (row["quantity"], row["canceled_quantity"]) for key, row in merged.items()}
+
+
+def _lines_replace(*, order: Order, merged: dict[tuple[str, str], dict], products: dict) -> None:
+    existing = _line_keys(order)
+    gone = [ln.pk for key, ln in existing.items() if key not in merged]
+    order.lines.filter(pk__in=gone).delete()
+    existing = {key: ln for key, ln in existing.items() if key in merged}
+    top, parts = _lines_build(order=order, merged=merged, products=products, existing=existing)
+    fields = ["quantity", "unit_price", "discount", "tax", "total", "name", "channel_line_ids", "is_bundle", "canceled_quantity",
+              "product", "bundle_line"]
+    OrderLine.objects.bulk_create([line for _, line in top if not line.pk])
+    OrderLine.objects.bulk_update([line for _, line in top if line.pk], fields) if top else None
+    by_sku = {line.sku: line for _, line in top}
+    for bundle, line in parts:
+        line.bundle_line = by_sku[bundle]
+    OrderLine.objects.bulk_create([line for _, line in parts if not line.pk])
+    changed = [line for _, line in parts if line.pk]
     if changed:
-        OrderLine.objects.bulk_update(changed, ["quantity", "unit_price", "discount", "tax", "total", "name", "channel_line_ids",
-                                                "is_bundle", "canceled_quantity", "product"])
+        OrderLine.objects.bulk_update(changed, fields)
 
 
 def order_retry(*, order: Order, actor: str = "re-drive", user=None, run=None) -> bool:

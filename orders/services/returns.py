@@ -7,6 +7,7 @@ from integrations.models import Integration
 from orders.interface import RefundIn, ReturnIn, UpsertResult
 from orders.models import Order, Refund, RefundLine, Return, ReturnLine
 from orders.services.lifecycle import REFUND_DONE_STATUSES, RETURN_DONE_STATUSES, S, _run_actor, _try_transition
+from orders.services.lines import _lines_by_sku
 
 
 def _orders_by_external_id(integration: Integration, external_ids: set[str]) -> dict[str, Order]:
@@ -41,7 +42,7 @@ def returns_upsert(*, integration: Integration, returns_in: list[ReturnIn], run=
         if ret is None:
             continue
         ret.lines.all().delete()
-        by_sku = {ln.sku: ln for ln in order.lines.all()} if order else {}
+        by_sku = _lines_by_sku(order) if order else {}
         ReturnLine.objects.bulk_create([ReturnLine(ret=ret, order_line=by_sku.get(i.sku), sku=i.sku, quantity=i.quantity,
                                                    external_line_id=i.external_line_id) for i in data.lines])
         if order is not None and data.status.lower() in RETURN_DONE_STATUSES:
@@ -84,7 +85,7 @@ def refunds_upsert(*, integration: Integration, refunds_in: list[RefundIn], run=
         if refund is None:
             continue
         refund.lines.all().delete()
-        by_sku = {ln.sku: ln for ln in order.lines.all()} if order else {}
+        by_sku = _lines_by_sku(order) if order else {}
         RefundLine.objects.bulk_create([RefundLine(refund=refund, order_line=by_sku.get(i.sku), sku=i.sku, quantity=i.quantity,
                                                    amount=i.amount) for i in data.lines])
         if order is not None and data.status.lower() in REFUND_DONE_STATUSES:

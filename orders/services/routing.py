@@ -20,6 +20,7 @@ from orders.services.lifecycle import (
 )
 from orders.services.checks import address_problems, _raise_bad_address
 from orders.services.shipping_requests import shipping_request_cancel
+from orders.services.lines import _parent_ids
 
 
 def routing_rule_for(*, order: Order) -> RoutingRule | None:
@@ -63,7 +64,11 @@ def _managed_routing(integration: Integration) -> bool:
 def _demand(order: Order, existing: dict[int, int]) -> list[tuple[OrderLine, int]]:
     """(line, units still to route) for each line."""
     out = []
-    for line in order.lines.all():
+    lines = list(order.lines.all())
+    parents = _parent_ids(lines)
+    for line in lines:
+        if line.pk in parents:
+            continue  # an ordered bundle line: its component lines are routed
         units = line.quantity - line.canceled_quantity - existing.get(line.pk, 0)
         if units > 0:
             out.append((line, units))

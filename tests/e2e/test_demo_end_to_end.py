@@ -60,7 +60,10 @@ def test_an_order_goes_end_to_end(demo):
     _run("TikTok US", "pull_orders")
     order = Order.objects.get(external_id=remote.order_id)
     assert order.status == OrderStatus.ON_HOLD and order.hold_until is not None
-    assert {(l.sku, l.quantity) for l in order.lines.all()} == {("TEE-BLK-M", 3), ("CAP-RED", 2)}
+    # the bundle stays the line the buyer ordered; its components are lines of their own, linked to it
+    assert {(ln.sku, ln.bundle_line.sku if ln.bundle_line else "", ln.quantity) for ln in order.lines.all()} == {
+        ("TEE-BLK-M", "", 2), ("CAP-RED", "", 1), ("BUNDLE-TEE-CAP", "", 1), ("TEE-BLK-M", "BUNDLE-TEE-CAP", 1),
+        ("CAP-RED", "BUNDLE-TEE-CAP", 1)}
 
     from orders.services import orders_release_due
 

@@ -113,14 +113,15 @@ class PullOrders(Flow):
             local = existing.get(order_in.external_id)
             if local is None:
                 continue
-            local_canceled = defaultdict(int, {ln.sku: ln.canceled_quantity for ln in local.lines.all()})
+            # Ordered lines only: a bundle's component lines may share a SKU with a line ordered on its own.
+            local_canceled = defaultdict(int, {ln.sku: ln.canceled_quantity for ln in local.lines.all() if ln.bundle_line_id is None})
             for cancellation in cancellations_from_order(raw, order_in):
                 if cancellation.is_full:
                     if local.status != "canceled" and not getattr(local, "cancel_requested_at", None):
                         order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
                     continue
                 sku = cancellation.lines[0].sku
-                wanted = next((ln.canceled_quantity for ln in order_in.lines if ln.sku == sku), 0)
+                wanted = next((ln.canceled_quantity for ln in order_in.lines if ln.sku == sku and not ln.bundle_sku), 0)
                 if local_canceled[sku] < wanted:
                     order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
                     local_canceled[sku] += 1
@@ -208,7 +209,10 @@ class _PushFlow(Flow):
             result.fetched += 1
             if item.get("sent"):
                 push_mark_sent(push_id=item["push_id"], response=item.get("response") or {}, remote_id=item.get("remote_id", ""))
-                result.created += 1
+                if item.get("noop"):
+                    result.unchanged += 1
+                else:
+                    result.created += 1
             elif item.get("error"):
                 result.record_error(external_id=item.get("external_id", ""), field=item.get("field", ""), message=item["error"])
             else:
@@ -315,6 +319,7 @@ class PushFulfillments(_PushFlow):
         integration = self.ctx.integration
         client = TikTokClient.for_integration(integration, counter=self.ctx.counter)
         self._providers: dict[str, list[dict]] = {}
+        self._run_claims: dict[str, dict[str, str]] = {}
         self._carrier_map = dict(Mapping.objects.filter(integration=integration, kind=Mapping.Kind.CARRIER).values_list("source", "target"))
         queryset = (fulfillments_to_push(channel_integration=integration).select_related("order")
                     .prefetch_related("lines__order_line").order_by("pk"))
@@ -334,29 +339,58 @@ class PushFulfillments(_PushFlow):
             self._providers[delivery_option_id] = client.shipping_providers(delivery_option_id=delivery_option_id) if delivery_option_id else []
         return self._providers[delivery_option_id]
 
-    def _shipped_before(self, order) -> dict[str, str]:
-        """TikTok line item id → package id, from this order's earlier fulfillment pushes."""
-        shipped: dict[str, str] = {}
-        pushes = OutboundPush.objects.filter(integration=self.ctx.integration, kind="fulfillment", status=OutboundPush.Status.SENT,
-                                             payload__order_id=order.external_id)
+    def _claimed(self, order, key: str) -> dict[str, str]:
+        """TikTok line item id → package id ("" while unknown) already named by this order's other fulfillment
+        pushes: sent, claimed earlier in this run, or in doubt (a timeout after the request left). Rejected pushes
+        and claims released after an answered transient error named nothing at TikTok."""
+        claimed = {i: pkg for i, pkg in self._run_claims.get(order.external_id, {}).items()}
+        pushes = (OutboundPush.objects.filter(integration=self.ctx.integration, kind="fulfillment", payload__order_id=order.external_id)
+                  .exclude(status=OutboundPush.Status.FAILED).exclude(idempotency_key=key))
         for push in pushes:
+            if push.status == OutboundPush.Status.PENDING and push.attempts == 0:
+                continue
             package = str((push.response or {}).get("package_id") or push.remote_id or "")
             for line_id in push.payload.get("order_line_item_ids") or []:
-                shipped[str(line_id)] = package
-        return shipped
+                claimed[str(line_id)] = package or claimed.get(str(line_id), "")
+        return claimed
 
-    def _line_ids(self, fulfillment, shipped: dict[str, str]) -> tuple[list[str], list[str]]:
-        """(new ids to ship, ids already shipped) for this fulfillment's quantities, oldest ids first."""
+    def _canceled_ids(self, order) -> set[str]:
+        """TikTok line item ids known to be cancelled: the channel's line cancellations (external id
+        "<order>:line:<item>", see mappers_orders.cancellations_from_order) and our sent line cancellations."""
+        prefix = f"{order.external_id}:line:"
+        ids = {eid[len(prefix):] for eid in order.cancellations.filter(external_id__startswith=prefix).values_list("external_id", flat=True)}
+        for payload in OutboundPush.objects.filter(integration=self.ctx.integration, kind="cancellation", status=OutboundPush.Status.SENT,
+                                                   payload__order_id=order.external_id).values_list("payload", flat=True):
+            ids.update(str(i) for i in payload.get("order_line_item_ids") or [])
+        return ids
+
+    def _line_ids(self, fulfillment, claimed: dict[str, str]) -> tuple[list[str], list[str], bool]:
+        """(new ids to mark shipped, ids already named elsewhere, waiting) for this fulfillment. The units each
+        ordered line completes with this fulfillment (after it minus before it, in recording order; a bundle unit
+        completes when its last component ships) name that many of the line's live TikTok line items, oldest
+        first, skipping any another push already named; so two parcels never name the same line item and each
+        ends up named exactly once. ``waiting``: the parcel completes no unit yet (a bundle's other components
+        have not shipped) and TikTok has nothing to be told."""
+        from orders.models import OrderLine
+        from orders.selectors import order_units_shipped
+
+        order = fulfillment.order
+        before = order_units_shipped(order=order, upto=fulfillment, inclusive=False)
+        after = order_units_shipped(order=order, upto=fulfillment)
+        canceled = self._canceled_ids(order)
         new, again = [], []
-        lines = list(fulfillment.lines.all())
-        for line in lines:
-            ids = [str(i) for i in (line.order_line.channel_line_ids if line.order_line else []) or []]
-            fresh = [i for i in ids if i not in shipped]
-            take = fresh[:line.quantity]
-            new.extend(take)
-            if len(take) < line.quantity:
-                again.extend([i for i in ids if i in shipped][: line.quantity - len(take)])
-        return new, again
+        for line in OrderLine.objects.filter(order=order, bundle_line__isnull=True).order_by("pk"):
+            count = after.get(line.pk, 0) - before.get(line.pk, 0)
+            if count <= 0:
+                continue
+            live = [i for i in (str(x) for x in line.channel_line_ids or []) if i not in canceled][:max(0, line.quantity - line.canceled_quantity)]
+            fresh = [i for i in live if i not in claimed][:count]
+            new.extend(fresh)
+            if len(fresh) < count:
+                again.extend([i for i in live if i in claimed][:count - len(fresh)])
+        waiting = not new and not again and all(after.get(pk, 0) == before.get(pk, 0) for pk in after) and any(
+            ln.order_line_id for ln in fulfillment.lines.all())
+        return new, again, waiting
 
     def _error(self, fulfillment, code: str, message: str, cause_key: str = "") -> dict:  # codes: FULFILLMENT_BLOCK_CODES
         integration = self.ctx.integration
@@ -382,15 +416,23 @@ class PushFulfillments(_PushFlow):
                                f"Carrier “{fulfillment.carrier}” of order {order.external_id} is not a TikTok shipping provider for "
                                f"this delivery option; add a carrier mapping or turn on the fallback carrier.",
                                cause_key=f"carrier:{fulfillment.carrier}")
-        shipped = self._shipped_before(order)
-        new_ids, again_ids = self._line_ids(fulfillment, shipped)
         key = f"fulfillment:{fulfillment.pk}"
-        if new_ids:
+        shipped = self._claimed(order, key)
+        new_ids, again_ids, waiting = self._line_ids(fulfillment, shipped)
+        noop = False
+        if waiting:
+            # Nothing completes at TikTok yet: record the parcel so it leaves the queue; the bundle's line item is
+            # named by the parcel that ships its last component.
+            payload = {"order_id": order.external_id, "action": "none", "order_line_item_ids": [],
+                       "reason": "no TikTok line item complete yet (bundle waiting for its other components)"}
+            noop = True
+            call = lambda: {}  # noqa: E731
+        elif new_ids:
             payload = {"order_id": order.external_id, "action": "mark_shipped", "tracking_number": tracking,
                        "shipping_provider_id": provider_id, "order_line_item_ids": new_ids, "provider_match": how}
             call = lambda: client.package_mark_shipped(order_id=order.external_id, tracking_number=tracking,  # noqa: E731
                                                        shipping_provider_id=provider_id, order_line_item_ids=new_ids)
-        elif again_ids:
+        elif again_ids and shipped[again_ids[0]]:
             package_id = shipped[again_ids[0]]
             payload = {"order_id": order.external_id, "action": "update_tracking", "package_id": package_id,
                        "tracking_number": tracking, "shipping_provider_id": provider_id, "provider_match": how}
@@ -399,19 +441,24 @@ class PushFulfillments(_PushFlow):
         else:
             return self._error(fulfillment, "no_tiktok_line_items", f"Fulfillment {fulfillment.external_id} of order {order.external_id} "
                                                                     f"matches no TikTok line item.")
+        run_claims = self._run_claims.setdefault(order.external_id, {})
         if self.ctx.dry_run:
+            run_claims.update({i: "" for i in payload.get("order_line_item_ids") or []})
             return {"external_id": order.external_id, "dry_run": payload}
         push = push_claim(integration=integration, kind="fulfillment", key=key, obj=fulfillment, payload=payload)
         if push is None:
             return {"external_id": order.external_id}
+        if noop:
+            return {"sent": True, "noop": True, "push_id": push.pk, "response": {}, "remote_id": ""}
         response = push_call(push=push, integration=integration, entity=order, label=f"fulfillment of order {order.external_id}", call=call)
         if response is None:
             return {"external_id": order.external_id, "field": "fulfillment", "error": "rejected by TikTok (see exceptions)"}
+        package_id = str(response.get("package_id") or payload.get("package_id") or "")
+        run_claims.update({i: package_id for i in payload.get("order_line_item_ids") or []})
         # Sent: whatever blocked this fulfillment before (carrier, tracking, line items) is fixed.
         services.exceptions_resolve(dedup_keys=[f"tiktok:{integration.pk}:fulfillment:{fulfillment.pk}:{code}"
                                                 for code in FULFILLMENT_BLOCK_CODES], note="fulfillment pushed")
-        return {"sent": True, "push_id": push.pk, "response": response,
-                "remote_id": str(response.get("package_id") or payload.get("package_id") or "")}
+        return {"sent": True, "push_id": push.pk, "response": response, "remote_id": package_id}
 
 
 # --- buyer messages and order cards -----------------------------------------------------------

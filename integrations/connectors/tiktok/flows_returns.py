@@ -216,7 +216,8 @@ class PushRefunds(Flow):
 
 def _line_item_ids(refund) -> list[str]:
     """TikTok line item ids for the refunded units (one TikTok line item per unit)."""
-    by_sku = {line.sku: list(line.channel_line_ids or []) for line in refund.order.lines.all()}
+    # Ordered lines only: a bundle's component lines share SKUs with plain lines and carry no TikTok ids.
+    by_sku = {line.sku: list(line.channel_line_ids or []) for line in refund.order.lines.filter(bundle_line__isnull=True)}
     ids = []
     for line in refund.lines.all():
         ids += by_sku.get(line.sku, [])[:line.quantity]

@@ -11,6 +11,7 @@ from integrations.connectors.tiktok import constants as c
 from integrations.exceptions import PayloadError
 from integrations.flows import payload_hash
 from orders.interface import CancellationIn, OrderIn, OrderLineIn, QuantityLineIn
+from orders.money import allocate
 
 CENT = Decimal("0.01")
 
@@ -86,58 +87,78 @@ def _line_sku(item: dict, external_id: str) -> str:
     return sku
 
 
-def _item_units(item: dict, *, virtual_bundles: bool, external_id: str) -> list[tuple[str, Decimal, Decimal, Decimal, bool]]:
-    """One TikTok line item → [(sku, price, discount, tax, from_bundle)] units. A combined listing item is
-    split into its components (price, discount and tax spread by unit, remainder on the last) when
-    virtual bundles are supported."""
+def _item_money(item: dict, external_id: str) -> tuple[Decimal, Decimal, Decimal]:
+    """(price, discount, tax) of one TikTok line item (one unit)."""
     price = money(item.get("original_price"), field="original_price", external_id=external_id)
     discount = money(item.get("seller_discount"), field="seller_discount", external_id=external_id) + money(
         item.get("platform_discount"), field="platform_discount", external_id=external_id)
     tax = sum((money(t.get("tax_amount"), field="item_tax", external_id=external_id) for t in item.get("item_tax") or []),
               Decimal("0"))
-    components = item.get("combined_listing_skus") or []
-    if not (virtual_bundles and components):
-        return [(_line_sku(item, external_id), price, discount, tax, False)]
-    units: list[str] = []
-    for comp in components:
+    return price, discount, tax
+
+
+def _bundle_components(item: dict, external_id: str) -> list[tuple[str, int]]:
+    """[(component SKU, units per bundle unit)] of a combined listing line item, merged per SKU."""
+    counts: "OrderedDict[str, int]" = OrderedDict()
+    for comp in item.get("combined_listing_skus") or []:
         sku = (comp.get("seller_sku") or "").strip()
         if not sku:
             raise PayloadError("combined listing component without seller_sku", external_id=external_id,
                                field="combined_listing_skus.seller_sku")
-        units.extend([sku] * max(1, int(comp.get("sku_count") or 1)))
-    count = Decimal(len(units))
-    shares = []
-    for total in (price, discount, tax):
-        each = (total / count).quantize(CENT, rounding=ROUND_HALF_UP)
-        shares.append([each] * (len(units) - 1) + [total - each * (len(units) - 1)])
-    return [(sku, shares[0][i], shares[1][i], shares[2][i], True) for i, sku in enumerate(units)]
+        counts[sku] = counts.get(sku, 0) + max(1, int(comp.get("sku_count") or 1))
+    return list(counts.items())
+
+
+def _add(grouped: dict, key: tuple[str, str], *, units: int, price: Decimal, discount: Decimal, tax: Decimal, canceled: bool,
+         name: str, line_id: str = "", is_bundle: bool = False) -> None:
+    row = grouped.setdefault(key, {"qty": 0, "price": Decimal("0"), "discount": Decimal("0"), "tax": Decimal("0"), "ids": [],
+                                   "canceled": 0, "name": "", "bundle": False})
+    row["qty"] += units
+    row["price"] += price
+    row["discount"] += discount
+    row["tax"] += tax
+    row["canceled"] += units if canceled else 0
+    row["bundle"] = row["bundle"] or is_bundle
+    row["name"] = row["name"] or name
+    if line_id and line_id not in row["ids"]:
+        row["ids"].append(line_id)
 
 
 def order_lines(order: dict, *, virtual_bundles: bool) -> tuple[OrderLineIn, ...]:
-    """Quantity = number of TikTok line items per SKU (each unit is its own line item)."""
+    """Quantity = number of TikTok line items per SKU (each unit is its own line item). With virtual bundles, a
+    combined listing item stays an ordered bundle line (its SKU, money and line item id) and each of its
+    components becomes a line linked to it (bundle_sku) carrying the bundle's price, discount and tax allocated
+    by unit with the largest-remainder method, so the components sum to the bundle exactly."""
     external_id = str(order.get("id", ""))
-    grouped: "OrderedDict[str, dict]" = OrderedDict()
+    grouped: "OrderedDict[tuple[str, str], dict]" = OrderedDict()
+    components: "OrderedDict[tuple[str, str], dict]" = OrderedDict()
     for item in order.get("line_items") or []:
         canceled = item.get("display_status") == "CANCELLED"
-        for sku, price, discount, tax, from_bundle in _item_units(item, virtual_bundles=virtual_bundles, external_id=external_id):
-            row = grouped.setdefault(sku, {"qty": 0, "price": Decimal("0"), "discount": Decimal("0"), "tax": Decimal("0"),
-                                           "ids": [], "canceled": 0, "name": "", "bundle": False})
-            row["qty"] += 1
-            row["price"] += price
-            row["discount"] += discount
-            row["tax"] += tax
-            row["canceled"] += 1 if canceled else 0
-            row["bundle"] = row["bundle"] or from_bundle
-            row["name"] = row["name"] or " · ".join(p for p in (item.get("product_name"), item.get("sku_name")) if p)
-            if str(item.get("id", "")) not in row["ids"]:
-                row["ids"].append(str(item.get("id", "")))
+        name = " · ".join(p for p in (item.get("product_name"), item.get("sku_name")) if p)
+        price, discount, tax = _item_money(item, external_id)
+        line_id = str(item.get("id", ""))
+        parts = _bundle_components(item, external_id) if virtual_bundles else []
+        if not parts:
+            _add(grouped, ("", _line_sku(item, external_id)), units=1, price=price, discount=discount, tax=tax, canceled=canceled,
+                 name=name, line_id=line_id)
+            continue
+        # A combined listing may lack a seller SKU of its own; its TikTok SKU id then names the ordered line.
+        bundle_sku = (item.get("seller_sku") or "").strip() or str(item.get("sku_id") or "").strip() or _line_sku(item, external_id)
+        _add(grouped, ("", bundle_sku), units=1, price=price, discount=discount, tax=tax, canceled=canceled, name=name,
+             line_id=line_id, is_bundle=True)
+        weights = [count for _, count in parts]
+        shares = [allocate(total, weights) for total in (price, discount, tax)]
+        for n, (sku, count) in enumerate(parts):
+            _add(components, (bundle_sku, sku), units=count, price=shares[0][n], discount=shares[1][n], tax=shares[2][n],
+                 canceled=canceled, name="")
     if not grouped:
         raise PayloadError("order without line items", external_id=external_id, field="line_items")
     return tuple(
-        OrderLineIn(sku=sku, quantity=row["qty"], unit_price=(row["price"] / row["qty"]).quantize(CENT, rounding=ROUND_HALF_UP),
+        OrderLineIn(sku=sku, bundle_sku=bundle_sku, quantity=row["qty"],
+                    unit_price=(row["price"] / row["qty"]).quantize(CENT, rounding=ROUND_HALF_UP), price_total=row["price"],
                     discount=row["discount"], tax=row["tax"], name=row["name"][:255], channel_line_ids=tuple(row["ids"]),
                     is_bundle=row["bundle"], canceled_quantity=row["canceled"])
-        for sku, row in grouped.items()
+        for (bundle_sku, sku), row in [*grouped.items(), *components.items()]
     )
 
 

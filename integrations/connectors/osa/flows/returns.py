@@ -44,6 +44,7 @@ class PushReturns(OsaFlow):
 
     def pages(self, cursor: dict) -> Iterator[Page]:
         from orders.models import Return
+        from orders.selectors import return_lines_shipped_as
 
         ids = list(self._queryset().values_list("pk", flat=True)[:500])
         for start in range(0, len(ids), BATCH):
@@ -51,20 +52,16 @@ class PushReturns(OsaFlow):
                 Return.objects.filter(pk__in=ids[start : start + BATCH])
                 .order_by("pk")
                 .select_related("order")
-                .prefetch_related("lines__order_line__product", "order__shipping_requests__location")
+                .prefetch_related("lines__order_line__components", "order__shipping_requests__location")
             )
             outcomes = []
             for ret in rows:
                 srs = [sr for sr in ret.order.shipping_requests.all() if sr.integration_id == self.integration.pk]
                 sr = next((x for x in srs if x.external_id), srs[0])
-                product_ids = {ln.order_line.product_id for ln in ret.lines.all() if ln.order_line and ln.order_line.product_id}
-                skus = osa_skus(integration=self.integration, product_ids=product_ids)
-                lines = tuple(
-                    osa.RmaLineOut(
-                        sku=skus.get(ln.order_line.product_id, ln.sku) if ln.order_line else ln.sku, quantity=ln.quantity
-                    )
-                    for ln in ret.lines.all()
-                )
+                # An ordered bundle line comes back as the components OSA shipped.
+                shipped_as = return_lines_shipped_as(ret=ret)
+                skus = osa_skus(integration=self.integration, product_ids={pid for pid, _, _ in shipped_as if pid})
+                lines = tuple(osa.RmaLineOut(sku=skus.get(pid, sku) if pid else sku, quantity=qty) for pid, sku, qty in shipped_as)
                 if not lines:
                     outcomes.append((ret, "error", "return has no lines"))
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -105,14 +106,18 @@ class PushShippingRequests(OsaFlow):
 
     def _build(self, sr) -> osa.ShippingRequestOut:
         managed = bool(sr.managed_routing or self.ctx.setting("force_osa_managed_routing"))
-        lines = []
+        # One OSA line per SKU: a bundle's component and the same SKU ordered on its own are two request lines
+        # here, but OSA ships and reports by SKU (fulfillment_record spreads a shipped SKU over the lines again).
+        by_sku: dict[str, osa.ShippingRequestLineOut] = {}
         for line in sr.lines.all():
             sku = self._skus.get(line.product_id, line.sku) if line.product_id else line.sku
             info = product_info(line.product, sku=sku) if line.product else osa.ProductInfo(sku=sku, name=line.sku)
             price = line.order_line.unit_price if line.order_line else 0
-            lines.append(
-                osa.ShippingRequestLineOut(line_ref=str(line.pk), sku=sku, quantity=line.quantity, product=info, unit_price=price)
-            )
+            if sku in by_sku:
+                by_sku[sku] = dataclasses.replace(by_sku[sku], quantity=by_sku[sku].quantity + line.quantity)
+                continue
+            by_sku[sku] = osa.ShippingRequestLineOut(line_ref=str(line.pk), sku=sku, quantity=line.quantity, product=info, unit_price=price)
+        lines = list(by_sku.values())
         return osa.ShippingRequestOut(
             reference=sr.reference,
             order_number=sr.order.external_id,

@@ -272,3 +272,30 @@ def test_dry_run_sends_nothing_to_osa_and_changes_nothing(osa_integration, emula
     assert [c.request.method for c in responses.calls] == [] and EmuOrder.objects.exists() is False
     assert sr.external_id == "" and sr.status == ShippingRequestStatus.READY_FOR_FULFILLMENT
     assert OutboundPush.objects.exists() is False
+
+
+def test_bundle_component_and_the_same_sku_ordered_alone_go_to_osa_as_one_line_and_both_ship(
+    osa_integration, emulator, channel_order, make_sr, mapped, products
+):
+    # given: SKU-1 ordered alone (2) and as the component of an ordered bundle (1): two request lines, one SKU
+    from decimal import Decimal
+
+    from orders.models import OrderLine
+
+    settings_set(osa_integration, pull_fulfillments=True)
+    from catalog.models import Product
+
+    gift = OrderLine.objects.create(order=channel_order, sku="GIFT", quantity=1, is_bundle=True, unit_price=Decimal("12.00"),
+                                    product=Product.objects.create(sku="GIFT", name="Gift", kind="bundle"))
+    OrderLine.objects.create(order=channel_order, sku="SKU-1", product=products[0], quantity=1, bundle_line=gift,
+                             unit_price=Decimal("12.00"))
+    sr = make_sr(channel_order)
+    sr.lines.filter(order_line=gift).delete()  # an ordered bundle line is never routed itself
+    # when
+    run_flow(osa_integration, "push_shipping_requests")
+    run_flow(osa_integration, "pull_fulfillments")
+    # then
+    assert sorted((line["sku"], line["quantity"]) for line in EmuOrder.objects.get().payload["lines"]) == [("SKU-1", 3), ("SKU-2", 1)]
+    assert sorted((ln.sku, ln.quantity, ln.shipped_quantity) for ln in sr.lines.all()) == [("SKU-1", 1, 1), ("SKU-1", 2, 2), ("SKU-2", 1, 1)]
+    sr.refresh_from_db()
+    assert sr.status == ShippingRequestStatus.FULFILLED

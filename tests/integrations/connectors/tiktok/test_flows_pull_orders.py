@@ -1,6 +1,7 @@
 """pull_orders end to end through the engine: paging, overlap, re-runs, every Orders setting of the
 seed, cancellations, and seed 002's use cases (standard, discounts, cancellation, modification)."""
 import copy
+from decimal import Decimal
 import time
 
 import pytest
@@ -184,12 +185,33 @@ def test_setting_virtual_bundles(tiktok_integration, tiktok_api, stocked):
     configure(tiktok_integration, orders_exclude_before=SINCE_2025)
     answer_details(tiktok_api, raw("virtual_bundle"))
     pull(tiktok_integration, order_ids=["576812345678905555"])
-    assert sorted(Order.objects.get().lines.values_list("sku", "quantity")) == [("CAP-RED", 2), ("TEE-BLK-L", 1)]
+    assert sorted((sku, parent or "", qty) for sku, parent, qty in Order.objects.get().lines.values_list(
+        "sku", "bundle_line__sku", "quantity")) == [("CAP-RED", "GIFT-SET", 2), ("GIFT-SET", "", 1), ("TEE-BLK-L", "GIFT-SET", 1)]
     Order.objects.all().delete()
     ExternalRef.objects.all().delete()
     configure(tiktok_integration, virtual_bundles=False)
     pull(tiktok_integration, order_ids=["576812345678905555"])
     assert list(Order.objects.get().lines.values_list("sku", "quantity")) == [("GIFT-SET", 1)]
+
+
+def test_bundle_merged_with_the_same_sku_keeps_line_totals_equal_to_the_subtotal(tiktok_integration, tiktok_api, stocked):
+    # given: issue 18 item 3 — a 29.99 bundle (1 tee + 2 caps) and a 19.99 tee bought alone: sub_total 49.98
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    order = raw("virtual_bundle")
+    order["line_items"][0].update(original_price="29.99", sale_price="29.99", item_tax=[{"tax_amount": "2.39"}])
+    order["line_items"].append({**copy.deepcopy(raw("standard")["line_items"][1]), "id": "L-ALONE"})
+    order["payment"].update(sub_total="49.98", original_total_product_price="49.98", tax="3.99", total_amount="53.97")
+    answer_details(tiktok_api, order)
+    # when
+    pull(tiktok_integration, order_ids=["576812345678905555"])
+    # then: the ordered lines add up to the order exactly; each bundle's components add up to the bundle exactly
+    local = Order.objects.get()
+    ordered = list(local.lines.filter(bundle_line__isnull=True))
+    assert sum(ln.total - ln.tax + ln.discount for ln in ordered) == local.subtotal == Decimal("49.98")
+    assert sum(ln.total for ln in ordered) == local.subtotal + local.tax_total
+    gift = local.lines.get(sku="GIFT-SET")
+    assert sorted((c.sku, c.total) for c in gift.components.all()) == [("CAP-RED", Decimal("21.58")), ("TEE-BLK-L", Decimal("10.80"))]
+    assert sum(c.total for c in gift.components.all()) == gift.total == Decimal("32.38")
 
 
 def test_use_case_standard_order(tiktok_integration, tiktok_api, stocked):

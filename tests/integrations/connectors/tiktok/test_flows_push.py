@@ -5,7 +5,11 @@ import json
 import pytest
 
 from integrations import services
+from django.utils import timezone
+
 from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok.flows_orders import PushFulfillments
+from integrations.flows import FlowContext
 from integrations.exceptions import SettingsError
 from integrations.models import Mapping, OpsException, OutboundPush
 from orders import services as order_services
@@ -80,6 +84,135 @@ def test_partial_then_full_fulfillment_marks_each_shipment_with_its_line_items(t
     assert len(calls) == 2
     assert tiktok_api.body(calls[1])["order_line_item_ids"] == ["576812345678911112", "576812345678911113"]
     assert len(tiktok_api.calls_to(PROVIDERS)) == 2  # one per run that had work (cached within a run)
+
+
+def test_two_partial_shipments_pushed_in_one_run_name_disjoint_line_items(tiktok_integration, tiktok_api, order):
+    # given: issue 10 defect 1 — two parcels of one order, both waiting for the same push run
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    ship(order, "F1", [("TEE-BLK-L", 1)])
+    ship(order, "F2", [("TEE-BLK-L", 1), ("CAP-RED", 1)], tracking="9400111899223856928500")
+    # when
+    run = push(tiktok_integration, "push_fulfillments")
+    push(tiktok_integration, "push_fulfillments")
+    # then: each TikTok line item is named exactly once
+    assert (run.status, run.created) == ("succeeded", 2)
+    bodies = [tiktok_api.body(call)["order_line_item_ids"] for call in tiktok_api.calls_to(MARK)]
+    assert bodies == [["576812345678911111"], ["576812345678911112", "576812345678911113"]]
+    assert sorted(OutboundPush.objects.filter(kind="fulfillment").values_list("status", flat=True)) == ["sent", "sent"]
+
+
+def test_dry_run_of_two_parcels_shows_disjoint_line_items_and_sends_nothing(tiktok_integration, tiktok_api, order):
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    ship(order, "F1", [("TEE-BLK-L", 1)])
+    ship(order, "F2", [("TEE-BLK-L", 1), ("CAP-RED", 1)])
+    state = tiktok_integration.flow_states.get(flow="push_fulfillments")
+    flow = PushFulfillments(FlowContext(integration=tiktok_integration, flow_state=state, run=None, started_at=timezone.now(),
+                                        dry_run=True))
+    payloads = [item["dry_run"]["order_line_item_ids"] for page in flow.pages({}) for item in page.items]
+    assert payloads == [["576812345678911111"], ["576812345678911112", "576812345678911113"]]
+    assert tiktok_api.calls_to(MARK) == [] and not OutboundPush.objects.exists()
+
+
+@pytest.fixture
+def bundle_order(tiktok_integration, tiktok_api):
+    """The standard TikTok order where TEE-BLK-L is a catalog bundle of 1 × PART-A and 2 × PART-B (expanded at routing)."""
+    tpl = f.three_pl()
+    wh = f.location(tpl, "wh-east")
+    part_a, part_b, cap = f.product("PART-A"), f.product("PART-B"), f.product("CAP-RED")
+    f.bundle("TEE-BLK-L", [(part_a, 1), (part_b, 2)])
+    for prod in (part_a, part_b, cap):
+        f.stock(wh, prod, 50)
+    f.rule("all to east", [wh])
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    tiktok_api.ok("GET", c.PATH_ORDERS_DETAIL, data={"orders": [raw("standard")]})
+    pull(tiktok_integration, order_ids=["576812345678901234"])
+    order = Order.objects.get()
+    order_services.shipping_request_mark_sent(shipping_request=order.shipping_requests.get(), external_id="OSA-1")
+    tiktok_api.mock.calls.reset()
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    return order
+
+
+def test_bundle_shipped_whole_names_each_bundle_line_item_once(tiktok_integration, tiktok_api, bundle_order):
+    # given: both bundle units (2 × A, 4 × B) and the cap in one parcel
+    ship(bundle_order, "F1", [("PART-A", 2), ("PART-B", 4), ("CAP-RED", 1)])
+    # when
+    push(tiktok_integration, "push_fulfillments")
+    # then: the bundle's line items once each, not once per component
+    [call] = tiktok_api.calls_to(MARK)
+    assert tiktok_api.body(call)["order_line_item_ids"] == ["576812345678911111", "576812345678911112", "576812345678911113"]
+
+
+def test_bundle_line_item_is_marked_only_when_all_its_components_shipped(tiktok_integration, tiktok_api, bundle_order):
+    # given: one parcel with only component A of both bundle units, then one with the B parts and the cap
+    first = ship(bundle_order, "F1", [("PART-A", 2)])
+    ship(bundle_order, "F2", [("PART-B", 4), ("CAP-RED", 1)], tracking="9400111899223856928500")
+    # when
+    run = push(tiktok_integration, "push_fulfillments")
+    push(tiktok_integration, "push_fulfillments")
+    # then: the first parcel completes no bundle unit and tells TikTok nothing; the second names everything once
+    [call] = tiktok_api.calls_to(MARK)
+    assert tiktok_api.body(call) == {"tracking_number": "9400111899223856928500", "shipping_provider_id": "6617675021119438849",
+                                     "order_line_item_ids": ["576812345678911111", "576812345678911112", "576812345678911113"]}
+    assert (run.status, run.created, run.unchanged) == ("succeeded", 1, 1)
+    waiting = OutboundPush.objects.get(idempotency_key=f"fulfillment:{first.pk}")
+    assert (waiting.status, waiting.payload["action"], waiting.payload["order_line_item_ids"]) == ("sent", "none", [])
+    assert not OpsException.objects.filter(code="no_tiktok_line_items").exists()
+
+
+def test_bundle_units_completed_by_successive_parcels_name_successive_line_items(tiktok_integration, tiktok_api, bundle_order):
+    ship(bundle_order, "F1", [("PART-A", 1), ("PART-B", 2)])
+    ship(bundle_order, "F2", [("PART-A", 1), ("PART-B", 2), ("CAP-RED", 1)], tracking="9400111899223856928500")
+    push(tiktok_integration, "push_fulfillments")
+    bodies = [tiktok_api.body(call)["order_line_item_ids"] for call in tiktok_api.calls_to(MARK)]
+    assert bodies == [["576812345678911111"], ["576812345678911112", "576812345678911113"]]
+
+
+def test_cancelled_line_item_is_never_named_in_a_shipment(tiktok_integration, tiktok_api, order):
+    # given: the buyer cancelled the first tee's line item at TikTok; the other tee and the cap ship
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    Cancellation.objects.create(order=order, integration=tiktok_integration, source="buyer", is_full=False,
+                                external_id="576812345678901234:line:576812345678911111")
+    order.lines.filter(sku="TEE-BLK-L").update(canceled_quantity=1)
+    ship(order, "F1", [("TEE-BLK-L", 1), ("CAP-RED", 1)])
+    # when
+    push(tiktok_integration, "push_fulfillments")
+    # then
+    [call] = tiktok_api.calls_to(MARK)
+    assert tiktok_api.body(call)["order_line_item_ids"] == ["576812345678911112", "576812345678911113"]
+
+
+def test_virtual_bundle_line_item_is_named_once_by_the_parcel_that_ships_its_last_component(tiktok_integration, tiktok_api):
+    # given: a combined listing (GIFT-SET = 1 tee + 2 caps) pulled with virtual bundles on, sent to the 3PL
+    tpl = f.three_pl()
+    wh = f.location(tpl, "wh-east")
+    for sku in ("TEE-BLK-L", "CAP-RED"):
+        f.stock(wh, f.product(sku), 50)
+    f.rule("all to east", [wh])
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    tiktok_api.ok("GET", c.PATH_ORDERS_DETAIL, data={"orders": [raw("virtual_bundle")]})
+    pull(tiktok_integration, order_ids=["576812345678905555"])
+    order = Order.objects.get()
+    assert order.status == "readyForFulfillment"
+    sr = order.shipping_requests.get()
+    assert sorted((ln.sku, ln.quantity) for ln in sr.lines.all()) == [("CAP-RED", 2), ("TEE-BLK-L", 1)]
+    order_services.shipping_request_mark_sent(shipping_request=sr, external_id="OSA-1")
+    mark = c.PATH_MARK_PACKAGE_SHIPPED.format(order_id="576812345678905555")
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", mark, "mark_package_shipped__ok.json")
+    # when: the tee and one cap ship first, the other cap later; both pushed in one run
+    ship(order, "F1", [("TEE-BLK-L", 1), ("CAP-RED", 1)])
+    ship(order, "F2", [("CAP-RED", 1)], tracking="9400111899223856928500")
+    push(tiktok_integration, "push_fulfillments")
+    # then: the bundle's one line item, once, with the tracking of the parcel that completed it
+    [call] = tiktok_api.calls_to(mark)
+    assert tiktok_api.body(call)["order_line_item_ids"] == ["576812345678955551"]
+    assert tiktok_api.body(call)["tracking_number"] == "9400111899223856928500"
+    order.refresh_from_db()
+    assert order.status == "fulfilled"
 
 
 def test_tracking_update_when_the_items_were_already_shipped(tiktok_integration, tiktok_api, order):

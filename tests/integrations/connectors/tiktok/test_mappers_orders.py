@@ -75,12 +75,39 @@ def test_platform_shipped_order_arrives_fulfilled_as_platform():
     assert mapped.shipping_address["name"] == "J*** D**"
 
 
-def test_virtual_bundle_is_expanded_into_components_when_supported():
+def test_virtual_bundle_keeps_the_ordered_line_and_links_its_components_when_supported():
     mapped = order_to_order_in(order("virtual_bundle"), virtual_bundles=True)
-    assert [(ln.sku, ln.quantity, ln.is_bundle) for ln in mapped.lines] == [("TEE-BLK-L", 1, True), ("CAP-RED", 2, True)]
-    assert sum(ln.unit_price * ln.quantity for ln in mapped.lines) == Decimal("30.00")
-    assert sum(ln.tax for ln in mapped.lines) == Decimal("2.40")
-    assert all(ln.channel_line_ids == ("576812345678955551",) for ln in mapped.lines)
+    assert [(ln.sku, ln.bundle_sku, ln.quantity, ln.is_bundle, ln.channel_line_ids) for ln in mapped.lines] == [
+        ("GIFT-SET", "", 1, True, ("576812345678955551",)),
+        ("TEE-BLK-L", "GIFT-SET", 1, False, ()),
+        ("CAP-RED", "GIFT-SET", 2, False, ()),
+    ]
+    gift, tee, cap = mapped.lines
+    assert (gift.price_total, gift.discount, gift.tax) == (Decimal("30.00"), Decimal("0.00"), Decimal("2.40"))
+    # the bundle's money allocated by unit (1 tee, 2 caps): parts sum to the whole exactly
+    assert [(ln.price_total, ln.tax) for ln in (tee, cap)] == [(Decimal("10.00"), Decimal("0.80")), (Decimal("20.00"), Decimal("1.60"))]
+
+
+def test_bundle_components_merged_with_a_line_of_the_same_sku_keep_exact_totals():
+    # given: a tee bought alone at 19.99 and a 29.99 bundle of one tee and two caps (issue 18: totals off by a cent)
+    raw = order("virtual_bundle")
+    bundle = raw["line_items"][0]
+    bundle.update(original_price="29.99", sale_price="29.99", item_tax=[{"tax_amount": "2.39"}], seller_discount="0.01")
+    bundle["combined_listing_skus"][1]["sku_count"] = 2
+    alone = {"id": "L-ALONE", "seller_sku": "TEE-BLK-L", "original_price": "19.99", "seller_discount": "0", "platform_discount": "0",
+             "item_tax": [{"tax_amount": "1.60"}], "display_status": "AWAITING_SHIPMENT"}
+    raw["line_items"].append(alone)
+    # when
+    mapped = order_to_order_in(raw, virtual_bundles=True)
+    # then: top-level lines carry what the buyer ordered, exactly; components sum to their bundle, exactly
+    top = [ln for ln in mapped.lines if not ln.bundle_sku]
+    parts = [ln for ln in mapped.lines if ln.bundle_sku == "GIFT-SET"]
+    assert [(ln.sku, ln.price_total) for ln in top] == [("GIFT-SET", Decimal("29.99")), ("TEE-BLK-L", Decimal("19.99"))]
+    assert sum(ln.price_total for ln in top) == Decimal("49.98")
+    assert sum(ln.price_total for ln in parts) == Decimal("29.99")
+    assert sum(ln.tax for ln in parts) == Decimal("2.39")
+    assert sum(ln.discount for ln in parts) == Decimal("0.01")
+    assert [(ln.sku, ln.price_total) for ln in parts] == [("TEE-BLK-L", Decimal("10.00")), ("CAP-RED", Decimal("19.99"))]
 
 
 def test_virtual_bundle_stays_the_listing_sku_when_not_supported():
@@ -156,9 +183,20 @@ def test_property_units_and_money_are_conserved(items, virtual_bundles):
             line["combined_listing_skus"] = [{"seller_sku": "X", "sku_count": 2}, {"seller_sku": "Y", "sku_count": 1}]
         raw["line_items"].append(line)
     mapped = order_to_order_in(raw, virtual_bundles=virtual_bundles)
-    expanded = sum(3 if (it["bundle"] and virtual_bundles) else 1 for it in items)
-    assert sum(ln.quantity for ln in mapped.lines) == expanded
-    assert sum(ln.discount for ln in mapped.lines) == sum(it["discount"] for it in items)
-    assert sum(ln.tax for ln in mapped.lines) == sum(it["tax"] for it in items)
-    assert {i for ln in mapped.lines for i in ln.channel_line_ids} == {f"L{n}" for n in range(len(items))}
+    top = [ln for ln in mapped.lines if not ln.bundle_sku]
+    parts = [ln for ln in mapped.lines if ln.bundle_sku]
+    # the ordered lines: one unit per TikTok line item, all the money, every line item id once
+    assert sum(ln.quantity for ln in top) == len(items)
+    assert sum(ln.price_total for ln in top) == sum(it["price"] for it in items)
+    assert sum(ln.discount for ln in top) == sum(it["discount"] for it in items)
+    assert sum(ln.tax for ln in top) == sum(it["tax"] for it in items)
+    ids = [i for ln in mapped.lines for i in ln.channel_line_ids]
+    assert sorted(ids) == sorted(f"L{n}" for n in range(len(items)))
     assert all(0 <= ln.canceled_quantity <= ln.quantity for ln in mapped.lines)
+    # components: 3 units per bundle unit, money allocated exactly, never negative
+    bundled = [it for it in items if it["bundle"] and virtual_bundles]
+    assert sum(ln.quantity for ln in parts) == 3 * len(bundled)
+    for field, key in (("price_total", "price"), ("discount", "discount"), ("tax", "tax")):
+        assert sum(getattr(ln, field) for ln in parts) == sum(it[key] for it in bundled)
+        assert all(getattr(ln, field) >= 0 for ln in parts)
+    assert sum(ln.canceled_quantity for ln in parts) == 3 * sum(1 for it in bundled if it["canceled"])
