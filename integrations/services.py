@@ -19,6 +19,7 @@ from integrations import registry, schema
 from integrations.exceptions import AuthError, PayloadError, PermanentError, RateLimitedError, TransientError
 from integrations.flows import FlowContext, FlowResult
 from integrations.http import CallCounter
+from integrations.redaction import redact
 from integrations.models import ExternalRef, FlowState, Integration, OpsException, SettingsChange, SyncRun
 
 logger = logging.getLogger("integrations.engine")
@@ -73,6 +74,13 @@ def integration_update_credentials(*, integration: Integration, values: dict, us
     return changed
 
 
+def integration_record_change(*, integration: Integration, summary: str, diff: dict, user=None,
+                              source: str = SettingsChange.Source.ADMIN) -> SettingsChange:
+    """One entry in the integration's settings history (never a credential value)."""
+    return SettingsChange.objects.create(integration=integration, user=user, source=source, summary=summary[:255],
+                                         diff=diff)
+
+
 def integrations_rotate_credentials() -> int:
     """Re-encrypt every stored credentials token under the first key, all or nothing."""
     from integrations import crypto
@@ -87,6 +95,7 @@ def integrations_rotate_credentials() -> int:
 
 
 def integration_mark_error(*, integration: Integration, message: str) -> None:
+    message = redact(message)
     Integration.objects.filter(pk=integration.pk).update(status=Integration.Status.ERROR, last_error=message[:2000],
                                                          last_error_at=timezone.now())
     integration.status, integration.last_error = Integration.Status.ERROR, message[:2000]
@@ -289,8 +298,8 @@ def _finish_run(*, run: SyncRun, flow_state: FlowState, result: FlowResult, coun
         failures = flow_state.consecutive_failures + 1
         run.status = SyncRun.Status.FAILED
         run.error_class = type(error).__name__
-        run.error_message = str(error)[:4000]
-        state_updates.update(consecutive_failures=failures, last_error=str(error)[:2000], last_failed_at=now)
+        run.error_message = redact(str(error))[:4000]
+        state_updates.update(consecutive_failures=failures, last_error=redact(str(error))[:2000], last_failed_at=now)
         if isinstance(error, AuthError):
             integration_mark_error(integration=integration, message=str(error))
             state_updates["next_run_at"] = now + flow_state.interval
@@ -394,7 +403,8 @@ def is_up_to_date(ref: ExternalRef | None, *, remote_updated_at: datetime | None
 
 def exception_raise(*, category: str, code: str, message: str, dedup_key: str, integration: Integration | None = None,
                     entity: models.Model | None = None, cause_key: str = "", details: dict | None = None) -> OpsException:
-    """One open exception per dedup key: a repeat bumps count and last seen."""
+    """One open exception per dedup key: a repeat bumps count and last seen. The message is redacted."""
+    message = redact(message)
     now = timezone.now()
     existing = OpsException.objects.filter(dedup_key=dedup_key, status=OpsException.Status.OPEN).first()
     if existing:

@@ -146,12 +146,17 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 
+# The DEBUG 500 page and error e-mails mask secrets too.
+DEFAULT_EXCEPTION_REPORTER = "integrations.error_pages.RedactingExceptionReporter"
+
 # --- logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler masks secrets (secret-named parameters, credential values, keys): integrations/redaction.py.
+    "filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # urllib3 logs full URLs at DEBUG; TikTok's token calls carry the app secret in the query string.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
