@@ -107,6 +107,10 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # --- integrations ---------------------------------------------------------------------------
 INTEGRATIONS_HTTP_TIMEOUT = (env.float("HTTP_CONNECT_TIMEOUT", default=5.0), env.float("HTTP_READ_TIMEOUT", default=30.0))
 INTEGRATIONS_ALLOW_NETWORK = env.bool("INTEGRATIONS_ALLOW_NETWORK", default=True)
+# User-supplied URL fetches (product images, integrations/safe_fetch.py): one total deadline per fetch, and
+# loopback allowed only when explicitly switched on (tests, local sandbox); production refuses it.
+FETCH_TOTAL_SECONDS = env.float("FETCH_TOTAL_SECONDS", default=20.0)
+FETCH_ALLOW_LOOPBACK = env.bool("FETCH_ALLOW_LOOPBACK", default=False)
 # The sandbox serves emulated TikTok/OSA APIs from this project (on in local mode, off in production).
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 # Public base URL of this back office (OAuth redirect, webhook address, sandbox base URL).
