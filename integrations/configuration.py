@@ -25,6 +25,7 @@ from django.utils import timezone
 from integrations import registry, schema, services
 from integrations.exceptions import SettingsError
 from integrations.models import FlowState, Integration, Mapping, SettingsChange
+from integrations.spreadsheets import cell_escape, cell_unescape
 
 FORMAT_NAME = "switchyard.configuration"
 FORMAT_VERSION = 1
@@ -32,7 +33,6 @@ JSON, CSV = "json", "csv"
 CSV_HEADERS = ("item", "key", "value", "kind", "source", "target", "notes")
 # OWASP CSV injection: a cell starting with one of these is prefixed with "'"; "'" itself is prefixed too,
 # so unescaping (drop one leading "'") is exact.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 MAPPING_FIELDS_MAX = {"source": 191, "target": 191, "notes": 255}
 
 
@@ -208,12 +208,7 @@ def _model(app: str, name: str, *, required: bool = True):
 
 # --- CSV ------------------------------------------------------------------------------------
 
-def csv_escape(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
-
-
-def csv_unescape(value: str) -> str:
-    return value[1:] if value.startswith("'") else value
+csv_escape, csv_unescape = cell_escape, cell_unescape  # the one rule: integrations/spreadsheets.py
 
 
 def _bundle_to_csv(bundle: dict) -> str:

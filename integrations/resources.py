@@ -15,18 +15,10 @@ from import_export.instance_loaders import BaseInstanceLoader
 from django.core.exceptions import ValidationError
 
 from integrations.models import Integration, Mapping
+from integrations.spreadsheets import cell_escape, cell_unescape
 
 CHUNK = 2000  # lookups per IN (...) query
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-def _escape(value):
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def _unescape(value):
-    return value[1:] if isinstance(value, str) and value.startswith("'") else value
+_escape, _unescape = cell_escape, cell_unescape  # the one rule: integrations/spreadsheets.py
 
 
 class SafeCSV(base_formats.CSV):
