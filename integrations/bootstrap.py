@@ -30,12 +30,22 @@ def _permissions(names) -> list[Permission]:
     return [p for p in found if p]
 
 
+def connector_apps() -> tuple[str, ...]:
+    """App labels of the installed connectors (their records — e.g. TikTok webhook events — are seen by
+    both groups, read-only)."""
+    from django.apps import apps
+
+    return tuple(a.label for a in apps.get_app_configs() if a.name.startswith("integrations.connectors."))
+
+
 def groups_ensure() -> None:
     ops, _ = Group.objects.get_or_create(name=OPS_GROUP)
-    views = Permission.objects.filter(content_type__app_label__in=OPS_APPS, codename__startswith="view_")
+    views = Permission.objects.filter(content_type__app_label__in=OPS_APPS + connector_apps(), codename__startswith="view_")
     ops.permissions.set(list(views) + _permissions(OPS_EXTRA) + _permissions(TASK_VIEWS))
     admins, _ = Group.objects.get_or_create(name=ADMIN_GROUP)
-    admins.permissions.set(list(Permission.objects.filter(content_type__app_label__in=OPS_APPS)) + _permissions(TASK_VIEWS))
+    connector_views = Permission.objects.filter(content_type__app_label__in=connector_apps(), codename__startswith="view_")
+    admins.permissions.set(list(Permission.objects.filter(content_type__app_label__in=OPS_APPS)) + list(connector_views)
+                           + _permissions(TASK_VIEWS))
 
 
 def local_admin_ensure() -> tuple[str, str]:
