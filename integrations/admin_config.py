@@ -6,7 +6,6 @@ needs ``integrations.export``, import ``integrations.import`` (separate from vie
 call deep into ``integrations.configuration``."""
 from __future__ import annotations
 
-import base64
 import io
 import zipfile
 
@@ -20,10 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
 
-from integrations import configuration
+from integrations import configuration, services
 from integrations.models import Integration
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+UPLOAD_PURPOSE = "configuration_import"
 
 
 class ImportExportPermissionMixin:
@@ -148,9 +148,9 @@ class ConfigurationAdminMixin:
                 except configuration.ConfigurationInvalid as exc:
                     return self._configuration_render(request, self.configuration_import_template,
                                                       form=form, errors=exc.errors)
+                upload = services.pending_upload_store(user=request.user, purpose=UPLOAD_PURPOSE, content=content)
                 return self._configuration_render(request, self.configuration_preview_template, plan=plan, target=target,
-                                                  new_name=new_name, payload=base64.b64encode(content).decode(),
-                                                  sections=_diff_sections(plan.diff))
+                                                  new_name=new_name, upload=upload, sections=_diff_sections(plan.diff))
         else:
             initial = {}
             if request.GET.get("target"):
@@ -159,13 +159,14 @@ class ConfigurationAdminMixin:
         return self._configuration_render(request, self.configuration_import_template, form=form, errors=[])
 
     def _configuration_confirm(self, request):
-        try:
-            content = base64.b64decode(request.POST.get("payload", ""), validate=True)
-        except ValueError:
-            content = b""
         target_pk = request.POST.get("target") or ""
         target = get_object_or_404(Integration, pk=target_pk) if target_pk else None
         new_name = (request.POST.get("new_name") or "").strip()
+        content = services.pending_upload_take(user=request.user, purpose=UPLOAD_PURPOSE, token=request.POST.get("upload", ""))
+        if content is None:
+            form = ConfigurationImportForm(initial={"target": target, "new_name": new_name})
+            return self._configuration_render(request, self.configuration_import_template, form=form, errors=[
+                ("file", "the uploaded file expired or was already used; upload it again")])
         try:
             integration, plan = configuration.configuration_import(content=content, target=target, new_name=new_name,
                                                                    user=request.user)

@@ -20,7 +20,8 @@ from integrations.exceptions import AuthError, PayloadError, PermanentError, Rat
 from integrations.flows import FlowContext, FlowResult
 from integrations.http import CallCounter
 from integrations.redaction import redact
-from integrations.models import ExternalRef, FlowState, Integration, OpsException, SettingsChange, SyncRun
+from integrations.models import (ExternalRef, FlowState, Integration, OpsException, PendingUpload, SettingsChange,
+                                 SyncRun)
 
 logger = logging.getLogger("integrations.engine")
 
@@ -79,6 +80,37 @@ def integration_record_change(*, integration: Integration, summary: str, diff: d
     """One entry in the integration's settings history (never a credential value)."""
     return SettingsChange.objects.create(integration=integration, user=user, source=source, summary=summary[:255],
                                          diff=diff)
+
+
+# --- uploads kept between the steps of a two-step import -------------------------------------
+
+PENDING_UPLOAD_TTL = timedelta(hours=1)
+
+
+def pending_upload_store(*, user, purpose: str, content: bytes) -> str:
+    """Keep an uploaded file server-side; returns the single-use token the next step presents."""
+    import hashlib
+
+    now = timezone.now()
+    PendingUpload.objects.filter(expires_at__lt=now).delete()
+    token = secrets.token_urlsafe(32)
+    PendingUpload.objects.create(token_hash=hashlib.sha256(token.encode()).hexdigest(), user=user, purpose=purpose,
+                                 content=content, created_at=now, expires_at=now + PENDING_UPLOAD_TTL)
+    return token
+
+
+def pending_upload_take(*, user, purpose: str, token: str) -> bytes | None:
+    """The file behind a token, removed (single use); None when unknown, expired or another user's."""
+    import hashlib
+
+    if not token:
+        return None
+    rows = PendingUpload.objects.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(), purpose=purpose,
+                                        user=user, expires_at__gte=timezone.now())
+    row = rows.first()
+    if row is None or not PendingUpload.objects.filter(pk=row.pk).delete()[0]:
+        return None  # a concurrent confirm took it first
+    return bytes(row.content)
 
 
 def integrations_rotate_credentials() -> int:
