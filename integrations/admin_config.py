@@ -35,6 +35,35 @@ class ImportExportPermissionMixin:
     import_permission: str | None = None
     export_permission: str | None = None
 
+    @property
+    def formats(self):
+        """CSV, XLSX and JSON only, each capped in size and rows (integrations/resources.py)."""
+        from integrations.resources import bulk_formats
+
+        return bulk_formats()
+
+    def import_action(self, request, **kwargs):
+        """Refuse a file over the size cap from its declared size, before it is stored or read."""
+        from integrations.resources import ImportTooLarge, _check_size
+
+        upload = request.FILES.get("import_file") if request.method == "POST" else None
+        if upload is not None:
+            try:
+                _check_size(upload.size)
+            except ImportTooLarge as exc:
+                messages.error(request, str(exc))
+                return HttpResponseRedirect(request.path)
+        return super().import_action(request, **kwargs)
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        """Our caps explain themselves; the library's message names only the exception class."""
+        from integrations.resources import ImportTooLarge
+
+        if isinstance(e, ImportTooLarge):
+            form.add_error("import_file", str(e))
+            return
+        super().add_data_read_fail_error_to_form(form, e)
+
     def has_import_permission(self, request) -> bool:
         code = getattr(settings, "IMPORT_EXPORT_IMPORT_PERMISSION_CODE", None) or "import"
         return request.user.has_perm(self.import_permission or f"{self.opts.app_label}.{code}")

@@ -149,6 +149,10 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+# Bulk data files: CSV, XLSX (with openpyxl) and JSON only (integrations.resources.BULK_FORMATS, set on every
+# bulk admin); size and row caps, refused with a clear message.
+BULK_IMPORT_MAX_BYTES = env.int("BULK_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+BULK_IMPORT_MAX_ROWS = env.int("BULK_IMPORT_MAX_ROWS", default=20_000)
 
 # The DEBUG 500 page and error e-mails mask secrets too.
 DEFAULT_EXCEPTION_REPORTER = "integrations.error_pages.RedactingExceptionReporter"
