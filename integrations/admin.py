@@ -21,6 +21,7 @@ from integrations.admin_config import ConfigurationAdminMixin, ImportExportPermi
 from integrations.models import (ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
                                  SettingsChange, SyncRun)
 from integrations.resources import MappingResource
+from integrations import admin_tasks  # noqa: F401,E402  (replaces django-q2's admin: read-only for staff)
 
 RUN_FLOW_PERM = "integrations.run_flow"
 

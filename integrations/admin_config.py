@@ -6,7 +6,6 @@ needs ``integrations.export``, import ``integrations.import`` (separate from vie
 call deep into ``integrations.configuration``."""
 from __future__ import annotations
 
-import base64
 import io
 import zipfile
 
@@ -20,10 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
 
-from integrations import configuration
+from integrations import configuration, services
 from integrations.models import Integration
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+UPLOAD_PURPOSE = "configuration_import"
 
 
 class ImportExportPermissionMixin:
@@ -34,6 +34,35 @@ class ImportExportPermissionMixin:
 
     import_permission: str | None = None
     export_permission: str | None = None
+
+    @property
+    def formats(self):
+        """CSV, XLSX and JSON only, each capped in size and rows (integrations/resources.py)."""
+        from integrations.resources import bulk_formats
+
+        return bulk_formats()
+
+    def import_action(self, request, **kwargs):
+        """Refuse a file over the size cap from its declared size, before it is stored or read."""
+        from integrations.resources import ImportTooLarge, _check_size
+
+        upload = request.FILES.get("import_file") if request.method == "POST" else None
+        if upload is not None:
+            try:
+                _check_size(upload.size)
+            except ImportTooLarge as exc:
+                messages.error(request, str(exc))
+                return HttpResponseRedirect(request.path)
+        return super().import_action(request, **kwargs)
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        """Our caps explain themselves; the library's message names only the exception class."""
+        from integrations.resources import ImportTooLarge
+
+        if isinstance(e, ImportTooLarge):
+            form.add_error("import_file", str(e))
+            return
+        super().add_data_read_fail_error_to_form(form, e)
 
     def has_import_permission(self, request) -> bool:
         code = getattr(settings, "IMPORT_EXPORT_IMPORT_PERMISSION_CODE", None) or "import"
@@ -148,9 +177,9 @@ class ConfigurationAdminMixin:
                 except configuration.ConfigurationInvalid as exc:
                     return self._configuration_render(request, self.configuration_import_template,
                                                       form=form, errors=exc.errors)
+                upload = services.pending_upload_store(user=request.user, purpose=UPLOAD_PURPOSE, content=content)
                 return self._configuration_render(request, self.configuration_preview_template, plan=plan, target=target,
-                                                  new_name=new_name, payload=base64.b64encode(content).decode(),
-                                                  sections=_diff_sections(plan.diff))
+                                                  new_name=new_name, upload=upload, sections=_diff_sections(plan.diff))
         else:
             initial = {}
             if request.GET.get("target"):
@@ -159,13 +188,14 @@ class ConfigurationAdminMixin:
         return self._configuration_render(request, self.configuration_import_template, form=form, errors=[])
 
     def _configuration_confirm(self, request):
-        try:
-            content = base64.b64decode(request.POST.get("payload", ""), validate=True)
-        except ValueError:
-            content = b""
         target_pk = request.POST.get("target") or ""
         target = get_object_or_404(Integration, pk=target_pk) if target_pk else None
         new_name = (request.POST.get("new_name") or "").strip()
+        content = services.pending_upload_take(user=request.user, purpose=UPLOAD_PURPOSE, token=request.POST.get("upload", ""))
+        if content is None:
+            form = ConfigurationImportForm(initial={"target": target, "new_name": new_name})
+            return self._configuration_render(request, self.configuration_import_template, form=form, errors=[
+                ("file", "the uploaded file expired or was already used; upload it again")])
         try:
             integration, plan = configuration.configuration_import(content=content, target=target, new_name=new_name,
                                                                    user=request.user)

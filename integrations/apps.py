@@ -16,3 +16,15 @@ class IntegrationsConfig(AppConfig):
         from integrations import broker
 
         pre_execute.connect(broker.acknowledge_on_start, sender="django_q", dispatch_uid="integrations.ack_on_start")
+
+        self._secrets_redaction()
+
+    @staticmethod
+    def _secrets_redaction() -> None:
+        """Mask secrets in every log record (whatever the handler) and register the process's own keys."""
+        from django.conf import settings
+
+        from integrations import redaction
+
+        redaction.install_record_redaction()
+        redaction.secrets_register(settings.SECRET_KEY, *settings.FIELD_ENCRYPTION_KEYS)

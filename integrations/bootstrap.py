@@ -17,13 +17,35 @@ OPS_EXTRA = [
 ]
 
 
+# Task schedules and task results: view only, for both groups. Adding or changing a django-q2 Schedule
+# names any importable function (os.system) run by the worker, which holds the encryption keys: superusers
+# only (enforced in integrations/admin_tasks.py whatever the permissions), and the hub's own schedules are
+# managed by code (integrations/schedules.py).
+TASK_VIEWS = ("django_q.view_schedule", "django_q.view_success", "django_q.view_failure")
+
+
+def _permissions(names) -> list[Permission]:
+    found = [Permission.objects.filter(content_type__app_label=p.split(".")[0], codename=p.split(".")[1]).first()
+             for p in names]
+    return [p for p in found if p]
+
+
+def connector_apps() -> tuple[str, ...]:
+    """App labels of the installed connectors (their records — e.g. TikTok webhook events — are seen by
+    both groups, read-only)."""
+    from django.apps import apps
+
+    return tuple(a.label for a in apps.get_app_configs() if a.name.startswith("integrations.connectors."))
+
+
 def groups_ensure() -> None:
     ops, _ = Group.objects.get_or_create(name=OPS_GROUP)
-    views = Permission.objects.filter(content_type__app_label__in=OPS_APPS, codename__startswith="view_")
-    extra = [Permission.objects.filter(content_type__app_label=p.split(".")[0], codename=p.split(".")[1]).first() for p in OPS_EXTRA]
-    ops.permissions.set(list(views) + [p for p in extra if p])
+    views = Permission.objects.filter(content_type__app_label__in=OPS_APPS + connector_apps(), codename__startswith="view_")
+    ops.permissions.set(list(views) + _permissions(OPS_EXTRA) + _permissions(TASK_VIEWS))
     admins, _ = Group.objects.get_or_create(name=ADMIN_GROUP)
-    admins.permissions.set(Permission.objects.filter(content_type__app_label__in=OPS_APPS + ("django_q",)))
+    connector_views = Permission.objects.filter(content_type__app_label__in=connector_apps(), codename__startswith="view_")
+    admins.permissions.set(list(Permission.objects.filter(content_type__app_label__in=OPS_APPS)) + list(connector_views)
+                           + _permissions(TASK_VIEWS))
 
 
 def local_admin_ensure() -> tuple[str, str]:

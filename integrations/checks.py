@@ -65,3 +65,20 @@ def check_task_queue(app_configs, **kwargs):
     if not conf.get("max_attempts"):
         problems.append("Q_CLUSTER max_attempts is 0 (unlimited): a failing task would be redelivered for ever.")
     return [Warning(p, id="integrations.W020") for p in problems]
+
+@register(Tags.security, deploy=True)
+def check_deploy_settings(app_configs, **kwargs):
+    """`check --deploy` refuses what must never run in production."""
+    from django.conf import settings
+
+    errors = []
+    if "*" in settings.ALLOWED_HOSTS or any(h.strip() in ("*", ".") for h in settings.ALLOWED_HOSTS):
+        errors.append(Error("ALLOWED_HOSTS accepts any host ('*'): list the host names this back office answers to.",
+                            id="integrations.E020"))
+    if settings.SANDBOX_ENABLED:
+        errors.append(Error("SANDBOX_ENABLED is on: the emulated remote systems (and their unauthenticated sandbox "
+                            "endpoints) must not be served in production.", id="integrations.E021"))
+    if getattr(settings, "FETCH_ALLOW_LOOPBACK", False):
+        errors.append(Error("FETCH_ALLOW_LOOPBACK is on: user-supplied URLs could reach this machine's own services.",
+                            id="integrations.E022"))
+    return errors

@@ -25,6 +25,7 @@ from django.utils import timezone
 from integrations import registry, schema, services
 from integrations.exceptions import SettingsError
 from integrations.models import FLOW_INTERVAL_MAX, FLOW_INTERVAL_MIN, FlowState, Integration, Mapping, SettingsChange
+from integrations.spreadsheets import cell_escape, cell_unescape
 
 FORMAT_NAME = "switchyard.configuration"
 FORMAT_VERSION = 1
@@ -32,7 +33,6 @@ JSON, CSV = "json", "csv"
 CSV_HEADERS = ("item", "key", "value", "kind", "source", "target", "notes")
 # OWASP CSV injection: a cell starting with one of these is prefixed with "'"; "'" itself is prefixed too,
 # so unescaping (drop one leading "'") is exact.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 MAPPING_FIELDS_MAX = {"source": 191, "target": 191, "notes": 255}
 
 
@@ -208,12 +208,7 @@ def _model(app: str, name: str, *, required: bool = True):
 
 # --- CSV ------------------------------------------------------------------------------------
 
-def csv_escape(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
-
-
-def csv_unescape(value: str) -> str:
-    return value[1:] if value.startswith("'") else value
+csv_escape, csv_unescape = cell_escape, cell_unescape  # the one rule: integrations/spreadsheets.py
 
 
 def _bundle_to_csv(bundle: dict) -> str:
@@ -243,6 +238,9 @@ def _bundle_to_csv(bundle: dict) -> str:
     return out.getvalue()
 
 
+MAX_INTERVAL_SECONDS = int(FLOW_INTERVAL_MAX.total_seconds())  # the longest interval a flow may have
+
+
 def _csv_to_bundle(text: str) -> tuple[dict, dict]:
     """Parse a CSV bundle; returns (bundle, where) with ``where[(section, index)] = "row N"``."""
     errors: list[tuple[str, str]] = []
@@ -266,31 +264,33 @@ def _csv_to_bundle(text: str) -> tuple[dict, dict]:
         at = f"row {number}"
         try:
             if item == "meta":
-                bundle[row["key"]] = json.loads(row["value"])
+                bundle[row["key"]] = _json_load(row["value"])
                 where[("meta", row["key"])] = at
             elif item == "setting":
                 if row["key"] in bundle["settings"]:
                     errors.append((at, f"setting {row['key']!r} appears twice"))
                     continue
-                bundle["settings"][row["key"]] = json.loads(row["value"])
+                bundle["settings"][row["key"]] = _json_load(row["value"])
                 where[("setting", row["key"])] = at
             elif item == "mapping":
                 where[("mapping", len(bundle["mappings"]))] = at
                 bundle["mappings"].append({k: row.get(k, "") for k in ("kind", "source", "target", "notes")})
             elif item == "flow":
                 where[("flow", len(bundle["flows"]))] = at
-                bundle["flows"].append({"flow": row["key"], **json.loads(row["value"] or "{}")})
+                bundle["flows"].append({"flow": row["key"], **_json_load(row["value"] or "{}")})
             elif item == "location_link":
                 where[("link", len(bundle["location_links"]))] = at
-                bundle["location_links"].append({"source": json.loads(row["source"]), "target": json.loads(row["target"])})
+                bundle["location_links"].append({"source": _json_load(row["source"]), "target": _json_load(row["target"])})
             elif item in {k[:-1] for k in RULE_KEYS}:
                 key = item + "s"
                 where[(key, len(bundle.setdefault(key, [])))] = at
-                bundle[key].append(json.loads(row["value"]))
+                bundle[key].append(_json_load(row["value"]))
             elif item == "omitted":
                 bundle["omitted"].append(row["value"])
             else:
                 errors.append((at, f"unknown item type {item!r}"))
+        except _DuplicateKey as exc:
+            errors.append((at, f"key {exc.args[0]!r} appears twice in the same JSON object"))
         except json.JSONDecodeError as exc:
             errors.append((at, f"value is not valid JSON ({exc.msg}); text values are written in double quotes"))
     if errors:
@@ -298,22 +298,74 @@ def _csv_to_bundle(text: str) -> tuple[dict, dict]:
     return bundle, where
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    """json object_pairs_hook: a key given twice is an error (as in CSV), never silently last-wins."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _json_load(text: str):
+    return json.loads(text, object_pairs_hook=_object_without_duplicates)
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _looks_like_json(text: str) -> bool:
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "[", '"'):
+        return True
+    try:
+        json.loads(stripped)
+    except ValueError:
+        return False
+    return True  # null, true, 42...
+
+
 def configuration_parse(*, content: bytes | str, fmt: str | None = None) -> tuple[dict, dict]:
-    """Decode a JSON or CSV bundle (format guessed from the first character when not given)."""
+    """Decode a JSON or CSV bundle (format guessed from the content when not given). Empty files, JSON
+    that is not an object, keys given twice and NUL characters are refused with a clear message."""
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ConfigurationInvalid([("file", "not UTF-8 text")]) from None
+    if not content.strip():
+        raise ConfigurationInvalid([("file", "the file is empty; choose a configuration exported from Switchyard")])
+    if "\x00" in content:
+        raise ConfigurationInvalid([("file", "the file contains NUL characters; it is not a configuration file")])
     if fmt is None:
-        fmt = JSON if content.lstrip().startswith("{") else CSV
+        fmt = JSON if _looks_like_json(content) else CSV
     if fmt == JSON:
         try:
-            bundle = json.loads(content)
+            bundle = _json_load(content)
+        except _DuplicateKey as exc:
+            raise ConfigurationInvalid([("file", f"key {exc.args[0]!r} appears twice in the same JSON object")]) from None
         except json.JSONDecodeError as exc:
             raise ConfigurationInvalid([("file", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]) from None
+        except RecursionError:
+            raise ConfigurationInvalid([("file", "the JSON is nested too deeply")]) from None
         if not isinstance(bundle, dict):
-            raise ConfigurationInvalid([("file", "expected a JSON object")])
+            kind = {list: "an array", type(None): "null", bool: "a boolean", str: "a string"}.get(type(bundle), "a number")
+            raise ConfigurationInvalid([("file", f"expected a JSON object (a configuration exported from Switchyard), "
+                                                 f"got {kind}")])
+        if _has_nul(bundle):
+            raise ConfigurationInvalid([("file", "a value contains a NUL character (\\u0000); it is refused")])
         return bundle, {}
     if fmt == CSV:
         return _csv_to_bundle(content)

@@ -6,6 +6,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from integrations.redaction import secrets_register_mapping
+
 
 class DecryptionError(Exception):
     """No configured key opens the stored value; never fall back to returning ciphertext."""
@@ -28,6 +30,7 @@ def get_fernet() -> MultiFernet:
 def encrypt_json(value: dict) -> str:
     if not value:
         return ""
+    secrets_register_mapping(value)  # masked in every log line and error message from now on
     return get_fernet().encrypt(json.dumps(value, sort_keys=True).encode()).decode()
 
 
@@ -35,9 +38,11 @@ def decrypt_json(token: str) -> dict:
     if not token:
         return {}
     try:
-        return json.loads(get_fernet().decrypt(token.encode()))
+        value = json.loads(get_fernet().decrypt(token.encode()))
     except InvalidToken:
         raise DecryptionError("Stored credentials cannot be decrypted with FIELD_ENCRYPTION_KEYS.") from None
+    secrets_register_mapping(value)
+    return value
 
 
 def rotate(token: str) -> str:

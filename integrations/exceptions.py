@@ -1,10 +1,16 @@
-"""One error family for every remote call; the engine decides what to do by class."""
+"""One error family for every remote call; the engine decides what to do by class.
+
+Messages are redacted on construction (integrations/redaction.py): a connector error never carries a
+secret into a SyncRun, an OpsException, a log line or a traceback."""
+
+from integrations.redaction import redact
 
 
 class ConnectorError(Exception):
     """Base for failures talking to a remote system."""
 
     def __init__(self, message: str = "", *, status: int | None = None, code: str | int | None = None):
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status = status

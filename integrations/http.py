@@ -1,5 +1,10 @@
 """BaseClient: every outbound call has a timeout, is classified into the error family, is counted,
-and is logged without secrets (no query strings, no auth headers)."""
+and is logged without secrets (no query strings, no auth headers).
+
+Transport failures (requests/urllib3 exceptions, whose text holds the full URL with its query string —
+TikTok's token calls carry app_secret and auth_code there) are turned into a connector error carrying a
+redacted one-line description and NO __cause__/__context__: the original exception object never reaches
+a traceback, a log handler or the DEBUG page."""
 from __future__ import annotations
 
 import email.utils
@@ -14,7 +19,8 @@ import requests.adapters
 from urllib.parse import urlsplit
 from django.conf import settings
 
-from integrations.exceptions import AuthError, PermanentError, RateLimitedError, TransientError
+from integrations.exceptions import AuthError, ConnectorError, PermanentError, RateLimitedError, TransientError
+from integrations.redaction import describe, redact, secrets_register, secrets_register_params
 
 logger = logging.getLogger("integrations.http")
 
@@ -106,26 +112,40 @@ class BaseClient:
                 data: Any = None, headers: dict | None = None) -> Any:
         if not settings.INTEGRATIONS_ALLOW_NETWORK and not _network_intercepted(self.build_url(path)):
             raise NetworkDisabledError(f"{self.role}: outbound HTTP is disabled (INTEGRATIONS_ALLOW_NETWORK)")
+        secrets_register_params(params)
         req = requests.Request(method, self.build_url(path), params=params, json=json, data=data, headers=headers or {})
         prepared = self.finalize_request(self.session.prepare_request(req))
+        secrets_register(*(part for k, v in prepared.headers.items() if k.lower() in _SECRET_HEADERS
+                           for part in (v, v.split(" ", 1)[-1])))  # "Basic <token>": the token alone too
         if self.budget:
             self.budget.acquire()
         self.counter.add()
         started = time.monotonic()
+        path = _path_only(path)
+        failure: ConnectorError | None = None
         try:
-            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
+            response = self.send(prepared)
         except requests.Timeout as exc:
             logger.warning("http.timeout", extra={"role": self.role, "method": method, "path": path})
-            raise TransientError(f"{self.role}: timeout calling {method} {path}") from exc
+            failure = TransientError(f"{self.role}: timeout calling {method} {path} ({describe(exc)})")
         except requests.ConnectionError as exc:
             logger.warning("http.connection_error", extra={"role": self.role, "method": method, "path": path})
-            raise TransientError(f"{self.role}: cannot connect for {method} {path}") from exc
+            failure = TransientError(f"{self.role}: cannot connect for {method} {path} ({describe(exc)})")
+        except requests.RequestException as exc:  # invalid URL, too many redirects, broken encoding...
+            logger.warning("http.request_error", extra={"role": self.role, "method": method, "path": path})
+            failure = PermanentError(f"{self.role}: request failed for {method} {path} ({describe(exc)})")
+        if failure is not None:
+            raise failure  # outside the except block: no __context__ holding the unredacted URL
         logger.info(
             "http.response",
             extra={"role": self.role, "method": method, "path": path, "status": response.status_code,
                    "duration_ms": int((time.monotonic() - started) * 1000)},
         )
         return self.classify(response)
+
+    def send(self, prepared: requests.PreparedRequest) -> requests.Response:
+        """The transport call (subclasses may pin the address or bound the whole exchange)."""
+        return self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
 
     def classify(self, response: requests.Response) -> Any:
         """Map HTTP status to the error family and return the decoded body."""
@@ -144,10 +164,12 @@ class BaseClient:
             return None
         try:
             return response.json()
-        except ValueError as exc:
-            raise TransientError(f"{self.role}: malformed JSON answer (status {status})", status=status) from exc
+        except ValueError:
+            pass
+        raise TransientError(f"{self.role}: malformed JSON answer (status {status})", status=status)
 
 
+_SECRET_HEADERS = ("authorization", "x-tts-access-token", "x-api-key", "proxy-authorization", "cookie")
 _REAL_SEND = requests.adapters.HTTPAdapter.send
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "testserver")
 
@@ -159,6 +181,11 @@ def _network_intercepted(url: str) -> bool:
         return True
     host = urlsplit(url).hostname or ""
     return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _path_only(path: str) -> str:
+    """What may be logged of a request target: scheme, host and path, never the query string."""
+    return redact(path.split("?", 1)[0])
 
 
 def utcnow() -> datetime:

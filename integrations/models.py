@@ -348,3 +348,18 @@ class TaskLease(models.Model):
 
     def __str__(self) -> str:
         return f"task lease {self.name}"
+
+class PendingUpload(models.Model):
+    """A file uploaded for a two-step import (preview, then confirm), kept server-side between the steps:
+    the confirm form carries only a random token (its SHA-256 is stored), usable once, by the uploader,
+    before it expires."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=40)
+    content = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} upload by {self.user_id} ({len(self.content or b'')} bytes)"

@@ -12,26 +12,102 @@ from import_export.formats import base_formats
 from tablib import Dataset
 from import_export.instance_loaders import BaseInstanceLoader
 
+from django.conf import settings as dj_settings
 from django.core.exceptions import ValidationError
 
 from integrations.models import Integration, Mapping
+from integrations.spreadsheets import cell_escape, cell_unescape
 
 CHUNK = 2000  # lookups per IN (...) query
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+_escape, _unescape = cell_escape, cell_unescape  # the one rule: integrations/spreadsheets.py
 
 
-def _escape(value):
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+class ImportTooLarge(ValueError):
+    """A bulk file over the size or row cap; the message is shown to the user as is."""
 
 
-def _unescape(value):
-    return value[1:] if isinstance(value, str) and value.startswith("'") else value
+def import_max_bytes() -> int:
+    return int(getattr(dj_settings, "BULK_IMPORT_MAX_BYTES", 10 * 1024 * 1024))
 
 
-class SafeCSV(base_formats.CSV):
-    """The library's CSV format, named for the admins: formula escaping is done by the resources themselves
-    (``BulkModelResource.export_field``), so every export format of these resources is escaped."""
+def import_max_rows() -> int:
+    return int(getattr(dj_settings, "BULK_IMPORT_MAX_ROWS", 20_000))
+
+
+def _check_size(size: int) -> None:
+    cap = import_max_bytes()
+    if size > cap:
+        raise ImportTooLarge(f"The file is larger than {cap // 1024} KB ({size // 1024} KB); split it into smaller files.")
+
+
+def _check_rows(count: int) -> None:
+    cap = import_max_rows()
+    if count > cap:
+        raise ImportTooLarge(f"The file has {count} rows; one import takes at most {cap} rows. Split it into "
+                             "smaller files.")
+
+
+class _Capped:
+    """Size and row caps applied when a bulk file is read (before any row reaches a resource)."""
+
+    def create_dataset(self, in_stream, **kwargs):
+        _check_size(len(in_stream))
+        self._check_before_parse(in_stream)
+        dataset = super().create_dataset(in_stream, **kwargs)
+        _check_rows(len(dataset))
+        return dataset
+
+    def _check_before_parse(self, in_stream) -> None:
+        pass
+
+
+class SafeCSV(_Capped, base_formats.CSV):
+    """CSV, capped. Formula escaping is done by the resources themselves (``BulkModelResource.export_field``),
+    so every export format of these resources is escaped."""
+
+    def _check_before_parse(self, in_stream) -> None:
+        text = in_stream.decode(errors="replace") if isinstance(in_stream, bytes) else in_stream
+        _check_rows(max(0, text.count("\n") - 1))  # a cheap upper bound before tablib builds the rows
+
+
+class SafeJSON(_Capped, base_formats.JSON):
+    """JSON (a list of row objects), capped."""
+
+
+class SafeXLSX(_Capped, base_formats.XLSX):
+    """XLSX, capped; the uncompressed size is checked too (a zip bomb is small on the wire)."""
+
+    def _check_before_parse(self, in_stream) -> None:
+        import io
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(io.BytesIO(in_stream)) as archive:
+                unpacked = sum(info.file_size for info in archive.infolist())
+        except zipfile.BadZipFile:
+            raise ImportTooLarge("The file is not an XLSX workbook.") from None
+        if unpacked > 10 * import_max_bytes():
+            raise ImportTooLarge("The workbook unpacks to more than "
+                                 f"{10 * import_max_bytes() // (1024 * 1024)} MB; split it into smaller files.")
+
+
+# The only formats the bulk admins offer (IMPORT_EXPORT_FORMATS): what users need, nothing that can expand
+# (YAML aliases) or render (HTML). XLSX is offered when openpyxl is installed.
+BULK_FORMATS = [SafeCSV, SafeXLSX, SafeJSON]
+
+
+def bulk_formats() -> list[type]:
+    """BULK_FORMATS whose library is installed (XLSX needs openpyxl)."""
+    from tablib.exceptions import UnsupportedFormat
+
+    available = []
+    for fmt in BULK_FORMATS:
+        try:
+            fmt().get_format()
+        except (UnsupportedFormat, ImportError):
+            continue
+        available.append(fmt)
+    return available
 
 
 def _unescape_dataset(dataset: Dataset) -> None:

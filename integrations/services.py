@@ -23,7 +23,9 @@ from integrations import registry, schema
 from integrations.exceptions import AuthError, PayloadError, PermanentError, RateLimitedError, TransientError
 from integrations.flows import FlowContext, FlowResult, payload_hash
 from integrations.http import CallCounter
-from integrations.models import ExternalRef, FlowState, Integration, OpsException, SettingsChange, SyncRun
+from integrations import redaction
+from integrations.models import (ExternalRef, FlowState, Integration, OpsException, PendingUpload, SettingsChange,
+                                 SyncRun)
 
 logger = logging.getLogger("integrations.engine")
 
@@ -85,6 +87,44 @@ def integration_update_credentials(*, integration: Integration, values: dict, us
     return changed
 
 
+def integration_record_change(*, integration: Integration, summary: str, diff: dict, user=None,
+                              source: str = SettingsChange.Source.ADMIN) -> SettingsChange:
+    """One entry in the integration's settings history (never a credential value)."""
+    return SettingsChange.objects.create(integration=integration, user=user, source=source, summary=summary[:255],
+                                         diff=diff)
+
+
+# --- uploads kept between the steps of a two-step import -------------------------------------
+
+PENDING_UPLOAD_TTL = timedelta(hours=1)
+
+
+def pending_upload_store(*, user, purpose: str, content: bytes) -> str:
+    """Keep an uploaded file server-side; returns the single-use token the next step presents."""
+    import hashlib
+
+    now = timezone.now()
+    PendingUpload.objects.filter(expires_at__lt=now).delete()
+    token = secrets.token_urlsafe(32)
+    PendingUpload.objects.create(token_hash=hashlib.sha256(token.encode()).hexdigest(), user=user, purpose=purpose,
+                                 content=content, created_at=now, expires_at=now + PENDING_UPLOAD_TTL)
+    return token
+
+
+def pending_upload_take(*, user, purpose: str, token: str) -> bytes | None:
+    """The file behind a token, removed (single use); None when unknown, expired or another user's."""
+    import hashlib
+
+    if not token:
+        return None
+    rows = PendingUpload.objects.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(), purpose=purpose,
+                                        user=user, expires_at__gte=timezone.now())
+    row = rows.first()
+    if row is None or not PendingUpload.objects.filter(pk=row.pk).delete()[0]:
+        return None  # a concurrent confirm took it first
+    return bytes(row.content)
+
+
 def integrations_rotate_credentials() -> int:
     """Re-encrypt every stored credentials token under the first key, all or nothing."""
     from integrations import crypto
@@ -99,6 +139,7 @@ def integrations_rotate_credentials() -> int:
 
 
 def integration_mark_error(*, integration: Integration, message: str) -> None:
+    message = redact(message)
     Integration.objects.filter(pk=integration.pk).update(status=Integration.Status.ERROR, last_error=message[:2000],
                                                          last_error_at=timezone.now())
     integration.status, integration.last_error = Integration.Status.ERROR, message[:2000]
@@ -304,8 +345,9 @@ _SECRET_QUERY = re.compile(r"((?:app_secret|access_token|refresh_token|api_key|a
 
 
 def redact(text: str, *, integration: Integration | None = None) -> str:
-    """Remove credential values (and secret-looking query parameters) from an error text or traceback."""
-    text = _SECRET_QUERY.sub(r"\1•••", text or "")
+    """Remove credential values (and secret-looking query parameters) from an error text or traceback: the
+    process-wide redaction (every secret seen so far) plus this integration's own stored credentials."""
+    text = redaction.redact(_SECRET_QUERY.sub(r"\1•••", text or ""))
     if integration is not None:
         try:
             values = [str(v) for v in integration.get_credentials().values() if v and len(str(v)) >= 4]
@@ -717,7 +759,8 @@ def is_up_to_date(ref: ExternalRef | None, *, remote_updated_at: datetime | None
 
 def exception_raise(*, category: str, code: str, message: str, dedup_key: str, integration: Integration | None = None,
                     entity: models.Model | None = None, cause_key: str = "", details: dict | None = None) -> OpsException:
-    """One open exception per dedup key: a repeat bumps count and last seen."""
+    """One open exception per dedup key: a repeat bumps count and last seen. The message is redacted."""
+    message = redact(message)
     now = timezone.now()
     existing = OpsException.objects.filter(dedup_key=dedup_key, status=OpsException.Status.OPEN).first()
     if existing:

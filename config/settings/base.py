@@ -107,6 +107,10 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # --- integrations ---------------------------------------------------------------------------
 INTEGRATIONS_HTTP_TIMEOUT = (env.float("HTTP_CONNECT_TIMEOUT", default=5.0), env.float("HTTP_READ_TIMEOUT", default=30.0))
 INTEGRATIONS_ALLOW_NETWORK = env.bool("INTEGRATIONS_ALLOW_NETWORK", default=True)
+# User-supplied URL fetches (product images, integrations/safe_fetch.py): one total deadline per fetch, and
+# loopback allowed only when explicitly switched on (tests, local sandbox); production refuses it.
+FETCH_TOTAL_SECONDS = env.float("FETCH_TOTAL_SECONDS", default=20.0)
+FETCH_ALLOW_LOOPBACK = env.bool("FETCH_ALLOW_LOOPBACK", default=False)
 # The sandbox serves emulated TikTok/OSA APIs from this project (on in local mode, off in production).
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 # Public base URL of this back office (OAuth redirect, webhook address, sandbox base URL).
@@ -157,13 +161,22 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+# Bulk data files: CSV, XLSX (with openpyxl) and JSON only (integrations.resources.BULK_FORMATS, set on every
+# bulk admin); size and row caps, refused with a clear message.
+BULK_IMPORT_MAX_BYTES = env.int("BULK_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+BULK_IMPORT_MAX_ROWS = env.int("BULK_IMPORT_MAX_ROWS", default=20_000)
+
+# The DEBUG 500 page and error e-mails mask secrets too.
+DEFAULT_EXCEPTION_REPORTER = "integrations.error_pages.RedactingExceptionReporter"
 
 # --- logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler masks secrets (secret-named parameters, credential values, keys): integrations/redaction.py.
+    "filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # urllib3 logs full URLs at DEBUG; TikTok's token calls carry the app secret in the query string.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},

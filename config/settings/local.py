@@ -22,6 +22,7 @@ SECRET_KEY = SECRET_KEY or _local_secret("secret_key", lambda: secrets.token_url
 FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or [_local_secret("field_key", lambda: Fernet.generate_key().decode())]  # noqa: F405
 ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]"]  # noqa: F405
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+FETCH_ALLOW_LOOPBACK = env.bool("FETCH_ALLOW_LOOPBACK", default=SANDBOX_ENABLED)  # emulators live on loopback
 # Serve static files straight from the apps while developing (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -16,7 +16,11 @@ _missing = [
 if _missing:
     raise ImproperlyConfigured(f"Production mode needs these environment variables: {', '.join(_missing)}")
 
+if env.bool("FETCH_ALLOW_LOOPBACK", default=False):
+    raise ImproperlyConfigured("FETCH_ALLOW_LOOPBACK is for tests and the local sandbox; production refuses it.")
+
 DEBUG = False
+FETCH_ALLOW_LOOPBACK = False
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

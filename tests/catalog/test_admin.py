@@ -113,3 +113,37 @@ def test_product_export_needs_the_app_level_export_permission(client, django_use
     user.user_permissions.add(Permission.objects.get(content_type__app_label="catalog", codename="export"))
     client.force_login(django_user_model.objects.get(pk=user.pk))
     assert client.get(url).status_code == 200
+
+
+def test_export_incomplete_products_escapes_formulas(admin_client, fake_integration):
+    """Issue #11 critical 5: the one OWASP rule (cells starting with = + - @ TAB CR get a leading ')."""
+    fake_integration.name = "@evil"
+    fake_integration.save()
+    bad = Product.objects.create(sku="-SKU", name="=cmd|' /C calc'!A0")
+    ChannelOption.objects.create(product=bad, integration=fake_integration, readiness_problems=[
+        {"field": "+images", "message": "x"}, {"field": "", "message": "y"}])
+    Product.objects.filter(pk=bad.pk).update(name="\tTAB")
+    bad.refresh_from_db()
+    response = admin_client.post(reverse("admin:catalog_product_changelist"),
+                                 {"action": "export_incomplete_products", "_selected_action": [bad.pk]})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1] == ["'-SKU", "'\tTAB", "'@evil", "'+images: x", ": y"]
+
+
+def test_export_incomplete_products_needs_the_export_permission(client, django_user_model, fake_integration):
+    from django.contrib.auth.models import Group
+
+    from integrations import bootstrap
+
+    bootstrap.groups_ensure()
+    bad = Product.objects.create(sku="BAD-1", name="Bad")
+    ChannelOption.objects.create(product=bad, integration=fake_integration, readiness_problems=[{"field": "f", "message": "m"}])
+    url = reverse("admin:catalog_product_changelist")
+    for group, allowed in ((bootstrap.OPS_GROUP, False), (bootstrap.ADMIN_GROUP, True)):
+        user = django_user_model.objects.create_user(f"u-{group}", password="pw", is_staff=True)
+        user.groups.add(Group.objects.get(name=group))
+        client.force_login(user)
+        page = client.get(url)
+        assert (b"export_incomplete_products" in page.content) is allowed
+        response = client.post(url, {"action": "export_incomplete_products", "_selected_action": [bad.pk]})
+        assert (response.get("Content-Type") == "text/csv") is allowed, group

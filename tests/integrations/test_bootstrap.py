@@ -63,3 +63,14 @@ def test_the_data_migration_creates_both_groups():
     # then
     assert "integrations.run_flow" in _perms("Ops staff")
     assert "integrations.change_integration" in _perms("Integration admins")
+
+
+def test_ops_staff_see_the_webhook_events_list(client, django_user_model):
+    """Issue #11: Ops staff see everything, connector records (TikTok webhook events) included."""
+    bootstrap.groups_ensure()
+    assert "tiktok.view_webhookevent" in _perms("Ops staff") and "tiktok.view_webhookevent" in _perms("Integration admins")
+    user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Ops staff"))
+    client.force_login(user)
+    assert client.get(reverse("admin:tiktok_webhookevent_changelist")).status_code == 200
+    assert "tiktok.change_webhookevent" not in _perms("Ops staff")

@@ -463,7 +463,7 @@ def test_admin_import_previews_then_applies_on_confirm(client, django_user_model
     assert state_of(empty_target) == before
 
     # when: confirm
-    done = client.post(url, {"step": "confirm", "payload": preview.context["payload"], "target": empty_target.pk, "new_name": ""})
+    done = client.post(url, {"step": "confirm", "upload": preview.context["upload"], "target": empty_target.pk, "new_name": ""})
 
     # then
     assert done.status_code == 302 and done["Location"] == f"/integrations/integration/{empty_target.pk}/change/"

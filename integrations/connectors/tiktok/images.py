@@ -1,7 +1,8 @@
 """Product images and brands for the TikTok product push.
 
 TikTok only accepts images it hosts (reference §6.1 "Upload Product Image"): each image URL of a listing is
-fetched (timeout, 10 MB cap, content-type and magic-byte checks), uploaded with its use case and the returned
+fetched SSRF-safely (integrations/safe_fetch.py: public addresses only, pinned, redirects re-checked, one
+total deadline, one generic error; 10 MB cap, content-type and magic-byte checks), uploaded with its use case and the returned
 TikTok `uri` replaces the URL in the payload. Uploads are cached in the outbox (OutboundPush kind
 "image_upload", key = use case + sha256 of the URL, response {uri, url, width, height}): a SENT row is reused,
 so one image is uploaded once per integration and use case. ExternalRef is not used: its only free field
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-import requests
 from django.utils import timezone
 
-from integrations.exceptions import ConnectorError, PermanentError, TransientError
-from integrations.http import BaseClient
+from integrations import safe_fetch
+from integrations.exceptions import ConnectorError, PermanentError
 from integrations.models import OutboundPush
 
 KIND_IMAGE_UPLOAD = "image_upload"
@@ -91,58 +91,29 @@ def image_validate(content: bytes, *, use_case: str) -> str:
 
 # --- fetching ----------------------------------------------------------------------------------
 
-class ImageSource(BaseClient):
-    """GET of a product image URL with the integrations.http guards (no network in tests, timeouts)."""
-
-    role = "image_source"
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.session.stream = True  # read the body ourselves, up to the cap
-
-    def classify(self, response: requests.Response):
-        status = response.status_code
-        if 300 <= status < 400 and response.headers.get("Location"):
-            response.close()
-            return ("redirect", response.headers["Location"])
-        if status >= 400:
-            response.close()
-            raise (TransientError if status >= 500 or status == 429 else PermanentError)(
-                f"image: HTTP {status}", status=status)
-        content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type and not (content_type.startswith("image/") or content_type == "application/octet-stream"):
-            response.close()
-            raise PermanentError(f"image: content type {content_type!r} is not an image")
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > MAX_BYTES:
-            response.close()
-            raise PermanentError(f"image: larger than 10 MB ({declared} bytes)")
-        chunks, size = [], 0
-        for chunk in response.iter_content(64 * 1024):
-            size += len(chunk)
-            if size > MAX_BYTES:
-                response.close()
-                raise PermanentError("image: larger than 10 MB")
-            chunks.append(chunk)
-        return ("ok", b"".join(chunks))
+class ImageSource:
+    """GET of a product image URL through integrations.safe_fetch (public addresses only, pinned, redirects
+    re-checked, one total deadline, 10 MB cap, image content types)."""
 
     def fetch(self, url: str) -> bytes:
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise PermanentError(f"image: not an http(s) URL: {url[:200]}")
-        for _ in range(MAX_REDIRECTS + 1):
-            kind, value = self.request("GET", url)
-            if kind == "ok":
-                return value
-            url = urljoin(url, value)
-        raise PermanentError("image: too many redirects")
+        return safe_fetch.fetch(url, max_bytes=MAX_BYTES, content_ok=_image_content_type, max_redirects=MAX_REDIRECTS)
+
+
+def _image_content_type(content_type: str) -> bool:
+    return not content_type or content_type.startswith("image/") or content_type == "application/octet-stream"
+
+
+FETCH_ERROR = f"cannot fetch image: {safe_fetch.GENERIC_ERROR}"
 
 
 def image_fetch(*, url: str, source: ImageSource | None = None) -> bytes:
-    """The image's bytes, or ImageError (any fetch failure: the listing is not ready)."""
+    """The image's bytes, or ImageError with one generic message whatever failed (SSRF: nothing tells
+    an unreachable, refused or non-public address apart)."""
     try:
         return (source or ImageSource()).fetch(url)
-    except ConnectorError as exc:
-        raise ImageError(f"cannot fetch image: {exc}") from exc
+    except safe_fetch.FetchError:
+        pass
+    raise ImageError(FETCH_ERROR)
 
 
 # --- upload with cache -------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
@@ -12,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations.connectors.tiktok import auth, webhooks
 from integrations.models import Integration
+from integrations.permissions import credentials_required
 
 
 def _change_url(integration: Integration) -> str:
@@ -21,7 +21,7 @@ def _change_url(integration: Integration) -> str:
         return reverse("admin:index")
 
 
-@staff_member_required
+@credentials_required
 def connect(request, integration_pk: int):
     integration = get_object_or_404(Integration, pk=integration_pk, connector="tiktok")
     try:
@@ -31,7 +31,7 @@ def connect(request, integration_pk: int):
         return HttpResponseRedirect(_change_url(integration))
 
 
-@staff_member_required
+@credentials_required
 @sensitive_variables("code")
 def callback(request):
     code = request.GET.get("code", "")
@@ -39,7 +39,10 @@ def callback(request):
         outcome = auth.oauth_complete(state=request.GET.get("state", ""), code=code if code != "null" else "",
                                       user=request.user, error=request.GET.get("error", ""))
     except auth.OAuthError as exc:
-        return HttpResponseBadRequest(f"TikTok authorization failed: {exc}", content_type="text/plain")
+        if exc.integration is None:  # no valid state: no integration page to go back to
+            return HttpResponseBadRequest(f"TikTok authorization failed: {exc}", content_type="text/plain")
+        messages.error(request, f"TikTok authorization failed: {exc}")
+        return HttpResponseRedirect(_change_url(exc.integration))
     if not outcome.bound:
         return HttpResponseRedirect(reverse("integrations:tiktok:select_shop", args=[outcome.integration.pk]))
     messages.success(request, f"Connected to TikTok shop {outcome.integration.remote_state.get('shop_name', '')} "
@@ -47,13 +50,13 @@ def callback(request):
     return HttpResponseRedirect(_change_url(outcome.integration))
 
 
-@staff_member_required
+@credentials_required
 @require_http_methods(["GET", "POST"])
 def select_shop(request, integration_pk: int):
     integration = get_object_or_404(Integration, pk=integration_pk, connector="tiktok")
     if request.method == "POST":
         try:
-            auth.oauth_select_shop(integration=integration, shop_id=request.POST.get("shop_id", ""))
+            auth.oauth_select_shop(integration=integration, shop_id=request.POST.get("shop_id", ""), user=request.user)
         except auth.OAuthError as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
         messages.success(request, f"Connected to TikTok shop {integration.remote_account_id}.")
