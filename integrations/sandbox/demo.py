@@ -40,7 +40,8 @@ OSA_FLOWS = ("push_shipping_requests", "cancel_shipping_requests", "pull_order_s
              "pull_locations")
 
 
-def demo_seed() -> str:
+def demo_seed(*, traffic: bool = True) -> str:
+    """`traffic=False`: everything but the generated orders (the soak test drives its own traffic)."""
     if not settings.SANDBOX_ENABLED:
         return ""
     notes: list[str] = []
@@ -59,6 +60,8 @@ def demo_seed() -> str:
     _flows(uk, TIKTOK_FLOWS)  # no-op when the import carried the flow schedules over
     if osa:
         _flows(osa, OSA_FLOWS)
+    if not traffic:
+        return "Sandbox demo: " + "; ".join(notes)
     created = _traffic([us_shop, uk_shop])
     notes.append(f"{created} sandbox orders scheduled" if created else "sandbox traffic already flowing")
     return "Sandbox demo: " + "; ".join(notes)
