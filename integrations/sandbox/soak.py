@@ -363,6 +363,7 @@ def run(config: SoakConfig, *, say: Callable[[str], None] = print) -> list[soak_
         soak_checks.collect_shipping_requests(),
         soak_checks.collect_shipments(),
         soak_checks.collect_stock(),
+        soak_checks.collect_ledger(),
         soak_checks.collect_overlaps(now=now),
         soak_checks.collect_failed_tasks(),
         soak_checks.check_logs(children.log_texts()),

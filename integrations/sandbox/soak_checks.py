@@ -147,6 +147,15 @@ def check_stock(rows: list[StockRow]) -> CheckResult:
                        f"unsent {sum(r.unsent for r in rows)}, mismatched {len(problems)}", problems)
 
 
+def check_ledger(rows: list[tuple[str, str, str, int, int]]) -> CheckResult:
+    """Every inventory figure is the sum of its ledger: nothing changed a level without a ledger entry, and no
+    concurrent write was lost. `rows`: (location, sku, field, level value, sum of the ledger's deltas)."""
+    problems = [f"{sku} @ {location}: {name} is {value} but its ledger sums to {total} (off by {value - total:+d})"
+                for location, sku, name, value, total in rows if value != total]
+    return CheckResult("every inventory figure equals the sum of its ledger",
+                       f"{len(rows)} figures, mismatched {len(problems)}", problems)
+
+
 def check_overlaps(runs: list[tuple[str, datetime, datetime | None]], *, now: datetime) -> CheckResult:
     """No two runs of one flow overlap in time. `runs`: (flow label, started, finished or None = still running);
     skipped runs (which never ran the flow) must be left out by the caller. A run still open at the end counts as
@@ -294,6 +303,20 @@ def collect_stock() -> CheckResult:
                                  hub_on_hand=level.on_hand if level else 0, hub_committed=level.committed if level else 0,
                                  hub_available=level.available if level else 0, unsent=unsent))
     return check_stock(rows)
+
+
+def collect_ledger() -> CheckResult:
+    from django.db.models import Sum
+
+    from inventory.models import InventoryLedgerEntry, InventoryLevel
+
+    sums = {(p, loc, f): total for p, loc, f, total in InventoryLedgerEntry.objects.values_list("product_id", "location_id", "field")
+            .annotate(total=Sum("delta")).values_list("product_id", "location_id", "field", "total")}
+    rows = []
+    for level in InventoryLevel.objects.select_related("product", "location").order_by("location__code", "product__sku"):
+        for name in ("on_hand", "committed"):
+            rows.append((level.location.code, level.product.sku, name, getattr(level, name), sums.get((level.product_id, level.location_id, name), 0)))
+    return check_ledger(rows)
 
 
 def collect_overlaps(*, now: datetime) -> CheckResult:

@@ -103,6 +103,13 @@ def test_stock_fails_when_hub_level_is_inconsistent_with_itself():
     assert len(result.problems) == 1
 
 
+def test_ledger_fails_when_a_figure_is_not_the_sum_of_its_entries():
+    assert c.check_ledger([("nj", "TEE", "on_hand", 196, 196), ("nj", "TEE", "committed", 0, 0)]).ok
+    result = c.check_ledger([("nj", "CAP", "on_hand", 196, 192), ("nj", "CAP", "committed", 0, 0)])
+    assert result.problems == ["CAP @ nj: on_hand is 196 but its ledger sums to 192 (off by +4)"]
+    assert result.figures == "2 figures, mismatched 1"
+
+
 # --- overlaps ---
 
 def test_overlaps_pass_for_back_to_back_runs():
