@@ -89,7 +89,8 @@ def services_check(db: dict) -> None:
     try:
         psycopg.connect(**_pg_params(db, "postgres"), connect_timeout=5).close()
     except psycopg.Error as exc:
-        raise SoakError(f"PostgreSQL at {db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432} is not reachable: {exc}") from None
+        where = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
+        raise SoakError(f"PostgreSQL at {where} is not reachable: {exc}") from None
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3).ping()
     except redis.RedisError as exc:
@@ -104,7 +105,8 @@ def _redacted(url: str) -> str:
 
 
 def _pg_params(db: dict, dbname: str) -> dict:
-    params = {"dbname": dbname, "host": db.get("HOST") or "127.0.0.1", "port": db.get("PORT") or 5432, "user": db.get("USER") or "postgres"}
+    params = {"dbname": dbname, "host": db.get("HOST") or "127.0.0.1", "port": db.get("PORT") or 5432,
+              "user": db.get("USER") or "postgres"}
     if db.get("PASSWORD"):
         params["password"] = db["PASSWORD"]
     return params
@@ -221,7 +223,8 @@ class TrafficTotals:
 
     def line(self) -> str:
         return (f"{self.orders} orders ({self.cancels} buyer cancellations, {self.edits} address edits, {self.returns} returns), "
-                f"{self.restocks} restocks (+{self.restocked_units} units) and {self.shrinks} stock counts down at the fulfillment source")
+                f"{self.restocks} restocks (+{self.restocked_units} units) and {self.shrinks} stock counts down "
+                f"at the fulfillment source")
 
 
 def traffic_tick(*, rng: random.Random, orders_per_shop: int, totals: TrafficTotals) -> None:
@@ -261,7 +264,8 @@ def traffic_tick(*, rng: random.Random, orders_per_shop: int, totals: TrafficTot
 
 # --- the run -------------------------------------------------------------------------------------
 
-def quiet_wait(*, limit_seconds: int, alive: Callable[[], None], say: Callable[[str], None]) -> tuple[bool, float, dict[str, int]]:
+def quiet_wait(*, limit_seconds: int, alive: Callable[[], None],
+               say: Callable[[str], None]) -> tuple[bool, float, dict[str, int]]:
     """Wait until nothing is in flight, then until every enabled flow has finished a run started after that moment
     (so the hub has read the final state), with nothing in flight again. Bounded by `limit_seconds`."""
     from django.db.models import Max
@@ -293,7 +297,8 @@ def quiet_wait(*, limit_seconds: int, alive: Callable[[], None], say: Callable[[
             return False, waited, pending
         if waited - last_said >= 30:
             last_said = waited
-            say(f"  quiet period {waited:.0f} s: " + (", ".join(f"{k} {v}" for k, v in pending.items() if v) or "settled, waiting for every flow to run once more"))
+            left = ", ".join(f"{k} {v}" for k, v in pending.items() if v)
+            say(f"  quiet period {waited:.0f} s: {left or 'settled, waiting for every flow to run once more'}")
         time.sleep(POLL_SECONDS)
 
 
@@ -308,7 +313,8 @@ def run(config: SoakConfig, *, say: Callable[[str], None] = print) -> list[soak_
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     site_url = f"http://127.0.0.1:{port}"
-    say(f"soak: database {db['NAME']} (recreated), Redis {_redacted(settings.REDIS_URL)}, web {site_url}, {config.workers} workers, "
+    say(f"soak: database {db['NAME']} (recreated), Redis {_redacted(settings.REDIS_URL)}, web {site_url}, "
+        f"{config.workers} workers, "
         f"{config.traffic_seconds} s of traffic, quiet period up to {config.quiet_seconds} s; logs in {log_dir}")
     database_recreate(db)
     queue_purge()

@@ -54,7 +54,8 @@ def check_orders(*, emulator: list[tuple[str, str]], hub: list[tuple[str, str]])
     per_shop = Counter(label for label, _ in emulator)
     shops = ", ".join(f"{label} {n}" for label, n in sorted(per_shop.items()))
     return CheckResult("every channel order exactly once in the hub and vice versa",
-                       f"emulator {len(emu_ids)} ({shops}), hub {len(hub_ids)}, missing {len(missing)}, extra {len(extra)}", problems)
+                       f"emulator {len(emu_ids)} ({shops}), hub {len(hub_ids)}, missing {len(missing)}, extra {len(extra)}",
+                       problems)
 
 
 def check_shipping_requests(*, hub_sent: list[tuple[str, str]], remote: list[tuple[str, str, str]]) -> CheckResult:
@@ -77,7 +78,8 @@ def check_shipping_requests(*, hub_sent: list[tuple[str, str]], remote: list[tup
                        f"extra {len(extra)}", problems)
 
 
-def check_shipments(*, remote: list[tuple[str, str, str]], hub: list[tuple[str, str]], channel: list[tuple[str, str]]) -> CheckResult:
+def check_shipments(*, remote: list[tuple[str, str, str]], hub: list[tuple[str, str]],
+                    channel: list[tuple[str, str]]) -> CheckResult:
     """Every shipment of the fulfillment emulator exactly once in the hub (as a fulfillment) and exactly once at
     the channel (as a package with its tracking number), and nothing in either that did not ship.
     `remote`: (shipment id, channel order id, tracking number); `hub`: (fulfillment external id, channel order id);
@@ -177,7 +179,8 @@ def check_overlaps(runs: list[tuple[str, datetime, datetime | None]], *, now: da
     if still_open:
         problems += [f"{flow}: run started {start.isoformat()} never finished" for flow, start, end in runs if end is None]
     return CheckResult("no overlapping runs of a flow",
-                       f"{len(runs)} runs of {len(by_flow)} flows, overlaps {len(problems) - still_open}, unfinished {still_open}",
+                       f"{len(runs)} runs of {len(by_flow)} flows, overlaps {len(problems) - still_open}, "
+                       f"unfinished {still_open}",
                        problems)
 
 
@@ -235,7 +238,8 @@ def check_quiet(*, reached: bool, waited_seconds: float, pending: dict[str, int]
     """The quiet period ended with every flow idle and nothing in flight (bounded wait)."""
     left = ", ".join(f"{k} {v}" for k, v in pending.items() if v) or "nothing"
     problems = [] if reached else [f"still in flight after {waited_seconds:.0f} s: {left}"]
-    return CheckResult("quiet period: every flow idle, nothing in flight", f"waited {waited_seconds:.0f} s, in flight: {left}", problems)
+    return CheckResult("quiet period: every flow idle, nothing in flight", f"waited {waited_seconds:.0f} s, in flight: {left}",
+                       problems)
 
 
 # --- collectors (database → figures) -------------------------------------------------------------
@@ -299,7 +303,8 @@ def collect_stock() -> CheckResult:
             unsent = sum(ShippingRequestLine.objects.filter(
                 shipping_request__location=location, shipping_request__external_id="", product__sku=stock.sku,
                 shipping_request__status__in=LIVE_SR_STATUSES).values_list("quantity", flat=True))
-            rows.append(StockRow(location=location.code, sku=stock.sku, source_on_hand=stock.on_hand, source_committed=stock.committed,
+            rows.append(StockRow(location=location.code, sku=stock.sku, source_on_hand=stock.on_hand,
+                                 source_committed=stock.committed,
                                  hub_on_hand=level.on_hand if level else 0, hub_committed=level.committed if level else 0,
                                  hub_available=level.available if level else 0, unsent=unsent))
     return check_stock(rows)
@@ -310,12 +315,13 @@ def collect_ledger() -> CheckResult:
 
     from inventory.models import InventoryLedgerEntry, InventoryLevel
 
-    sums = {(p, loc, f): total for p, loc, f, total in InventoryLedgerEntry.objects.values_list("product_id", "location_id", "field")
-            .annotate(total=Sum("delta")).values_list("product_id", "location_id", "field", "total")}
+    grouped = InventoryLedgerEntry.objects.values_list("product_id", "location_id", "field").annotate(total=Sum("delta"))
+    sums = {(p, loc, f): total for p, loc, f, total in grouped.values_list("product_id", "location_id", "field", "total")}
     rows = []
     for level in InventoryLevel.objects.select_related("product", "location").order_by("location__code", "product__sku"):
         for name in ("on_hand", "committed"):
-            rows.append((level.location.code, level.product.sku, name, getattr(level, name), sums.get((level.product_id, level.location_id, name), 0)))
+            total = sums.get((level.product_id, level.location_id, name), 0)
+            rows.append((level.location.code, level.product.sku, name, getattr(level, name), total))
     return check_ledger(rows)
 
 
@@ -343,7 +349,9 @@ def exception_cause(exc) -> tuple[bool, str]:
     from orders.models import Fulfillment, Order, ShippingRequest
 
     entity = exc.entity if exc.content_type_id else None
-    order = entity if isinstance(entity, Order) else getattr(entity, "order", None) if isinstance(entity, (ShippingRequest, Fulfillment)) else None
+    order = entity if isinstance(entity, Order) else None
+    if isinstance(entity, (ShippingRequest, Fulfillment)):
+        order = entity.order
     if order is not None:
         open_srs = order.shipping_requests.filter(status__in=SR_OPEN).count()
         if order.status in ORDER_SETTLED and not open_srs:
@@ -364,7 +372,8 @@ def collect_exceptions() -> CheckResult:
     rows = []
     for exc in OpsException.objects.filter(status=OpsException.Status.OPEN).select_related("integration").order_by("pk"):
         gone, why = exception_cause(exc)
-        rows.append(OpenException(code=exc.code, label=exc.entity_label or exc.dedup_key, count=exc.count, cause_gone=gone, why=why))
+        rows.append(OpenException(code=exc.code, label=exc.entity_label or exc.dedup_key, count=exc.count, cause_gone=gone,
+                                  why=why))
     return check_exceptions(rows)
 
 
@@ -377,7 +386,8 @@ def in_flight() -> dict[str, int]:
     from orders.models import Order, ShippingRequest
     from orders.selectors import fulfillments_to_push
 
-    channel_pushes = sum(fulfillments_to_push(channel_integration=i).count() for i in Integration.objects.filter(connector="tiktok"))
+    channels = Integration.objects.filter(connector="tiktok")
+    channel_pushes = sum(fulfillments_to_push(channel_integration=i).count() for i in channels)
     return {
         "channel events pending": EmuOrder.objects.filter(next_event_at__isnull=False).count(),
         "channel orders not yet due": EmuOrder.objects.filter(create_time__gt=now_ts()).count(),

@@ -22,7 +22,8 @@ def test_orders_pass_when_each_order_is_once_on_both_sides():
 
 
 def test_orders_fail_on_missing_extra_and_duplicate():
-    result = c.check_orders(emulator=[("US", "1"), ("US", "2"), ("US", "2")], hub=[("TikTok US", "1"), ("TikTok US", "1"), ("TikTok US", "9")])
+    result = c.check_orders(emulator=[("US", "1"), ("US", "2"), ("US", "2")],
+                            hub=[("TikTok US", "1"), ("TikTok US", "1"), ("TikTok US", "9")])
     assert not result.ok
     assert result.problems == ["order 2 2× at the emulator", "order 1 2× in the hub",
                                "order 2 at the emulator, not in the hub", "order 9 in the hub, not at the emulator"]
@@ -41,7 +42,8 @@ def test_shipping_requests_pass_with_one_live_request_per_order():
 def test_shipping_requests_fail_on_duplicate_missing_and_unknown():
     result = c.check_shipping_requests(hub_sent=[("SY-1", "o1"), ("SY-2", "o2")],
                                        remote=[("SY-1", "o1", "shipped"), ("SY-1", "o1", "shipped"), ("SY-3", "o3", "waiting")])
-    assert result.problems == ["request SY-1 2× at the fulfillment emulator", "request SY-2 sent by the hub, not at the fulfillment emulator",
+    assert result.problems == ["request SY-1 2× at the fulfillment emulator",
+                               "request SY-2 sent by the hub, not at the fulfillment emulator",
                                "request SY-3 at the fulfillment emulator, not sent by the hub",
                                "channel order o1 has 2 live requests at the fulfillment emulator"]
 
@@ -136,7 +138,8 @@ def test_overlaps_fail_on_an_unfinished_run_and_count_it_as_running():
 
 def test_failed_tasks():
     assert c.check_failed_tasks([], total=12).ok
-    result = c.check_failed_tasks([("flow_run_task", "Traceback ...\nInsufficientInventory: TEE @ NJ: on_hand would be -1")], total=12)
+    failure = ("flow_run_task", "Traceback ...\nInsufficientInventory: TEE @ NJ: on_hand would be -1")
+    result = c.check_failed_tasks([failure], total=12)
     assert result.problems == ["flow_run_task: InsufficientInventory: TEE @ NJ: on_hand would be -1"]
     assert result.figures == "12 tasks recorded, 1 failed"
 
@@ -152,7 +155,8 @@ def test_logs_fail_on_deadlock_and_traceback():
 
 
 def test_exceptions_fail_only_when_cause_is_gone():
-    still = c.OpenException(code="routing_no_stock", label="order 1", count=2, cause_gone=False, why="order 1 is readyForFulfillment")
+    still = c.OpenException(code="routing_no_stock", label="order 1", count=2, cause_gone=False,
+                            why="order 1 is readyForFulfillment")
     gone = c.OpenException(code="unknown_sku", label="order 2", count=1, cause_gone=True, why="order 2 has settled (delivered)")
     assert c.check_exceptions([still]).ok
     result = c.check_exceptions([still, gone])
