@@ -220,6 +220,7 @@ class TrafficTotals:
     restocks: int = 0
     restocked_units: int = 0
     shrinks: int = 0
+    shrunk_units: int = 0
 
     def line(self) -> str:
         return (f"{self.orders} orders ({self.cancels} buyer cancellations, {self.edits} address edits, {self.returns} returns), "
@@ -255,6 +256,7 @@ def traffic_tick(*, rng: random.Random, orders_per_shop: int, totals: TrafficTot
         delta = rng.randint(1, 3)
         if EmuStock.objects.filter(pk=row.pk, on_hand__gte=F("committed") + delta).update(on_hand=F("on_hand") - delta):
             totals.shrinks += 1
+            totals.shrunk_units += delta
     else:
         delta = rng.randint(3, 12)
         EmuStock.objects.filter(pk=row.pk).update(on_hand=F("on_hand") + delta)
