@@ -29,6 +29,7 @@ from integrations.sandbox import soak_checks
 
 STOP_TIMEOUT = 30  # seconds a child gets to stop after SIGTERM before SIGKILL
 POLL_SECONDS = 5
+RUNS_IN_PROGRESS = "runs in progress"
 
 
 class SoakError(Exception):
@@ -282,7 +283,8 @@ def quiet_wait(*, limit_seconds: int, alive: Callable[[], None],
     while True:
         alive()
         pending = soak_checks.in_flight()
-        busy = any(pending.values())
+        # Runs come and go every few seconds: only work waiting to be done keeps the system from being settled.
+        busy = any(v for k, v in pending.items() if k != RUNS_IN_PROGRESS)
         if busy:
             settled_at = None
         elif settled_at is None:
@@ -292,8 +294,12 @@ def quiet_wait(*, limit_seconds: int, alive: Callable[[], None],
             last = dict(SyncRun.objects.filter(flow_state__in=flows, started_at__gte=settled_at, finished_at__isnull=False)
                         .exclude(status="skipped").values_list("flow_state").annotate(Max("started_at")))
             pending = {"flows not run since everything settled": len(set(flows) - set(last))}
-            if not pending["flows not run since everything settled"] and not any(soak_checks.in_flight().values()):
-                return True, time.monotonic() - started, {}
+            if not pending["flows not run since everything settled"]:
+                now_pending = soak_checks.in_flight()
+                if not any(now_pending.values()):  # nothing left to do and, at this instant, no run in progress
+                    return True, time.monotonic() - started, {}
+                if any(v for k, v in now_pending.items() if k != RUNS_IN_PROGRESS):
+                    settled_at = None  # a run brought new work (e.g. a late event): settle again
         waited = time.monotonic() - started
         if waited >= limit_seconds:
             return False, waited, pending
