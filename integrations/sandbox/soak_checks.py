@@ -112,7 +112,11 @@ def check_shipments(*, remote: list[tuple[str, str, str]], hub: list[tuple[str, 
 @dataclass(frozen=True)
 class StockRow:
     """One SKU at one fulfillment location: the source's figures, the hub's level, and the hub's commitments the
-    source has not been sent yet (shipping requests not yet accepted by the source)."""
+    source has not been sent yet (shipping requests not yet accepted by the source).
+
+    `reports_fulfillable`: the hub keeps the source's Fulfillable figure (`hub_fulfillable`) and its own commitments
+    the source has not seen (`hub_committed_unseen`) apart, available = fulfillable − committed_unseen; otherwise
+    the hub counts the location itself, available = on_hand − committed."""
     location: str
     sku: str
     source_on_hand: int
@@ -121,6 +125,9 @@ class StockRow:
     hub_committed: int
     hub_available: int
     unsent: int
+    reports_fulfillable: bool = False
+    hub_fulfillable: int = 0
+    hub_committed_unseen: int = 0
 
     @property
     def source_fulfillable(self) -> int:
@@ -130,18 +137,37 @@ class StockRow:
     def expected_available(self) -> int:
         return self.source_fulfillable - self.unsent
 
+    def inconsistencies(self) -> list[str]:
+        """How the hub's level disagrees with the source or with itself (empty: it agrees)."""
+        found = []
+        if self.hub_available != self.expected_available:
+            found.append(f"available {self.hub_available} ≠ source fulfillable {self.source_fulfillable} − hub unsent "
+                         f"{self.unsent} = {self.expected_available} (off by {self.hub_available - self.expected_available:+d})")
+        if self.reports_fulfillable:
+            if self.hub_fulfillable != self.source_fulfillable:
+                found.append(f"hub fulfillable {self.hub_fulfillable} ≠ source fulfillable {self.source_fulfillable}")
+            if self.hub_available != self.hub_fulfillable - self.hub_committed_unseen:
+                found.append(f"available {self.hub_available} ≠ hub fulfillable {self.hub_fulfillable} − committed unseen "
+                             f"{self.hub_committed_unseen}")
+            if self.hub_committed_unseen != self.unsent:
+                found.append(f"hub committed unseen {self.hub_committed_unseen} ≠ units of requests not yet sent {self.unsent}")
+        elif self.hub_on_hand - self.hub_committed != self.hub_available:
+            found.append(f"available {self.hub_available} ≠ hub on hand {self.hub_on_hand} − committed {self.hub_committed}")
+        return found
+
 
 def check_stock(rows: list[StockRow]) -> CheckResult:
     """Hub stock equals the source's figures plus the hub's own unsent commitments: what the hub can still promise
     (available, which feeds the channel) is the source's fulfillable figure minus the hub's commitments the source has
-    not seen, and the hub's on-hand covers exactly that plus its own commitments."""
+    not seen, and the hub's level agrees with itself."""
     problems = []
     for r in rows:
-        if r.hub_available != r.expected_available or r.hub_on_hand - r.hub_committed != r.hub_available:
+        found = r.inconsistencies()
+        if found:
+            hub = f"hub fulfillable {r.hub_fulfillable}, committed unseen {r.hub_committed_unseen}, " if r.reports_fulfillable else ""
             problems.append(f"{r.sku} @ {r.location}: source on hand {r.source_on_hand}, committed {r.source_committed} "
-                            f"(fulfillable {r.source_fulfillable}); hub on hand {r.hub_on_hand}, committed {r.hub_committed}, "
-                            f"available {r.hub_available}; hub unsent {r.unsent} → expected available {r.expected_available} "
-                            f"(off by {r.hub_available - r.expected_available:+d})")
+                            f"(fulfillable {r.source_fulfillable}); {hub}hub on hand {r.hub_on_hand}, "
+                            f"committed {r.hub_committed}, available {r.hub_available}; hub unsent {r.unsent}: " + "; ".join(found))
     total_source = sum(r.source_fulfillable for r in rows)
     total_hub = sum(r.hub_available for r in rows)
     return CheckResult("hub stock = source's figures + hub's unsent commitments",
@@ -303,10 +329,13 @@ def collect_stock() -> CheckResult:
             unsent = sum(ShippingRequestLine.objects.filter(
                 shipping_request__location=location, shipping_request__external_id="", product__sku=stock.sku,
                 shipping_request__status__in=LIVE_SR_STATUSES).values_list("quantity", flat=True))
+            figure = (lambda name: getattr(level, name, 0) or 0) if level else (lambda name: 0)
             rows.append(StockRow(location=location.code, sku=stock.sku, source_on_hand=stock.on_hand,
-                                 source_committed=stock.committed,
-                                 hub_on_hand=level.on_hand if level else 0, hub_committed=level.committed if level else 0,
-                                 hub_available=level.available if level else 0, unsent=unsent))
+                                 source_committed=stock.committed, hub_on_hand=figure("on_hand"),
+                                 hub_committed=figure("committed"),
+                                 hub_available=figure("available"), unsent=unsent,
+                                 reports_fulfillable=bool(getattr(location, "reports_fulfillable", False)),
+                                 hub_fulfillable=figure("fulfillable"), hub_committed_unseen=figure("committed_unseen")))
     return check_stock(rows)
 
 
@@ -319,7 +348,7 @@ def collect_ledger() -> CheckResult:
     sums = {(p, loc, f): total for p, loc, f, total in grouped.values_list("product_id", "location_id", "field", "total")}
     rows = []
     for level in InventoryLevel.objects.select_related("product", "location").order_by("location__code", "product__sku"):
-        for name in ("on_hand", "committed"):
+        for name in ("on_hand", "committed", "fulfillable"):
             total = sums.get((level.product_id, level.location_id, name), 0)
             rows.append((level.location.code, level.product.sku, name, getattr(level, name), total))
     return check_ledger(rows)

@@ -36,7 +36,8 @@ def test_traffic_tick_places_orders_and_changes_stock_at_the_source(demo):
 def test_collectors_on_a_fresh_demo(demo):
     assert soak_checks.collect_orders().figures.startswith("emulator 0 ")
     stock = soak_checks.collect_stock()
-    # Seeded: 200 of each SKU on both sides at the default warehouse; the managed location is not pulled yet.
+    # Seeded: 200 of each SKU on both sides at the default warehouse (reported as Fulfillable, as the OSA flows
+    # store it); the managed location is not pulled yet.
     assert len(stock.problems) == 4 and all(" @ osa-sandbox-osa-managed:" in p for p in stock.problems), stock.render()
     assert "8 SKU×location rows, source fulfillable 1600, hub available 800" in stock.figures
     assert soak_checks.collect_ledger().ok
@@ -51,8 +52,9 @@ def test_collect_stock_names_a_hub_level_that_drifted_from_the_source(demo):
     InventoryLevel.objects.filter(pk=level.pk).update(available=level.available - 4)
     result = soak_checks.collect_stock()
     drifted = [p for p in result.problems if "managed" not in p]
-    assert drifted == [f"CAP-RED @ {level.location.code}: source on hand 200, committed 0 (fulfillable 200); hub on hand 200, "
-                       f"committed 0, available 196; hub unsent 0 → expected available 200 (off by -4)"]
+    assert drifted == [f"CAP-RED @ {level.location.code}: source on hand 200, committed 0 (fulfillable 200); hub fulfillable 200, "
+                       f"committed unseen 0, hub on hand 200, committed 0, available 196; hub unsent 0: available 196 ≠ source "
+                       f"fulfillable 200 − hub unsent 0 = 200 (off by -4); available 196 ≠ hub fulfillable 200 − committed unseen 0"]
 
 
 def test_refuses_sqlite_and_a_database_not_named_soak(monkeypatch):

@@ -97,12 +97,39 @@ def test_stock_fails_on_counted_twice():
     result = c.check_stock([row(hub_on_hand=26, hub_committed=0, hub_available=26, unsent=0)])
     assert not result.ok
     assert result.problems == ["TEE @ osa-nj: source on hand 50, committed 4 (fulfillable 46); hub on hand 26, committed 0, "
-                               "available 26; hub unsent 0 → expected available 46 (off by -20)"]
+                               "available 26; hub unsent 0: available 26 ≠ source fulfillable 46 − hub unsent 0 = 46 (off by -20)"]
 
 
 def test_stock_fails_when_hub_level_is_inconsistent_with_itself():
     result = c.check_stock([row(hub_on_hand=50)])  # available 44 as expected, but on hand − committed is 48
+    assert result.problems == ["TEE @ osa-nj: source on hand 50, committed 4 (fulfillable 46); hub on hand 50, committed 2, "
+                               "available 44; hub unsent 2: available 44 ≠ hub on hand 50 − committed 2"]
+
+
+def fulfillable_row(**kw) -> c.StockRow:
+    # Source: 50 on hand, 4 committed to requests it has (fulfillable 46); the hub has 2 more units committed to a
+    # request not sent yet, so it may promise 44.
+    base = dict(reports_fulfillable=True, hub_on_hand=50, hub_committed=6, hub_fulfillable=46, hub_committed_unseen=2,
+                hub_available=44, unsent=2)
+    return row(**{**base, **kw})
+
+
+def test_stock_on_a_location_reporting_fulfillable():
+    assert c.check_stock([fulfillable_row()]).ok
+
+
+@pytest.mark.parametrize("kw, expected", [
+    (dict(hub_fulfillable=40, hub_available=38), ["available 38 ≠ source fulfillable 46 − hub unsent 2 = 44 (off by -6)",
+                                                  "hub fulfillable 40 ≠ source fulfillable 46"]),
+    (dict(hub_committed_unseen=0, hub_available=46), ["available 46 ≠ source fulfillable 46 − hub unsent 2 = 44 (off by +2)",
+                                                      "hub committed unseen 0 ≠ units of requests not yet sent 2"]),
+    (dict(hub_available=43), ["available 43 ≠ source fulfillable 46 − hub unsent 2 = 44 (off by -1)",
+                              "available 43 ≠ hub fulfillable 46 − committed unseen 2"]),
+])
+def test_stock_on_a_location_reporting_fulfillable_fails_on_each_disagreement(kw, expected):
+    result = c.check_stock([fulfillable_row(**kw)])
     assert len(result.problems) == 1
+    assert result.problems[0].split("hub unsent 2: ", 1)[1] == "; ".join(expected)
 
 
 def test_ledger_fails_when_a_figure_is_not_the_sum_of_its_entries():
