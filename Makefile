@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install test-pg benchmark clean
+.PHONY: run test install test-pg soak benchmark clean
 
 run: install
 	$(BIN)/python manage.py runlocal
@@ -24,6 +24,12 @@ $(VENV)/.installed: requirements.txt
 test-pg: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/python -m pytest -q
+
+# Live soak test: a fresh soak database, the sandbox, one web server and SOAK_WORKERS (3) qcluster workers under
+# SOAK_MINUTES (10; SOAK_SECONDS for short runs) of traffic, then the end-to-end checks; see README "Soak test".
+soak: install
+	DATABASE_URL=$${SOAK_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard_soak} \
+	REDIS_URL=$${SOAK_REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/python manage.py soak
 
 # Rerunnable ingestion benchmark (queries per page, orders/s, peak memory); see tests/benchmarks/.
 benchmark: install

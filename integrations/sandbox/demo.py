@@ -40,7 +40,8 @@ OSA_FLOWS = ("push_shipping_requests", "cancel_shipping_requests", "pull_order_s
              "pull_locations")
 
 
-def demo_seed() -> str:
+def demo_seed(*, traffic: bool = True) -> str:
+    """`traffic=False`: everything but the generated orders (the soak test drives its own traffic)."""
     if not settings.SANDBOX_ENABLED:
         return ""
     notes: list[str] = []
@@ -59,6 +60,8 @@ def demo_seed() -> str:
     _flows(uk, TIKTOK_FLOWS)  # no-op when the import carried the flow schedules over
     if osa:
         _flows(osa, OSA_FLOWS)
+    if not traffic:
+        return "Sandbox demo: " + "; ".join(notes)
     created = _traffic([us_shop, uk_shop])
     notes.append(f"{created} sandbox orders scheduled" if created else "sandbox traffic already flowing")
     return "Sandbox demo: " + "; ".join(notes)
@@ -226,8 +229,9 @@ def _locations(osa: Integration | None, channels: list[tuple[Integration, EmuSho
 
         emulated = list(EmuLocation.objects.filter(account__domain=OSA_DOMAIN).order_by("-is_default", "id"))
         kinds = {"managed": "3pl_managed"}  # as the OSA locations flow maps them
+        # As the OSA locations flow maps them: OSA reports Fulfillable stock (inventory.services).
         rows = [{"external_id": loc.code, "name": loc.name, "is_default": loc.is_default, "kind": kinds.get(loc.type, "warehouse"),
-                 "address": loc.address} for loc in emulated]
+                 "address": loc.address, "reports_fulfillable": True} for loc in emulated]
         sources = locations_upsert_from_remote(integration=osa, locations=rows)
         source = sources[0]  # the default warehouse: the routing target
     else:
@@ -248,7 +252,12 @@ def _inventory(location, notes: list[str]) -> None:
 
     if InventoryLevel.objects.filter(location=location).exists():
         return
-    inventory_levels_set(location=location, quantities={sku: {"on_hand": STOCK} for sku, *_ in VARIANTS + SIMPLE}, reason="demo seed")
+    skus = [sku for sku, *_ in VARIANTS + SIMPLE]
+    if location.reports_fulfillable:  # the OSA emulator's figures: STOCK on hand, none committed
+        inventory_levels_set(location=location, quantities={sku: {"on_hand": STOCK, "fulfillable": STOCK} for sku in skus},
+                             reason="demo seed", basis="fulfillable")
+    else:
+        inventory_levels_set(location=location, quantities={sku: {"on_hand": STOCK} for sku in skus}, reason="demo seed")
     notes.append(f"inventory: {STOCK} of each SKU at {location.name}")
 
 

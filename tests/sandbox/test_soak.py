@@ -1,0 +1,81 @@
+"""The soak runner's parts that need a database: the demo without traffic, one traffic round, the collectors on a
+seeded sandbox, and the guards that refuse to run."""
+import random
+from types import SimpleNamespace
+
+import pytest
+
+from integrations.connectors.osa.models import EmuStock
+from integrations.sandbox import soak, soak_checks
+from integrations.sandbox.demo import demo_seed
+from integrations.sandbox.models import EmuOrder
+
+
+@pytest.fixture
+def demo(db, settings):
+    settings.SANDBOX_ENABLED = True
+    demo_seed(traffic=False)
+
+
+def test_demo_without_traffic_places_no_order(demo):
+    assert EmuOrder.objects.count() == 0
+
+
+def test_traffic_tick_places_orders_and_changes_stock_at_the_source(demo):
+    before = sum(EmuStock.objects.values_list("on_hand", flat=True))
+    totals = soak.TrafficTotals()
+    rng = random.Random(3)
+    for _ in range(5):
+        soak.traffic_tick(rng=rng, orders_per_shop=2, totals=totals)
+    assert totals.orders == EmuOrder.objects.count() > 0
+    after = sum(EmuStock.objects.values_list("on_hand", flat=True))
+    assert totals.restocks + totals.shrinks == 5
+    assert after - before == totals.restocked_units - totals.shrunk_units
+
+
+def test_collectors_on_a_fresh_demo(demo):
+    assert soak_checks.collect_orders().figures.startswith("emulator 0 ")
+    stock = soak_checks.collect_stock()
+    # Seeded: 200 of each SKU on both sides at the default warehouse (reported as Fulfillable, as the OSA flows
+    # store it); the managed location is not pulled yet.
+    assert len(stock.problems) == 4 and all(" @ osa-sandbox-osa-managed:" in p for p in stock.problems), stock.render()
+    assert "8 SKU×location rows, source fulfillable 1600, hub available 800" in stock.figures
+    assert soak_checks.collect_ledger().ok
+    assert soak_checks.collect_exceptions().ok
+    assert soak_checks.in_flight()["hub orders open"] == 0
+
+
+def test_collect_stock_names_a_hub_level_that_drifted_from_the_source(demo):
+    from inventory.models import InventoryLevel
+
+    level = InventoryLevel.objects.filter(location__integration__connector="osa", product__sku="CAP-RED").first()
+    InventoryLevel.objects.filter(pk=level.pk).update(available=level.available - 4)
+    result = soak_checks.collect_stock()
+    drifted = [p for p in result.problems if "managed" not in p]
+    assert drifted == [f"CAP-RED @ {level.location.code}: source on hand 200, committed 0 (fulfillable 200); hub fulfillable 200, "
+                       f"committed unseen 0, hub on hand 200, committed 0, available 196; hub unsent 0: available 196 ≠ source "
+                       f"fulfillable 200 − hub unsent 0 = 200 (off by -4); available 196 ≠ hub fulfillable 200 − committed unseen 0"]
+
+
+def test_refuses_sqlite_and_a_database_not_named_soak(monkeypatch):
+    def configured(engine: str, name: str, redis_url: str = "redis://127.0.0.1:6379/15"):
+        monkeypatch.setattr(soak, "settings", SimpleNamespace(DATABASES={"default": {"ENGINE": engine, "NAME": name}},
+                                                              REDIS_URL=redis_url))
+
+    configured("django.db.backends.sqlite3", "x_soak.sqlite3")
+    with pytest.raises(soak.SoakError, match="runs on PostgreSQL"):
+        soak.database_settings()
+    configured("django.db.backends.postgresql", "switchyard")
+    with pytest.raises(soak.SoakError, match="must contain 'soak'"):
+        soak.database_settings()
+    configured("django.db.backends.postgresql", "switchyard_soak", redis_url="")
+    with pytest.raises(soak.SoakError, match="runs on the Redis broker"):
+        soak.database_settings()
+    configured("django.db.backends.postgresql", "switchyard_soak")
+    assert soak.database_settings()["NAME"] == "switchyard_soak"
+
+
+def test_refuses_when_postgresql_does_not_answer(settings):
+    db = {"ENGINE": "django.db.backends.postgresql", "NAME": "x_soak", "HOST": "127.0.0.1", "PORT": 1, "USER": "postgres"}
+    with pytest.raises(soak.SoakError, match="PostgreSQL at 127.0.0.1:1 is not reachable"):
+        soak.services_check(db)
