@@ -17,3 +17,7 @@ def remote(responses, settings):
 @pytest.fixture
 def world(db, remote):
     return World(remote=remote).seed()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "reliability(category): a fault-injection scenario of tests/reliability/ (counted per category)")

@@ -11,6 +11,8 @@ from integrations.models import FlowState, Integration, OpsException, SyncRun
 
 ACTIVE_SR = ("readyForFulfillment", "sentToFulfillment", "partialFulfillment", "fulfilled")
 CANCELED_SR = ("canceled", "canceledRestock")
+# Requests whose units stay committed at their location (review and failed keep them for the re-drive).
+COMMITTING_SR = ("readyForFulfillment", "sentToFulfillment", "partialFulfillment", "reviewRequired", "failed")
 
 
 def remote_records_once_locally(world) -> list[str]:
@@ -49,8 +51,7 @@ def local_changes_once_remotely(world) -> list[str]:
     TikTok at most once."""
     from integrations.connectors.osa.models import EmuOrder as OsaOrder
     from integrations.sandbox.models import EmuCancellation, EmuOrder, EmuPackage
-    from orders import selectors
-    from orders.models import ShippingRequest
+    from orders.models import Fulfillment, ShippingRequest
 
     out = []
     at_osa = Counter(OsaOrder.objects.filter(account=world.account).values_list("reference", flat=True))
@@ -69,12 +70,18 @@ def local_changes_once_remotely(world) -> list[str]:
             if line_id in line_owner and line_owner[line_id] != package.package_id:
                 out.append(f"TikTok line item {line_id} shipped in two packages")
             line_owner[line_id] = package.package_id
-    pending = selectors.fulfillments_to_push(channel_integration=world.us)
-    out += [f"fulfillment {f.external_id} of order {f.order.external_id} never reached TikTok" for f in pending]
+    emu_orders = {o.order_id: o for o in EmuOrder.objects.filter(shop=world.shop).prefetch_related("packages")}
+    for f in Fulfillment.objects.filter(order__integration=world.us).exclude(order__fulfillment_type="platform").select_related("order"):
+        remote = emu_orders.get(f.order.external_id)
+        if remote is None or remote.status == "CANCELLED":
+            continue
+        tracking = set(f.tracking_numbers or [])
+        n = sum(1 for p in remote.packages.all() if p.tracking_number in tracking)
+        if n != 1:
+            out.append(f"fulfillment {f.external_id} of order {f.order.external_id} is on TikTok {n} times")
     seller = Counter(EmuCancellation.objects.filter(order__shop=world.shop, role="SELLER")
                      .values_list("order__order_id", flat=True))
     out += [f"TikTok order {o}: hub cancellation pushed {n} times" for o, n in seller.items() if n > 1]
-    del EmuOrder
     return out
 
 
@@ -111,7 +118,7 @@ def stock_equations_hold(world=None, *, allow_negative: bool = False) -> list[st
     open_units = {
         (row["product_id"], row["shipping_request__location_id"]): row["units"]
         for row in ShippingRequestLine.objects.filter(
-            shipping_request__status__in=("readyForFulfillment", "sentToFulfillment", "partialFulfillment"),
+            shipping_request__status__in=COMMITTING_SR,
             shipping_request__location__isnull=False, product__isnull=False)
         .values("product_id", "shipping_request__location_id").annotate(units=Sum(F("quantity") - F("shipped_quantity")))
     }
@@ -145,11 +152,25 @@ def no_open_exception_without_cause(world=None) -> list[str]:
         elif key.startswith("connector:auth:") and exc.integration_id:
             if Integration.objects.filter(pk=exc.integration_id, status=Integration.Status.CONNECTED).exists():
                 out.append(f"open auth exception on connected integration {exc.integration}")
+        elif exc.code in ("tiktok_push_in_doubt", "tiktok_fulfillment_rejected") and exc.content_type_id:
+            if _fulfilled_on_tiktok(exc.object_id):
+                out.append(f"open {exc.code} exception on order {exc.entity_label} although TikTok has its package")
         elif exc.content_type_id and exc.content_type.model == "shippingrequest" and exc.code != "cancel_too_late":
             sr = ShippingRequest.objects.filter(pk=exc.object_id).first()
             if sr is not None and sr.status in ("sentToFulfillment", "partialFulfillment", "fulfilled") and sr.external_id:
                 out.append(f"open {exc.code} exception on shipping request {sr.reference} that OSA accepted")
     return out
+
+
+def _fulfilled_on_tiktok(order_pk: int) -> bool:
+    from integrations.sandbox.models import EmuPackage
+    from orders.models import Order
+
+    order = Order.objects.filter(pk=order_pk).prefetch_related("fulfillments").first()
+    if order is None:
+        return False
+    tracking = {t for f in order.fulfillments.all() for t in f.tracking_numbers or []}
+    return bool(tracking) and EmuPackage.objects.filter(order__order_id=order.external_id, tracking_number__in=tracking).exists()
 
 
 def runs_recorded(world=None) -> list[str]:
@@ -161,9 +182,11 @@ def runs_recorded(world=None) -> list[str]:
 
 
 def fault_recorded(run: SyncRun) -> list[str]:
-    """The run that met an injected fault is recorded as failed, with the error."""
+    """The run that met an injected fault is recorded as failed with the error (or, for a push that records
+    outcomes per record, as partial with the failed record in its errors)."""
     run.refresh_from_db()
-    if run.status != SyncRun.Status.FAILED or not run.error_class:
+    per_record = run.status == SyncRun.Status.PARTIAL and run.failed and run.errors
+    if not per_record and (run.status != SyncRun.Status.FAILED or not run.error_class):
         return [f"run #{run.pk} of {run.flow} met an injected fault but is {run.status!r} ({run.error_class or 'no error'})"]
     return []
 
