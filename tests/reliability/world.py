@@ -37,7 +37,7 @@ class World:
 
         demo_seed()
         EmuAccount.objects.update(accept_delay_seconds=0, ship_delay_seconds=0, rate_limit_per_minute=100000)
-        Integration.objects.update(created_at=timezone.now() - timedelta(hours=1))
+        Integration.objects.update(created_at=timezone.now() - timedelta(days=2))  # orders placed hours ago are in scope
         EmuOrder.objects.all().delete()  # the demo's generated traffic: this suite places its own orders
         EmuShop.objects.update(webhooks_enabled=False, pay_after_seconds=0, remorse_seconds=0, qps=100000)
         Integration.objects.filter(name="TikTok UK").update(is_active=False)  # one channel is enough here
