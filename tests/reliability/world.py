@@ -26,6 +26,7 @@ def registry_flows() -> list[tuple[str, str]]:
 @dataclass
 class World:
     remote: Remote
+    clock: object = None
     runs: list[SyncRun] = field(default_factory=list)
 
     # --- setup ---
@@ -110,6 +111,8 @@ class World:
         """Run the order pipeline until nothing changes any more (quiescence); returns the last round's runs."""
         last: list[SyncRun] = []
         for _ in range(rounds):
+            if self.clock is not None:
+                self.clock.tick(2)  # the next round runs a little later
             fingerprint = self.fingerprint()
             last = []
             for name, flow in self.ROUND:
