@@ -92,6 +92,11 @@ def no_order_cancelled_and_shipped(world) -> list[str]:
 
     out = []
     too_late_orders = set(ShippingRequest.objects.filter(cancel_state="too_late").values_list("order_id", flat=True))
+    for exc in OpsException.objects.filter(code="cancel_too_late").select_related("content_type"):
+        if exc.content_type and exc.content_type.model == "order":
+            too_late_orders.add(exc.object_id)
+        elif exc.content_type and exc.content_type.model == "shippingrequest":
+            too_late_orders.update(ShippingRequest.objects.filter(pk=exc.object_id).values_list("order_id", flat=True))
     for order in Order.objects.filter(status="canceled", fulfillments__isnull=False).distinct():
         if order.pk not in too_late_orders:
             out.append(f"order {order.external_id} is canceled and has a fulfillment, no too-late cancellation recorded")
@@ -101,6 +106,12 @@ def no_order_cancelled_and_shipped(world) -> list[str]:
             out.append(f"shipping request {sr.reference} is {sr.status} locally but OSA shipped it")
         if remote is not None and remote.status not in ("canceled", "cancelled") and not remote.shipments.exists():
             out.append(f"shipping request {sr.reference} is {sr.status} locally but still {remote.status} at OSA")
+    from integrations.sandbox.models import EmuOrder
+
+    cancelled_on_tiktok = set(EmuOrder.objects.filter(shop=world.shop, status="CANCELLED").values_list("order_id", flat=True))
+    for order in Order.objects.filter(integration=world.us, external_id__in=cancelled_on_tiktok):
+        if order.status != "canceled" and order.pk not in too_late_orders:
+            out.append(f"order {order.external_id} was cancelled on TikTok but is {order.status} locally, no too-late recorded")
     for sr in ShippingRequest.objects.filter(order__status="canceled", status__in=("readyForFulfillment", "sentToFulfillment")):
         out.append(f"order {sr.order.external_id} is canceled but its shipping request {sr.reference} is still {sr.status}")
     return out
@@ -154,7 +165,7 @@ def no_open_exception_without_cause(world=None) -> list[str]:
                 out.append(f"open auth exception on connected integration {exc.integration}")
         elif exc.code in ("tiktok_push_in_doubt", "tiktok_fulfillment_rejected") and exc.content_type_id:
             if _fulfilled_on_tiktok(exc.object_id):
-                out.append(f"open {exc.code} exception on order {exc.entity_label} although TikTok has its package")
+                out.append(f"open {exc.code} exception on order {exc.entity_label} although TikTok has all its packages")
         elif exc.content_type_id and exc.content_type.model == "shippingrequest" and exc.code != "cancel_too_late":
             sr = ShippingRequest.objects.filter(pk=exc.object_id).first()
             if sr is not None and sr.status in ("sentToFulfillment", "partialFulfillment", "fulfilled") and sr.external_id:
@@ -169,8 +180,9 @@ def _fulfilled_on_tiktok(order_pk: int) -> bool:
     order = Order.objects.filter(pk=order_pk).prefetch_related("fulfillments").first()
     if order is None:
         return False
-    tracking = {t for f in order.fulfillments.all() for t in f.tracking_numbers or []}
-    return bool(tracking) and EmuPackage.objects.filter(order__order_id=order.external_id, tracking_number__in=tracking).exists()
+    fulfillments = list(order.fulfillments.all())
+    on_tiktok = set(EmuPackage.objects.filter(order__order_id=order.external_id).values_list("tracking_number", flat=True))
+    return bool(fulfillments) and all(set(f.tracking_numbers or []) & on_tiktok for f in fulfillments)
 
 
 def runs_recorded(world=None) -> list[str]:

@@ -75,6 +75,7 @@ def test_webhook_during_poll(world, django_capture_on_commit_callbacks, event):
         else:
             existing.refresh_from_db()
             emu.order_cancel(order=existing, role="BUYER", reason="change of mind", ts=emu.now_ts())
+            existing.save()
 
     fault = world.remote.inject(Fault("hook", method="POST", path=r"/orders/search$",
                                       hook=lambda: _deliver_webhooks(world, django_capture_on_commit_callbacks, remote_event)))
