@@ -1,0 +1,216 @@
+"""The product's promises as reusable checks. Each function returns a list of violations (plain sentences, empty
+when the promise holds); `assert_invariants(world)` runs them all after a scenario has been run to quiescence.
+
+Written once, used by every scenario of tests/reliability/. Never weaken one to make a scenario pass: mark the
+scenario xfail(strict=True) with the defect it demonstrates instead."""
+from __future__ import annotations
+
+from collections import Counter
+
+from integrations.models import FlowState, Integration, OpsException, SyncRun
+
+ACTIVE_SR = ("readyForFulfillment", "sentToFulfillment", "partialFulfillment", "fulfilled")
+CANCELED_SR = ("canceled", "canceledRestock")
+# Requests whose units stay committed at their location (review and failed keep them for the re-drive).
+COMMITTING_SR = ("readyForFulfillment", "sentToFulfillment", "partialFulfillment", "reviewRequired", "failed")
+
+
+def remote_records_once_locally(world) -> list[str]:
+    """Every order of the emulated TikTok shop exists locally exactly once and no local order lacks its remote;
+    every OSA shipment is recorded exactly once as a fulfillment of the right shipping request."""
+    from integrations.connectors.osa.models import EmuShipment
+    from integrations.sandbox.models import EmuOrder
+    from orders.models import Fulfillment, Order
+
+    out = []
+    us = world.us
+    remote_ids = set(EmuOrder.objects.filter(shop=world.shop).values_list("order_id", flat=True))
+    local = Counter(Order.objects.filter(integration=us).values_list("external_id", flat=True))
+    out += [f"TikTok order {oid} missing locally" for oid in sorted(remote_ids - set(local))]
+    out += [f"TikTok order {oid} stored {n} times" for oid, n in local.items() if n != 1]
+    out += [f"local order {oid} has no remote order" for oid in sorted(set(local) - remote_ids)]
+    shipped = Counter(Fulfillment.objects.filter(integration=world.osa).values_list("external_id", flat=True))
+    for shipment in EmuShipment.objects.filter(account=world.account).select_related("order"):
+        n = shipped.get(shipment.osa_id, 0)
+        if n != 1:
+            out.append(f"OSA shipment {shipment.osa_id} of {shipment.order.reference} recorded {n} times locally")
+            continue
+        f = Fulfillment.objects.select_related("shipping_request").get(integration=world.osa, external_id=shipment.osa_id)
+        if f.shipping_request is None or f.shipping_request.reference != shipment.order.reference:
+            out.append(f"OSA shipment {shipment.osa_id} recorded on the wrong shipping request")
+        units = sum(int(line["quantity"]) for line in shipment.lines)
+        local_units = sum(f.lines.values_list("quantity", flat=True))
+        if units != local_units:
+            out.append(f"OSA shipment {shipment.osa_id}: {units} units shipped, {local_units} recorded")
+    return out
+
+
+def local_changes_once_remotely(world) -> list[str]:
+    """Every shipping request sent to OSA exists there exactly once; every fulfillment of a TikTok order is on
+    TikTok exactly once (one package per tracking number, nothing left to push); a hub cancellation reaches
+    TikTok at most once."""
+    from integrations.connectors.osa.models import EmuOrder as OsaOrder
+    from integrations.sandbox.models import EmuCancellation, EmuOrder, EmuPackage
+    from orders.models import Fulfillment, ShippingRequest
+
+    out = []
+    at_osa = Counter(OsaOrder.objects.filter(account=world.account).values_list("reference", flat=True))
+    out += [f"shipping request {ref} created {n} times at OSA" for ref, n in at_osa.items() if n > 1]
+    for sr in ShippingRequest.objects.filter(integration=world.osa):
+        if sr.external_id and not at_osa.get(sr.reference):
+            out.append(f"shipping request {sr.reference} marked sent ({sr.external_id}) but OSA never got it")
+        if sr.reference in at_osa and not sr.external_id and sr.status not in CANCELED_SR + ("failed",):
+            out.append(f"shipping request {sr.reference} is at OSA but not marked sent (status {sr.status})")
+    packages = Counter(EmuPackage.objects.filter(order__shop=world.shop).exclude(tracking_number="")
+                       .values_list("order__order_id", "tracking_number"))
+    out += [f"TikTok order {o}: tracking {t} pushed {n} times" for (o, t), n in packages.items() if n > 1]
+    line_owner: dict[str, str] = {}
+    for package in EmuPackage.objects.filter(order__shop=world.shop):
+        for line_id in package.line_item_ids:
+            if line_id in line_owner and line_owner[line_id] != package.package_id:
+                out.append(f"TikTok line item {line_id} shipped in two packages")
+            line_owner[line_id] = package.package_id
+    emu_orders = {o.order_id: o for o in EmuOrder.objects.filter(shop=world.shop).prefetch_related("packages")}
+    for f in Fulfillment.objects.filter(order__integration=world.us).exclude(order__fulfillment_type="platform").select_related("order"):
+        remote = emu_orders.get(f.order.external_id)
+        if remote is None or remote.status == "CANCELLED":
+            continue
+        tracking = set(f.tracking_numbers or [])
+        n = sum(1 for p in remote.packages.all() if p.tracking_number in tracking)
+        if n != 1:
+            out.append(f"fulfillment {f.external_id} of order {f.order.external_id} is on TikTok {n} times")
+    seller = Counter(EmuCancellation.objects.filter(order__shop=world.shop, role="SELLER")
+                     .values_list("order__order_id", flat=True))
+    out += [f"TikTok order {o}: hub cancellation pushed {n} times" for o, n in seller.items() if n > 1]
+    return out
+
+
+def no_order_cancelled_and_shipped(world) -> list[str]:
+    """An order is never both cancelled and shipped, unless the cancellation is recorded as too late."""
+    from integrations.connectors.osa.models import EmuOrder as OsaOrder
+    from orders.models import Order, ShippingRequest
+
+    out = []
+    too_late_orders = set(ShippingRequest.objects.filter(cancel_state="too_late").values_list("order_id", flat=True))
+    for exc in OpsException.objects.filter(code="cancel_too_late").select_related("content_type"):
+        if exc.content_type and exc.content_type.model == "order":
+            too_late_orders.add(exc.object_id)
+        elif exc.content_type and exc.content_type.model == "shippingrequest":
+            too_late_orders.update(ShippingRequest.objects.filter(pk=exc.object_id).values_list("order_id", flat=True))
+    for order in Order.objects.filter(status="canceled", fulfillments__isnull=False).distinct():
+        if order.pk not in too_late_orders:
+            out.append(f"order {order.external_id} is canceled and has a fulfillment, no too-late cancellation recorded")
+    for sr in ShippingRequest.objects.filter(integration=world.osa, status__in=CANCELED_SR):
+        remote = OsaOrder.objects.filter(account=world.account, reference=sr.reference).first()
+        if remote is not None and remote.shipments.exists() and sr.cancel_state != "too_late":
+            out.append(f"shipping request {sr.reference} is {sr.status} locally but OSA shipped it")
+        if remote is not None and remote.status not in ("canceled", "cancelled") and not remote.shipments.exists():
+            out.append(f"shipping request {sr.reference} is {sr.status} locally but still {remote.status} at OSA")
+    from integrations.sandbox.models import EmuOrder
+
+    cancelled_on_tiktok = set(EmuOrder.objects.filter(shop=world.shop, status="CANCELLED").values_list("order_id", flat=True))
+    for order in Order.objects.filter(integration=world.us, external_id__in=cancelled_on_tiktok):
+        if order.status != "canceled" and order.pk not in too_late_orders:
+            out.append(f"order {order.external_id} was cancelled on TikTok but is {order.status} locally, no too-late recorded")
+    for sr in ShippingRequest.objects.filter(order__status="canceled", status__in=("readyForFulfillment", "sentToFulfillment")):
+        out.append(f"order {sr.order.external_id} is canceled but its shipping request {sr.reference} is still {sr.status}")
+    return out
+
+
+def stock_equations_hold(world=None, *, allow_negative: bool = False) -> list[str]:
+    """on hand − committed = available at every level; committed never negative; committed equals the units
+    of open shipping requests at the location still to ship; nothing negative unless allowed."""
+    from django.db.models import F, Sum
+
+    from inventory.models import InventoryLevel
+    from orders.models import ShippingRequestLine
+
+    out = []
+    open_units = {
+        (row["product_id"], row["shipping_request__location_id"]): row["units"]
+        for row in ShippingRequestLine.objects.filter(
+            shipping_request__status__in=COMMITTING_SR,
+            shipping_request__location__isnull=False, product__isnull=False)
+        .values("product_id", "shipping_request__location_id").annotate(units=Sum(F("quantity") - F("shipped_quantity")))
+    }
+    for level in InventoryLevel.objects.select_related("product", "location"):
+        label = f"{level.product.sku}@{level.location.code}"
+        if level.on_hand - level.committed != level.available:
+            out.append(f"{label}: on hand {level.on_hand} − committed {level.committed} ≠ available {level.available}")
+        if level.committed < 0:
+            out.append(f"{label}: committed {level.committed} < 0")
+        if not allow_negative and (level.on_hand < 0 or level.available < 0):
+            out.append(f"{label}: negative stock (on hand {level.on_hand}, available {level.available})")
+        expected = open_units.get((level.product_id, level.location_id), 0)
+        if level.committed != expected:
+            out.append(f"{label}: committed {level.committed} but open shipping requests hold {expected}")
+    return out
+
+
+def no_open_exception_without_cause(world=None) -> list[str]:
+    """An open exception whose cause is gone: an outage or rate-limit alert of a flow whose last run succeeded,
+    an authorization alert on a connected integration, a shipping-request exception on a request that went out."""
+    from orders.models import ShippingRequest
+
+    out = []
+    for exc in OpsException.objects.filter(status=OpsException.Status.OPEN):
+        key = exc.dedup_key
+        if key.startswith("connector:outage:"):
+            state = FlowState.objects.filter(pk=int(key.rsplit(":", 1)[1])).first()
+            last = state and SyncRun.objects.filter(flow_state=state).exclude(status="skipped").order_by("-pk").first()
+            if last is not None and last.status == SyncRun.Status.SUCCEEDED:
+                out.append(f"open {exc.code} exception for {state.flow} whose last run succeeded")
+        elif key.startswith("connector:auth:") and exc.integration_id:
+            if Integration.objects.filter(pk=exc.integration_id, status=Integration.Status.CONNECTED).exists():
+                out.append(f"open auth exception on connected integration {exc.integration}")
+        elif exc.code in ("tiktok_push_in_doubt", "tiktok_fulfillment_rejected") and exc.content_type_id:
+            if _fulfilled_on_tiktok(exc.object_id):
+                out.append(f"open {exc.code} exception on order {exc.entity_label} although TikTok has all its packages")
+        elif exc.content_type_id and exc.content_type.model == "shippingrequest" and exc.code != "cancel_too_late":
+            sr = ShippingRequest.objects.filter(pk=exc.object_id).first()
+            if sr is not None and sr.status in ("sentToFulfillment", "partialFulfillment", "fulfilled") and sr.external_id:
+                out.append(f"open {exc.code} exception on shipping request {sr.reference} that OSA accepted")
+    return out
+
+
+def _fulfilled_on_tiktok(order_pk: int) -> bool:
+    from integrations.sandbox.models import EmuPackage
+    from orders.models import Order
+
+    order = Order.objects.filter(pk=order_pk).prefetch_related("fulfillments").first()
+    if order is None:
+        return False
+    fulfillments = list(order.fulfillments.all())
+    on_tiktok = set(EmuPackage.objects.filter(order__order_id=order.external_id).values_list("tracking_number", flat=True))
+    return bool(fulfillments) and all(set(f.tracking_numbers or []) & on_tiktok for f in fulfillments)
+
+
+def runs_recorded(world=None) -> list[str]:
+    """Every run finished with a final status; no lease is left behind."""
+    out = [f"run #{r.pk} of {r.flow} never finished" for r in SyncRun.objects.filter(finished_at__isnull=True)]
+    out += [f"run #{r.pk} of {r.flow} still 'running'" for r in SyncRun.objects.filter(status=SyncRun.Status.RUNNING)]
+    out += [f"lease on {s.flow} left behind" for s in FlowState.objects.exclude(lease_token="")]
+    return out
+
+
+def fault_recorded(run: SyncRun) -> list[str]:
+    """The run that met an injected fault is recorded as failed with the error (or, for a push that records
+    outcomes per record, as partial with the failed record in its errors)."""
+    run.refresh_from_db()
+    per_record = run.status == SyncRun.Status.PARTIAL and run.failed and run.errors
+    if not per_record and (run.status != SyncRun.Status.FAILED or not run.error_class):
+        return [f"run #{run.pk} of {run.flow} met an injected fault but is {run.status!r} ({run.error_class or 'no error'})"]
+    return []
+
+
+ALL = (remote_records_once_locally, local_changes_once_remotely, no_order_cancelled_and_shipped, stock_equations_hold,
+       no_open_exception_without_cause, runs_recorded)
+
+
+def violations(world) -> list[str]:
+    return [v for check in ALL for v in check(world)]
+
+
+def assert_invariants(world) -> None:
+    found = violations(world)
+    assert not found, "invariants violated:\n- " + "\n- ".join(found)

@@ -1,0 +1,142 @@
+"""The world the reliability suite runs in: the sandbox demo (TikTok US shop + OSA account, catalog, locations,
+stock, hold and routing rules) seeded in-process, every flow of every registered connector switched on, and
+helpers to place orders, run flows through the real engine and run everything to quiescence."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from integrations import registry, services
+from integrations.models import FlowState, Integration, SyncRun
+from tests.reliability.remote import Remote
+
+US, OSA = "TikTok US", "OSA (sandbox)"
+# Which integration of the world runs the flows of each connector.
+INTEGRATION_OF = {"tiktok": US, "osa": OSA}
+
+
+def registry_flows() -> list[tuple[str, str]]:
+    """(connector, flow) for every flow of every registered connector (the suite enumerates these)."""
+    registry.load_connectors()
+    return sorted((code, f.code) for code, spec in registry.CONNECTORS.items() if code != "fake" for f in spec.flows)
+
+
+@dataclass
+class World:
+    remote: Remote
+    clock: object = None
+    runs: list[SyncRun] = field(default_factory=list)
+
+    # --- setup ---
+
+    def seed(self) -> "World":
+        from integrations.connectors.osa.models import EmuAccount
+        from integrations.sandbox.demo import demo_seed
+        from integrations.sandbox.models import EmuOrder, EmuShop
+
+        demo_seed()
+        EmuAccount.objects.update(accept_delay_seconds=0, ship_delay_seconds=0, rate_limit_per_minute=100000)
+        Integration.objects.update(created_at=timezone.now() - timedelta(days=2))  # orders placed hours ago are in scope
+        EmuOrder.objects.all().delete()  # the demo's generated traffic: this suite places its own orders
+        EmuShop.objects.update(webhooks_enabled=False, pay_after_seconds=0, remorse_seconds=0, qps=100000)
+        Integration.objects.filter(name="TikTok UK").update(is_active=False)  # one channel is enough here
+        for integration in (self.us, self.osa):
+            services.flow_states_ensure(integration=integration)
+        return self
+
+    @property
+    def us(self) -> Integration:
+        return Integration.objects.get(name=US)
+
+    @property
+    def osa(self) -> Integration:
+        return Integration.objects.get(name=OSA)
+
+    @property
+    def shop(self):
+        from integrations.sandbox.models import EmuShop
+
+        return EmuShop.objects.get(name="Sandbox Shop US")
+
+    @property
+    def account(self):
+        from integrations.connectors.osa.models import EmuAccount
+
+        return EmuAccount.objects.get(domain="sandbox-demo")
+
+    def sku(self, seller_sku: str):
+        from integrations.sandbox.models import EmuSku
+
+        return EmuSku.objects.get(product__shop=self.shop, seller_sku=seller_sku)
+
+    # --- remote actors ---
+
+    def place_order(self, *items: tuple[str, int]):
+        """A buyer places and pays an order in the emulated TikTok shop."""
+        from integrations.sandbox import services as emu
+
+        order = emu.order_create(shop=self.shop, items=[(self.sku(s), q) for s, q in items], at=emu.now_ts() - 5)
+        emu.shop_advance(shop=self.shop)
+        order.refresh_from_db()
+        return order
+
+    # --- running ---
+
+    def state(self, integration_name: str, flow: str) -> FlowState:
+        return FlowState.objects.select_related("integration").get(integration__name=integration_name, flow=flow)
+
+    def run(self, integration_name: str, flow: str, **kwargs) -> SyncRun:
+        run = services.flow_run(flow_state=self.state(integration_name, flow), trigger="command", **kwargs)
+        self.runs.append(run)
+        return run
+
+    def run_connector_flow(self, connector: str, flow: str, **kwargs) -> SyncRun:
+        return self.run(INTEGRATION_OF[connector], flow, **kwargs)
+
+    def release_holds(self) -> None:
+        from orders.services import orders_release_due
+
+        orders_release_due(now=timezone.now() + timedelta(hours=2))
+
+    # The order the flows run in one round: what a busy worker would do in one minute.
+    ROUND = (
+        (US, "pull_orders"), ("*", "release"), (OSA, "push_shipping_requests"), (OSA, "cancel_shipping_requests"),
+        (OSA, "pull_order_statuses"), (OSA, "pull_fulfillments"), (US, "push_fulfillments"), (US, "push_cancellations"),
+        (OSA, "pull_inventory"), (US, "push_inventory"),
+    )
+
+    def settle(self, rounds: int = 4) -> list[SyncRun]:
+        """Run the order pipeline until nothing changes any more (quiescence); returns the last round's runs."""
+        last: list[SyncRun] = []
+        for _ in range(rounds):
+            if self.clock is not None:
+                self.clock.tick(2)  # the next round runs a little later
+            fingerprint = self.fingerprint()
+            last = []
+            for name, flow in self.ROUND:
+                if flow == "release":
+                    self.release_holds()
+                    continue
+                last.append(self.run(name, flow))
+            if self.fingerprint() == fingerprint:
+                return last
+        return last
+
+    def fingerprint(self) -> tuple:
+        from integrations.connectors.osa.models import EmuOrder as OsaOrder, EmuShipment
+        from integrations.models import OutboundPush
+        from integrations.sandbox.models import EmuOrder, EmuPackage
+        from orders.models import Fulfillment, Order, ShippingRequest
+
+        return (
+            tuple(Order.objects.order_by("pk").values_list("pk", "status")),
+            tuple(ShippingRequest.objects.order_by("pk").values_list("pk", "status", "cancel_state")),
+            Fulfillment.objects.count(),
+            tuple(OutboundPush.objects.order_by("pk").values_list("pk", "status")),
+            tuple(EmuOrder.objects.order_by("pk").values_list("pk", "status")),
+            EmuPackage.objects.count(),
+            tuple(OsaOrder.objects.order_by("pk").values_list("pk", "status")),
+            EmuShipment.objects.count(),
+        )
