@@ -3,8 +3,9 @@ only the ones above it: lifecycle → checks → shipping_requests → routing �
 fulfillments → ingestion → returns → redrive. Connectors and the admin import from here
 (orders/CONTRACT.md); every public name is re-exported below."""
 from orders.services.lifecycle import (  # noqa: F401
-    S, SR, TRANSITIONS, SR_ACTIVE, SR_UNSENT, CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, ROUTING_RETRY, RETURN_DONE_STATUSES,
-    REFUND_DONE_STATUSES, InvalidTransition, OrderActionError, order_transition, order_can_transition, _user_actor,
+    S, SR, TRANSITIONS, SR_ACTIVE, SR_CANCELED, SR_UNSENT, CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, ROUTING_RETRY,
+    RETURN_DONE_STATUSES, REFUND_DONE_STATUSES, InvalidTransition, StaleTransition, OrderActionError, order_transition,
+    order_can_transition, order_lock, sr_lock, order_sync_fulfillment_status, _user_actor,
 )
 from orders.services.checks import (  # noqa: F401
     address_problems, order_resolve_skus,
@@ -13,7 +14,7 @@ from orders.services.shipping_requests import (  # noqa: F401
     shipping_request_cancel, shipping_request_mark_sent, shipping_request_mark_rejected, shipping_request_retry,
 )
 from orders.services.routing import (  # noqa: F401
-    routing_rule_for, order_route, orders_recheck_pending, orders_retry_routing, order_reroute,
+    ROUTABLE, ROUTING_FAILURES, routing_rule_for, routing_exception_keys, order_route, orders_recheck_pending, orders_retry_routing, order_reroute,
 )
 from orders.services.cancellations import (  # noqa: F401
     shipping_request_canceled_by_fulfillment, shipping_request_cancel_confirmed, order_cancel_from_channel, order_cancel,
@@ -22,7 +23,7 @@ from orders.services.holds import (  # noqa: F401
     hold_rule_for, hold_until_for, orders_release_due, order_release_hold, order_rehold,
 )
 from orders.services.fulfillments import (  # noqa: F401
-    fulfillment_record, order_sync_fulfillment_status,
+    fulfillment_record,
 )
 from orders.services.ingestion import (  # noqa: F401
     ORDER_FIELDS, orders_upsert_from_channel, order_retry,
@@ -39,6 +40,7 @@ __all__ = [
     "SR",
     "TRANSITIONS",
     "SR_ACTIVE",
+    "SR_CANCELED",
     "SR_UNSENT",
     "CHANNEL_DONE",
     "FULFILLMENT_CANCEL_STATUSES",
@@ -46,9 +48,13 @@ __all__ = [
     "RETURN_DONE_STATUSES",
     "REFUND_DONE_STATUSES",
     "InvalidTransition",
+    "StaleTransition",
     "OrderActionError",
     "order_transition",
     "order_can_transition",
+    "order_lock",
+    "sr_lock",
+    "order_sync_fulfillment_status",
     "_user_actor",
     "address_problems",
     "order_resolve_skus",
@@ -56,7 +62,10 @@ __all__ = [
     "shipping_request_mark_sent",
     "shipping_request_mark_rejected",
     "shipping_request_retry",
+    "ROUTABLE",
+    "ROUTING_FAILURES",
     "routing_rule_for",
+    "routing_exception_keys",
     "order_route",
     "orders_recheck_pending",
     "orders_retry_routing",
@@ -71,7 +80,6 @@ __all__ = [
     "order_release_hold",
     "order_rehold",
     "fulfillment_record",
-    "order_sync_fulfillment_status",
     "ORDER_FIELDS",
     "orders_upsert_from_channel",
     "order_retry",

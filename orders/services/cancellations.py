@@ -9,18 +9,19 @@ from integrations.services import exception_raise, exceptions_resolve
 from orders.interface import CancellationIn
 from orders.models import Cancellation, CancellationLine, FulfillmentLine, Order, OrderLine, ShippingRequest
 from orders.services.lifecycle import (
-    CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, S, SR, SR_ACTIVE, SR_UNSENT, OrderActionError, _event, order_transition,
-    _run_actor, _save, _try_transition, _user_actor,
+    CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, S, SR, SR_ACTIVE, SR_CANCELED, OrderActionError, _event, order_lock, order_transition,
+    order_sync_fulfillment_status, _run_actor, _save, sr_lock, _try_transition, _user_actor,
 )
-from orders.services.shipping_requests import shipping_request_cancel, _sr_release
-from orders.services.routing import order_route
+from orders.services.shipping_requests import shipping_request_cancel, _sr_exception_keys, _sr_release
+from orders.services.routing import ROUTABLE, order_route
 
 
+@transaction.atomic
 def shipping_request_canceled_by_fulfillment(*, shipping_request: ShippingRequest, status: str, reason: str = "") -> ShippingRequest:
-    """The 3PL cancelled the request; status is the integration setting's choice."""
-    sr = shipping_request
+    """The 3PL cancelled the request; status is the integration setting's choice. Decided under the row lock."""
     if status not in FULFILLMENT_CANCEL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(FULFILLMENT_CANCEL_STATUSES)}")
+    sr = sr_lock(shipping_request)
     if sr.status == status or sr.status not in SR_ACTIVE:
         return sr
     order = sr.order
@@ -31,8 +32,9 @@ def shipping_request_canceled_by_fulfillment(*, shipping_request: ShippingReques
     sr.save(update_fields=["status", "remote_status", "updated_at"])
     message = f"{sr.reference} canceled by {sr.integration}" + (f": {reason}" if reason else "") + f" → {status}"
     _event(order, "sr_canceled_by_fulfillment", message, actor)
-    if status in (SR.CANCELED, SR.CANCELED_RESTOCK):
+    if status in SR_CANCELED:
         _sr_release(sr, consume=status == SR.CANCELED)
+        exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="shipping request canceled by fulfillment")
         if not order.shipping_requests.filter(status__in=SR_ACTIVE).exists():
             if _shipped_any(order):
                 _try_transition(order=order, to_status=S.PARTIAL_FULFILLMENT, actor=actor, message=message)
@@ -53,9 +55,12 @@ def _shipped_any(order: Order) -> bool:
     return FulfillmentLine.objects.filter(fulfillment__order=order).exists()
 
 
+@transaction.atomic
 def shipping_request_cancel_confirmed(*, shipping_request: ShippingRequest, too_late: bool = False) -> ShippingRequest:
-    """Outcome of a requested cancellation at the 3PL."""
-    sr = shipping_request
+    """Outcome of a requested cancellation at the 3PL, applied under the row lock. A request already
+    cancelled here (it reached the 3PL while being cancelled) only closes its cancel request: its stock
+    was released when it was cancelled."""
+    sr = sr_lock(shipping_request)
     if sr.cancel_state in (ShippingRequest.CancelState.CANCELED, ShippingRequest.CancelState.TOO_LATE):
         return sr
     order = sr.order
@@ -64,15 +69,20 @@ def shipping_request_cancel_confirmed(*, shipping_request: ShippingRequest, too_
         _cancel_too_late(sr)
         return sr
     sr.cancel_state = ShippingRequest.CancelState.CANCELED
-    sr.status = SR.CANCELED_RESTOCK if sr.restock_on_cancel else SR.CANCELED
-    sr.save(update_fields=["cancel_state", "status", "updated_at"])
-    _sr_release(sr, consume=not sr.restock_on_cancel)
+    if sr.status in SR_CANCELED:
+        sr.save(update_fields=["cancel_state", "updated_at"])
+    else:
+        sr.status = SR.CANCELED_RESTOCK if sr.restock_on_cancel else SR.CANCELED
+        sr.save(update_fields=["cancel_state", "status", "updated_at"])
+        _sr_release(sr, consume=not sr.restock_on_cancel)
+    exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="shipping request canceled")
     _event(order, "sr_canceled", f"{sr.reference} canceled at {sr.integration}", actor)
     _order_after_cancel_outcome(order, actor=actor)
     return sr
 
 
 def _cancel_too_late(sr: ShippingRequest) -> None:
+    """The 3PL shipped before the cancellation reached it (caller holds the request's row lock)."""
     sr.cancel_state = ShippingRequest.CancelState.TOO_LATE
     sr.save(update_fields=["cancel_state", "updated_at"])
     order = sr.order
@@ -85,7 +95,9 @@ def _cancel_too_late(sr: ShippingRequest) -> None:
 
 def _order_after_cancel_outcome(order: Order, *, actor: str) -> None:
     """Once no cancellation is outstanding: a full cancel completes (or stops if something shipped);
-    a partial cancel re-routes what is left."""
+    a partial cancel re-routes what is left (also after a partial shipment), and an order with nothing
+    left to route gets the status its shipments give it."""
+    order_lock(order)
     if order.shipping_requests.filter(cancel_state=ShippingRequest.CancelState.REQUESTED).exists():
         return
     if order.cancel_requested_at:
@@ -96,15 +108,19 @@ def _order_after_cancel_outcome(order: Order, *, actor: str) -> None:
             return
         _try_transition(order=order, to_status=S.CANCELED, actor=actor, message="canceled at fulfillment")
         Cancellation.objects.filter(order=order, status=Cancellation.Status.REQUESTED).update(status=Cancellation.Status.COMPLETED)
-    elif order.status in (S.SENT_TO_FULFILLMENT, S.READY_FOR_FULFILLMENT) and not order.shipping_requests.filter(status__in=SR_ACTIVE).exists():
-        _try_transition(order=order, to_status=S.READY_FOR_FULFILLMENT, actor=actor, message="re-routing what is left")
+    elif order.status in (S.SENT_TO_FULFILLMENT, *ROUTABLE) and not order.shipping_requests.filter(status__in=SR_ACTIVE).exists():
+        if order.status == S.SENT_TO_FULFILLMENT:
+            order_transition(order=order, to_status=S.READY_FOR_FULFILLMENT, actor=actor, message="re-routing what is left")
         order.routing_state = ""
         _save(order, "routing_state")
-        order_route(order=order, actor=actor)
+        if not order_route(order=order, actor=actor):
+            order_sync_fulfillment_status(order=order, actor=actor)
 
 
+@transaction.atomic
 def order_cancel_from_channel(*, order: Order, cancellation: CancellationIn, run=None) -> Cancellation:
-    """The buyer or platform cancelled (fully or some lines)."""
+    """The buyer or platform cancelled (fully or some lines). Decided on the order's locked, re-read row."""
+    order_lock(order)
     existing = None
     if cancellation.external_id:
         existing = Cancellation.objects.filter(integration=order.integration, external_id=cancellation.external_id).first()
@@ -122,6 +138,7 @@ def order_cancel_from_channel(*, order: Order, cancellation: CancellationIn, run
 @transaction.atomic
 def order_cancel(*, order: Order, reason: str = "", user=None) -> Cancellation:
     """Hub-initiated cancellation (pushed to the channel by its connector when its setting says so)."""
+    order_lock(order)
     if order.status in (S.CANCELED, *CHANNEL_DONE, S.RETURNED, S.REFUNDED):
         raise OrderActionError(f"order {order.external_id} is {order.status} and cannot be canceled")
     record = Cancellation.objects.create(order=order, integration=order.integration, source=Cancellation.Source.USER,
@@ -163,21 +180,22 @@ def _cancel_apply(*, order: Order, cancellation: Cancellation, lines, actor: str
 
 
 def _cancel_full(*, order: Order, cancellation: Cancellation, actor: str, user=None, run=None) -> None:
+    """Caller holds the order's row lock. Each active request is cancelled (or its cancellation requested)
+    by shipping_request_cancel under its own lock, so one sent meanwhile is asked of the 3PL, not dropped."""
     if order.status in CHANNEL_DONE or order.status in (S.RETURNED, S.REFUNDED):
         exception_raise(category=OpsException.Category.FULFILLMENT, code="cancel_too_late", integration=order.integration, entity=order,
                         cause_key=f"cancel_too_late:order:{order.pk}", dedup_key=f"order:{order.pk}:cancel_too_late",
                         message=f"Order {order.external_id} was canceled at the channel after it shipped.")
         return
-    for sr in order.shipping_requests.filter(status__in=SR_UNSENT):
+    active = list(order.shipping_requests.filter(status__in=SR_ACTIVE).order_by("pk"))
+    for sr in active:
         shipping_request_cancel(shipping_request=sr, restock=True, actor=actor, user=user)
-    sent = list(order.shipping_requests.filter(status__in=SR_ACTIVE).exclude(status__in=SR_UNSENT))
-    for sr in sent:
-        shipping_request_cancel(shipping_request=sr, restock=True, actor=actor, user=user)
+    waiting = [sr for sr in active if sr.cancel_state == ShippingRequest.CancelState.REQUESTED]
     order.hold_until, order.channel_hold = None, False
-    if sent:
+    if waiting:
         order.cancel_requested_at = timezone.now()
         _save(order, "hold_until", "channel_hold", "cancel_requested_at")
-        _event(order, "cancel_requested", f"waiting for {', '.join(sr.reference for sr in sent)} to be canceled at fulfillment",
+        _event(order, "cancel_requested", f"waiting for {', '.join(sr.reference for sr in waiting)} to be canceled at fulfillment",
                actor, user=user, run=run)
         return
     _save(order, "hold_until", "channel_hold")
@@ -187,8 +205,9 @@ def _cancel_full(*, order: Order, cancellation: Cancellation, actor: str, user=N
 
 
 def _cancel_partial(*, order: Order, actor: str, user=None, run=None) -> None:
-    """Shipping requests are never edited: cancel the affected ones and route the rest again."""
-    active = list(order.shipping_requests.filter(status__in=SR_ACTIVE))
+    """Shipping requests are never edited: cancel the affected ones (each under its own lock) and route the
+    rest again once no cancellation is waiting for the 3PL."""
+    active = list(order.shipping_requests.filter(status__in=SR_ACTIVE).order_by("pk"))
     if not active:
         return
     for sr in active:

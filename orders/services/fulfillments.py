@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Product
@@ -10,19 +11,22 @@ from integrations.models import Integration
 from inventory import services as inventory_services
 from orders.interface import FulfillmentIn
 from orders.models import Fulfillment, FulfillmentLine, Order, ShippingRequest, ShippingRequestLine
-from orders.services.lifecycle import S, SR, _event, order_can_transition, order_transition, _run_actor
+from orders.services.lifecycle import SR, SR_CANCELED, _event, _run_actor, order_sync_fulfillment_status, sr_lock
 from orders.services.cancellations import _cancel_too_late
-from orders.services.lines import _lines_by_sku, _parent_ids
+from orders.services.lines import _lines_by_sku
 
 
+@transaction.atomic
 def fulfillment_record(*, integration: Integration, shipping_request: ShippingRequest | None = None, order: Order | None = None,
                        fulfillment: FulfillmentIn, run=None) -> tuple[Fulfillment, bool]:
-    """Record a shipment once (integration, external_id); ship stock; move request and order status."""
+    """Record a shipment once (integration, external_id); ship stock; move request and order status. A shipment
+    really happened, so it is always recorded, whatever the request's or order's status meanwhile (a request
+    cancelled here that shipped anyway keeps its cancelled status; the order status follows its own rules)."""
     existing = Fulfillment.objects.filter(integration=integration, external_id=fulfillment.external_id).first()
     if existing is not None:
         return existing, False
-    sr = shipping_request
-    order = order or (sr.order if sr else None)
+    sr = sr_lock(shipping_request) if shipping_request is not None else None
+    order = sr.order if sr is not None else order
     if order is None:
         raise ValueError("fulfillment_record needs a shipping request or an order")
     record = Fulfillment.objects.create(order=order, shipping_request=sr, integration=integration, external_id=fulfillment.external_id,
@@ -41,6 +45,8 @@ def fulfillment_record(*, integration: Integration, shipping_request: ShippingRe
 
 
 def _fulfill_request(sr: ShippingRequest, record: Fulfillment, data: FulfillmentIn, run=None) -> None:
+    """Caller holds the request's row lock."""
+    canceled = sr.status in SR_CANCELED
     lines = list(sr.lines.all())
     if sr.location_id:
         inventory_services.inventory_levels_lock(pairs=[(sr.location_id, ln.product_id) for ln in lines if ln.product_id])
@@ -61,14 +67,21 @@ def _fulfill_request(sr: ShippingRequest, record: Fulfillment, data: Fulfillment
         changed.append(line)
         out.append(FulfillmentLine(fulfillment=record, order_line_id=line.order_line_id, sku=line.sku, quantity=take))
         if sr.location_id and line.product_id:
-            inventory_services.inventory_ship(location=sr.location, product=Product(pk=line.product_id, sku=line.sku), quantity=take,
-                                              reference=sr.reference, run=run)
+            product = Product(pk=line.product_id, sku=line.sku)
+            if canceled:
+                # Its commitment was released when it was cancelled: the units leave on hand only.
+                inventory_services.inventory_adjust(location=sr.location, product=product, field="on_hand", delta=-take,
+                                                    reason=inventory_services.Reason.SHIPPED, reference=sr.reference, run=run,
+                                                    allow_negative=True)
+            else:
+                inventory_services.inventory_ship(location=sr.location, product=product, quantity=take, reference=sr.reference, run=run)
     ShippingRequestLine.objects.bulk_update(changed, ["shipped_quantity"])
     FulfillmentLine.objects.bulk_create(out)
-    done = all(ln.shipped_quantity >= ln.quantity for ln in lines)
-    sr.status = SR.FULFILLED if done else SR.PARTIAL_FULFILLMENT
-    sr.save(update_fields=["status", "updated_at"])
-    if sr.cancel_state == ShippingRequest.CancelState.REQUESTED:
+    if not canceled:
+        done = all(ln.shipped_quantity >= ln.quantity for ln in lines)
+        sr.status = SR.FULFILLED if done else SR.PARTIAL_FULFILLMENT
+        sr.save(update_fields=["status", "updated_at"])
+    if sr.cancel_state == ShippingRequest.CancelState.REQUESTED or (canceled and sr.cancel_state != ShippingRequest.CancelState.TOO_LATE):
         _cancel_too_late(sr)
 
 
@@ -78,33 +91,3 @@ def _fulfill_order_lines(order: Order, record: Fulfillment, data: FulfillmentIn)
     items = [(i.sku, i.quantity) for i in data.lines] if data.lines else [(ln.sku, ln.quantity - ln.canceled_quantity) for ln in ordered]
     FulfillmentLine.objects.bulk_create([FulfillmentLine(fulfillment=record, order_line=by_sku.get(sku), sku=sku, quantity=qty)
                                          for sku, qty in items if qty > 0])
-
-
-def order_sync_fulfillment_status(*, order: Order, actor: str = "fulfillment", run=None) -> None:
-    """partialFulfillment while something is left to ship, fulfilled when everything (not canceled) shipped."""
-    if order.fulfillment_type == Order.FulfillmentType.PLATFORM:
-        return
-    shipped: dict[int, int] = defaultdict(int)
-    for sr in order.shipping_requests.exclude(status__in=[SR.CANCELED, SR.CANCELED_RESTOCK]).prefetch_related("lines"):
-        per_line: dict[int, list] = defaultdict(list)
-        for ln in sr.lines.all():
-            per_line[ln.order_line_id].append(ln)
-        for line_id, sr_lines in per_line.items():
-            units = sr_lines[0].units or sum(ln.quantity for ln in sr_lines)
-            # Bundle components: the bundle unit shipped when every component of it shipped.
-            shipped[line_id] += min((ln.shipped_quantity * units) // ln.quantity if ln.quantity else 0 for ln in sr_lines)
-    for line_id, qty in FulfillmentLine.objects.filter(fulfillment__order=order, fulfillment__shipping_request__isnull=True).values_list(
-            "order_line_id", "quantity"):
-        shipped[line_id] += qty
-    lines = list(order.lines.all())
-    if not any(shipped.values()):
-        return
-    parents = _parent_ids(lines)
-    complete = all(shipped.get(ln.pk, 0) >= ln.quantity - ln.canceled_quantity for ln in lines if ln.pk not in parents)
-    target = S.FULFILLED if complete else S.PARTIAL_FULFILLMENT
-    if order.status == S.CANCELED or order.status == target:
-        return
-    if order.status == S.ON_HOLD or not order_can_transition(order=order, to_status=target):
-        _event(order, "status_not_changed", f"shipment recorded; {order.status} → {target} is not allowed", actor, run=run)
-        return
-    order_transition(order=order, to_status=target, actor=actor, run=run)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -18,13 +19,14 @@ from orders.interface import CancellationIn, OrderIn, UpsertResult
 from orders.money import CENT
 from orders.models import Cancellation, CancellationLine, HoldRule, Order, OrderEvent, OrderLine, RoutingState
 from orders.services.lifecycle import (
-    CHANNEL_DONE, S, SR_ACTIVE, SR_UNSENT, _event, order_transition, _run_actor, _save, _try_transition,
+    CHANNEL_DONE, S, SR_ACTIVE, SR_UNSENT, _event, order_lock, order_transition, _run_actor, _save, _try_transition,
 )
 from orders.services.checks import (
     address_problems, _bad_address_key, order_resolve_skus, _raise_bad_address, _raise_unknown_sku, _raise_unknown_skus,
     _unknown_skus,
 )
 from orders.services.shipping_requests import shipping_request_cancel
+from orders.services.lines import _lines_by_sku
 from orders.services.routing import order_route
 from orders.services.cancellations import order_cancel_from_channel
 from orders.services.holds import hold_rule_for, hold_until_for, _match_hold_rule
@@ -128,6 +130,7 @@ def _lines_build(*, order: Order, merged: dict[tuple[str, str], dict], products:
     return top, parts
 
 
+@transaction.atomic
 def orders_upsert_from_channel(*, integration: Integration, orders_in: list[OrderIn], run=None) -> UpsertResult:
     """Page-level upsert on (integration, external_id). See CONTRACT.md for the status rules."""
     result = UpsertResult()
@@ -283,10 +286,46 @@ def _order_proceed(*, order: Order, actor: str, run=None, user=None, channel_hol
         order_route(order=order, run=run, user=user)
 
 
+def _order_reset(order: Order, *, from_status: str) -> bool:
+    """Back to `new` (to be decided again by _order_proceed), only from the status the caller saw: a
+    compare-and-set, so an order cancelled or released meanwhile is left alone. Internal step, no event."""
+    if not Order.objects.filter(pk=order.pk, status=from_status).update(status=S.NEW, updated_at=timezone.now()):
+        order.status = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first() or order.status
+        return False
+    order.status = S.NEW
+    return True
+
+
+def _channel_line_cancellations(*, order: Order, data: OrderIn, merged: dict[tuple[str, str], dict], run) -> None:
+    """Apply the channel's line cancellations not recorded yet (closed loop: requests cancelled, the rest routed
+    again). Each is recorded once by its external id; one is applied only while the order line's cancelled
+    quantity is below what the channel reports cancelled for that SKU (a cancellation that already existed
+    counts for nothing, so a later one of the same SKU is never skipped)."""
+    partial = [c for c in data.cancellations if not c.is_full and c.lines and c.external_id]
+    if not partial or order.status in (S.CANCELED, *CHANNEL_DONE):
+        return
+    known = set(Cancellation.objects.filter(integration=order.integration, external_id__in=[c.external_id for c in partial])
+                .values_list("external_id", flat=True))
+    reported: dict[str, int] = defaultdict(int)
+    for (bundle, sku), row in merged.items():
+        if not bundle:  # the lines as ordered (a bundle's components follow their bundle line)
+            reported[sku] += row["canceled_quantity"]
+    for cancellation in partial:
+        if cancellation.external_id in known:
+            continue
+        lines = _lines_by_sku(Order.objects.get(pk=order.pk))
+        if all((lines[ql.sku].canceled_quantity if ql.sku in lines else 0) + ql.quantity <= reported[ql.sku]
+               for ql in cancellation.lines):
+            order_cancel_from_channel(order=order, cancellation=cancellation, run=run)
+
+
 def _order_update(*, order: Order, data: OrderIn, values: dict, products: dict, run, to_route: list) -> None:
     actor = _run_actor(run)
-    sent = order.shipping_requests.filter(status__in=SR_ACTIVE).exclude(status__in=SR_UNSENT).exists()
+    order_lock(order)
     merged = _merge_lines(data)
+    if data.status != S.CANCELED:
+        _channel_line_cancellations(order=order, data=data, merged=merged, run=run)
+    sent = order.shipping_requests.filter(status__in=SR_ACTIVE).exclude(status__in=SR_UNSENT).exists()
     lines_changed = _lines_differ(order, merged)
     for field, value in values.items():
         setattr(order, field, value)
@@ -316,9 +355,7 @@ def _order_update(*, order: Order, data: OrderIn, values: dict, products: dict, 
         order.channel_hold = False
         _save(order, "channel_hold")
         _event(order, "channel_released", "released by the channel", actor, run=run)
-        if order.status == S.ON_HOLD:
-            Order.objects.filter(pk=order.pk).update(status=S.NEW)
-            order.status = S.NEW
+        if _order_reset(order, from_status=S.ON_HOLD):
             _order_proceed(order=order, actor=actor, run=run, to_route=to_route)
         return
     if order.review_reason in ("unknown_sku", "bad_address") and order.status == S.REVIEW_REQUIRED:
@@ -370,16 +407,16 @@ def order_retry(*, order: Order, actor: str = "re-drive", user=None, run=None) -
         exceptions_resolve(dedup_keys=[_bad_address_key(order)], note="shipping address completed")
         order.review_reason = ""
         _save(order, "review_reason")
-        Order.objects.filter(pk=order.pk).update(status=S.NEW)
-        order.status = S.NEW
+        if not _order_reset(order, from_status=S.REVIEW_REQUIRED):
+            return False
         _event(order, "address_fixed", "shipping address complete", actor, user=user, run=run)
         _order_proceed(order=order, actor=actor, run=run, user=user)
         return True
     if order.status == S.REVIEW_REQUIRED and order.review_reason == "unknown_sku":
         order.review_reason = ""
         _save(order, "review_reason")
-        Order.objects.filter(pk=order.pk).update(status=S.NEW)
-        order.status = S.NEW
+        if not _order_reset(order, from_status=S.REVIEW_REQUIRED):
+            return False
         _event(order, "sku_resolved", "all SKUs known", actor, user=user, run=run)
         _order_proceed(order=order, actor=actor, run=run, user=user)
         return True

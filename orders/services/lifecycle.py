@@ -1,18 +1,18 @@
-"""Order lifecycle: allowed status moves, the transition itself, timeline events and shared constants."""
+"""Order lifecycle: allowed status moves, the compare-and-set transition, row locks, the status shipments give an
+order, timeline events and shared constants."""
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
-from orders.models import Order, OrderEvent, OrderStatus, ShippingRequestStatus
-
+from orders.models import FulfillmentLine, Order, OrderEvent, OrderStatus, ShippingRequest, ShippingRequestStatus
+from orders.services.lines import _parent_ids
 
 S = OrderStatus
-
-
 SR = ShippingRequestStatus
-
 
 # Allowed order status moves. Anything else is refused (InvalidTransition), so a stale or out-of-order
 # channel update cannot drag an order backwards.
@@ -37,30 +37,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.CLOSED: frozenset(),
 }
 
-
 # Shipping requests still holding (or about to hold) stock at a location.
 SR_ACTIVE = (SR.NEW, SR.PENDING_INVENTORY, SR.REVIEW_REQUIRED, SR.READY_FOR_FULFILLMENT, SR.SENT_TO_FULFILLMENT,
              SR.PARTIAL_FULFILLMENT, SR.ON_HOLD, SR.FAILED)
-
-
+SR_CANCELED = (SR.CANCELED, SR.CANCELED_RESTOCK)
 SR_UNSENT = (SR.NEW, SR.PENDING_INVENTORY, SR.REVIEW_REQUIRED, SR.READY_FOR_FULFILLMENT, SR.ON_HOLD, SR.FAILED)
-
-
 # Statuses a channel reports for orders that already left (historic import, platform-shipped).
 CHANNEL_DONE = (S.FULFILLED, S.IN_TRANSIT, S.DELIVERED, S.CLOSED)
-
-
 # 3PL-side cancellation outcomes the integration setting may choose.
 FULFILLMENT_CANCEL_STATUSES = (SR.REVIEW_REQUIRED, SR.CANCELED, SR.CANCELED_RESTOCK, SR.FAILED)
-
-
 # Failed routing is retried on this schedule (and immediately when stock arrives for pendingInventory).
 ROUTING_RETRY = timedelta(minutes=15)
-
-
 RETURN_DONE_STATUSES = {"received", "completed", "returned", "closed", "return_completed"}
-
-
 REFUND_DONE_STATUSES = {"completed", "success", "succeeded", "refunded", "closed"}
 
 
@@ -68,20 +56,32 @@ class InvalidTransition(ValueError):
     pass
 
 
+class StaleTransition(InvalidTransition):
+    """The order is no longer in the status the move expected (another worker or person moved it since it was
+    read); nothing changed. The order instance now carries the current status, to re-decide from."""
+
+
 class OrderActionError(ValueError):
     """A user or connector asked for something the order's state does not allow; nothing changed."""
 
 
-def order_transition(*, order: Order, to_status: str, actor: str, user=None, run=None, message: str = "") -> OrderEvent | None:
-    """Move the order to to_status if allowed, recording who or what moved it. Same status: no-op."""
-    if order.status == to_status:
+def order_transition(*, order: Order, to_status: str, actor: str, user=None, run=None, message: str = "",
+                     from_status: str | None = None) -> OrderEvent | None:
+    """Move the order from the status it is expected to be in (`from_status`, default: the status this instance
+    was read with) to to_status, recording who or what moved it. Applied as compare-and-set
+    (UPDATE … WHERE status=<expected>): if the row moved on meanwhile, StaleTransition and nothing changes.
+    A move TRANSITIONS does not allow: InvalidTransition. Expected status equal to to_status: no-op."""
+    expected = from_status or order.status
+    if expected == to_status:
         return None
-    if to_status not in TRANSITIONS.get(order.status, frozenset()):
-        raise InvalidTransition(f"order {order.external_id}: {order.status} → {to_status} is not allowed")
-    from_status = order.status
-    Order.objects.filter(pk=order.pk).update(status=to_status, updated_at=timezone.now())
+    if to_status not in TRANSITIONS.get(expected, frozenset()):
+        raise InvalidTransition(f"order {order.external_id}: {expected} → {to_status} is not allowed")
+    if not Order.objects.filter(pk=order.pk, status=expected).update(status=to_status, updated_at=timezone.now()):
+        current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
+        order.status = current or order.status
+        raise StaleTransition(f"order {order.external_id}: expected {expected}, is {current}; {to_status} not applied")
     order.status = to_status
-    return OrderEvent.objects.create(order=order, kind="status", from_status=from_status, to_status=to_status, message=message,
+    return OrderEvent.objects.create(order=order, kind="status", from_status=expected, to_status=to_status, message=message,
                                      actor=actor[:120], user=user, sync_run=run)
 
 
@@ -90,9 +90,33 @@ def order_can_transition(*, order: Order, to_status: str) -> bool:
 
 
 def _try_transition(**kwargs) -> OrderEvent | None:
-    if not order_can_transition(order=kwargs["order"], to_status=kwargs["to_status"]):
-        return None
-    return order_transition(**kwargs)
+    """Move if the order's status allows it. A stale instance is re-decided once from the row's current status
+    (so a shipment or return reported late still lands), never applied over it."""
+    order = kwargs["order"]
+    for _ in range(2):
+        if not order_can_transition(order=order, to_status=kwargs["to_status"]):
+            return None
+        try:
+            return order_transition(**kwargs)
+        except StaleTransition:
+            continue
+    return None
+
+
+def order_lock(order: Order) -> Order:
+    """Lock the order's row for this transaction and reload the instance from it (lock + re-read): decisions
+    made after this see the current state, and other writers of the order wait. Lock order: order first,
+    then its shipping requests (sr_lock), then inventory levels."""
+    order.refresh_from_db(from_queryset=Order.objects.select_for_update(of=("self",)).select_related("integration"))
+    return order
+
+
+def sr_lock(sr: ShippingRequest) -> ShippingRequest:
+    """Lock the request's order, then the request, and reload the request (with its order) from the rows."""
+    Order.objects.select_for_update().filter(pk=sr.order_id).values_list("pk", flat=True).first()
+    sr.refresh_from_db(from_queryset=ShippingRequest.objects.select_for_update(of=("self",)).select_related(
+        "order", "integration", "location"))
+    return sr
 
 
 def _event(order: Order, kind: str, message: str, actor: str, user=None, run=None) -> OrderEvent:
@@ -109,3 +133,37 @@ def _user_actor(user) -> str:
 
 def _save(order: Order, *fields: str) -> None:
     order.save(update_fields=[*fields, "updated_at"])
+
+
+@transaction.atomic
+def order_sync_fulfillment_status(*, order: Order, actor: str = "fulfillment", run=None) -> None:
+    """partialFulfillment while something is left to ship, fulfilled when everything (not canceled) shipped.
+    Decided on the order's locked, re-read row; a cancelled order is never moved by a shipment."""
+    order_lock(order)
+    if order.fulfillment_type == Order.FulfillmentType.PLATFORM:
+        return
+    shipped: dict[int, int] = defaultdict(int)
+    # Every request counts, cancelled ones too: one cancelled after a partial shipment shipped those units.
+    for sr in order.shipping_requests.prefetch_related("lines"):
+        per_line: dict[int, list] = defaultdict(list)
+        for ln in sr.lines.all():
+            per_line[ln.order_line_id].append(ln)
+        for line_id, sr_lines in per_line.items():
+            units = sr_lines[0].units or sum(ln.quantity for ln in sr_lines)
+            # Bundle components: the bundle unit shipped when every component of it shipped.
+            shipped[line_id] += min((ln.shipped_quantity * units) // ln.quantity if ln.quantity else 0 for ln in sr_lines)
+    for line_id, qty in FulfillmentLine.objects.filter(fulfillment__order=order, fulfillment__shipping_request__isnull=True).values_list(
+            "order_line_id", "quantity"):
+        shipped[line_id] += qty
+    lines = list(order.lines.all())
+    if not any(shipped.values()):
+        return
+    parents = _parent_ids(lines)
+    complete = all(shipped.get(ln.pk, 0) >= ln.quantity - ln.canceled_quantity for ln in lines if ln.pk not in parents)
+    target = S.FULFILLED if complete else S.PARTIAL_FULFILLMENT
+    if order.status == S.CANCELED or order.status == target:
+        return
+    if order.status == S.ON_HOLD or not order_can_transition(order=order, to_status=target):
+        _event(order, "status_not_changed", f"shipment recorded; {order.status} → {target} is not allowed", actor, run=run)
+        return
+    order_transition(order=order, to_status=target, actor=actor, run=run)

@@ -16,11 +16,18 @@ from inventory import services as inventory_services
 from inventory.models import Location
 from orders.models import Order, OrderEvent, OrderLine, RoutingRule, RoutingState, ShippingRequest, ShippingRequestLine
 from orders.services.lifecycle import (
-    ROUTING_RETRY, S, SR, SR_ACTIVE, SR_UNSENT, OrderActionError, _event, order_transition, _save, _user_actor,
+    ROUTING_RETRY, S, SR, SR_ACTIVE, SR_UNSENT, OrderActionError, _event, order_lock, order_transition, _save, _user_actor,
 )
 from orders.services.checks import address_problems, _raise_bad_address
 from orders.services.shipping_requests import shipping_request_cancel
 from orders.services.lines import _parent_ids
+
+
+# Order statuses with units that may still need routing: ready, or partially shipped after a partial cancellation
+# cancelled the rest of a request (what is left and paid for is routed again).
+ROUTABLE = (S.READY_FOR_FULFILLMENT, S.PARTIAL_FULFILLMENT)
+# Routing exception codes (one open per order at a time).
+ROUTING_FAILURES = ("no_location", "out_of_stock")
 
 
 def routing_rule_for(*, order: Order) -> RoutingRule | None:
@@ -90,10 +97,11 @@ def _max_units(line: OrderLine, location: Location, components: dict, avail: dic
 
 @transaction.atomic
 def order_route(*, order: Order, run=None, user=None, actor: str = "routing") -> list[ShippingRequest]:
-    """Route what is left of a readyForFulfillment order into shipping requests, committing stock. No
+    """Route what is left of a readyForFulfillment (or partially shipped) order into shipping requests, committing
+    stock; decided on the order's locked row, not on the caller's copy. No
     rule, no location or no stock → routing exception and the order waits; nothing is sent anywhere."""
-    order = Order.objects.select_for_update().select_related("integration").get(pk=order.pk)
-    if order.status != S.READY_FOR_FULFILLMENT or order.cancel_requested_at:
+    order = Order.objects.select_for_update(of=("self",)).select_related("integration").get(pk=order.pk)
+    if order.status not in ROUTABLE or order.cancel_requested_at:
         return []
     routed = _routed_units(order)
     demand = _demand(order, routed)
@@ -144,15 +152,21 @@ def order_route(*, order: Order, run=None, user=None, actor: str = "routing") ->
 
 
 def _routed_units(order: Order) -> dict[int, int]:
-    """Units of each order line on active shipping requests (bundle component lines count as bundle units)."""
+    """Units of each order line already taken care of: every unit on an active shipping request, and the units
+    shipped on a finished or cancelled one (a request cancelled after a partial shipment shipped those).
+    Bundle component lines count as bundle units: a bundle unit shipped when every component of it shipped."""
+    rows: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+    for sr_id, status, line_id, units, quantity, shipped in ShippingRequestLine.objects.filter(
+            shipping_request__order=order, order_line__isnull=False).values_list(
+            "shipping_request_id", "shipping_request__status", "order_line_id", "units", "quantity", "shipped_quantity"):
+        rows[(sr_id, line_id)].append((status, units or quantity, quantity, shipped))
     out: dict[int, int] = defaultdict(int)
-    per_sr_line: dict[tuple[int, int], int] = {}
-    for sr_id, line_id, units in ShippingRequestLine.objects.filter(
-            shipping_request__order=order, shipping_request__status__in=SR_ACTIVE, order_line__isnull=False).values_list(
-            "shipping_request_id", "order_line_id", "units"):
-        per_sr_line[(sr_id, line_id)] = units
-    for (_, line_id), units in per_sr_line.items():
-        out[line_id] += units
+    for (_, line_id), sr_lines in rows.items():
+        status, units = sr_lines[0][0], sr_lines[0][1]
+        if status in SR_ACTIVE:
+            out[line_id] += units
+        else:
+            out[line_id] += min((shipped * units) // quantity if quantity else 0 for _, _, quantity, shipped in sr_lines)
     return out
 
 
@@ -228,11 +242,14 @@ def _create_requests_now(order: Order, plan: dict, components: dict, *, rule, ru
         created.append(sr)
     order.routing_state, order.routing_next_at = RoutingState.ROUTED, None
     _save(order, "routing_state", "routing_next_at")
-    exceptions_resolve(dedup_keys=[f"order:{order.pk}:routing:no_location", f"order:{order.pk}:routing:out_of_stock"],
-                       note="order routed")
+    exceptions_resolve(dedup_keys=routing_exception_keys(order), note="order routed")
     _event(order, "routed", f"rule {rule.name if rule else '—'} → " + ", ".join(f"{sr.reference} @ {sr.location}" for sr in created),
            actor, user=user, run=run)
     return created
+
+
+def routing_exception_keys(order: Order) -> list[str]:
+    return [f"order:{order.pk}:routing:{code}" for code in ROUTING_FAILURES]
 
 
 def _routing_failed(order: Order, *, code: str, message: str, run=None, pending: bool = False) -> list:
@@ -241,6 +258,9 @@ def _routing_failed(order: Order, *, code: str, message: str, run=None, pending:
     order.routing_attempts += 1
     order.routing_next_at = timezone.now() + ROUTING_RETRY
     _save(order, "routing_state", "routing_attempts", "routing_next_at")
+    # One routing exception per order: the cause it names now replaces one named before (no rule → no stock).
+    exceptions_resolve(dedup_keys=[k for k in routing_exception_keys(order) if not k.endswith(f":{code}")],
+                       note=f"routing now fails for another reason ({code})")
     exception_raise(category=OpsException.Category.ROUTING, code=code, integration=order.integration, entity=order,
                     cause_key=f"routing:{code}", dedup_key=f"order:{order.pk}:routing:{code}",
                     message=f"Order {order.external_id} could not be routed: {message}.")
@@ -252,7 +272,7 @@ def _routing_failed(order: Order, *, code: str, message: str, run=None, pending:
 def orders_recheck_pending(*, product_ids) -> int:
     """Stock arrived: try again the orders waiting for it."""
     ids = list(product_ids)
-    orders = Order.objects.filter(status=S.READY_FOR_FULFILLMENT, routing_state=RoutingState.PENDING_INVENTORY).filter(
+    orders = Order.objects.filter(status__in=ROUTABLE, routing_state=RoutingState.PENDING_INVENTORY).filter(
         Q(lines__product_id__in=ids) | Q(lines__product__components__component_id__in=ids)).distinct()
     return sum(1 for order in orders.order_by("created_at")[:200] if order_route(order=order, actor="stock arrived"))
 
@@ -260,7 +280,7 @@ def orders_recheck_pending(*, product_ids) -> int:
 def orders_retry_routing(*, now=None) -> int:
     """Scheduled: retry failed or pending routing whose retry time came."""
     now = now or timezone.now()
-    orders = Order.objects.filter(status=S.READY_FOR_FULFILLMENT, routing_state__in=[RoutingState.FAILED, RoutingState.PENDING_INVENTORY],
+    orders = Order.objects.filter(status__in=ROUTABLE, routing_state__in=[RoutingState.FAILED, RoutingState.PENDING_INVENTORY],
                                   routing_next_at__lte=now).order_by("routing_next_at")[:200]
     return sum(1 for order in orders if order_route(order=order, actor="routing retry"))
 
@@ -268,6 +288,7 @@ def orders_retry_routing(*, now=None) -> int:
 def order_reroute(*, order: Order, user=None, restock: bool = True) -> list[ShippingRequest]:
     """Cancel the order's unsent shipping requests and route it again."""
     with transaction.atomic():
+        order_lock(order)
         if order.status != S.READY_FOR_FULFILLMENT:
             raise OrderActionError(f"order {order.external_id} is {order.status}; only orders not sent can be re-routed")
         for sr in order.shipping_requests.filter(status__in=SR_UNSENT):

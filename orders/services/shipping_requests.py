@@ -1,6 +1,7 @@
 """Shipping request operations that do not route: cancel (or request it), mark sent / rejected, retry."""
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Product
@@ -8,7 +9,7 @@ from integrations.models import OpsException
 from integrations.services import exception_raise, exceptions_resolve
 from inventory import services as inventory_services
 from orders.models import ShippingRequest
-from orders.services.lifecycle import S, SR, SR_ACTIVE, SR_UNSENT, _event, _run_actor, _try_transition, _user_actor
+from orders.services.lifecycle import S, SR, SR_ACTIVE, SR_CANCELED, SR_UNSENT, _event, _run_actor, _try_transition, _user_actor, sr_lock
 
 
 def _sr_release(sr: ShippingRequest, *, consume: bool, run=None) -> None:
@@ -23,10 +24,11 @@ def _sr_release(sr: ShippingRequest, *, consume: bool, run=None) -> None:
                                                  consume=consume, reference=sr.reference, run=run)
 
 
+@transaction.atomic
 def shipping_request_cancel(*, shipping_request: ShippingRequest, restock: bool = True, actor: str = "system", user=None) -> ShippingRequest:
-    """Cancel a request. Unsent: done here (release or consume its stock). Sent: the cancellation is
-    requested from the fulfillment integration (closed loop)."""
-    sr = shipping_request
+    """Cancel a request, decided under its row lock from its current state. Unsent: done here (release or
+    consume its stock). Sent: the cancellation is requested from the fulfillment integration (closed loop)."""
+    sr = sr_lock(shipping_request)
     if sr.status not in SR_ACTIVE:
         return sr
     if sr.status in SR_UNSENT:
@@ -34,6 +36,7 @@ def shipping_request_cancel(*, shipping_request: ShippingRequest, restock: bool 
         sr.cancel_state = ShippingRequest.CancelState.CANCELED
         sr.save(update_fields=["status", "cancel_state", "updated_at"])
         _sr_release(sr, consume=not restock)
+        exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="shipping request canceled")
         _event(sr.order, "sr_canceled", f"{sr.reference} canceled ({'restock' if restock else 'no restock'})", actor, user=user)
         return sr
     if sr.cancel_state == ShippingRequest.CancelState.REQUESTED:
@@ -44,12 +47,33 @@ def shipping_request_cancel(*, shipping_request: ShippingRequest, restock: bool 
     return sr
 
 
+@transaction.atomic
 def shipping_request_mark_sent(*, shipping_request: ShippingRequest, external_id: str, remote_status: str = "", run=None) -> ShippingRequest:
-    sr = shipping_request
-    if sr.status == SR.SENT_TO_FULFILLMENT and sr.external_id == external_id:
+    """The 3PL accepted the request as external_id. Decided under the row lock from the request's current
+    state: only an unsent request becomes sentToFulfillment. One cancelled while it was being sent stays
+    cancelled (its stock was released) and gets cancel_state=requested, so the 3PL cancel flow cancels the
+    3PL's copy; a request already further on (shipped) keeps its status."""
+    sr = sr_lock(shipping_request)
+    sent_at = sr.sent_at or timezone.now()
+    if sr.status in SR_CANCELED:
+        if sr.external_id == external_id:
+            return sr
+        sr.external_id, sr.remote_status, sr.sent_at = external_id, remote_status or sr.remote_status, sent_at
+        fields = ["external_id", "remote_status", "sent_at", "updated_at"]
+        if sr.cancel_state in ("", ShippingRequest.CancelState.CANCELED):
+            sr.cancel_state = ShippingRequest.CancelState.REQUESTED
+            fields.append("cancel_state")
+        sr.save(update_fields=fields)
+        _event(sr.order, "sr_cancel_requested", f"{sr.reference} reached {sr.integration} as {external_id} after it was canceled; "
+               "cancellation requested", _run_actor(run), run=run)
+        return sr
+    if sr.status not in SR_UNSENT:
+        if not sr.external_id:
+            sr.external_id = external_id
+            sr.save(update_fields=["external_id", "updated_at"])
         return sr
     sr.status, sr.external_id, sr.remote_status = SR.SENT_TO_FULFILLMENT, external_id, remote_status or sr.remote_status
-    sr.sent_at = sr.sent_at or timezone.now()
+    sr.sent_at = sent_at
     sr.save(update_fields=["status", "external_id", "remote_status", "sent_at", "updated_at"])
     exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="sent to fulfillment")
     _try_transition(order=sr.order, to_status=S.SENT_TO_FULFILLMENT, actor=_run_actor(run), run=run,
@@ -62,11 +86,15 @@ def _sr_exception_keys(sr: ShippingRequest) -> list[str]:
         code="cancel_too_late").values_list("dedup_key", flat=True))
 
 
+@transaction.atomic
 def shipping_request_mark_rejected(*, shipping_request: ShippingRequest, message: str, code: str = "3pl_rejected",
                                    cause_key: str = "") -> ShippingRequest:
     """The 3PL refused the request: failed and visible as a fulfillment exception (re-drive resends it).
-    cause_key groups requests blocked by one cause, e.g. "shipping_method:<integration pk>:Standard"."""
-    sr = shipping_request
+    cause_key groups requests blocked by one cause, e.g. "shipping_method:<integration pk>:Standard".
+    A request cancelled (or sent by another attempt) meanwhile is left as it is: nothing to fix."""
+    sr = sr_lock(shipping_request)
+    if sr.status not in SR_UNSENT:
+        return sr
     if not cause_key:
         cause_key = f"shipping_method:{sr.integration_id}:{sr.shipping_method}" if "shipping_method" in code else f"{code}:{sr.integration_id}"
     exception_raise(category=OpsException.Category.FULFILLMENT, code=code, integration=sr.integration, entity=sr, cause_key=cause_key,
@@ -78,9 +106,10 @@ def shipping_request_mark_rejected(*, shipping_request: ShippingRequest, message
     return sr
 
 
+@transaction.atomic
 def shipping_request_retry(*, shipping_request: ShippingRequest, user=None) -> bool:
-    """A failed request goes back to readyForFulfillment so the 3PL push flow sends it again."""
-    sr = shipping_request
+    """A failed, never-accepted request goes back to readyForFulfillment so the 3PL push flow sends it again."""
+    sr = sr_lock(shipping_request)
     if sr.status != SR.FAILED or sr.external_id:
         return False
     sr.status = SR.READY_FOR_FULFILLMENT

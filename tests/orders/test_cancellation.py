@@ -174,3 +174,57 @@ def test_commit_race_turns_into_pending_inventory(shop, wh, sku_a, monkeypatch):
     assert order.routing_state == "pendingInventory"
     assert ShippingRequest.objects.count() == 0
     assert _level("A").committed == 0
+
+
+def _line_cancel(order, sku, external_id, quantity=1):
+    return services.order_cancel_from_channel(order=Order.objects.get(pk=order.pk), cancellation=CancellationIn(
+        source="buyer", external_id=external_id, is_full=False, lines=(QuantityLineIn(sku=sku, quantity=quantity),)))
+
+
+def test_partial_cancel_after_partial_shipment_routes_the_rest_once(shop, wh, sku_a):
+    # given: 3 × A sent as one request; 1 unit shipped (order partialFulfillment)
+    f.stock(wh, sku_a, 10)
+    f.rule("r", [wh])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("A", 3),))])
+    order = Order.objects.get()
+    first = order.shipping_requests.get()
+    services.shipping_request_mark_sent(shipping_request=first, external_id="OSA-1")
+    services.fulfillment_record(integration=first.integration, shipping_request=first, fulfillment=FulfillmentIn(
+        external_id="F1", lines=(QuantityLineIn(sku="A", quantity=1),)))
+    assert Order.objects.get().status == "partialFulfillment"
+    # when: the buyer cancels one unit and the 3PL confirms the cancellation of the request
+    _line_cancel(order, "A", "C1")
+    services.shipping_request_cancel_confirmed(shipping_request=ShippingRequest.objects.get(pk=first.pk))
+    # then: exactly the one paid-for unit left (3 - 1 cancelled - 1 shipped) is routed again
+    second = order.shipping_requests.exclude(pk=first.pk).get()
+    assert [(ln.sku, ln.quantity) for ln in second.lines.all()] == [("A", 1)]
+    assert second.status == "readyForFulfillment"
+    assert ShippingRequest.objects.get(pk=first.pk).status == "canceledRestock"
+    assert (_level("A").on_hand, _level("A").committed, _level("A").available) == (9, 1, 8)
+    assert Order.objects.get().status == "partialFulfillment"
+    # and when the rest ships, the order is fulfilled
+    services.shipping_request_mark_sent(shipping_request=second, external_id="OSA-2")
+    services.fulfillment_record(integration=second.integration, shipping_request=second, fulfillment=FulfillmentIn(external_id="F2"))
+    assert Order.objects.get().status == "fulfilled"
+    assert (_level("A").on_hand, _level("A").committed) == (8, 0)
+
+
+def test_units_shipped_on_a_cancelled_request_are_not_routed_again(shop, wh, sku_a, sku_b):
+    # given: A and B on one sent request; A shipped, then B cancelled by the buyer and confirmed by the 3PL
+    f.stock(wh, sku_a, 10)
+    f.stock(wh, sku_b, 10)
+    f.rule("r", [wh])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("A", 2), ("B", 1)))])
+    order = Order.objects.get()
+    sr = order.shipping_requests.get()
+    services.shipping_request_mark_sent(shipping_request=sr, external_id="OSA-1")
+    services.fulfillment_record(integration=sr.integration, shipping_request=sr, fulfillment=FulfillmentIn(
+        external_id="F1", lines=(QuantityLineIn(sku="A", quantity=2),)))
+    # when
+    _line_cancel(order, "B", "C1")
+    services.shipping_request_cancel_confirmed(shipping_request=ShippingRequest.objects.get())
+    # then: nothing is routed again (A shipped, B cancelled) and the order is complete
+    assert ShippingRequest.objects.count() == 1
+    assert Order.objects.get().status == "fulfilled"
+    assert (_level("A").on_hand, _level("A").committed) == (8, 0)
+    assert (_level("B").on_hand, _level("B").committed) == (10, 0)
