@@ -1,0 +1,143 @@
+"""Real concurrency on PostgreSQL (issue #10, defect 3): a worker changing an order or shipping request while
+another one holds it. One thread holds its transaction open; the other is started against the same rows and
+the test waits until PostgreSQL reports it blocked on a lock, then lets the first commit."""
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from inventory.models import InventoryLevel
+from orders import selectors, services
+from orders.interface import CancellationIn
+from orders.models import Cancellation, HoldRule, Order, OrderEvent, ShippingRequest
+from tests.orders import factories as f
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"),
+]
+
+WAIT = 20  # seconds: upper bound for a thread to reach a point, never a timing assumption
+
+
+def _thread(target, results, key):
+    def run():
+        try:
+            results[key] = target()
+        except Exception as exc:  # surfaced by the assertions
+            results[key] = exc
+        finally:
+            connections.close_all()
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _wait_until_someone_waits_on_a_lock():
+    deadline = time.monotonic() + WAIT
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no backend ever waited on a lock")
+
+
+def _holding(work, ready: threading.Event, release: threading.Event):
+    """Do `work` in a transaction and keep it open (locks held) until released."""
+    def run():
+        with transaction.atomic():
+            result = work()
+            ready.set()
+            assert release.wait(WAIT)
+        return result
+    return run
+
+
+def _level(sku):
+    return InventoryLevel.objects.get(product__sku=sku)
+
+
+@pytest.fixture
+def routed(shop, wh, sku_a):
+    f.stock(wh, sku_a, 10)
+    f.rule("r", [wh])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(lines=(("A", 2),))])
+    return Order.objects.get()
+
+
+def _cancel(order_pk):
+    return services.order_cancel_from_channel(order=Order.objects.get(pk=order_pk),
+                                              cancellation=CancellationIn(source="buyer", external_id="C1"))
+
+
+def test_cancel_arriving_while_the_push_marks_sent_asks_the_3pl(routed, wh):
+    # given: the push worker marked the request sent and has not committed yet
+    results, ready, release = {}, threading.Event(), threading.Event()
+    sr = ShippingRequest.objects.get()
+    push = _thread(_holding(lambda: services.shipping_request_mark_sent(
+        shipping_request=ShippingRequest.objects.select_related("order").get(pk=sr.pk), external_id="OSA-1"), ready, release),
+        results, "push")
+    assert ready.wait(WAIT)
+    # when: the buyer's cancellation is applied by another worker at the same time
+    cancel = _thread(lambda: _cancel(routed.pk), results, "cancel")
+    _wait_until_someone_waits_on_a_lock()
+    release.set()
+    push.join(WAIT), cancel.join(WAIT)
+    # then: the request stays sent and its cancellation is requested from the 3PL; stock stays committed until then
+    assert not isinstance(results["push"], Exception) and not isinstance(results["cancel"], Exception), results
+    sr.refresh_from_db()
+    order = Order.objects.get()
+    assert (sr.status, sr.cancel_state, sr.external_id) == ("sentToFulfillment", "requested", "OSA-1")
+    assert order.status == "sentToFulfillment" and order.cancel_requested_at is not None
+    assert list(selectors.shipping_requests_to_cancel(integration=wh.integration)) == [sr]
+    assert (_level("A").committed, _level("A").available) == (2, 8)
+    assert Cancellation.objects.count() == 1
+
+
+def test_push_marking_sent_while_the_cancel_commits_reopens_nothing(routed, wh):
+    # given: the push worker read the request (ready) and sent it; the cancellation holds the order meanwhile
+    results, ready, release = {}, threading.Event(), threading.Event()
+    read_by_push = ShippingRequest.objects.select_related("order").get()
+    cancel = _thread(_holding(lambda: _cancel(routed.pk), ready, release), results, "cancel")
+    assert ready.wait(WAIT)
+    # when: the push records OSA's acceptance on its copy
+    push = _thread(lambda: services.shipping_request_mark_sent(shipping_request=read_by_push, external_id="OSA-1"), results, "push")
+    _wait_until_someone_waits_on_a_lock()
+    release.set()
+    cancel.join(WAIT), push.join(WAIT)
+    # then: the order stays cancelled, the request stays cancelled with OSA's id and a cancel request for the 3PL
+    assert not isinstance(results["push"], Exception) and not isinstance(results["cancel"], Exception), results
+    sr = ShippingRequest.objects.get()
+    assert Order.objects.get().status == "canceled"
+    assert (sr.status, sr.cancel_state, sr.external_id) == ("canceledRestock", "requested", "OSA-1")
+    assert list(selectors.shipping_requests_to_cancel(integration=wh.integration)) == [sr]
+    assert (_level("A").committed, _level("A").available) == (0, 10)
+    assert OrderEvent.objects.filter(to_status="sentToFulfillment").exists() is False
+
+
+def test_hold_release_waits_for_a_cancellation_in_progress_and_skips_the_order(shop, wh, sku_a):
+    # given: a held order whose hold ended; the buyer's cancellation holds it (not committed yet)
+    f.stock(wh, sku_a, 10)
+    f.rule("r", [wh])
+    HoldRule.objects.create(name="h", integration=shop, minutes=60, clock="sync_time")
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in()])
+    order = Order.objects.get()
+    Order.objects.filter(pk=order.pk).update(hold_until=timezone.now() - timedelta(minutes=1))
+    results, ready, release = {}, threading.Event(), threading.Event()
+    cancel = _thread(_holding(lambda: _cancel(order.pk), ready, release), results, "cancel")
+    assert ready.wait(WAIT)
+    # when: the scheduled release runs at the same time
+    releaser = _thread(lambda: services.orders_release_due(), results, "release")
+    _wait_until_someone_waits_on_a_lock()
+    release.set()
+    cancel.join(WAIT), releaser.join(WAIT)
+    # then: nothing released, nothing routed, the order cancelled
+    assert results["release"] == 0, results
+    assert Order.objects.get().status == "canceled"
+    assert ShippingRequest.objects.exists() is False
+    assert (_level("A").committed, _level("A").available) == (0, 10)
