@@ -1,11 +1,12 @@
 """Shipping request operations that do not route: cancel (or request it), mark sent / rejected, retry."""
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Product
-from integrations.models import OpsException
+from integrations.models import OpsException, OutboundPush
 from integrations.services import exception_raise, exceptions_resolve
 from inventory import services as inventory_services
 from orders.models import ShippingRequest
@@ -24,14 +25,25 @@ def _sr_release(sr: ShippingRequest, *, consume: bool, run=None) -> None:
                                                  consume=consume, reference=sr.reference, run=run)
 
 
+def _push_in_doubt(sr: ShippingRequest) -> bool:
+    """A push of this never-acknowledged request was attempted and did not end rejected (e.g. it timed out
+    after the 3PL accepted it)."""
+    if sr.external_id:
+        return False
+    return OutboundPush.objects.filter(content_type=ContentType.objects.get_for_model(ShippingRequest), object_id=sr.pk,
+                                       attempts__gt=0).exclude(status=OutboundPush.Status.FAILED).exists()
+
+
 @transaction.atomic
 def shipping_request_cancel(*, shipping_request: ShippingRequest, restock: bool = True, actor: str = "system", user=None) -> ShippingRequest:
     """Cancel a request, decided under its row lock from its current state. Unsent: done here (release or
-    consume its stock). Sent: the cancellation is requested from the fulfillment integration (closed loop)."""
+    consume its stock). Sent, or a push of it in doubt (attempted, outcome unknown: the 3PL may have it): the
+    cancellation is requested from the fulfillment integration (closed loop; its cancel flow looks the
+    reference up when the request has no 3PL id)."""
     sr = sr_lock(shipping_request)
     if sr.status not in SR_ACTIVE:
         return sr
-    if sr.status in SR_UNSENT:
+    if sr.status in SR_UNSENT and not _push_in_doubt(sr):
         sr.status = SR.CANCELED_RESTOCK if restock else SR.CANCELED
         sr.cancel_state = ShippingRequest.CancelState.CANCELED
         sr.save(update_fields=["status", "cancel_state", "updated_at"])
