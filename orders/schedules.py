@@ -4,4 +4,6 @@ SCHEDULES = [
     {"name": "orders.release_due_holds", "func": "orders.tasks.orders_release_due_task", "cron": "* * * * *"},
     # https://crontab.guru/#*/5_*_*_*_* — every 5 minutes: failed / pending routing whose retry time came.
     {"name": "orders.retry_routing", "func": "orders.tasks.orders_retry_routing_task", "cron": "*/5 * * * *"},
+    # https://crontab.guru/#*/5_*_*_*_* — every 5 minutes: orders in review whose unknown SKU or bad address was fixed.
+    {"name": "orders.retry_blocked", "func": "orders.tasks.orders_retry_blocked_task", "cron": "*/5 * * * *"},
 ]

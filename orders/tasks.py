@@ -12,3 +12,7 @@ def orders_release_due_task() -> int:
 @single_flight("orders.retry_routing")
 def orders_retry_routing_task() -> int:
     return services.orders_retry_routing()
+
+
+def orders_retry_blocked_task() -> int:
+    return services.orders_retry_blocked()

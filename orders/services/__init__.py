@@ -17,7 +17,8 @@ from orders.services.routing import (  # noqa: F401
     ROUTABLE, ROUTING_FAILURES, routing_rule_for, routing_exception_keys, order_route, orders_recheck_pending, orders_retry_routing, order_reroute,
 )
 from orders.services.cancellations import (  # noqa: F401
-    shipping_request_canceled_by_fulfillment, shipping_request_cancel_confirmed, order_cancel_from_channel, order_cancel,
+    shipping_request_canceled_by_fulfillment, shipping_request_cancel_confirmed, cancel_too_late_keys, order_cancel_from_channel,
+    order_cancel,
 )
 from orders.services.holds import (  # noqa: F401
     hold_rule_for, hold_until_for, orders_release_due, order_release_hold, order_rehold,
@@ -26,7 +27,7 @@ from orders.services.fulfillments import (  # noqa: F401
     fulfillment_record,
 )
 from orders.services.ingestion import (  # noqa: F401
-    ORDER_FIELDS, orders_upsert_from_channel, order_retry,
+    ORDER_FIELDS, orders_upsert_from_channel, order_retry, orders_retry_blocked,
 )
 from orders.services.returns import (  # noqa: F401
     returns_upsert, refunds_upsert, refund_bind_external_id,
@@ -72,6 +73,7 @@ __all__ = [
     "order_reroute",
     "shipping_request_canceled_by_fulfillment",
     "shipping_request_cancel_confirmed",
+    "cancel_too_late_keys",
     "order_cancel_from_channel",
     "order_cancel",
     "hold_rule_for",
@@ -83,6 +85,7 @@ __all__ = [
     "ORDER_FIELDS",
     "orders_upsert_from_channel",
     "order_retry",
+    "orders_retry_blocked",
     "returns_upsert",
     "refunds_upsert",
     "refund_bind_external_id",

@@ -81,6 +81,12 @@ def shipping_request_cancel_confirmed(*, shipping_request: ShippingRequest, too_
     return sr
 
 
+def cancel_too_late_keys(order: Order) -> list[str]:
+    """The order's cancel_too_late exceptions (order-level and per request): their cause is handled once the
+    buyer's return is received or the refund completed."""
+    return [f"order:{order.pk}:cancel_too_late", *(f"sr:{pk}:cancel_too_late" for pk in order.shipping_requests.values_list("pk", flat=True))]
+
+
 def _cancel_too_late(sr: ShippingRequest) -> None:
     """The 3PL shipped before the cancellation reached it (caller holds the request's row lock)."""
     sr.cancel_state = ShippingRequest.CancelState.TOO_LATE

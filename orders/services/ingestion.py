@@ -130,11 +130,16 @@ def _lines_build(*, order: Order, merged: dict[tuple[str, str], dict], products:
     return top, parts
 
 
+def _duplicate_key(integration: Integration, external_id: str) -> str:
+    return f"ingest:{integration.pk}:duplicate:{external_id}"
+
+
 @transaction.atomic
 def orders_upsert_from_channel(*, integration: Integration, orders_in: list[OrderIn], run=None) -> UpsertResult:
     """Page-level upsert on (integration, external_id). See CONTRACT.md for the status rules."""
     result = UpsertResult()
     valid: dict[str, OrderIn] = {}
+    duplicates: set[str] = set()
     for data in orders_in:
         problem = _validate_order_in(data)
         if problem:
@@ -143,11 +148,15 @@ def orders_upsert_from_channel(*, integration: Integration, orders_in: list[Orde
         previous = valid.get(data.external_id)
         if previous is not None and _hash_order_in(previous) != _hash_order_in(data):
             exception_raise(category=OpsException.Category.INGESTION, code="duplicate_order_id", integration=integration,
-                            cause_key=f"duplicate_order_id:{integration.pk}", dedup_key=f"ingest:{integration.pk}:duplicate:{data.external_id}",
+                            cause_key=f"duplicate_order_id:{integration.pk}", dedup_key=_duplicate_key(integration, data.external_id),
                             message=f"{integration.name} sent order id {data.external_id} twice with different contents; the later one was kept.")
+            duplicates.add(data.external_id)
         valid[data.external_id] = data  # a repeat in the same page: the later one wins
     if not valid:
         return result
+    # An order received once (no conflicting copy in its page) clears its earlier duplicate exception.
+    exceptions_resolve(dedup_keys=[_duplicate_key(integration, eid) for eid in valid if eid not in duplicates],
+                       note="order received once")
     existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=list(valid))}
     skus = {ln.sku for data in valid.values() for ln in data.lines}
     products = inventory_services.products_for_skus(skus=sorted(skus), integration=integration)
@@ -423,3 +432,23 @@ def order_retry(*, order: Order, actor: str = "re-drive", user=None, run=None) -
     if order.status == S.READY_FOR_FULFILLMENT and order.routing_state in (RoutingState.FAILED, RoutingState.PENDING_INVENTORY, ""):
         return bool(order_route(order=order, run=run, user=user, actor=actor))
     return False
+
+
+# Orders re-checked per scheduled run (oldest first); the rest wait for the next run.
+RETRY_BLOCKED_BATCH = 200
+
+
+def orders_retry_blocked(*, limit: int = RETRY_BLOCKED_BATCH) -> int:
+    """Scheduled: orders waiting in review for a cause that may have been fixed without a re-drive (the SKU was
+    created or mapped, the address completed here) move on, and their exceptions resolve. An order whose cause
+    is still there is left alone (its exception is not bumped). Returns how many orders moved on."""
+    moved = 0
+    blocked = Order.objects.filter(status=S.REVIEW_REQUIRED, review_reason__in=("unknown_sku", "bad_address"))
+    for order in blocked.select_related("integration").order_by("updated_at", "pk")[:limit]:
+        with transaction.atomic():
+            if order.review_reason == "unknown_sku" and order_resolve_skus(order=order):
+                continue
+            if order.review_reason == "bad_address" and address_problems(order.shipping_address):
+                continue
+            moved += bool(order_retry(order=order, actor="retry schedule"))
+    return moved

@@ -7,15 +7,16 @@ from django.db.models import Q
 
 from integrations.models import OpsException
 from orders.models import Order, ShippingRequest
-from orders.services.lifecycle import _user_actor
-from orders.services.shipping_requests import shipping_request_retry
+from orders.services.lifecycle import SR, _user_actor
+from orders.services.shipping_requests import shipping_request_cancel, shipping_request_retry
+from orders.services.cancellations import _order_after_cancel_outcome
 from orders.services.ingestion import order_retry
 
 
 def exceptions_redrive(*, exceptions, user=None) -> int:
     """Retry every entity blocked by the causes of these exceptions (all open exceptions sharing a
-    cause_key, not only the selected ones); resolve those whose cause cleared. Returns how many
-    exceptions were resolved."""
+    cause_key, not only the selected ones); resolve those whose cause cleared, recording the user as the
+    resolver (note: the cause's own note + "re-drive by user …"). Returns how many exceptions were resolved."""
     selected = list(exceptions)
     causes = {e.cause_key for e in selected if e.cause_key}
     blocked = OpsException.objects.filter(status=OpsException.Status.OPEN).filter(
@@ -35,5 +36,22 @@ def exceptions_redrive(*, exceptions, user=None) -> int:
             order_retry(order=order, actor=actor, user=user)
     for sr in ShippingRequest.objects.filter(pk__in=sr_ids).select_related("order", "integration"):
         with transaction.atomic():
-            shipping_request_retry(shipping_request=sr, user=user)
-    return OpsException.objects.filter(pk__in=before).exclude(status=OpsException.Status.OPEN).count()
+            if sr.status == SR.FAILED and sr.external_id:
+                _redrive_canceled_by_fulfillment(sr, actor=actor, user=user)
+            else:
+                shipping_request_retry(shipping_request=sr, user=user)
+    resolved = list(OpsException.objects.filter(pk__in=before).exclude(status=OpsException.Status.OPEN))
+    if user is not None:
+        for exc in resolved:
+            if exc.resolved_by_id is None:
+                exc.resolved_by = user
+                exc.resolution_note = f"{exc.resolution_note} ({actor})".strip()[:255]
+                exc.save(update_fields=["resolved_by", "resolution_note"])
+    return len(resolved)
+
+
+def _redrive_canceled_by_fulfillment(sr: ShippingRequest, *, actor: str, user=None) -> None:
+    """The 3PL cancelled this request (setting "failed"): it cannot be resent under its reference, so it is closed
+    here (restock) and what it held is routed again on a new request."""
+    shipping_request_cancel(shipping_request=sr, restock=True, actor=actor, user=user)
+    _order_after_cancel_outcome(sr.order, actor=actor)

@@ -4,10 +4,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from integrations.models import Integration
+from integrations.services import exceptions_resolve
 from orders.interface import RefundIn, ReturnIn, UpsertResult
 from orders.models import Order, Refund, RefundLine, Return, ReturnLine
 from orders.services.lifecycle import REFUND_DONE_STATUSES, RETURN_DONE_STATUSES, S, _run_actor, _try_transition
 from orders.services.lines import _lines_by_sku
+from orders.services.cancellations import cancel_too_late_keys
 
 
 def _orders_by_external_id(integration: Integration, external_ids: set[str]) -> dict[str, Order]:
@@ -47,6 +49,7 @@ def returns_upsert(*, integration: Integration, returns_in: list[ReturnIn], run=
                                                    external_line_id=i.external_line_id) for i in data.lines])
         if order is not None and data.status.lower() in RETURN_DONE_STATUSES:
             _try_transition(order=order, to_status=S.RETURNED, actor=_run_actor(run), run=run, message=f"return {data.external_id}")
+            exceptions_resolve(dedup_keys=cancel_too_late_keys(order), note=f"return {data.external_id} received")
     return result
 
 
@@ -90,6 +93,7 @@ def refunds_upsert(*, integration: Integration, refunds_in: list[RefundIn], run=
                                                    amount=i.amount) for i in data.lines])
         if order is not None and data.status.lower() in REFUND_DONE_STATUSES:
             _try_transition(order=order, to_status=S.REFUNDED, actor=_run_actor(run), run=run, message=f"refund {data.external_id}")
+            exceptions_resolve(dedup_keys=cancel_too_late_keys(order), note=f"refund {data.external_id} completed")
     return result
 
 
