@@ -69,12 +69,11 @@ def _fulfill_request(sr: ShippingRequest, record: Fulfillment, data: Fulfillment
         if sr.location_id and line.product_id:
             product = Product(pk=line.product_id, sku=line.sku)
             if canceled:
-                # Its commitment was released when it was cancelled: the units leave on hand only.
-                inventory_services.inventory_adjust(location=sr.location, product=product, field="on_hand", delta=-take,
-                                                    reason=inventory_services.Reason.SHIPPED, reference=sr.reference, run=run,
-                                                    allow_negative=True)
-            else:
-                inventory_services.inventory_ship(location=sr.location, product=product, quantity=take, reference=sr.reference, run=run)
+                # Its commitment was released when it was cancelled here: commit the shipped units again so the
+                # shipment takes them from this request's commitment, never from another order's.
+                inventory_services.inventory_commit(location=sr.location, product=product, quantity=take, reference=sr.reference,
+                                                    run=run, allow_negative=True)
+            inventory_services.inventory_ship(location=sr.location, product=product, quantity=take, reference=sr.reference, run=run)
     ShippingRequestLine.objects.bulk_update(changed, ["shipped_quantity"])
     FulfillmentLine.objects.bulk_create(out)
     if not canceled:
