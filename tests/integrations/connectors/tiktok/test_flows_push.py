@@ -162,6 +162,17 @@ def test_bundle_line_item_is_marked_only_when_all_its_components_shipped(tiktok_
     assert not OpsException.objects.filter(code="no_tiktok_line_items").exists()
 
 
+def test_a_parcel_that_completes_nothing_needs_no_tracking_or_known_carrier(tiktok_integration, tiktok_api, bundle_order):
+    # given: component A alone leaves with a courier TikTok does not know and no tracking (nothing to tell TikTok)
+    first = ship(bundle_order, "F1", [("PART-A", 2)], carrier="Bob's Courier", tracking="")
+    # when
+    run = push(tiktok_integration, "push_fulfillments")
+    # then
+    assert (run.status, run.unchanged, run.failed) == ("succeeded", 1, 0)
+    assert OutboundPush.objects.get(idempotency_key=f"fulfillment:{first.pk}").payload["action"] == "none"
+    assert not OpsException.objects.exists() and tiktok_api.calls_to(MARK) == []
+
+
 def test_bundle_units_completed_by_successive_parcels_name_successive_line_items(tiktok_integration, tiktok_api, bundle_order):
     ship(bundle_order, "F1", [("PART-A", 1), ("PART-B", 2)])
     ship(bundle_order, "F2", [("PART-A", 1), ("PART-B", 2), ("CAP-RED", 1)], tracking="9400111899223856928500")
