@@ -147,3 +147,65 @@ def test_a_returned_bundle_goes_back_to_the_3pl_as_its_components(shop, stocked)
         QuantityLineIn(sku="GIFT", quantity=1), QuantityLineIn(sku="A", quantity=1)))])
     shipped_as = selectors.return_lines_shipped_as(ret=Return.objects.get())
     assert sorted((sku, qty) for _, sku, qty in shipped_as) == [("A", 1), ("A", 2), ("B", 1)]
+
+
+from django.db import transaction  # noqa: E402
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+from orders.models import ShippingRequestLine  # noqa: E402
+from orders.money import allocate  # noqa: E402
+
+_cents = st.integers(min_value=0, max_value=20_000)
+
+
+@pytest.fixture
+def plenty(wh, sku_a, sku_b):
+    f.stock(wh, sku_a, 100)
+    f.stock(wh, sku_b, 100)
+    f.rule("r", [wh])
+_bundle = st.fixed_dictionaries({"qty": st.integers(1, 3), "price": _cents, "discount": _cents, "tax": _cents,
+                                 "parts": st.lists(st.tuples(st.sampled_from(["A", "B"]), st.integers(1, 3)), min_size=1, max_size=2,
+                                                   unique_by=lambda p: p[0])})
+_plain = st.fixed_dictionaries({"sku": st.sampled_from(["A", "B"]), "qty": st.integers(1, 3), "price": _cents, "tax": _cents})
+
+
+def _c(cents: int) -> Decimal:
+    return Decimal(cents) / 100
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bundles=st.lists(_bundle, min_size=1, max_size=2), plains=st.lists(_plain, max_size=2, unique_by=lambda p: p["sku"]))
+def test_property_bundle_orders_keep_exact_money_and_route_only_components(shop, plenty, bundles, plains):
+    # given: bundles G0, G1 … whose money is allocated over their component units; plain lines share the SKUs
+    lines, expected_total = [], Decimal("0")
+    for n, b in enumerate(bundles):
+        sku, qty = f"G{n}", b["qty"]
+        lines.append(OrderLineIn(sku=sku, quantity=qty, is_bundle=True, price_total=_c(b["price"]), discount=_c(b["discount"]),
+                                 tax=_c(b["tax"]), channel_line_ids=tuple(f"{sku}-{i}" for i in range(qty))))
+        weights = [count for _, count in b["parts"]]
+        shares = [allocate(_c(b[k]), weights) for k in ("price", "discount", "tax")]
+        for i, (part, count) in enumerate(b["parts"]):
+            lines.append(OrderLineIn(sku=part, bundle_sku=sku, quantity=count * qty, price_total=shares[0][i], discount=shares[1][i],
+                                     tax=shares[2][i]))
+        expected_total += _c(b["price"]) - _c(b["discount"]) + _c(b["tax"])
+    for p in plains:
+        lines.append(OrderLineIn(sku=p["sku"], quantity=p["qty"], unit_price=_c(p["price"]), tax=_c(p["tax"])))
+        expected_total += _c(p["price"]) * p["qty"] + _c(p["tax"])
+    data = OrderIn(external_id="P-1", channel_status="AWAITING_SHIPMENT", status="new", lines=tuple(lines))
+    with transaction.atomic():
+        # when
+        result = ingest(shop, data)
+        again = ingest(shop, data)
+        # then
+        order = Order.objects.get()
+        assert (result.created, result.errors, again.unchanged, order.status) == (1, [], 1, "readyForFulfillment")
+        ordered = list(order.lines.filter(bundle_line__isnull=True))
+        assert sum(ln.total for ln in ordered) == expected_total
+        for parent in (ln for ln in ordered if ln.is_bundle):
+            assert sum(c.total for c in parent.components.all()) == parent.total
+        routed = {}
+        for ln in ShippingRequestLine.objects.filter(shipping_request__order=order):
+            routed[ln.order_line_id] = routed.get(ln.order_line_id, 0) + ln.quantity
+        shipped_lines = order.lines.exclude(pk__in=[ln.pk for ln in ordered if ln.is_bundle])
+        assert routed == {ln.pk: ln.quantity for ln in shipped_lines}
+        transaction.set_rollback(True)

@@ -402,6 +402,20 @@ class PushFulfillments(_PushFlow):
     def _push(self, client: TikTokClient, fulfillment) -> dict:
         integration = self.ctx.integration
         order = fulfillment.order
+        key = f"fulfillment:{fulfillment.pk}"
+        shipped = self._claimed(order, key)
+        new_ids, again_ids, waiting = self._line_ids(fulfillment, shipped)
+        if waiting:
+            # Nothing completes at TikTok yet (no tracking or carrier needed): record the parcel so it leaves the
+            # queue; the bundle's line item is named by the parcel that ships its last component.
+            payload = {"order_id": order.external_id, "action": "none", "order_line_item_ids": [],
+                       "reason": "no TikTok line item complete yet (bundle waiting for its other components)"}
+            if self.ctx.dry_run:
+                return {"external_id": order.external_id, "dry_run": payload}
+            push = push_claim(integration=integration, kind="fulfillment", key=key, obj=fulfillment, payload=payload)
+            if push is None:
+                return {"external_id": order.external_id}
+            return {"sent": True, "noop": True, "push_id": push.pk, "response": {}, "remote_id": ""}
         tracking = next((str(t) for t in fulfillment.tracking_numbers or [] if str(t).strip()), "")
         if not tracking:
             return self._error(fulfillment, "missing_tracking", f"Fulfillment {fulfillment.external_id} of order {order.external_id} "
@@ -416,18 +430,7 @@ class PushFulfillments(_PushFlow):
                                f"Carrier “{fulfillment.carrier}” of order {order.external_id} is not a TikTok shipping provider for "
                                f"this delivery option; add a carrier mapping or turn on the fallback carrier.",
                                cause_key=f"carrier:{fulfillment.carrier}")
-        key = f"fulfillment:{fulfillment.pk}"
-        shipped = self._claimed(order, key)
-        new_ids, again_ids, waiting = self._line_ids(fulfillment, shipped)
-        noop = False
-        if waiting:
-            # Nothing completes at TikTok yet: record the parcel so it leaves the queue; the bundle's line item is
-            # named by the parcel that ships its last component.
-            payload = {"order_id": order.external_id, "action": "none", "order_line_item_ids": [],
-                       "reason": "no TikTok line item complete yet (bundle waiting for its other components)"}
-            noop = True
-            call = lambda: {}  # noqa: E731
-        elif new_ids:
+        if new_ids:
             payload = {"order_id": order.external_id, "action": "mark_shipped", "tracking_number": tracking,
                        "shipping_provider_id": provider_id, "order_line_item_ids": new_ids, "provider_match": how}
             call = lambda: client.package_mark_shipped(order_id=order.external_id, tracking_number=tracking,  # noqa: E731
@@ -448,8 +451,6 @@ class PushFulfillments(_PushFlow):
         push = push_claim(integration=integration, kind="fulfillment", key=key, obj=fulfillment, payload=payload)
         if push is None:
             return {"external_id": order.external_id}
-        if noop:
-            return {"sent": True, "noop": True, "push_id": push.pk, "response": {}, "remote_id": ""}
         response = push_call(push=push, integration=integration, entity=order, label=f"fulfillment of order {order.external_id}", call=call)
         if response is None:
             return {"external_id": order.external_id, "field": "fulfillment", "error": "rejected by TikTok (see exceptions)"}

@@ -162,12 +162,53 @@ def test_bundle_line_item_is_marked_only_when_all_its_components_shipped(tiktok_
     assert not OpsException.objects.filter(code="no_tiktok_line_items").exists()
 
 
+def test_a_parcel_that_completes_nothing_needs_no_tracking_or_known_carrier(tiktok_integration, tiktok_api, bundle_order):
+    # given: component A alone leaves with a courier TikTok does not know and no tracking (nothing to tell TikTok)
+    first = ship(bundle_order, "F1", [("PART-A", 2)], carrier="Bob's Courier", tracking="")
+    # when
+    run = push(tiktok_integration, "push_fulfillments")
+    # then
+    assert (run.status, run.unchanged, run.failed) == ("succeeded", 1, 0)
+    assert OutboundPush.objects.get(idempotency_key=f"fulfillment:{first.pk}").payload["action"] == "none"
+    assert not OpsException.objects.exists() and tiktok_api.calls_to(MARK) == []
+
+
 def test_bundle_units_completed_by_successive_parcels_name_successive_line_items(tiktok_integration, tiktok_api, bundle_order):
     ship(bundle_order, "F1", [("PART-A", 1), ("PART-B", 2)])
     ship(bundle_order, "F2", [("PART-A", 1), ("PART-B", 2), ("CAP-RED", 1)], tracking="9400111899223856928500")
     push(tiktok_integration, "push_fulfillments")
     bodies = [tiktok_api.body(call)["order_line_item_ids"] for call in tiktok_api.calls_to(MARK)]
     assert bodies == [["576812345678911111"], ["576812345678911112", "576812345678911113"]]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_any_split_into_parcels_and_runs_names_every_line_item_exactly_once(tiktok_integration, tiktok_api, bundle_order, seed):
+    # given: the units (2 × A and 4 × B for the two bundle tees, 1 cap) dealt at random into parcels, with push runs
+    # at random points in between (several parcels may wait for the same run)
+    import random
+
+    rng = random.Random(seed)
+    units = ["PART-A"] * 2 + ["PART-B"] * 4 + ["CAP-RED"]
+    rng.shuffle(units)
+    parcels, current = [], []
+    for sku in units:
+        current.append(sku)
+        if rng.random() < 0.4:
+            parcels.append(current)
+            current = []
+    if current:
+        parcels.append(current)
+    # when
+    for n, parcel in enumerate(parcels):
+        ship(bundle_order, f"F{n}", [(sku, parcel.count(sku)) for sku in sorted(set(parcel))], tracking=f"94001118992238569{n:05d}")
+        if rng.random() < 0.5:
+            push(tiktok_integration, "push_fulfillments")
+    push(tiktok_integration, "push_fulfillments")
+    # then
+    named = [i for call in tiktok_api.calls_to(MARK) for i in tiktok_api.body(call)["order_line_item_ids"]]
+    assert sorted(named) == ["576812345678911111", "576812345678911112", "576812345678911113"], parcels
+    assert all(tiktok_api.body(call)["order_line_item_ids"] for call in tiktok_api.calls_to(MARK))
+    assert not OpsException.objects.filter(status="open").exists()
 
 
 def test_cancelled_line_item_is_never_named_in_a_shipment(tiktok_integration, tiktok_api, order):
