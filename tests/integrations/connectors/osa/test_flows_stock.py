@@ -50,7 +50,10 @@ def _route(world, *, external_id: str, quantity: int) -> ShippingRequest:
 
 
 def _osa_ships():
-    emu.emulator_advance(account=EmuAccount.objects.get(domain=DOMAIN), now=timezone.now() + timedelta(hours=3))
+    """OSA ships everything accepted, now (then goes back to shipping only when told)."""
+    EmuAccount.objects.filter(domain=DOMAIN).update(accept_delay_seconds=0, ship_delay_seconds=0)
+    emu.emulator_advance(account=EmuAccount.objects.get(domain=DOMAIN))
+    EmuAccount.objects.filter(domain=DOMAIN).update(accept_delay_seconds=3600, ship_delay_seconds=3600)
 
 
 def _channel(world) -> int:
