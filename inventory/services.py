@@ -136,7 +136,8 @@ def inventory_levels_lock(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int
 def _unseen_by_product(*, location: Location, product_ids: Iterable[int], as_of) -> dict[int, int]:
     """Hub commitments at the location that a figure taken at `as_of` does not include."""
     not_counted = Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gt=as_of)
-    return dict(InventoryCommitment.objects.filter(not_counted, location=location, product_id__in=list(product_ids), quantity__gt=0)
+    return dict(InventoryCommitment.objects.filter(not_counted, location=location, product_id__in=list(product_ids),
+                                                   quantity__gt=0)
                 .values("product_id").annotate(q=Sum("quantity")).values_list("product_id", "q"))
 
 
@@ -220,7 +221,8 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
 
     restocked = with_deadlock_retry(write)
     if basis == "on_hand":
-        _resolve_count_short(location_id=location.pk, product_ids=[p.pk for sku, p in products.items() if "on_hand" in quantities[sku]])
+        _resolve_count_short(location_id=location.pk,
+                             product_ids=[p.pk for sku, p in products.items() if "on_hand" in quantities[sku]])
     if restocked:
         # After commit, in its own transactions: routing locks other levels, which must not be taken while
         # this transaction holds these (lock order), and keeps this transaction short.
@@ -257,21 +259,26 @@ def _apply(level: InventoryLevel, location: Location, deltas: dict[str, int], *,
     """Apply field deltas to a locked level, ledgered. Refuses (InsufficientInventory, nothing saved) to make a stock
     quantity negative, or to lower available below 0 unless allow_negative."""
     before = level_available(level, location)
+
+    def sku() -> str:  # only on refusal (a query)
+        return getattr(level.product, "sku", level.product_id)
+
     for field, delta in deltas.items():
         after = getattr(level, field) + delta
         if after < 0:
             if field == "committed_unseen":
                 after = 0
             else:
-                raise InsufficientInventory(f"{getattr(level.product, 'sku', level.product_id)} @ {location.name}: {field} would be {after}")
+                raise InsufficientInventory(f"{sku()} @ {location.name}: {field} would be {after}")
         setattr(level, field, after)
     available = level_available(level, location)
     if available < 0 and available < before and not allow_negative:
-        raise InsufficientInventory(f"{getattr(level.product, 'sku', level.product_id)} @ {location.name}: available would be {available}")
+        raise InsufficientInventory(f"{sku()} @ {location.name}: available would be {available}")
     level.available = available
     level.save(update_fields=[*deltas, "available", "updated_at"])
     InventoryLedgerEntry.objects.bulk_create([
-        _ledger(level, field, delta, reason, reference, run) for field, delta in deltas.items() if delta and field != "committed_unseen"])
+        _ledger(level, field, delta, reason, reference, run)
+        for field, delta in deltas.items() if delta and field != "committed_unseen"])
     return level
 
 
@@ -375,7 +382,8 @@ def _raise_count_short(*, level, location: Location, product: Product, short: in
     exception_raise(category=OpsException.Category.INVENTORY, code="shipped_more_than_on_hand", integration=location.integration,
                     entity=location, dedup_key=f"inventory:{location.pk}:count_short:{product.pk}",
                     details={"product_id": product.pk, "short": short, "reference": reference},
-                    message=f"{reference or 'A shipment'} shipped {short} unit(s) of {getattr(product, 'sku', product.pk)} more than "
+                    message=f"{reference or 'A shipment'} shipped {short} unit(s) of {getattr(product, 'sku', product.pk)} "
+                    f"more than "
                     f"the hub counted on hand at {location.name}: on hand stays at 0. Recount and set the quantity.")
 
 

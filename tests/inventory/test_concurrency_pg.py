@@ -110,7 +110,8 @@ def test_routing_and_inventory_pull_do_not_deadlock(shop, wh, sku_a, sku_b, monk
     # when: the inventory pull writes both levels meanwhile
     def pull():
         try:
-            return services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 9}, "B": {"on_hand": 9}}, reason="pull")
+            return services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 9}, "B": {"on_hand": 9}},
+                                                 reason="pull")
         finally:
             pulled.set()
 

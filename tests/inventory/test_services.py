@@ -135,7 +135,8 @@ def test_remote_fulfillable_basis_release_and_ship(wh, sku_a):
 
     t0 = timezone.now()
     # given: a remote reporting Fulfillable 10; two requests committed, one acknowledged before the next figure
-    services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 10}}, reason="pull", basis="fulfillable", as_of=t0)
+    services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 10}}, reason="pull", basis="fulfillable",
+                                  as_of=t0)
     services.inventory_commit(location=wh, product=sku_a, quantity=2, reference="SY-1-1")
     services.inventory_commit(location=wh, product=sku_a, quantity=3, reference="SY-2-1")
     services.inventory_commitments_acknowledged(reference="SY-1-1", at=t0 + timedelta(seconds=1))
