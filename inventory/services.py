@@ -51,11 +51,17 @@ class InsufficientInventory(ValueError):
     """A change would make available (or a quantity) negative."""
 
 
-def with_deadlock_retry(fn: Callable[[], T], *, attempts: int = 3) -> T:
+def with_deadlock_retry(fn: Callable[[], T], *, attempts: int = 3, atomic: bool = True) -> T:
     """Run fn() in its own transaction (a savepoint when already inside one) and run it again when PostgreSQL
-    picked it as a deadlock victim (or a serialization failure): the rolled-back attempt changed nothing."""
+    picked it as a deadlock victim (or a serialization failure): the rolled-back attempt changed nothing.
+    atomic=False (outside any transaction only): fn commits its own short transactions, e.g. a scheduled pass
+    over many orders; a pass cut short by a deadlock runs again and picks up what is still due."""
+    if not atomic and transaction.get_connection().in_atomic_block:
+        attempts = 1  # the surrounding transaction is aborted by the error: nothing to retry here
     for attempt in range(1, attempts + 1):
         try:
+            if not atomic:
+                return fn()
             with transaction.atomic():
                 return fn()
         except OperationalError as exc:
@@ -528,7 +534,12 @@ def receipts_record(*, integration, receipts: list[dict], reason: str = "arrival
                                   "message": f"receipt for unknown arrival {data.get('arrival_reference')} recorded without an arrival"})
             continue
         touched.setdefault(arrival.pk, set()).update(old_products | {products[s].pk for s, _ in wanted if s in products})
-    for arrival in Arrival.objects.filter(pk__in=list(touched)).select_related("location"):
+    arrivals_touched = list(Arrival.objects.filter(pk__in=list(touched)).select_related("location"))
+    # Inbound of several locations changes in this one transaction: lock those levels first, in level-id order.
+    inventory_levels_lock(pairs=[(a.location_id, p) for a in arrivals_touched for p in touched[a.pk]]
+                          + [(line.arrival.location_id, line.product_id)
+                             for line in ArrivalLine.objects.filter(arrival__in=arrivals_touched).select_related("arrival")])
+    for arrival in arrivals_touched:
         received = dict(ReceiptLine.objects.filter(receipt__arrival=arrival, product__isnull=False)
                         .values("product_id").annotate(q=Sum("quantity")).values_list("product_id", "q"))
         lines = list(ArrivalLine.objects.filter(arrival=arrival))

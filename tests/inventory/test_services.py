@@ -156,3 +156,32 @@ def test_remote_fulfillable_basis_release_and_ship(wh, sku_a):
     services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 1}}, reason="pull", basis="fulfillable", as_of=t0)
     level.refresh_from_db()
     assert (level.fulfillable, level.available) == (8, 8)
+
+
+def test_with_deadlock_retry_non_atomic_runs_a_pass_again_and_gives_up_on_other_errors(db):
+    from django.db import OperationalError
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    class Other(Exception):
+        sqlstate = "42P01"
+
+    calls = []
+
+    def deadlocked_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return len(calls)
+
+    def broken():
+        raise OperationalError("no such table") from Other()
+
+    # inside the test's transaction a non-atomic pass cannot be retried: it runs once
+    with pytest.raises(OperationalError):
+        services.with_deadlock_retry(deadlocked_once, atomic=False)
+    # atomic (a savepoint here): retried
+    assert services.with_deadlock_retry(deadlocked_once) == 2
+    with pytest.raises(OperationalError):
+        services.with_deadlock_retry(broken)
