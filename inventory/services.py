@@ -321,11 +321,15 @@ def inventory_receive(*, location: Location, product: Product, quantity: int, re
 @transaction.atomic
 def inventory_commit(*, location: Location, product: Product, quantity: int, reference: str = "", run=None,
                      allow_negative: bool = False) -> InventoryLevel:
-    """Commit units for `reference` (a shipping request). Not yet acknowledged by the remote, so they also count
-    against a remote's Fulfillable figure until a figure taken after the acknowledgement arrives."""
+    """Commit units for `reference` (a shipping request). On a location reporting Fulfillable they are not yet
+    acknowledged by the remote, so they also count against its figure until a figure taken after the
+    acknowledgement arrives (InventoryCommitment; rows already counted are deleted as figures arrive)."""
     if quantity <= 0:
         raise ValueError("quantity must be positive")
     level = _level_for_update(location=location, product=product)
+    if not location.reports_fulfillable:  # the hub counts this location itself: nothing to reconcile with a figure
+        return _apply(level, location, {"committed": quantity}, reason=Reason.COMMITTED, reference=reference, run=run,
+                      allow_negative=allow_negative)
     level = _apply(level, location, {"committed": quantity, "committed_unseen": quantity}, reason=Reason.COMMITTED,
                    reference=reference, run=run, allow_negative=allow_negative)
     InventoryCommitment.objects.filter(pk=_commitment(location=location, product=product, reference=reference).pk).update(
@@ -348,7 +352,8 @@ def inventory_release(*, location: Location, product: Product, quantity: int, co
     if quantity <= 0:
         raise ValueError("quantity must be positive")
     level = _level_for_update(location=location, product=product)
-    commitment = InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120]).first()
+    commitment = (InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120]).first()
+                  if location.reports_fulfillable else None)
     deltas = {"committed": -quantity}
     if commitment is not None:
         take = min(quantity, max(0, commitment.quantity))
@@ -370,8 +375,9 @@ def inventory_ship(*, location: Location, product: Product, quantity: int, refer
     if quantity <= 0:
         raise ValueError("quantity must be positive")
     level = _level_for_update(location=location, product=product)
-    InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120],
-                                       acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
+    if location.reports_fulfillable:  # shipped: the remote certainly had the request
+        InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120],
+                                           acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
     deltas = {"committed": -min(quantity, level.committed)}
     if not location.reports_fulfillable:
         deltas["on_hand"] = -min(quantity, max(0, level.on_hand))

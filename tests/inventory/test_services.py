@@ -122,6 +122,9 @@ def test_shipping_more_than_the_hub_counted_is_recorded_and_raises_a_recount_exc
     level = services.inventory_ship(location=wh, product=sku_a, quantity=3, reference="SY-1-1")
     # then: recorded, on hand stays at 0, the count is flagged; a recount resolves it
     assert (level.on_hand, level.committed, level.available) == (0, 0, 0)
+    from inventory.models import InventoryCommitment
+
+    assert InventoryCommitment.objects.count() == 0  # a hub-counted location keeps no commitment rows
     exc = OpsException.objects.get(code="shipped_more_than_on_hand", status="open")
     assert "2 unit(s)" in exc.message
     services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 4}}, reason="count")
