@@ -104,13 +104,15 @@ class InventoryLevelResource(BulkModelResource):
         super().check_unique(instance)
 
     def _write(self, instances) -> None:
-        from inventory.services import inventory_levels_set
+        from inventory.services import inventory_levels_lock, inventory_levels_set
 
         by_location: dict = defaultdict(dict)
         locations = {}
         for level in instances:
             locations[level.location_id] = level.location
             by_location[level.location_id][level.product.sku] = {f: getattr(level, f) for f in self._present}
+        # Several locations in one import transaction: lock all their levels first, in the global (level id) order.
+        inventory_levels_lock(pairs=[(level.location_id, level.product_id) for level in instances])
         for location_id, quantities in by_location.items():
             inventory_levels_set(location=locations[location_id], quantities=quantities, reason="import")
 

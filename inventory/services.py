@@ -51,11 +51,17 @@ class InsufficientInventory(ValueError):
     """A change would make available (or a quantity) negative."""
 
 
-def with_deadlock_retry(fn: Callable[[], T], *, attempts: int = 3) -> T:
+def with_deadlock_retry(fn: Callable[[], T], *, attempts: int = 3, atomic: bool = True) -> T:
     """Run fn() in its own transaction (a savepoint when already inside one) and run it again when PostgreSQL
-    picked it as a deadlock victim (or a serialization failure): the rolled-back attempt changed nothing."""
+    picked it as a deadlock victim (or a serialization failure): the rolled-back attempt changed nothing.
+    atomic=False (outside any transaction only): fn commits its own short transactions, e.g. a scheduled pass
+    over many orders; a pass cut short by a deadlock runs again and picks up what is still due."""
+    if not atomic and transaction.get_connection().in_atomic_block:
+        attempts = 1  # the surrounding transaction is aborted by the error: nothing to retry here
     for attempt in range(1, attempts + 1):
         try:
+            if not atomic:
+                return fn()
             with transaction.atomic():
                 return fn()
         except OperationalError as exc:
@@ -136,7 +142,8 @@ def inventory_levels_lock(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int
 def _unseen_by_product(*, location: Location, product_ids: Iterable[int], as_of) -> dict[int, int]:
     """Hub commitments at the location that a figure taken at `as_of` does not include."""
     not_counted = Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gt=as_of)
-    return dict(InventoryCommitment.objects.filter(not_counted, location=location, product_id__in=list(product_ids), quantity__gt=0)
+    return dict(InventoryCommitment.objects.filter(not_counted, location=location, product_id__in=list(product_ids),
+                                                   quantity__gt=0)
                 .values("product_id").annotate(q=Sum("quantity")).values_list("product_id", "q"))
 
 
@@ -220,7 +227,8 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
 
     restocked = with_deadlock_retry(write)
     if basis == "on_hand":
-        _resolve_count_short(location_id=location.pk, product_ids=[p.pk for sku, p in products.items() if "on_hand" in quantities[sku]])
+        _resolve_count_short(location_id=location.pk,
+                             product_ids=[p.pk for sku, p in products.items() if "on_hand" in quantities[sku]])
     if restocked:
         # After commit, in its own transactions: routing locks other levels, which must not be taken while
         # this transaction holds these (lock order), and keeps this transaction short.
@@ -257,21 +265,26 @@ def _apply(level: InventoryLevel, location: Location, deltas: dict[str, int], *,
     """Apply field deltas to a locked level, ledgered. Refuses (InsufficientInventory, nothing saved) to make a stock
     quantity negative, or to lower available below 0 unless allow_negative."""
     before = level_available(level, location)
+
+    def sku() -> str:  # only on refusal (a query)
+        return getattr(level.product, "sku", level.product_id)
+
     for field, delta in deltas.items():
         after = getattr(level, field) + delta
         if after < 0:
             if field == "committed_unseen":
                 after = 0
             else:
-                raise InsufficientInventory(f"{getattr(level.product, 'sku', level.product_id)} @ {location.name}: {field} would be {after}")
+                raise InsufficientInventory(f"{sku()} @ {location.name}: {field} would be {after}")
         setattr(level, field, after)
     available = level_available(level, location)
     if available < 0 and available < before and not allow_negative:
-        raise InsufficientInventory(f"{getattr(level.product, 'sku', level.product_id)} @ {location.name}: available would be {available}")
+        raise InsufficientInventory(f"{sku()} @ {location.name}: available would be {available}")
     level.available = available
     level.save(update_fields=[*deltas, "available", "updated_at"])
     InventoryLedgerEntry.objects.bulk_create([
-        _ledger(level, field, delta, reason, reference, run) for field, delta in deltas.items() if delta and field != "committed_unseen"])
+        _ledger(level, field, delta, reason, reference, run)
+        for field, delta in deltas.items() if delta and field != "committed_unseen"])
     return level
 
 
@@ -308,11 +321,15 @@ def inventory_receive(*, location: Location, product: Product, quantity: int, re
 @transaction.atomic
 def inventory_commit(*, location: Location, product: Product, quantity: int, reference: str = "", run=None,
                      allow_negative: bool = False) -> InventoryLevel:
-    """Commit units for `reference` (a shipping request). Not yet acknowledged by the remote, so they also count
-    against a remote's Fulfillable figure until a figure taken after the acknowledgement arrives."""
+    """Commit units for `reference` (a shipping request). On a location reporting Fulfillable they are not yet
+    acknowledged by the remote, so they also count against its figure until a figure taken after the
+    acknowledgement arrives (InventoryCommitment; rows already counted are deleted as figures arrive)."""
     if quantity <= 0:
         raise ValueError("quantity must be positive")
     level = _level_for_update(location=location, product=product)
+    if not location.reports_fulfillable:  # the hub counts this location itself: nothing to reconcile with a figure
+        return _apply(level, location, {"committed": quantity}, reason=Reason.COMMITTED, reference=reference, run=run,
+                      allow_negative=allow_negative)
     level = _apply(level, location, {"committed": quantity, "committed_unseen": quantity}, reason=Reason.COMMITTED,
                    reference=reference, run=run, allow_negative=allow_negative)
     InventoryCommitment.objects.filter(pk=_commitment(location=location, product=product, reference=reference).pk).update(
@@ -335,7 +352,8 @@ def inventory_release(*, location: Location, product: Product, quantity: int, co
     if quantity <= 0:
         raise ValueError("quantity must be positive")
     level = _level_for_update(location=location, product=product)
-    commitment = InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120]).first()
+    commitment = (InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120]).first()
+                  if location.reports_fulfillable else None)
     deltas = {"committed": -quantity}
     if commitment is not None:
         take = min(quantity, max(0, commitment.quantity))
@@ -357,8 +375,9 @@ def inventory_ship(*, location: Location, product: Product, quantity: int, refer
     if quantity <= 0:
         raise ValueError("quantity must be positive")
     level = _level_for_update(location=location, product=product)
-    InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120],
-                                       acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
+    if location.reports_fulfillable:  # shipped: the remote certainly had the request
+        InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120],
+                                           acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
     deltas = {"committed": -min(quantity, level.committed)}
     if not location.reports_fulfillable:
         deltas["on_hand"] = -min(quantity, max(0, level.on_hand))
@@ -375,7 +394,8 @@ def _raise_count_short(*, level, location: Location, product: Product, short: in
     exception_raise(category=OpsException.Category.INVENTORY, code="shipped_more_than_on_hand", integration=location.integration,
                     entity=location, dedup_key=f"inventory:{location.pk}:count_short:{product.pk}",
                     details={"product_id": product.pk, "short": short, "reference": reference},
-                    message=f"{reference or 'A shipment'} shipped {short} unit(s) of {getattr(product, 'sku', product.pk)} more than "
+                    message=f"{reference or 'A shipment'} shipped {short} unit(s) of {getattr(product, 'sku', product.pk)} "
+                    f"more than "
                     f"the hub counted on hand at {location.name}: on hand stays at 0. Recount and set the quantity.")
 
 
@@ -520,7 +540,12 @@ def receipts_record(*, integration, receipts: list[dict], reason: str = "arrival
                                   "message": f"receipt for unknown arrival {data.get('arrival_reference')} recorded without an arrival"})
             continue
         touched.setdefault(arrival.pk, set()).update(old_products | {products[s].pk for s, _ in wanted if s in products})
-    for arrival in Arrival.objects.filter(pk__in=list(touched)).select_related("location"):
+    arrivals_touched = list(Arrival.objects.filter(pk__in=list(touched)).select_related("location"))
+    # Inbound of several locations changes in this one transaction: lock those levels first, in level-id order.
+    inventory_levels_lock(pairs=[(a.location_id, p) for a in arrivals_touched for p in touched[a.pk]]
+                          + [(line.arrival.location_id, line.product_id)
+                             for line in ArrivalLine.objects.filter(arrival__in=arrivals_touched).select_related("arrival")])
+    for arrival in arrivals_touched:
         received = dict(ReceiptLine.objects.filter(receipt__arrival=arrival, product__isnull=False)
                         .values("product_id").annotate(q=Sum("quantity")).values_list("product_id", "q"))
         lines = list(ArrivalLine.objects.filter(arrival=arrival))

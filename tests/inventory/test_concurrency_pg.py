@@ -110,7 +110,8 @@ def test_routing_and_inventory_pull_do_not_deadlock(shop, wh, sku_a, sku_b, monk
     # when: the inventory pull writes both levels meanwhile
     def pull():
         try:
-            return services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 9}, "B": {"on_hand": 9}}, reason="pull")
+            return services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 9}, "B": {"on_hand": 9}},
+                                                 reason="pull")
         finally:
             pulled.set()
 
@@ -145,3 +146,27 @@ def test_with_deadlock_retry_runs_a_deadlocked_transaction_again(wh, sku_a, sku_
     assert services.with_deadlock_retry(work) == "done"
     # then: the first attempt was rolled back, the second committed
     assert len(attempts) == 2 and InventoryLevel.objects.get(product=sku_a).on_hand == 2
+
+
+def test_a_scheduled_pass_cut_short_by_a_deadlock_runs_again(monkeypatch):
+    # given: the hold-release pass dies on a deadlock the first time (outside any transaction, as a task runs)
+    from django.db import OperationalError
+
+    from orders import tasks
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    calls = []
+
+    def release_due():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return 7
+
+    monkeypatch.setattr(order_services, "orders_release_due", release_due)
+    # when
+    released = tasks.orders_release_due_task()
+    # then: run again instead of failing the task
+    assert (released, len(calls)) == (7, 2)

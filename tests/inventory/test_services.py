@@ -122,6 +122,9 @@ def test_shipping_more_than_the_hub_counted_is_recorded_and_raises_a_recount_exc
     level = services.inventory_ship(location=wh, product=sku_a, quantity=3, reference="SY-1-1")
     # then: recorded, on hand stays at 0, the count is flagged; a recount resolves it
     assert (level.on_hand, level.committed, level.available) == (0, 0, 0)
+    from inventory.models import InventoryCommitment
+
+    assert InventoryCommitment.objects.count() == 0  # a hub-counted location keeps no commitment rows
     exc = OpsException.objects.get(code="shipped_more_than_on_hand", status="open")
     assert "2 unit(s)" in exc.message
     services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 4}}, reason="count")
@@ -135,7 +138,8 @@ def test_remote_fulfillable_basis_release_and_ship(wh, sku_a):
 
     t0 = timezone.now()
     # given: a remote reporting Fulfillable 10; two requests committed, one acknowledged before the next figure
-    services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 10}}, reason="pull", basis="fulfillable", as_of=t0)
+    services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 10}}, reason="pull", basis="fulfillable",
+                                  as_of=t0)
     services.inventory_commit(location=wh, product=sku_a, quantity=2, reference="SY-1-1")
     services.inventory_commit(location=wh, product=sku_a, quantity=3, reference="SY-2-1")
     services.inventory_commitments_acknowledged(reference="SY-1-1", at=t0 + timedelta(seconds=1))
@@ -155,3 +159,32 @@ def test_remote_fulfillable_basis_release_and_ship(wh, sku_a):
     services.inventory_levels_set(location=wh, quantities={"A": {"fulfillable": 1}}, reason="pull", basis="fulfillable", as_of=t0)
     level.refresh_from_db()
     assert (level.fulfillable, level.available) == (8, 8)
+
+
+def test_with_deadlock_retry_non_atomic_runs_a_pass_again_and_gives_up_on_other_errors(db):
+    from django.db import OperationalError
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    class Other(Exception):
+        sqlstate = "42P01"
+
+    calls = []
+
+    def deadlocked_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return len(calls)
+
+    def broken():
+        raise OperationalError("no such table") from Other()
+
+    # inside the test's transaction a non-atomic pass cannot be retried: it runs once
+    with pytest.raises(OperationalError):
+        services.with_deadlock_retry(deadlocked_once, atomic=False)
+    # atomic (a savepoint here): retried
+    assert services.with_deadlock_retry(deadlocked_once) == 2
+    with pytest.raises(OperationalError):
+        services.with_deadlock_retry(broken)

@@ -221,6 +221,8 @@ class ListPage:
     next_page: int | None
     # Records that could not be mapped (recorded per record by the flow; the rest of the page goes on).
     errors: list = field(default_factory=list)
+    # OSA's clock when it answered (lists that carry "as_of"): rows updated later are not in this answer.
+    as_of: datetime | None = None
 
 
 def _map_all(fn, rows) -> tuple[list, list[PayloadError]]:
@@ -235,7 +237,11 @@ def _map_all(fn, rows) -> tuple[list, list[PayloadError]]:
 
 def _page(fn, body: dict, key: str) -> ListPage:
     items, errors = _map_all(fn, body.get(key))
-    return ListPage(items, body.get("next_page"), errors)
+    try:
+        as_of = _dt(body.get("as_of"), field_name="as_of")
+    except PayloadError:
+        as_of = None
+    return ListPage(items, body.get("next_page"), errors, as_of)
 
 
 # --- client -----------------------------------------------------------------------------------

@@ -246,6 +246,28 @@ def emulator_rate_limit(*, account: EmuAccount, now: datetime | None = None) -> 
         raise EmuError(429, "rate_limited", "Too many requests.", retry_after=retry)
 
 
+# Paging hazard, on demand (tests, demos): right after a given page of a list is served, one record is updated
+# (updated_at = now), so it moves to the end of the updated_at order while the client is still paging: with
+# page numbers the next record then slides onto the page already read. One-shot.
+_UPDATE_WHILE_PAGING: list[dict] = []
+
+
+def emulator_update_while_paging(*, kind: str, osa_id: str, after_page: int = 1) -> None:
+    """kind: shipments | orders | returns | receipts."""
+    _UPDATE_WHILE_PAGING.append({"kind": kind, "osa_id": osa_id, "after_page": after_page})
+
+
+def _after_page(kind: str, params) -> None:
+    try:
+        page = int(params.get("page", 1) or 1)
+    except ValueError:
+        return
+    models = {"shipments": EmuShipment, "orders": EmuOrder, "returns": EmuReturn, "receipts": EmuReceipt}
+    for item in [i for i in _UPDATE_WHILE_PAGING if i["kind"] == kind and i["after_page"] == page]:
+        _UPDATE_WHILE_PAGING.remove(item)
+        models[kind].objects.filter(osa_id=item["osa_id"]).update(updated_at=timezone.now())
+
+
 def _paginate(qs, params) -> tuple[list, int | None]:
     try:
         page = max(1, int(params.get("page", 1)))
@@ -352,6 +374,7 @@ def order_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
 
 def orders_list(*, account: EmuAccount, params) -> dict:
     emulator_advance(account=account)
+    as_of = timezone.now()
     qs = EmuOrder.objects.filter(account=account).order_by("updated_at", "id")
     if params.get("reference"):
         qs = qs.filter(reference=params["reference"])
@@ -361,7 +384,8 @@ def orders_list(*, account: EmuAccount, params) -> dict:
     if since:
         qs = qs.filter(updated_at__gte=since)
     rows, next_page = _paginate(qs, params)
-    return {"orders": [order_json(o) for o in rows], "next_page": next_page}
+    _after_page("orders", params)
+    return {"orders": [order_json(o) for o in rows], "next_page": next_page, "as_of": _iso(as_of)}
 
 
 @transaction.atomic
@@ -388,11 +412,13 @@ def order_cancel(*, account: EmuAccount, order_id: str, body: dict) -> tuple[int
 
 def shipments_list(*, account: EmuAccount, params) -> dict:
     emulator_advance(account=account)
+    as_of = timezone.now()
     qs = EmuShipment.objects.filter(account=account).select_related("order").order_by("updated_at", "id")
     since = _since(params)
     if since:
         qs = qs.filter(updated_at__gte=since)
     rows, next_page = _paginate(qs, params)
+    _after_page("shipments", params)
     return {
         "shipments": [
             {
@@ -411,6 +437,7 @@ def shipments_list(*, account: EmuAccount, params) -> dict:
             for s in rows
         ],
         "next_page": next_page,
+        "as_of": _iso(as_of),
     }
 
 
@@ -508,12 +535,14 @@ def _return_json(r: EmuReturn) -> dict:
 
 
 def returns_list(*, account: EmuAccount, params) -> dict:
+    as_of = timezone.now()
     qs = EmuReturn.objects.filter(account=account).order_by("updated_at", "id")
     since = _since(params)
     if since:
         qs = qs.filter(updated_at__gte=since)
     rows, next_page = _paginate(qs, params)
-    return {"returns": [_return_json(r) for r in rows], "next_page": next_page}
+    _after_page("returns", params)
+    return {"returns": [_return_json(r) for r in rows], "next_page": next_page, "as_of": _iso(as_of)}
 
 
 def arrival_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
@@ -528,11 +557,13 @@ def arrival_create(*, account: EmuAccount, body: dict) -> tuple[int, dict]:
 
 
 def receipts_list(*, account: EmuAccount, params) -> dict:
+    as_of = timezone.now()
     qs = EmuReceipt.objects.filter(account=account).select_related("arrival").order_by("updated_at", "id")
     since = _since(params)
     if since:
         qs = qs.filter(updated_at__gte=since)
     rows, next_page = _paginate(qs, params)
+    _after_page("receipts", params)
     return {
         "receipts": [
             {
@@ -547,4 +578,5 @@ def receipts_list(*, account: EmuAccount, params) -> dict:
             for r in rows
         ],
         "next_page": next_page,
+        "as_of": _iso(as_of),
     }

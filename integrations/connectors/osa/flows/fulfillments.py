@@ -25,7 +25,9 @@ PARKED_CODE = "osa_shipment_not_recorded"
 
 def shipment_to_details(shipment: osa.RemoteShipment) -> dict:
     """The shipment as OSA described it, JSON-ready, kept on the exception so it can be applied again."""
-    return json.loads(json.dumps(dataclasses.asdict(shipment), default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
+    return json.loads(
+        json.dumps(dataclasses.asdict(shipment), default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
+    )
 
 
 def shipment_from_details(data: dict) -> osa.RemoteShipment:
@@ -96,8 +98,12 @@ class PullFulfillments(OsaFlow):
             except (TransientError, AuthError, services.LeaseLost, DatabaseError):
                 raise  # the engine's business: retry the whole page
             except Exception as exc:  # a poison record: parked, the page goes on
-                logger.exception("osa.shipment_not_recorded", extra={"integration": self.integration.pk, "shipment": s.shipment_id})
-                self._park(s, result, field="shipment", message=f"OSA shipment {s.shipment_id} not recorded: {type(exc).__name__}: {exc}")
+                logger.exception(
+                    "osa.shipment_not_recorded", extra={"integration": self.integration.pk, "shipment": s.shipment_id}
+                )
+                self._park(
+                    s, result, field="shipment", message=f"OSA shipment {s.shipment_id} not recorded: {type(exc).__name__}: {exc}"
+                )
                 continue
             services.exceptions_resolve(
                 dedup_keys=[f"osa:waiting:{self.integration.pk}:{s.order_id}", self._park_key(s)],

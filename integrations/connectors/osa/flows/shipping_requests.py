@@ -18,13 +18,11 @@ from integrations.connectors.osa.flows.base import (
     WAITING_LIMIT,
     OsaFlow,
     _ct,
-    _max_iso,
     _note,
-    _since,
     osa_skus,
     product_info,
 )
-from integrations.exceptions import AuthError, TransientError
+from integrations.exceptions import AuthError, PayloadError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Mapping, OpsException, OutboundPush
 
@@ -270,19 +268,16 @@ class PullOrderStatuses(OsaFlow):
     code = "pull_order_statuses"
 
     def pages(self, cursor: dict) -> Iterator[Page]:
-        since = _since(cursor, self.overlap)
-        latest = cursor.get("since")
-        for listing in osa.iterate(self.adapter.orders_list, updated_since=since):
-            latest = _max_iso(latest, (o.updated_at for o in listing.items))
-            self._errors = listing.errors
-            yield Page(
-                items=[("status", o) for o in listing.items] + [("error", e) for e in listing.errors],
-                next_cursor={"since": latest} if latest else {},
-            )
+        reached = dict(cursor)
+        for page in self.pages_updated_since(
+            cursor, self.adapter.orders_list, wrap=lambda o: ("error", o) if isinstance(o, PayloadError) else ("status", o)
+        ):
+            reached = page.next_cursor
+            yield page
         waiting: list[osa.RemoteOrder] = []
         for listing in osa.iterate(self.adapter.orders_list, status=osa.WAITING):
             waiting.extend(listing.items)
-        yield Page(items=[("waiting", waiting)], next_cursor={"since": latest} if latest else {})
+        yield Page(items=[("waiting", waiting)], next_cursor=reached)
 
     def _match(self, orders: list[osa.RemoteOrder]) -> dict[str, Any]:
         from orders.models import ShippingRequest

@@ -38,19 +38,25 @@ def _route(world, *, external_id: str, quantity: int) -> ShippingRequest:
     """What the orders core does when it routes an order to OSA New Jersey: a request, and stock committed for it."""
     order = Order.objects.create(
         integration=world["channel"], external_id=external_id, status="readyForFulfillment", shipping_method="Standard",
-        shipping_address={"name": "Ann", "address1": "1 Main St", "city": "Newark", "state": "NJ", "zip": "07101", "country": "US"},
+        shipping_address={"name": "Ann", "address1": "1 Main St", "city": "Newark", "state": "NJ", "zip": "07101",
+                          "country": "US"},
     )
     line = OrderLine.objects.create(order=order, sku="SKU-1", product=world["product"], quantity=quantity, unit_price=5)
-    sr = ShippingRequest.objects.create(order=order, integration=world["osa"], location=world["nj"], reference=f"SY-{external_id}",
-                                        status=ShippingRequestStatus.READY_FOR_FULFILLMENT, shipping_method="Standard")
-    ShippingRequestLine.objects.create(shipping_request=sr, order_line=line, product=world["product"], sku="SKU-1", quantity=quantity)
-    inventory_services.inventory_commit(location=world["nj"], product=world["product"], quantity=quantity, reference=sr.reference,
-                                       allow_negative=True)
+    sr = ShippingRequest.objects.create(order=order, integration=world["osa"], location=world["nj"],
+                                        reference=f"SY-{external_id}", status=ShippingRequestStatus.READY_FOR_FULFILLMENT,
+                                        shipping_method="Standard")
+    ShippingRequestLine.objects.create(shipping_request=sr, order_line=line, product=world["product"], sku="SKU-1",
+                                       quantity=quantity)
+    inventory_services.inventory_commit(location=world["nj"], product=world["product"], quantity=quantity,
+                                        reference=sr.reference, allow_negative=True)
     return sr
 
 
 def _osa_ships():
-    emu.emulator_advance(account=EmuAccount.objects.get(domain=DOMAIN), now=timezone.now() + timedelta(hours=3))
+    """OSA ships everything accepted, now (then goes back to shipping only when told)."""
+    EmuAccount.objects.filter(domain=DOMAIN).update(accept_delay_seconds=0, ship_delay_seconds=0)
+    emu.emulator_advance(account=EmuAccount.objects.get(domain=DOMAIN))
+    EmuAccount.objects.filter(domain=DOMAIN).update(accept_delay_seconds=3600, ship_delay_seconds=3600)
 
 
 def _channel(world) -> int:
