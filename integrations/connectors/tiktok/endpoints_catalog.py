@@ -1,6 +1,6 @@
 """Client methods for products, inventory, warehouses, returns/refunds and finance.
 
-TikTokClient (client.py) inherits this mixin; every method is one endpoint and calls
+TikTokClient (client.py) inherits this mixin (this module imports nothing of the client); every method is one endpoint and calls
 `self.api(method, path, *, query=None, body=None, shop=True) -> dict` (the envelope's `data`).
 Paths and limits: reference tiktok_api.md §6 (products), §7 (warehouses), §8 (returns), §9 (finance)."""
 from __future__ import annotations
@@ -41,13 +41,6 @@ STATEMENT_TRANSACTIONS_PAGE_SIZE = 100
 BRANDS_PAGE_SIZE = 100  # page_size 1-100
 IMAGE_USE_CASES = ("MAIN_IMAGE", "ATTRIBUTE_IMAGE", "DESCRIPTION_IMAGE", "CERTIFICATION_IMAGE", "SIZE_CHART_IMAGE")
 QUANTITY_MAX = 99_999  # per-warehouse quantity range [1, 99 999] (§6.3)
-
-
-def make_client(ctx):
-    """The signed TikTok client for a flow context (client.py, the connection half)."""
-    from integrations.connectors.tiktok.client import TikTokClient
-
-    return TikTokClient.for_integration(ctx.integration, counter=ctx.counter)
 
 
 class CatalogEndpoints:

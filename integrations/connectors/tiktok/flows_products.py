@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations import services as integration_services
 from integrations.connectors.tiktok import attributes as attrs
-from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.client import make_client
 from integrations.connectors.tiktok import images as img
 from integrations.connectors.tiktok import listing_rules as rules
 from integrations.connectors.tiktok import mappers_catalog as m
@@ -37,7 +37,7 @@ class PullProducts(Flow):
     code = "pull_products"
 
     def pages(self, cursor):
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         targeted = [str(i) for i in self.ctx.params.get("product_ids") or []]
         if targeted:  # webhook: read just these products (Get Product); the cursor stays where it is
             yield Page(items=[client.product_get(product_id=pid) for pid in targeted], next_cursor=dict(cursor))
@@ -98,7 +98,7 @@ class PushProducts(Flow):
             return
         from catalog import selectors as catalog_selectors
 
-        self.client = ep.make_client(self.ctx)
+        self.client = make_client(self.ctx)
         self.region = region
         self.llm = attrs.llm_client_from_env()
         self.category_cache: dict[str, list[dict]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.client import make_client
 from integrations.connectors.tiktok import mappers_catalog as m
 from integrations.exceptions import PayloadError, PermanentError
 from integrations.flows import Flow, Page
@@ -21,7 +21,7 @@ class _SearchReturns(Flow):
     types_setting = ""
 
     def pages(self, cursor):
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         targeted = [str(i) for i in self.ctx.params.get("return_ids") or []]
         if targeted:  # webhook: fetch just these returns; the cursor stays where it is
             data = client.returns_search(return_ids=targeted, return_status=self.ctx.setting(self.statuses_setting) or None)
@@ -132,7 +132,7 @@ class PushRefunds(Flow):
                        .select_related("order").prefetch_related("lines", "order__lines").order_by("pk"))
         if not refunds:
             return
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         skus = {line.sku for r in refunds for line in r.lines.all()}
         sku_ids = dict(ChannelOption.objects.filter(integration=integration, product__sku__in=skus)
                        .exclude(remote_sku_id="").values_list("product__sku", "remote_sku_id"))

@@ -15,6 +15,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.models import TokenRefreshLease
+from integrations.connectors.tiktok.transport import TikTokAuthClient
 from integrations.exceptions import AuthError, TransientError
 from integrations.models import Integration
 
@@ -78,8 +79,6 @@ def token_refresh(*, integration: Integration, stale_access_token: str = "", wai
 
     `stale_access_token` is the token the caller holds: if another worker already replaced it, that
     token is used and no refresh is made. If another refresh is in flight, wait for it briefly."""
-    from integrations.connectors.tiktok.client import TikTokClient
-
     now = timezone.now()
     lease = _lease_claim(integration, now)
     if lease is None:
@@ -102,7 +101,7 @@ def token_refresh(*, integration: Integration, stale_access_token: str = "", wai
             return current
         if not creds.get("refresh_token"):
             raise AuthError("tiktok: no refresh token; connect the integration to TikTok again")
-        client = TikTokClient.for_integration(integration)
+        client = TikTokAuthClient.for_integration(integration)
         data = client.token_refresh(refresh_token=creds["refresh_token"])
         tokens_store(integration=integration, data=data)
         return data["access_token"]
