@@ -16,14 +16,14 @@ from integrations import services
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.client import TikTokClient
 from integrations.connectors.tiktok.models import OAuthState
-from integrations.connectors.tiktok.tokens import tokens_store
+from integrations.connectors.tiktok.tokens import REAUTHORIZE_DEDUP_KEY, tokens_store
 from integrations.connectors.tiktok.transport import TikTokAuthClient, base_urls
 from integrations.exceptions import AuthError, ConnectorError, PermanentError, TransientError
 from integrations.models import Integration
 from integrations.redaction import secrets_register
 
 STATE_TTL = timedelta(minutes=10)
-AUTH_DEDUP_KEYS = ("tiktok:deauthorized:{pk}", "tiktok:auth_expiring:{pk}")
+AUTH_DEDUP_KEYS = ("tiktok:deauthorized:{pk}", "tiktok:auth_expiring:{pk}", REAUTHORIZE_DEDUP_KEY)
 
 
 class OAuthError(Exception):
