@@ -71,8 +71,7 @@ class PullOrders(Flow):
         end = paging.window_end(self.ctx.started_at)
 
         def search(ge: int, lt: int, token: str) -> dict:
-            return client.orders_search(body={"update_time_ge": ge, "update_time_lt": lt}, page_token=token,
-                                        page_size=c.ORDER_SEARCH_PAGE_SIZE)
+            return client.orders_search(body={"update_time_ge": ge, "update_time_lt": lt}, page_token=token)
 
         for page in paging.sorted_window_pages(search, start=start, end=end, items_key="orders"):
             wanted = [str(o["id"]) for o in page.records if o.get("id") and not skip_reason(o, filters)]

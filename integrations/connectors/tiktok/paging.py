@@ -26,10 +26,10 @@ from typing import Callable, Iterator
 
 from integrations.exceptions import TransientError
 
-# TikTok stamps update_time in whole seconds and its search may show a row a moment after the stamp; the window
-# stops this far before the run started. Rows stamped later are read by the next run (its window starts at this
-# run's end minus the flow's overlap).
-SAFETY_LAG = timedelta(seconds=30)
+# TikTok stamps update_time in whole seconds: the window ends before the run's current second and one more (small
+# clock differences between TikTok and us). Rows that TikTok's search shows late are re-read by the next run,
+# whose window starts at this run's end minus the flow's overlap (10 min for orders, 2 min for returns, products).
+SAFETY_LAG = timedelta(seconds=1)
 # How often a window (or one crowded second) is read again before the run gives up and retries later.
 MAX_PASSES = 5
 

@@ -67,7 +67,7 @@ def test_paging_continues_from_the_highest_update_time_details_in_batches_and_cu
     assert (run.status, run.pages, run.fetched, run.created) == ("succeeded", 2, 2, 2), run.errors
     searches = tiktok_api.calls_to(c.PATH_ORDERS_SEARCH)
     end = paging.window_end(run.started_at)
-    assert end == int(run.started_at.timestamp()) - 30  # fixed once per run: run start minus the safety lag
+    assert end == int((run.started_at - paging.SAFETY_LAG).timestamp())  # fixed once per run: start minus the lag
     assert "page_token" not in tiktok_api.query(searches[0]) and "page_token" not in tiktok_api.query(searches[1])
     assert tiktok_api.body(searches[0]) == {"update_time_ge": 1735689600, "update_time_lt": end}
     # keyset continuation: page 2 is asked from page 1's highest update_time, not by its page token
