@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import Q
+
 from integrations.sandbox import services
 from integrations.sandbox.models import (
     EmuCancellation, EmuOrder, EmuPackage, EmuProduct, EmuReturn, EmuShop, EmuSku, EmuStatement, EmuToken, EmuWebhookSubscription,
@@ -27,9 +29,39 @@ class Ctx:
     files: dict = field(default_factory=dict)  # multipart uploads: field name → bytes
 
 
-# --- paging: opaque tokens over an offset ---
+# --- paging: opaque cursor tokens over a stable sort, as TikTok pages (reference §3.4: token-based, no offsets).
+# A token names the last row returned (its sort key values); the next page is the rows after it in the same
+# order, so rows changing or leaving the result set between two calls never make another row skip a page.
 
-def _page_token(offset: int) -> str:
+def _cursor_token(order: tuple[str, ...], values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"s": list(order), "v": values}).encode()).decode().rstrip("=")
+
+
+def _cursor_after(token: str | None, order: tuple[str, ...]) -> list | None:
+    if not token:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["s"] != list(order) or len(data["v"]) != len(order):
+            raise ValueError("token of another search")
+        return list(data["v"])
+    except Exception:  # noqa: BLE001
+        raise EmuError(36009004, "Invalid page_token.", 400) from None
+
+
+def _after_q(order: tuple[str, ...], values: list) -> Q:
+    """Rows strictly after `values` in `order` (fields with a leading "-" descend)."""
+    condition = Q(pk__in=[])
+    for i, spec in enumerate(order):
+        name = spec.lstrip("-")
+        step = Q(**{f"{name}__{'lt' if spec.startswith('-') else 'gt'}": values[i]})
+        for prior, value in zip(order[:i], values[:i]):
+            step &= Q(**{prior.lstrip("-"): value})
+        condition |= step
+    return condition
+
+
+def _page_token(offset: int) -> str:  # static lists only (brands): nothing there moves
     return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
 
 
@@ -57,12 +89,18 @@ def _page_size(ctx: Ctx, maximum: int, default: int | None = None) -> int:
     return size
 
 
-def _paginate(ctx: Ctx, qs, maximum: int, default: int | None = None):
+def _paginate(ctx: Ctx, qs, maximum: int, default: int | None = None, *, order: tuple[str, ...] = ("id",)):
+    """One page of `qs` in `order` (the last field must be unique, e.g. the pk) after the row the page token
+    names → (rows, next_page_token, total_count)."""
     size = _page_size(ctx, maximum, default)
-    offset = _page_offset(ctx.query.get("page_token"))
+    qs = qs.order_by(*order)
     total = qs.count()
-    rows = list(qs[offset:offset + size])
-    nxt = _page_token(offset + size) if offset + size < total else ""
+    after = _cursor_after(ctx.query.get("page_token"), order)
+    if after is not None:
+        qs = qs.filter(_after_q(order, after))
+    rows = list(qs[:size + 1])
+    more, rows = len(rows) > size, rows[:size]
+    nxt = _cursor_token(order, [getattr(rows[-1], spec.lstrip("-")) for spec in order]) if more else ""
     return rows, nxt, total
 
 
@@ -105,9 +143,8 @@ def orders_search(ctx: Ctx):
     sort_field = ctx.query.get("sort_field") or "create_time"
     if sort_field not in ("create_time", "update_time"):
         raise EmuError(36009004, "sort_field must be create_time or update_time.", 400)
-    desc = (ctx.query.get("sort_order") or "DESC").upper() != "ASC"
-    qs = qs.order_by(f"{'-' if desc else ''}{sort_field}", f"{'-' if desc else ''}id")
-    rows, nxt, total = _paginate(ctx, qs, 100)
+    desc = "-" if (ctx.query.get("sort_order") or "DESC").upper() != "ASC" else ""
+    rows, nxt, total = _paginate(ctx, qs, 100, order=(f"{desc}{sort_field}", f"{desc}id"))
     return {"orders": [services.order_payload(o) for o in rows], "next_page_token": nxt, "total_count": total}
 
 
@@ -220,7 +257,7 @@ def _sku_payload(s: EmuSku, currency: str) -> dict:
 
 
 def products_search(ctx: Ctx):
-    qs = EmuProduct.objects.filter(shop=ctx.shop).prefetch_related("skus").order_by("id")
+    qs = EmuProduct.objects.filter(shop=ctx.shop).prefetch_related("skus")
     b = ctx.body
     if b.get("status") and b["status"] != "ALL":
         qs = qs.filter(status=b["status"])
@@ -285,12 +322,12 @@ def _filter_common(qs, b: dict, prefix: str = ""):
     return qs
 
 
-def _sort(ctx: Ctx, qs):
+def _sort(ctx: Ctx) -> tuple[str, str]:
     field_ = ctx.query.get("sort_field") or "create_time"
     if field_ not in ("create_time", "update_time"):
         raise EmuError(36009004, "Invalid sort_field.", 400)
-    desc = (ctx.query.get("sort_order") or "ASC").upper() == "DESC"
-    return qs.order_by(f"{'-' if desc else ''}{field_}", "id")
+    desc = "-" if (ctx.query.get("sort_order") or "ASC").upper() == "DESC" else ""
+    return f"{desc}{field_}", f"{desc}id"
 
 
 def _refund_amount(order: EmuOrder, line_ids, currency: str) -> dict:
@@ -306,7 +343,7 @@ def cancellations_search(ctx: Ctx):
         qs = qs.filter(cancel_id__in=ctx.body["cancel_ids"])
     if ctx.body.get("cancel_status"):
         qs = qs.filter(status__in=ctx.body["cancel_status"])
-    rows, nxt, total = _paginate(ctx, _sort(ctx, qs), 50, 10)
+    rows, nxt, total = _paginate(ctx, qs, 50, 10, order=_sort(ctx))
     return {"cancellations": [{
         "cancel_id": c.cancel_id, "order_id": c.order.order_id, "cancel_type": c.cancel_type, "cancel_status": c.status,
         "role": c.role, "cancel_reason": c.reason, "cancel_reason_text": c.reason.replace("_", " "),
@@ -345,7 +382,7 @@ def returns_search(ctx: Ctx):
         qs = qs.filter(return_id__in=ctx.body["return_ids"])
     if ctx.body.get("return_status"):
         qs = qs.filter(status__in=ctx.body["return_status"])
-    rows, nxt, total = _paginate(ctx, _sort(ctx, qs), 50, 10)
+    rows, nxt, total = _paginate(ctx, qs, 50, 10, order=_sort(ctx))
     return {"return_orders": [_return_payload(r, ctx.shop.currency) for r in rows], "next_page_token": nxt, "total_count": total}
 
 
@@ -379,8 +416,8 @@ def statements(ctx: Ctx):
         qs = qs.filter(statement_time__gte=int(ctx.query["statement_time_ge"]))
     if ctx.query.get("statement_time_lt"):
         qs = qs.filter(statement_time__lt=int(ctx.query["statement_time_lt"]))
-    desc = (ctx.query.get("sort_order") or "ASC").upper() == "DESC"
-    rows, nxt, total = _paginate(ctx, qs.order_by(("-" if desc else "") + "statement_time"), 100, 20)
+    desc = "-" if (ctx.query.get("sort_order") or "ASC").upper() == "DESC" else ""
+    rows, nxt, total = _paginate(ctx, qs, 100, 20, order=(f"{desc}statement_time", f"{desc}id"))
     today = services.now_ts() - services.now_ts() % 86400
     out = []
     for s in rows:
@@ -413,7 +450,7 @@ def statement_transactions(ctx: Ctx, statement_id: str):
         raise EmuError(28001001, "The statement does not exist.")
     if ctx.query.get("sort_field") != "order_create_time":
         raise EmuError(36009004, "sort_field=order_create_time is required.", 400)
-    rows, nxt, total = _paginate(ctx, s.orders.order_by("create_time", "id"), 100, 20)
+    rows, nxt, total = _paginate(ctx, s.orders.all(), 100, 20, order=("create_time", "id"))
     all_amounts = [_order_amounts(o) for o in s.orders.all()]
     settle = sum((a["settlement"] for a in all_amounts), Decimal("0"))
     return {"id": s.statement_id, "create_time": s.statement_time, "status": "SETTLED", "currency": ctx.shop.currency,

@@ -14,8 +14,7 @@ from decimal import Decimal
 
 import requests
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from integrations.sandbox.models import (
@@ -219,15 +218,23 @@ def request_authenticate(*, path: str, query: dict, body: str, content_type: str
     return shop, token
 
 
-def rate_limit_hit(*, shop: EmuShop) -> None:
-    """Count the request in this shop's current second; over `qps` → HTTP 429 / 36009002."""
-    second = now_ts()
-    window, _ = EmuRateWindow.objects.get_or_create(shop=shop, second=second)
-    EmuRateWindow.objects.filter(pk=window.pk).update(count=F("count") + 1)
-    window.refresh_from_db(fields=["count"])
-    if window.count > shop.qps:
+def rate_limit_hit(*, shop: EmuShop, second: int | None = None) -> None:
+    """Count the request in this shop's current second; over `qps` → HTTP 429 / 36009002.
+
+    One upsert (INSERT … ON CONFLICT DO UPDATE … RETURNING, PostgreSQL and SQLite ≥ 3.35): workers counting the
+    same second never collide on the unique key (uniq_emu_rate_window), and each gets its own request's count."""
+    second = second if second is not None else now_ts()
+    table = connection.ops.quote_name(EmuRateWindow._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (shop_id, second, count) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (shop_id, second) DO UPDATE SET count = {table}.count + 1 RETURNING count",
+            [shop.pk, second],
+        )
+        count = cursor.fetchone()[0]
+    if count > shop.qps:
         raise EmuError(36009002, "Too many requests. Please retry later.", 429)
-    if window.count == 1:
+    if count == 1:
         EmuRateWindow.objects.filter(shop=shop, second__lt=second - 60).delete()
 
 

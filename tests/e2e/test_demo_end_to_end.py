@@ -5,13 +5,14 @@ fulfillment pulled → tracking pushed to TikTok; inventory flows back to TikTok
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from integrations import services
 from integrations.models import FlowState
 from integrations.sandbox import services as emu
 from integrations.sandbox.demo import demo_seed
-from integrations.sandbox.models import EmuOrder, EmuShop, EmuSku
+from integrations.sandbox.models import EmuOrder, EmuProduct, EmuShop, EmuSku
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -37,6 +38,9 @@ def demo(live_server, settings):
     Integration.objects.update(created_at=timezone.now() - timedelta(hours=1))
     # The demo's generated traffic is spread over the coming minutes; this test drives its own order.
     EmuOrder.objects.all().delete()
+    # The shop's listings exist since before this test: a poll reads up to its start minus the safety lag
+    # (TikTok paging.py), so listings stamped this very second would only show on the next run.
+    EmuProduct.objects.update(create_time=F("create_time") - 3600, update_time=F("update_time") - 3600)
     # No remorse wait for this test's order (the demo uses 30 s); webhooks off (the flows poll).
     EmuShop.objects.update(webhooks_enabled=False, pay_after_seconds=0, remorse_seconds=0)
     return live_server
@@ -48,7 +52,12 @@ def test_an_order_goes_end_to_end(demo):
     shop = EmuShop.objects.get(name="Sandbox Shop US")
     tee, cap, bundle = (EmuSku.objects.get(product__shop=shop, seller_sku=s) for s in ("TEE-BLK-M", "CAP-RED", "BUNDLE-TEE-CAP"))
     # 2 tees, a cap and a virtual bundle (combined listing of a tee and a cap)
-    remote = emu.order_create(shop=shop, items=[(tee, 2), (cap, 1), (bundle, 1)], at=emu.now_ts() - 5)
+    # Placed two minutes ago: a poll reads up to its start minus the safety lag (TikTok paging.py); the demo's
+    # hold (counted from the order time) is lengthened so the order is still held when pulled.
+    from orders.models import HoldRule
+
+    HoldRule.objects.update(minutes=5)
+    remote = emu.order_create(shop=shop, items=[(tee, 2), (cap, 1), (bundle, 1)], at=emu.now_ts() - 120)
 
     for flow in ("pull_locations", "pull_products"):
         _run("TikTok US", flow)
@@ -67,7 +76,7 @@ def test_an_order_goes_end_to_end(demo):
 
     from orders.services import orders_release_due
 
-    orders_release_due(now=timezone.now() + timedelta(minutes=2))
+    orders_release_due(now=timezone.now() + timedelta(minutes=4))
     order.refresh_from_db()
     request = ShippingRequest.objects.get(order=order)
     assert request.integration.name == "OSA (sandbox)"

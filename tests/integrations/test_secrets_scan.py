@@ -28,6 +28,7 @@ from integrations.connectors.osa.connection import osa_adapter
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.client import TikTokClient
 from integrations.connectors.tiktok.models import OAuthState
+from integrations.connectors.tiktok.transport import TikTokAuthClient
 from integrations.exceptions import ConnectorError
 from integrations.models import FlowState, Integration, OpsException, SyncRun
 from tests.integrations.connectors.tiktok.conftest import envelope
@@ -129,8 +130,9 @@ def test_tiktok_client_failures_leak_no_secret(responses, caplog, failure, call)
     base = answer(responses, "http://tiktok.invalid", failure)
     integration = tiktok_integration_at(base)
     client = TikTokClient.for_integration(integration)
-    do = {"token_get": lambda: client.token_get(auth_code=AUTH_CODE),
-          "token_refresh": lambda: client.token_refresh(refresh_token=REFRESH),
+    auth = TikTokAuthClient.for_integration(integration)  # the auth host (token get/refresh)
+    do = {"token_get": lambda: auth.token_get(auth_code=AUTH_CODE),
+          "token_refresh": lambda: auth.token_refresh(refresh_token=REFRESH),
           "business": lambda: client.authorized_shops()}[call]
     try:
         do()

@@ -103,6 +103,35 @@ def test_orders_search_pages_with_tokens(tiktok_call, emu_shop):
     assert pages == 3 and set(seen) == ids and len(seen) == 5
 
 
+def test_orders_search_tokens_are_cursors_an_order_updated_between_pages_makes_no_other_vanish(tiktok_call, emu_shop):
+    # given: five orders, one a minute, with no pending life-cycle events
+    base = int(time.time()) - 3600
+    orders = [_order(emu_shop) for _ in range(5)]
+    for i, order in enumerate(orders):
+        EmuOrder.objects.filter(pk=order.pk).update(update_time=base + 60 * i, next_event_at=None, events=[])
+    window = {"update_time_ge": base - 1, "update_time_lt": base + 3600}
+    query = {"page_size": 2, "sort_field": "update_time", "sort_order": "ASC"}
+    first = tiktok_call("POST", "/order/202309/orders/search", query, body=window)[1]["data"]
+    assert [o["id"] for o in first["orders"]] == [orders[0].order_id, orders[1].order_id]
+    # when: the second order is updated (it leaves the window) before page 2 is asked
+    EmuOrder.objects.filter(pk=orders[1].pk).update(update_time=base + 7200)
+    second = tiktok_call("POST", "/order/202309/orders/search", {**query, "page_token": first["next_page_token"]}, body=window)[1]["data"]
+    # then: page 2 continues after the last order returned — the third order did not slip onto page 1
+    assert [o["id"] for o in second["orders"]] == [orders[2].order_id, orders[3].order_id]
+    third = tiktok_call("POST", "/order/202309/orders/search", {**query, "page_token": second["next_page_token"]}, body=window)[1]["data"]
+    assert [o["id"] for o in third["orders"]] == [orders[4].order_id] and third["next_page_token"] == ""
+
+
+def test_page_token_of_another_sort_is_rejected(tiktok_call, emu_shop):
+    for _ in range(3):
+        _order(emu_shop)
+    data = tiktok_call("POST", "/order/202309/orders/search", {"page_size": 1, "sort_field": "update_time", "sort_order": "ASC"},
+                       body={})[1]["data"]
+    status, payload = tiktok_call("POST", "/order/202309/orders/search", {"page_size": 1, "sort_field": "create_time",
+                                                                         "page_token": data["next_page_token"]}, body={})
+    assert payload["code"] == 36009004 and payload["message"] == "Invalid page_token."
+
+
 def test_orders_search_filters_update_time_and_status(tiktok_call, emu_shop):
     old = _order(emu_shop, at=int(time.time()) - 1000)
     EmuOrder.objects.filter(pk=old.pk).update(update_time=int(time.time()) - 1000, next_event_at=None, events=[])

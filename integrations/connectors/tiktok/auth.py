@@ -14,15 +14,16 @@ from django.views.decorators.debug import sensitive_variables
 
 from integrations import services
 from integrations.connectors.tiktok import constants as c
-from integrations.connectors.tiktok.client import TikTokClient, base_urls
+from integrations.connectors.tiktok.client import TikTokClient
 from integrations.connectors.tiktok.models import OAuthState
-from integrations.connectors.tiktok.tokens import tokens_store
+from integrations.connectors.tiktok.tokens import REAUTHORIZE_DEDUP_KEY, tokens_store
+from integrations.connectors.tiktok.transport import TikTokAuthClient, base_urls
 from integrations.exceptions import AuthError, ConnectorError, PermanentError, TransientError
 from integrations.models import Integration
 from integrations.redaction import secrets_register
 
 STATE_TTL = timedelta(minutes=10)
-AUTH_DEDUP_KEYS = ("tiktok:deauthorized:{pk}", "tiktok:auth_expiring:{pk}")
+AUTH_DEDUP_KEYS = ("tiktok:deauthorized:{pk}", "tiktok:auth_expiring:{pk}", REAUTHORIZE_DEDUP_KEY)
 
 
 class OAuthError(Exception):
@@ -83,7 +84,7 @@ def _state_consume(*, state: str, user) -> OAuthState:
 def _token_exchange(*, integration: Integration, code: str) -> dict:
     """The token answer for a code (never retried: single-use), or OAuthError saying why; writes nothing."""
     try:
-        data = TikTokClient.for_integration(integration).token_get(auth_code=code)
+        data = TikTokAuthClient.for_integration(integration).token_get(auth_code=code)
     except (AuthError, PermanentError) as exc:
         raise OAuthError(f"TikTok refused the authorization code ({exc}); start again from “Connect to TikTok”.",
                          integration=integration) from None

@@ -5,47 +5,21 @@ import json
 import time
 from typing import Any, Callable
 
-import requests
-from django.conf import settings
 from urllib3 import encode_multipart_formdata
 
 from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok import tokens
 from integrations.connectors.tiktok.endpoints_catalog import CatalogEndpoints
 from integrations.connectors.tiktok.signing import sign_request
-from integrations.exceptions import AuthError, PermanentError, RateLimitedError, TransientError
-from integrations.http import BaseClient, CallCounter, RequestBudget, parse_retry_after
+from integrations.connectors.tiktok.transport import TikTokTransport, TokenExpiredError, base_urls, budget_for
+from integrations.exceptions import AuthError
+from integrations.http import CallCounter
+
+__all__ = ["TikTokClient", "TokenExpiredError", "base_urls", "budget_for", "make_client"]
 
 
-class TokenExpiredError(AuthError):
-    """The access token expired (code 105002): refresh once and retry."""
-
-
-# One budget per integration in this process, so every client of a shop shares its QPS.
-_BUDGETS: dict[int, RequestBudget] = {}
-
-
-def budget_for(integration_pk: int) -> RequestBudget:
-    rate = float(getattr(settings, "TIKTOK_QPS", c.DEFAULT_QPS))
-    budget = _BUDGETS.get(integration_pk)
-    if budget is None or budget.rate_per_second != rate:
-        budget = _BUDGETS[integration_pk] = RequestBudget(rate_per_second=rate)
-    return budget
-
-
-def base_urls(integration) -> tuple[str, str]:
-    """(api_base, auth_base) for an integration: sandbox emulator, explicit override, or production."""
-    if settings.SANDBOX_ENABLED and integration.environment == "sandbox":
-        url = f"{settings.SITE_URL.rstrip('/')}{c.SANDBOX_PATH}"
-        return url, url
-    override = (integration.remote_state or {}).get("api_base_url")
-    if override:
-        return override.rstrip("/"), (integration.remote_state.get("auth_base_url") or override).rstrip("/")
-    return c.API_BASE_URL, c.AUTH_BASE_URL
-
-
-class TikTokClient(CatalogEndpoints, BaseClient):
-    role = "tiktok"
-    base_url = c.API_BASE_URL
+class TikTokClient(CatalogEndpoints, TikTokTransport):
+    """The business host: signed calls, one method per endpoint; token refresh through `tokens.py`."""
 
     def __init__(self, *, app_key: str, app_secret: str, access_token: str = "", shop_cipher: str = "",
                  auth_base_url: str = c.AUTH_BASE_URL, integration=None, clock: Callable[[], float] = time.time,
@@ -80,8 +54,6 @@ class TikTokClient(CatalogEndpoints, BaseClient):
         except TokenExpiredError:
             if self.integration is None:
                 raise
-            from integrations.connectors.tiktok import tokens
-
             self.access_token = tokens.token_refresh(integration=self.integration, stale_access_token=self.access_token)
             return self._signed_call(method, path, query=query, body=body, shop=shop)
 
@@ -95,8 +67,6 @@ class TikTokClient(CatalogEndpoints, BaseClient):
         except TokenExpiredError:
             if self.integration is None:
                 raise
-            from integrations.connectors.tiktok import tokens
-
             self.access_token = tokens.token_refresh(integration=self.integration, stale_access_token=self.access_token)
             return self._signed_call("POST", path, query=None, body=None, shop=shop, multipart=raw)
 
@@ -125,54 +95,14 @@ class TikTokClient(CatalogEndpoints, BaseClient):
         if self._token_checked or self.integration is None:
             return
         self._token_checked = True
-        from integrations.connectors.tiktok import tokens
-
         if tokens.token_needs_refresh(integration=self.integration):
             self.access_token = tokens.token_refresh(integration=self.integration, stale_access_token=self.access_token)
-
-    def classify(self, response: requests.Response) -> Any:
-        """TikTok puts the outcome in the JSON `code` whatever the HTTP status (§3.1/§3.2)."""
-        status = response.status_code
-        try:
-            envelope = response.json()
-        except ValueError:
-            envelope = None
-        if status == 429 or (isinstance(envelope, dict) and envelope.get("code") == c.CODE_RATE_LIMITED):
-            raise RateLimitedError("tiktok: rate limited (36009002)", status=status, code=c.CODE_RATE_LIMITED,
-                                   retry_after=parse_retry_after(response.headers.get("Retry-After")))
-        if not isinstance(envelope, dict) or "code" not in envelope:
-            return super().classify(response)
-        code, message = envelope.get("code"), str(envelope.get("message", ""))
-        request_id = envelope.get("request_id", "")
-        if code == c.CODE_OK and status < 400:
-            return envelope
-        text = f"tiktok: {message} (code {code}, request_id {request_id})"
-        if status >= 500 or code in c.TRANSIENT_CODES:
-            raise TransientError(text, status=status, code=code)
-        if code == c.CODE_TOKEN_EXPIRED or (code == c.CODE_OVERLOADED_CREDENTIAL and "expire" in message.lower()):
-            raise TokenExpiredError(text, status=status, code=code)
-        if code in c.AUTH_CODES or code == c.CODE_OVERLOADED_CREDENTIAL or str(code).startswith("105") or status in (401, 403):
-            raise AuthError(text, status=status, code=code)
-        raise PermanentError(text, status=status, code=code)
 
     @staticmethod
     def item_errors(data: dict) -> list[dict]:
         """Per-item failures inside a `code: 0` answer (batch/write endpoints, §3.1): [{code, message, detail}]."""
         errors = (data or {}).get("errors") or []
         return [e for e in errors if isinstance(e, dict)]
-
-    # --- auth host -----------------------------------------------------------------------------
-
-    def _auth_call(self, path: str, query: dict) -> dict:
-        params = {"app_key": self.app_key, "app_secret": self.app_secret, **query}
-        envelope = self.request("GET", f"{self.auth_base_url}{path}", params=params)
-        return (envelope or {}).get("data") or {}
-
-    def token_get(self, *, auth_code: str) -> dict:
-        return self._auth_call(c.PATH_TOKEN_GET, {"auth_code": auth_code, "grant_type": "authorized_code"})
-
-    def token_refresh(self, *, refresh_token: str) -> dict:
-        return self._auth_call(c.PATH_TOKEN_REFRESH, {"refresh_token": refresh_token, "grant_type": "refresh_token"})
 
     # --- authorization -------------------------------------------------------------------------
 
@@ -231,6 +161,11 @@ class TikTokClient(CatalogEndpoints, BaseClient):
     def message_send(self, *, conversation_id: str, type: str, content: dict) -> dict:
         body = {"type": type, "content": json.dumps(content, separators=(",", ":"), ensure_ascii=False)}
         return self.api("POST", c.PATH_CS_SEND_MESSAGE.format(conversation_id=conversation_id), body=body)
+
+
+def make_client(ctx) -> TikTokClient:
+    """The signed TikTok client for a flow context (shares the run's call counter)."""
+    return TikTokClient.for_integration(ctx.integration, counter=ctx.counter)
 
 
 def _query_value(value: Any) -> str:

@@ -29,7 +29,6 @@ ORDER_DETAIL_MAX_IDS = 50
 DEFAULT_QPS = 5.0
 # Refresh the access token this long before `access_token_expire_in`.
 REFRESH_AHEAD_SECONDS = 24 * 3600
-REFRESH_LEASE_SECONDS = 30
 
 # --- order statuses (§4.2) ---
 ORDER_STATUSES = (

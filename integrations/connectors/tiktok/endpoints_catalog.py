@@ -1,6 +1,6 @@
 """Client methods for products, inventory, warehouses, returns/refunds and finance.
 
-TikTokClient (client.py) inherits this mixin; every method is one endpoint and calls
+TikTokClient (client.py) inherits this mixin (this module imports nothing of the client); every method is one endpoint and calls
 `self.api(method, path, *, query=None, body=None, shop=True) -> dict` (the envelope's `data`).
 Paths and limits: reference tiktok_api.md §6 (products), §7 (warehouses), §8 (returns), §9 (finance)."""
 from __future__ import annotations
@@ -43,17 +43,11 @@ IMAGE_USE_CASES = ("MAIN_IMAGE", "ATTRIBUTE_IMAGE", "DESCRIPTION_IMAGE", "CERTIF
 QUANTITY_MAX = 99_999  # per-warehouse quantity range [1, 99 999] (§6.3)
 
 
-def make_client(ctx):
-    """The signed TikTok client for a flow context (client.py, the connection half)."""
-    from integrations.connectors.tiktok.client import TikTokClient
-
-    return TikTokClient.for_integration(ctx.integration, counter=ctx.counter)
-
-
 class CatalogEndpoints:
     # --- products (§6) ---
     def products_search(self, *, page_token: str = "", page_size: int = PRODUCT_SEARCH_PAGE_SIZE, status: str = "ALL",
-                        seller_skus: list[str] | None = None, update_time_ge: int | None = None) -> dict:
+                        seller_skus: list[str] | None = None, update_time_ge: int | None = None,
+                        update_time_le: int | None = None) -> dict:
         query = {"page_size": page_size}
         if page_token:
             query["page_token"] = page_token
@@ -62,6 +56,8 @@ class CatalogEndpoints:
             body["seller_skus"] = list(seller_skus)[:PRODUCT_SEARCH_MAX_SELLER_SKUS]
         if update_time_ge is not None:
             body["update_time_ge"] = int(update_time_ge)
+        if update_time_le is not None:  # Search Products bounds with _le (inclusive), not _lt (§6.1)
+            body["update_time_le"] = int(update_time_le)
         return self.api("POST", PATH_PRODUCTS_SEARCH, query=query, body=body)
 
     def product_get(self, *, product_id: str) -> dict:
@@ -139,7 +135,7 @@ class CatalogEndpoints:
     # --- returns and refunds (§8) ---
     def returns_search(self, *, page_token: str = "", page_size: int = RETURNS_PAGE_SIZE, return_status: list[str] | None = None,
                        return_types: list[str] | None = None, update_time_ge: int | None = None,
-                       return_ids: list[str] | None = None, order_ids: list[str] | None = None) -> dict:
+                       update_time_lt: int | None = None, return_ids: list[str] | None = None, order_ids: list[str] | None = None) -> dict:
         query = {"page_size": page_size, "sort_field": "update_time", "sort_order": "ASC"}
         if page_token:
             query["page_token"] = page_token
@@ -150,6 +146,8 @@ class CatalogEndpoints:
             body["return_types"] = list(return_types)
         if update_time_ge is not None:
             body["update_time_ge"] = int(update_time_ge)
+        if update_time_lt is not None:
+            body["update_time_lt"] = int(update_time_lt)
         if return_ids:
             body["return_ids"] = list(return_ids)
         if order_ids:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.utils.dateparse import parse_datetime
 
-from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.client import make_client
 from integrations.connectors.tiktok import mappers_catalog as m
 from integrations.exceptions import PayloadError
 from integrations.flows import Flow, Page
@@ -24,7 +24,7 @@ class PullStatements(Flow):
         return int((parsed or self.ctx.integration.created_at).timestamp())
 
     def pages(self, cursor):
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         cutoff = self._cutoff()
         since = max(int(cursor.get("since") or 0), cutoff)
         token = cursor.get("page_token", "")

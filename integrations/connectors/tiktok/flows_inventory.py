@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.client import make_client
 from integrations.exceptions import PermanentError
 from integrations.flows import Flow, Page
 
@@ -111,7 +112,7 @@ class PushInventory(Flow):
         quantities = self._quantities()
         default = Location.objects.filter(integration=integration, is_default=True).first()
         default_id = default.external_id if default else ""
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         after = int(cursor.get("after_pk") or 0)
         options = catalog_selectors.channel_options_for_inventory(
             integration=integration, skus=self.ctx.setting("inventory_update_skus") or None).filter(pk__gt=after)

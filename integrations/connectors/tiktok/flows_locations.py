@@ -6,6 +6,7 @@ consolidated) through inventory.services, FBT quantities (on_hand = fulfillable,
 from __future__ import annotations
 
 from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.client import make_client
 from integrations.connectors.tiktok import mappers_catalog as m
 from integrations.exceptions import PayloadError
 from integrations.flows import Flow, Page
@@ -17,7 +18,7 @@ class PullLocations(Flow):
     code = "pull_locations"
 
     def pages(self, cursor):
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         warehouses = client.warehouses_list().get("warehouses") or []
         fbt = []
         if self.ctx.setting("create_fbt_locations"):

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from integrations import services
 from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok import paging
 from integrations.connectors.tiktok.client import TikTokClient
 from integrations.connectors.tiktok.mappers_orders import PullFilters, cancellations_from_order, order_to_order_in, skip_reason
 from integrations.exceptions import PayloadError, PermanentError, TransientError
@@ -46,8 +47,10 @@ def pull_filters(integration) -> PullFilters:
 
 
 class PullOrders(Flow):
-    """Incremental by update time with an overlap window; cursor {"updated_since": epoch seconds}.
-    Targeted runs (webhooks) pass {"order_ids": [...]} and leave the cursor where it is."""
+    """Incremental by update time over a fixed window read by keyset continuation (paging.py), so an order
+    updated while the run pages never makes another one vanish; cursor {"updated_since": epoch seconds} = every
+    order updated before it has been read. Targeted runs (webhooks) pass {"order_ids": [...]} and leave the
+    cursor where it is."""
 
     code = "pull_orders"
     overlap = timedelta(minutes=10)
@@ -62,26 +65,20 @@ class PullOrders(Flow):
                 orders = [o for o in client.orders_get(ids=batch) if not skip_reason(o, filters)]
                 yield Page(items=orders, next_cursor=dict(cursor))
             return
-        if cursor.get("updated_since"):
-            start = int(cursor["updated_since"]) - int(self.overlap.total_seconds())
-        else:
-            start = int(filters.exclude_before.timestamp())
-        end = int(self.ctx.started_at.timestamp())
-        body = {"update_time_ge": start, "update_time_lt": end}
-        token, high = "", start
-        while True:
-            data = client.orders_search(body=body, page_token=token)
-            found = data.get("orders") or []
-            high = max([high] + [int(o.get("update_time") or 0) for o in found])
-            wanted = [str(o["id"]) for o in found if o.get("id") and not skip_reason(o, filters)]
+        done = int(cursor.get("updated_since") or 0)
+        start = paging.window_start(cursor_value=cursor.get("updated_since"), overlap=self.overlap,
+                                    first_start=int(filters.exclude_before.timestamp()))
+        end = paging.window_end(self.ctx.started_at)
+
+        def search(ge: int, lt: int, token: str) -> dict:
+            return client.orders_search(body={"update_time_ge": ge, "update_time_lt": lt}, page_token=token)
+
+        for page in paging.sorted_window_pages(search, start=start, end=end, items_key="orders"):
+            wanted = [str(o["id"]) for o in page.records if o.get("id") and not skip_reason(o, filters)]
             details: list[dict] = []
             for batch in _chunks(wanted, c.ORDER_DETAIL_MAX_IDS):
                 details.extend(client.orders_get(ids=batch))
-            token = data.get("next_page_token") or ""
-            if not token:
-                yield Page(items=details, next_cursor={"updated_since": end})
-                return
-            yield Page(items=details, next_cursor={"updated_since": min(high, end)})
+            yield Page(items=details, next_cursor={"updated_since": max(done, page.complete_before)})
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from orders.models import Order

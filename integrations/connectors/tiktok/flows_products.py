@@ -1,6 +1,7 @@
 """Products: pull (match TikTok SKUs to master SKUs) and push (create / update listings).
 
-Pull reads Search Products (§6.1) incrementally by update time and writes Channel Options (remote product
+Pull reads Search Products (§6.1) incrementally by update time (a fixed window, read until a pass is proven
+complete: paging.py; cursor {"since": epoch} = every product updated before it has been read) and writes Channel Options (remote product
 and SKU ids, listing status, warehouses). Push reads the catalog, category attributes (§6.1), checks seed
 002's listing rules, and creates or updates listings (Create Product, Partial Edit, Update Price, Activate /
 Deactivate / Recover); each remote write goes through an OutboundPush keyed by the listing fingerprint, so a
@@ -15,10 +16,11 @@ from django.utils import timezone
 
 from integrations import services as integration_services
 from integrations.connectors.tiktok import attributes as attrs
-from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.client import make_client
 from integrations.connectors.tiktok import images as img
 from integrations.connectors.tiktok import listing_rules as rules
 from integrations.connectors.tiktok import mappers_catalog as m
+from integrations.connectors.tiktok import paging
 from integrations.connectors.tiktok import settings_catalog as s
 from integrations.connectors.tiktok.flows_inventory import force_setting_consumed
 from integrations.exceptions import ConnectorError, PermanentError
@@ -37,23 +39,21 @@ class PullProducts(Flow):
     code = "pull_products"
 
     def pages(self, cursor):
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         targeted = [str(i) for i in self.ctx.params.get("product_ids") or []]
         if targeted:  # webhook: read just these products (Get Product); the cursor stays where it is
             yield Page(items=[client.product_get(product_id=pid) for pid in targeted], next_cursor=dict(cursor))
             return
-        since = cursor.get("since")
-        started = int(self.ctx.started_at.timestamp())
-        token = cursor.get("page_token", "")
-        while True:
-            data = client.products_search(page_token=token, update_time_ge=since)
-            token = data.get("next_page_token") or ""
-            if token:
-                yield Page(items=data.get("products") or [], next_cursor={"since": since, "page_token": token})
-            else:
-                next_since = started - int(self.overlap.total_seconds())
-                yield Page(items=data.get("products") or [], next_cursor={"since": next_since})
-                return
+        done = int(cursor.get("since") or 0)
+        start = paging.window_start(cursor_value=cursor.get("since"), overlap=self.overlap, first_start=0)
+        end = paging.window_end(self.ctx.started_at)
+
+        def search(ge: int, lt: int, token: str) -> dict:  # Search Products bounds with update_time_le (inclusive)
+            return client.products_search(page_token=token, update_time_ge=ge or None, update_time_le=lt - 1)
+
+        # Search Products has no sort: the window is read until one pass is proven complete (paging.stable_pages).
+        for page in paging.stable_pages(search, start=start, end=end, items_key="products"):
+            yield Page(items=page.records, next_cursor={"since": max(done, page.complete_before)})
 
     def apply(self, page, result):
         from catalog import services as catalog_services
@@ -98,7 +98,7 @@ class PushProducts(Flow):
             return
         from catalog import selectors as catalog_selectors
 
-        self.client = ep.make_client(self.ctx)
+        self.client = make_client(self.ctx)
         self.region = region
         self.llm = attrs.llm_client_from_env()
         self.category_cache: dict[str, list[dict]] = {}

@@ -1,4 +1,6 @@
-"""Returns and refunds (pull): Search Returns (reference §8.1), incremental by update time with an overlap.
+"""Returns and refunds (pull): Search Returns (reference §8.1), incremental by update time: a fixed window
+[cursor − overlap, run start − lag) read by keyset continuation (paging.py); cursor {"since": epoch} = every
+return updated before it has been read.
 
 Returns: filtered by "Pull returns only with this statuses"; with "Pull returns only when there is a
 matching order available in Switchyard" returns of unknown orders are skipped (and fetched again once the
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.client import make_client
 from integrations.connectors.tiktok import mappers_catalog as m
+from integrations.connectors.tiktok import paging
 from integrations.exceptions import PayloadError, PermanentError
 from integrations.flows import Flow, Page
 from integrations.models import OutboundPush
@@ -21,28 +24,25 @@ class _SearchReturns(Flow):
     types_setting = ""
 
     def pages(self, cursor):
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         targeted = [str(i) for i in self.ctx.params.get("return_ids") or []]
         if targeted:  # webhook: fetch just these returns; the cursor stays where it is
             data = client.returns_search(return_ids=targeted, return_status=self.ctx.setting(self.statuses_setting) or None)
             yield Page(items=data.get("return_orders") or [], next_cursor=dict(cursor))
             return
-        since = cursor.get("since")
-        if since is None:
-            since = int(self.ctx.integration.created_at.timestamp())
-        started = int(self.ctx.started_at.timestamp())
-        token = cursor.get("page_token", "")
+        done = int(cursor.get("since") or 0)
+        start = paging.window_start(cursor_value=cursor.get("since"), overlap=self.overlap,
+                                    first_start=int(self.ctx.integration.created_at.timestamp()))
+        end = paging.window_end(self.ctx.started_at)
         types = self.ctx.setting(self.types_setting) if self.types_setting else None
-        while True:
-            data = client.returns_search(page_token=token, return_status=self.ctx.setting(self.statuses_setting) or None,
-                                         return_types=types or None, update_time_ge=since)
-            token = data.get("next_page_token") or ""
-            items = data.get("return_orders") or []
-            if token:
-                yield Page(items=items, next_cursor={"since": since, "page_token": token})
-            else:
-                yield Page(items=items, next_cursor={"since": started - int(self.overlap.total_seconds())})
-                return
+        statuses = self.ctx.setting(self.statuses_setting) or None
+
+        def search(ge: int, lt: int, token: str) -> dict:
+            return client.returns_search(page_token=token, return_status=statuses, return_types=types or None,
+                                         update_time_ge=ge, update_time_lt=lt)
+
+        for page in paging.sorted_window_pages(search, start=start, end=end, items_key="return_orders", id_key="return_id"):
+            yield Page(items=page.records, next_cursor={"since": max(done, page.complete_before)})
 
     def _record(self, result, outcome) -> None:
         result.created += outcome.created
@@ -132,7 +132,7 @@ class PushRefunds(Flow):
                        .select_related("order").prefetch_related("lines", "order__lines").order_by("pk"))
         if not refunds:
             return
-        client = ep.make_client(self.ctx)
+        client = make_client(self.ctx)
         skus = {line.sku for r in refunds for line in r.lines.all()}
         sku_ids = dict(ChannelOption.objects.filter(integration=integration, product__sku__in=skus)
                        .exclude(remote_sku_id="").values_list("product__sku", "remote_sku_id"))

@@ -53,11 +53,10 @@ class WebhookEvent(models.Model):
 
 
 class TokenRefreshLease(models.Model):
-    """Compare-and-set lease so only one token refresh per integration is in flight."""
+    """The row a token refresh locks (`select_for_update`) for the length of the refresh call, so only one
+    refresh per integration is ever in flight (tokens.token_refresh)."""
 
     integration = models.OneToOneField("integrations.Integration", on_delete=models.CASCADE, related_name="tiktok_refresh_lease")
-    token = models.CharField(max_length=64, blank=True)
-    locked_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"refresh lease {self.integration_id}"
+        return f"refresh lock {self.integration_id}"

@@ -1,22 +1,35 @@
 """Access/refresh tokens: stored encrypted in the integration's credentials, expiry in
 `Integration.auth_expires_at` (access token) and `remote_state` (refresh token). Refreshed ahead of
-expiry and once on an expired-token answer, with one refresh in flight per integration
-(compare-and-set lease on TokenRefreshLease). Both tokens are persisted in one write before use."""
+expiry and once on an expired-token answer.
+
+Single flight across workers and machines: a refresh holds a row lock (`select_for_update` on the
+integration's `TokenRefreshLease` row; on SQLite the IMMEDIATE transaction serializes writers) for the
+whole refresh call, re-reads the tokens once it has the lock, and stores both new tokens in the same
+transaction. A worker arriving meanwhile waits on the lock and then uses the token just stored, so
+TikTok's single-use refresh token is sent once, however slow the call.
+
+A refresh TikTok refuses (for example a refresh token consumed by a call whose answer was lost) cannot
+recover by itself: the integration goes to Error, its flows are paused and an exception says
+"Re-authorize TikTok"; connecting the shop again (auth.shop_bind) clears all three."""
 from __future__ import annotations
 
-import secrets
-import time
 from datetime import datetime, timedelta, timezone as dt_timezone
-from typing import Callable
 
-from django.db.models import Q
+from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from integrations import services
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.models import TokenRefreshLease
-from integrations.exceptions import AuthError, TransientError
-from integrations.models import Integration
+from integrations.connectors.tiktok.transport import TikTokAuthClient
+from integrations.exceptions import AuthError, PermanentError
+from integrations.models import Integration, OpsException
+
+REAUTHORIZE_CODE = "tiktok_reauthorize"
+REAUTHORIZE_DEDUP_KEY = "tiktok:reauthorize:{pk}"
+_TOKEN_FIELDS = ("credentials_encrypted", "remote_state", "auth_expires_at")
 
 
 def _from_epoch(value) -> datetime | None:
@@ -58,53 +71,51 @@ def token_needs_refresh(*, integration: Integration, now: datetime | None = None
     return integration.auth_expires_at - now <= timedelta(seconds=c.REFRESH_AHEAD_SECONDS)
 
 
-def _lease_claim(integration: Integration, now: datetime) -> str | None:
-    TokenRefreshLease.objects.get_or_create(integration=integration)
-    token = secrets.token_hex(16)
-    won = TokenRefreshLease.objects.filter(integration=integration).filter(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-    ).update(token=token, locked_until=now + timedelta(seconds=c.REFRESH_LEASE_SECONDS))
-    return token if won else None
-
-
-def _lease_release(integration: Integration, token: str) -> None:
-    TokenRefreshLease.objects.filter(integration=integration, token=token).update(token="", locked_until=None)
-
-
 @sensitive_variables("creds", "data", "stale_access_token")
-def token_refresh(*, integration: Integration, stale_access_token: str = "", wait_seconds: float = 5.0,
-                  sleep: Callable[[float], None] = time.sleep) -> str:
-    """Refresh the token pair and return the access token to use.
+def token_refresh(*, integration: Integration, stale_access_token: str = "") -> str:
+    """Refresh the token pair (once across all workers) and return the access token to use.
 
-    `stale_access_token` is the token the caller holds: if another worker already replaced it, that
-    token is used and no refresh is made. If another refresh is in flight, wait for it briefly."""
-    from integrations.connectors.tiktok.client import TikTokClient
-
-    now = timezone.now()
-    lease = _lease_claim(integration, now)
-    if lease is None:
-        waited = 0.0
-        while waited < wait_seconds:
-            sleep(0.5)
-            waited += 0.5
-            integration.refresh_from_db(fields=["credentials_encrypted", "remote_state", "auth_expires_at"])
-            current = integration.get_credentials().get("access_token", "")
-            if current and current != stale_access_token:
-                return current
-        raise TransientError("tiktok: a token refresh is already in progress for this integration")
-    try:
-        integration.refresh_from_db(fields=["credentials_encrypted", "remote_state", "auth_expires_at"])
-        creds = integration.get_credentials()
+    `stale_access_token` is the token the caller holds: when the stored one differs (another worker
+    refreshed), the stored one is returned and no refresh is made. Call it outside other transactions:
+    the new tokens must commit with the refresh, never roll back with a caller's work."""
+    TokenRefreshLease.objects.get_or_create(integration_id=integration.pk)
+    rejected: Exception | None = None
+    with transaction.atomic():
+        TokenRefreshLease.objects.select_for_update().get(integration_id=integration.pk)
+        fresh = Integration.objects.get(pk=integration.pk)  # read after the lock: sees a refresh just committed
+        creds = fresh.get_credentials()
         current = creds.get("access_token", "")
         if stale_access_token and current and current != stale_access_token:
-            return current  # someone refreshed between our failed call and the lease
-        if not stale_access_token and current and not token_needs_refresh(integration=integration):
-            return current
-        if not creds.get("refresh_token"):
-            raise AuthError("tiktok: no refresh token; connect the integration to TikTok again")
-        client = TikTokClient.for_integration(integration)
-        data = client.token_refresh(refresh_token=creds["refresh_token"])
-        tokens_store(integration=integration, data=data)
-        return data["access_token"]
-    finally:
-        _lease_release(integration, lease)
+            token = current  # someone refreshed since the caller read its token
+        elif not stale_access_token and current and not token_needs_refresh(integration=fresh):
+            token = current
+        elif not creds.get("refresh_token"):
+            token, rejected = "", AuthError("tiktok: no refresh token stored")
+        else:
+            try:
+                data = TikTokAuthClient.for_integration(fresh).token_refresh(refresh_token=creds["refresh_token"])
+            except (AuthError, PermanentError) as exc:  # answered and refused: retrying cannot help
+                token, rejected = "", exc
+            else:
+                tokens_store(integration=fresh, data=data)
+                token = data["access_token"]
+    for name in _TOKEN_FIELDS:
+        setattr(integration, name, getattr(fresh, name))
+    if rejected is not None:
+        raise reauthorize_required(integration=integration, reason=str(rejected))
+    return token
+
+
+def reauthorize_required(*, integration: Integration, reason: str) -> AuthError:
+    """Error status, flows paused, an open exception with the way out; returns the error to raise.
+    Resolved by `auth.shop_bind` when the shop is connected again."""
+    link = reverse("integrations:tiktok:connect", args=[integration.pk])
+    message = (f"Re-authorize TikTok: open {link} ('Connect to TikTok' on the integration page) and approve the "
+               f"shop again. TikTok refused the token refresh ({reason}); flows are paused until then.")
+    pause = "Re-authorize TikTok: the token refresh was refused"
+    Integration.objects.filter(pk=integration.pk).update(paused_reason=pause)
+    integration.paused_reason = pause
+    services.integration_mark_error(integration=integration, message=message)
+    services.exception_raise(category=OpsException.Category.CONNECTOR, code=REAUTHORIZE_CODE, integration=integration,
+                             dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk), message=message)
+    return AuthError(message)

@@ -94,6 +94,9 @@ def tiktok_integration(db):
     integration.remote_account_id = SHOP_ID
     integration.auth_expires_at = expires
     integration.status = integration.Status.CONNECTED
+    # Connected an hour ago: a pull's first window runs from the creation time to SAFETY_LAG before the run
+    # (paging.py), so right after creation it would be empty.
+    integration.created_at = timezone.now() - timedelta(hours=1)
     integration.save()
     return integration
 

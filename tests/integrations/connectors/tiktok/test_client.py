@@ -9,7 +9,6 @@ from django.utils import timezone
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok import tokens
 from integrations.connectors.tiktok.client import TikTokClient, base_urls, budget_for
-from integrations.connectors.tiktok.models import TokenRefreshLease
 from integrations.connectors.tiktok.signing import sign_request
 from integrations.exceptions import AuthError, PermanentError, RateLimitedError, TransientError
 from tests.integrations.connectors.tiktok.conftest import ACCESS_TOKEN, APP_KEY, APP_SECRET, REFRESH_TOKEN, SHOP_CIPHER
@@ -133,35 +132,12 @@ def test_token_far_from_expiry_is_not_refreshed(tiktok_integration, tiktok_api):
     assert tiktok_api.calls_to(c.PATH_TOKEN_REFRESH) == []
 
 
-def test_only_one_refresh_in_flight_others_wait_and_use_the_new_token(tiktok_integration, tiktok_api):
-    # given: another worker holds the refresh lease and stores a new token while we wait
-    TokenRefreshLease.objects.create(integration=tiktok_integration, token="other", locked_until=timezone.now() + timedelta(seconds=30))
-
-    def other_worker_finishes(_seconds):
-        tokens.tokens_store(integration=type(tiktok_integration).objects.get(pk=tiktok_integration.pk), data=NEW_TOKENS)
-
-    # when
-    token = tokens.token_refresh(integration=tiktok_integration, stale_access_token=ACCESS_TOKEN, sleep=other_worker_finishes)
-    # then: no refresh call of ours; the other worker's token is used
-    assert token == "TTP_access_token_2"
-    assert tiktok_api.calls_to(c.PATH_TOKEN_REFRESH) == []
-
-
-def test_refresh_lease_held_and_nothing_changes_is_transient(tiktok_integration, tiktok_api):
-    TokenRefreshLease.objects.create(integration=tiktok_integration, token="other", locked_until=timezone.now() + timedelta(seconds=30))
-    with pytest.raises(TransientError):
-        tokens.token_refresh(integration=tiktok_integration, stale_access_token=ACCESS_TOKEN, sleep=lambda s: None)
-    assert tiktok_api.calls_to(c.PATH_TOKEN_REFRESH) == []
-    assert tiktok_integration.get_credentials()["access_token"] == ACCESS_TOKEN
-
-
 def test_refresh_rejected_is_auth_error_and_keeps_old_tokens(tiktok_integration, tiktok_api):
     tiktok_api.error("GET", c.PATH_TOKEN_REFRESH, code=105002, message="refresh token expired")
     with pytest.raises(AuthError):
         tokens.token_refresh(integration=tiktok_integration, stale_access_token=ACCESS_TOKEN)
     tiktok_integration.refresh_from_db()
     assert tiktok_integration.get_credentials()["refresh_token"] == REFRESH_TOKEN
-    assert TokenRefreshLease.objects.get(integration=tiktok_integration).locked_until is None  # released
 
 
 def test_unbound_integration_refuses_shop_calls(tiktok_integration, tiktok_api):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from integrations import services
 from integrations.connectors.tiktok import constants as c
+from integrations.connectors.tiktok import paging
 from integrations.models import ExternalRef
 from orders.models import Cancellation, Order
 from tests.integrations.connectors.tiktok.conftest import envelope, load_fixture
@@ -54,7 +55,7 @@ def answer_details(tiktok_api, *orders):
     tiktok_api.ok("GET", c.PATH_ORDERS_DETAIL, data={"orders": list(orders)})
 
 
-def test_paging_with_page_tokens_details_in_batches_and_cursor(tiktok_integration, tiktok_api, stocked):
+def test_paging_continues_from_the_highest_update_time_details_in_batches_and_cursor(tiktok_integration, tiktok_api, stocked):
     # given: two search pages; the ON_HOLD order of page 2 is filtered out by the default statuses
     configure(tiktok_integration, orders_exclude_before=SINCE_2025)
     tiktok_api.fixture("POST", c.PATH_ORDERS_SEARCH, "orders_search__page1.json")
@@ -65,13 +66,16 @@ def test_paging_with_page_tokens_details_in_batches_and_cursor(tiktok_integratio
     # then
     assert (run.status, run.pages, run.fetched, run.created) == ("succeeded", 2, 2, 2), run.errors
     searches = tiktok_api.calls_to(c.PATH_ORDERS_SEARCH)
-    assert "page_token" not in tiktok_api.query(searches[0])
-    assert tiktok_api.query(searches[1])["page_token"] == "aWQ6NTc2ODEyMzQ1Njc4OTAyMjIy"
-    assert tiktok_api.body(searches[0]) == {"update_time_ge": 1735689600, "update_time_lt": int(run.started_at.timestamp())}
+    end = paging.window_end(run.started_at)
+    assert end == int((run.started_at - paging.SAFETY_LAG).timestamp())  # fixed once per run: start minus the lag
+    assert "page_token" not in tiktok_api.query(searches[0]) and "page_token" not in tiktok_api.query(searches[1])
+    assert tiktok_api.body(searches[0]) == {"update_time_ge": 1735689600, "update_time_lt": end}
+    # keyset continuation: page 2 is asked from page 1's highest update_time, not by its page token
+    assert tiktok_api.body(searches[1]) == {"update_time_ge": 1749631000, "update_time_lt": end}
     details = tiktok_api.calls_to(c.PATH_ORDERS_DETAIL)
     assert [tiktok_api.query(d)["ids"] for d in details] == ["576812345678901234,576812345678902222"]
     state = tiktok_integration.flow_states.get(flow="pull_orders")
-    assert state.cursor == {"updated_since": int(run.started_at.timestamp())}
+    assert state.cursor == {"updated_since": end}
     assert sorted(Order.objects.values_list("external_id", flat=True)) == ["576812345678901234", "576812345678902222"]
     assert ExternalRef.objects.filter(integration=tiktok_integration, kind="order").count() == 2
 
@@ -370,3 +374,64 @@ def test_unreadable_order_leaves_an_exception_with_its_raw_payload_until_it_is_r
     assert (run.status, run.created) == ("succeeded", 1)
     assert exc.status == "resolved"
     assert Order.objects.filter(external_id="576812345678902222").count() == 1
+
+
+class OffsetPagingTikTok:
+    """Order search that pages by OFFSET (page_token = offset, 2 orders a page) over orders sorted by
+    update_time, with order detail from the same state; `on_search[n]` runs before the n-th search."""
+
+    def __init__(self, tiktok_api, orders, on_search=None):
+        self.orders = {o["id"]: o for o in orders}
+        self.on_search = on_search or {}
+        self.searches = 0
+        tiktok_api.mock.add_callback("POST", tiktok_api._url(c.PATH_ORDERS_SEARCH), callback=self.search,
+                                     content_type="application/json")
+        tiktok_api.mock.add_callback("GET", tiktok_api._url(c.PATH_ORDERS_DETAIL), callback=self.detail,
+                                     content_type="application/json")
+
+    def search(self, request):
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        self.searches += 1
+        if self.searches in self.on_search:
+            self.on_search[self.searches](self)
+        body, query = json.loads(request.body), {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+        rows = sorted((o for o in self.orders.values() if body["update_time_ge"] <= o["update_time"] < body["update_time_lt"]),
+                      key=lambda o: (o["update_time"], o["id"]))
+        offset = int(query.get("page_token") or 0)
+        more = offset + 2 < len(rows)
+        return 200, {}, json.dumps(envelope({"orders": rows[offset:offset + 2], "total_count": len(rows),
+                                             "next_page_token": str(offset + 2) if more else ""}))
+
+    def detail(self, request):
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        ids = parse_qs(urlsplit(request.url).query)["ids"][0].split(",")
+        return 200, {}, json.dumps(envelope({"orders": [self.orders[i] for i in ids]}))
+
+
+def test_an_order_updated_while_paging_makes_no_other_order_vanish_with_offset_paging(tiktok_integration, tiktok_api, stocked):
+    # given: five orders of June 2025 (far behind the cursor overlap), a remote that pages by offset, and the
+    # second order (already read on page 1) updated by the buyer just before page 2 is asked
+    configure(tiktok_integration, orders_exclude_before=SINCE_2025)
+    orders = []
+    for i in range(5):
+        order = raw("standard")
+        order["id"], order["update_time"] = f"5768123456789{i:05d}", 1749630000 + 60 * i
+        orders.append(order)
+
+    def buyer_edits_the_second_order(remote):
+        remote.orders[orders[1]["id"]] = {**orders[1], "update_time": int(time.time()) + 5}
+
+    remote = OffsetPagingTikTok(tiktok_api, orders, on_search={2: buyer_edits_the_second_order})
+    # when
+    run = pull(tiktok_integration)
+    # then: every order is in the hub (the third one slid onto page 1's offsets and was still read)
+    assert run.status == "succeeded", run.errors
+    assert sorted(Order.objects.values_list("external_id", flat=True)) == sorted(o["id"] for o in orders)
+    assert ExternalRef.objects.filter(integration=tiktok_integration, kind="order").count() == 5
+    state = tiktok_integration.flow_states.get(flow="pull_orders")
+    assert state.cursor == {"updated_since": paging.window_end(run.started_at)}
+    assert remote.searches >= 3

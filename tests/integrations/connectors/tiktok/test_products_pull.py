@@ -2,6 +2,7 @@
 from catalog.models import ChannelOption, Product
 from integrations import services
 from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok import paging
 from integrations.models import OpsException
 
 FX = "catalog/"
@@ -46,7 +47,9 @@ def test_rerun_changes_nothing_and_reads_incrementally(tiktok_integration, tikto
     assert ChannelOption.objects.filter(integration=tiktok_integration).count() == 2
     assert OpsException.objects.get(code="unknown_sku").count == 2
     third_body = tiktok_api.body(tiktok_api.calls_to(ep.PATH_PRODUCTS_SEARCH)[2])
-    assert third_body["update_time_ge"] == first.cursor_after["since"]
+    assert first.cursor_after == {"since": paging.window_end(first.started_at)}
+    assert third_body["update_time_ge"] == first.cursor_after["since"] - 120  # the flow's overlap
+    assert third_body["update_time_le"] == paging.window_end(second.started_at) - 1
     assert "update_time_ge" not in tiktok_api.body(tiktok_api.calls_to(ep.PATH_PRODUCTS_SEARCH)[0])
 
 

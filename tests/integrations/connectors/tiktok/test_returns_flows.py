@@ -5,6 +5,8 @@ import pytest
 
 from integrations import services
 from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok import paging
+from tests.integrations.connectors.tiktok.conftest import load_fixture
 from orders.models import Order, Refund, Return
 
 ORDER_ID = "576461413038785001"
@@ -69,14 +71,27 @@ def test_return_status_setting_is_sent_to_tiktok(tiktok_integration, tiktok_api)
     assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["return_status"] == ["AWAITING_BUYER_SHIP", "BUYER_SHIPPED_ITEM"]
 
 
-def test_returns_paging_follows_the_token(tiktok_integration, tiktok_api, order):
-    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": [], "next_page_token": "cGFnZT0y"})
-    tiktok_api.fixture("POST", ep.PATH_RETURNS_SEARCH, "catalog/returns_search__two.json")
+def test_returns_paging_continues_from_the_highest_update_time(tiktok_integration, tiktok_api, order):
+    # given: the last run completed June 2025; a first page (one return, more to come), then the rest
+    state = tiktok_integration.flow_states.get(flow="pull_returns")
+    state.cursor = {"since": 1749600000}
+    state.save()
+    two = load_fixture("catalog/returns_search__two.json")["data"]["return_orders"]
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": two[:1], "next_page_token": "cGFnZT0y"})
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": two, "next_page_token": ""})
 
     sync = run(tiktok_integration, "pull_returns")
 
-    assert sync.pages == 2 and Return.objects.count() == 2
-    assert tiktok_api.query(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[1])["page_token"] == "cGFnZT0y"
+    # then: the second search starts at the first page's highest update_time (no page token); the repeated
+    # return is not applied twice; the cursor is the window's end
+    assert sync.pages == 2 and sync.created == 2 and Return.objects.count() == 2
+    second = tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[1]
+    end = paging.window_end(sync.started_at)
+    assert "page_token" not in tiktok_api.query(second)
+    assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["update_time_ge"] == 1749600000 - 120  # overlap
+    assert (tiktok_api.body(second)["update_time_ge"], tiktok_api.body(second)["update_time_lt"]) == (1749620000, end)
+    assert sync.fetched == 2
+    assert tiktok_integration.flow_states.get(flow="pull_returns").cursor == {"since": end}
 
 
 def test_malformed_return_is_recorded_and_changes_nothing(tiktok_integration, tiktok_api):
