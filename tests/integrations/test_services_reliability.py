@@ -318,3 +318,16 @@ def test_saving_a_list_setting_in_another_order_records_no_change(fake_integrati
     assert list(SettingsChange.objects.values_list("diff", flat=True)) == [{"settings": {"note": ["", "hi"]}}]
     fake_integration.refresh_from_db()
     assert fake_integration.settings["statuses"] == ["b", "a"]
+
+
+def test_dispatcher_hands_the_slot_back_when_the_broker_refuses(fake_state, monkeypatch, django_capture_on_commit_callbacks):
+    import django_q.tasks
+
+    due = timezone.now() - timedelta(seconds=5)
+    FlowState.objects.filter(pk=fake_state.pk).update(next_run_at=due, enabled=True)
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("Redis is down")))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.flows_dispatch_due() == [fake_state.pk]
+    fake_state.refresh_from_db()
+    assert fake_state.next_run_at == due  # still due: the next tick enqueues it
+    assert SyncRun.objects.count() == 0
