@@ -8,7 +8,6 @@ import logging
 import random
 import re
 import secrets
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -421,8 +420,9 @@ def _flow_run_body(*, flow_state: FlowState, lease: Lease, trigger: str, user, p
         error = exc
     except BaseException as exc:  # noqa: BLE001 — anything unexpected fails the run, never "succeeds" it
         error = exc
-        logger.error("flow.crashed integration=%s flow=%s run=%s\n%s", integration.pk, flow_state.flow, run.pk,
-                     redact("".join(traceback.format_exception(exc)), integration=integration))
+        # With its traceback; every log record is redacted as it is made (integrations.redaction).
+        logger.exception("flow.crashed integration=%s flow=%s run=%s: %s", integration.pk, flow_state.flow, run.pk,
+                         redact(f"{type(exc).__name__}: {exc}", integration=integration))
         if not isinstance(exc, Exception):  # timeout (SystemExit), KeyboardInterrupt: record, then let it through
             _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
                         dry_run=dry_run, lease=lease, params=params, drains_pending=drains_pending)
