@@ -8,7 +8,6 @@ import logging
 import random
 import re
 import secrets
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -421,8 +420,9 @@ def _flow_run_body(*, flow_state: FlowState, lease: Lease, trigger: str, user, p
         error = exc
     except BaseException as exc:  # noqa: BLE001 — anything unexpected fails the run, never "succeeds" it
         error = exc
-        logger.error("flow.crashed integration=%s flow=%s run=%s\n%s", integration.pk, flow_state.flow, run.pk,
-                     redact("".join(traceback.format_exception(exc)), integration=integration))
+        # With its traceback; every log record is redacted as it is made (integrations.redaction).
+        logger.exception("flow.crashed integration=%s flow=%s run=%s: %s", integration.pk, flow_state.flow, run.pk,
+                         redact(f"{type(exc).__name__}: {exc}", integration=integration))
         if not isinstance(exc, Exception):  # timeout (SystemExit), KeyboardInterrupt: record, then let it through
             _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
                         dry_run=dry_run, lease=lease, params=params, drains_pending=drains_pending)
@@ -616,15 +616,31 @@ def _pending_after_run(*, flow_state: FlowState, params: dict, drains_pending: b
 
 
 def flow_run_enqueue(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.ADMIN, user=None,
-                     params: dict | None = None) -> None:
-    """Enqueue a run after the current transaction commits."""
+                     params: dict | None = None, on_failure=None) -> None:
+    """Enqueue a run after the current transaction commits. When the broker refuses and `on_failure` is
+    given, it is called (and the error logged) instead of raising."""
     from django_q.tasks import async_task
 
     user_id = user.pk if user is not None else None
-    transaction.on_commit(lambda: async_task(
-        "integrations.tasks.flow_run_task", flow_state.pk, trigger, user_id, params or {},
-        task_name=f"{flow_state.integration_id}:{flow_state.flow}:{trigger}", group=f"integration-{flow_state.integration_id}",
-    ))
+
+    def _enqueue() -> None:
+        try:
+            async_task("integrations.tasks.flow_run_task", flow_state.pk, trigger, user_id, params or {},
+                       task_name=f"{flow_state.integration_id}:{flow_state.flow}:{trigger}",
+                       group=f"integration-{flow_state.integration_id}")
+        except Exception:
+            if on_failure is None:
+                raise
+            logger.warning("flow.enqueue_failed flow_state=%s", flow_state.pk, exc_info=True)
+            on_failure()
+
+    transaction.on_commit(_enqueue)
+
+
+def _slot_back(*, pk: int, claimed: datetime, previous: datetime):
+    """The dispatcher's enqueue failed (broker down): hand the slot back (compare-and-set) so the next tick
+    tries again instead of the poll waiting a whole interval."""
+    return lambda: FlowState.objects.filter(pk=pk, next_run_at=claimed).update(next_run_at=previous)
 
 
 # How long an enqueued drain may take to start before the dispatcher enqueues another one.
@@ -649,7 +665,8 @@ def flows_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) -> 
             dispatched.append(pk)
             if enqueue:
                 state = FlowState.objects.select_related("integration").get(pk=pk)
-                flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.SCHEDULE)
+                flow_run_enqueue(flow_state=state, trigger=SyncRun.Trigger.SCHEDULE,
+                                 on_failure=_slot_back(pk=pk, claimed=now + interval, previous=next_run_at))
     if enqueue:
         pending = list(runnable.filter(pending_run_at__lte=now).values_list("pk", "pending_run_at"))
         for pk, pending_run_at in pending:

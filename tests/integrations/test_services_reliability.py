@@ -48,7 +48,9 @@ def test_unexpected_exception_fails_the_run_and_keeps_poll_state(fake_state, cap
     assert fake_state.cursor == {} and things_count(fake_state.integration) == 0
     assert fake_state.lease_token == ""
     crashed = [r for r in caplog.records if r.getMessage().startswith("flow.crashed")]
-    assert len(crashed) == 1 and "Traceback" in crashed[0].getMessage() and "RuntimeError" in crashed[0].getMessage()
+    assert len(crashed) == 1 and "RuntimeError: crash in the middle of a page" in crashed[0].getMessage()
+    assert crashed[0].exc_info is not None  # logged with its traceback
+    assert "Traceback (most recent call last)" in caplog.text and 'raise RuntimeError("crash in the middle' in caplog.text
 
 
 def test_third_unexpected_failure_raises_a_visible_exception_resolved_by_success(fake_state):
@@ -67,14 +69,14 @@ def test_third_unexpected_failure_raises_a_visible_exception_resolved_by_success
 
 def test_crash_message_and_log_never_carry_credentials(fake_state, caplog):
     REMOTE.update(pages=[_page("a")], fail_at_page=0,
-                  error=ValueError("GET https://x.test/api?app_secret=s3cr3t-value&access_token=tok-999 failed (key k-123)"))
+                  error=ValueError("GET https://x.test/api?app_secret=s3cr3t-value&access_token=tok-999 failed (echo: s3cr3t-value)"))
     with caplog.at_level(logging.ERROR, logger="integrations.engine"):
         run = services.flow_run(flow_state=fake_state)
     assert run.status == "failed"
-    logged = "\n".join(r.getMessage() for r in caplog.records)
-    for secret in ("s3cr3t-value", "tok-999", "k-123"):
+    logged = caplog.text  # messages and tracebacks
+    for secret in ("s3cr3t-value", "tok-999"):  # a stored credential echoed raw, a secret-named parameter
         assert secret not in run.error_message and secret not in logged
-    assert "app_secret=•••" in run.error_message
+    assert "app_secret=" in run.error_message and "Traceback" in logged
 
 
 def test_timeout_inside_a_flow_is_recorded_failed_and_propagates(fake_state):
@@ -318,3 +320,16 @@ def test_saving_a_list_setting_in_another_order_records_no_change(fake_integrati
     assert list(SettingsChange.objects.values_list("diff", flat=True)) == [{"settings": {"note": ["", "hi"]}}]
     fake_integration.refresh_from_db()
     assert fake_integration.settings["statuses"] == ["b", "a"]
+
+
+def test_dispatcher_hands_the_slot_back_when_the_broker_refuses(fake_state, monkeypatch, django_capture_on_commit_callbacks):
+    import django_q.tasks
+
+    due = timezone.now() - timedelta(seconds=5)
+    FlowState.objects.filter(pk=fake_state.pk).update(next_run_at=due, enabled=True)
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("Redis is down")))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.flows_dispatch_due() == [fake_state.pk]
+    fake_state.refresh_from_db()
+    assert fake_state.next_run_at == due  # still due: the next tick enqueues it
+    assert SyncRun.objects.count() == 0

@@ -77,8 +77,7 @@ def webhook_receive(*, body: bytes, signature: str) -> WebhookResult:
 def _redelivered(*, notification_id: str, topic: int, payload: dict) -> WebhookResult:
     """A delivery we already stored: act on it again only when its work was never queued."""
     with transaction.atomic():
-        event = (WebhookEvent.objects.select_for_update().select_related("integration")
-                 .filter(tts_notification_id=notification_id).first())
+        event = WebhookEvent.objects.select_for_update().filter(tts_notification_id=notification_id).first()
         if event is None or event.status != WebhookEvent.Status.RECEIVED or event.integration is None:
             return WebhookResult(200, "duplicate")
         status, note = _act(integration=event.integration, topic=topic, data=payload.get("data") or {})
