@@ -376,6 +376,7 @@ def run(config: SoakConfig, *, say: Callable[[str], None] = print) -> list[soak_
         soak_checks.collect_orders(),
         soak_checks.collect_shipping_requests(),
         soak_checks.collect_shipments(),
+        soak_checks.collect_cancellations(),
         soak_checks.collect_stock(),
         soak_checks.collect_ledger(),
         soak_checks.collect_overlaps(now=now),

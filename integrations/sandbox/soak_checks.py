@@ -78,6 +78,24 @@ def check_shipping_requests(*, hub_sent: list[tuple[str, str]], remote: list[tup
                        f"extra {len(extra)}", problems)
 
 
+def check_cancellations(orders: list[tuple[str, str, str, int]]) -> CheckResult:
+    """An order the buyer cancelled at the channel is cancelled in the hub and never shipped; an order that shipped
+    is not cancelled in the hub. `orders`: (channel order id, channel status, hub status, shipments at the source)."""
+    problems = []
+    cancelled = 0
+    for order, channel, hub, shipments in orders:
+        if channel == "CANCELLED":
+            cancelled += 1
+            if hub != "canceled":
+                problems.append(f"order {order} cancelled at the channel is {hub or 'missing'} in the hub")
+            if shipments:
+                problems.append(f"order {order} cancelled at the channel has {shipments} shipment(s) at the fulfillment source")
+        elif shipments and hub == "canceled":
+            problems.append(f"order {order} shipped ({shipments} shipment(s)) but is canceled in the hub")
+    return CheckResult("a cancelled order is cancelled everywhere and never ships",
+                       f"{cancelled} cancelled at the channel of {len(orders)}", problems)
+
+
 def check_shipments(*, remote: list[tuple[str, str, str]], hub: list[tuple[str, str]],
                     channel: list[tuple[str, str]]) -> CheckResult:
     """Every shipment of the fulfillment emulator exactly once in the hub (as a fulfillment) and exactly once at
@@ -299,6 +317,19 @@ def collect_shipping_requests() -> CheckResult:
     hub_sent = list(ShippingRequest.objects.exclude(external_id="").values_list("reference", "order__external_id"))
     remote = [(o.reference, str((o.payload or {}).get("order_number") or ""), o.status) for o in OsaOrder.objects.all()]
     return check_shipping_requests(hub_sent=hub_sent, remote=remote)
+
+
+def collect_cancellations() -> CheckResult:
+    from integrations.connectors.osa.models import EmuShipment
+    from integrations.sandbox.models import EmuOrder
+    from integrations.sandbox.services import now_ts
+    from orders.models import Order
+
+    hub = dict(Order.objects.filter(integration__connector="tiktok").values_list("external_id", "status"))
+    shipped = Counter(str((s.order.payload or {}).get("order_number") or "") for s in EmuShipment.objects.select_related("order"))
+    rows = [(oid, status, hub.get(oid, ""), shipped.get(oid, 0))
+            for oid, status in EmuOrder.objects.filter(create_time__lte=now_ts()).values_list("order_id", "status")]
+    return check_cancellations(rows)
 
 
 def collect_shipments() -> CheckResult:

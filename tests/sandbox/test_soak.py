@@ -79,3 +79,30 @@ def test_refuses_when_postgresql_does_not_answer(settings):
     db = {"ENGINE": "django.db.backends.postgresql", "NAME": "x_soak", "HOST": "127.0.0.1", "PORT": 1, "USER": "postgres"}
     with pytest.raises(soak.SoakError, match="PostgreSQL at 127.0.0.1:1 is not reachable"):
         soak.services_check(db)
+
+
+def test_exception_cause_follows_the_order_and_the_flows(demo):
+    from django.utils import timezone
+
+    from integrations import services
+    from integrations.models import FlowState, Integration, OpsException
+    from orders.models import Order
+
+    us = Integration.objects.get(name="TikTok US")
+    order = Order.objects.create(integration=us, external_id="o-1", status="readyForFulfillment")
+    on_order = services.exception_raise(category=OpsException.Category.ROUTING, code="no_stock", message="no stock",
+                                        dedup_key="t:1", integration=us, entity=order)
+    on_flows = services.exception_raise(category=OpsException.Category.CONNECTOR, code="auth", message="auth failed",
+                                        dedup_key="t:2", integration=us)
+    assert soak_checks.exception_cause(on_order)[0] is False
+    assert soak_checks.exception_cause(on_flows)[0] is False  # no flow has succeeded since
+    assert soak_checks.collect_exceptions().ok
+
+    Order.objects.filter(pk=order.pk).update(status="delivered")
+    FlowState.objects.filter(integration=us).update(last_succeeded_at=timezone.now())
+    on_order.refresh_from_db()
+    on_flows.refresh_from_db()
+    assert soak_checks.exception_cause(on_order) == (True, "order o-1 has settled (delivered)")
+    assert soak_checks.exception_cause(on_flows) == (True, "every flow of its integration has succeeded since")
+    result = soak_checks.collect_exceptions()
+    assert len(result.problems) == 2 and result.figures.startswith("2 open, cause gone 2")

@@ -77,6 +77,23 @@ def test_shipments_fail_on_duplicates_and_strays():
                                "channel package of order o8 (tracking T8) matches no shipment"]
 
 
+# --- cancellations ---
+
+def test_cancellations_pass_when_cancelled_everywhere_and_never_shipped():
+    result = c.check_cancellations([("o1", "CANCELLED", "canceled", 0), ("o2", "DELIVERED", "delivered", 1)])
+    assert result.ok
+    assert result.figures == "1 cancelled at the channel of 2"
+
+
+def test_cancellations_fail_when_a_cancelled_order_lives_on_or_ships():
+    result = c.check_cancellations([("o1", "CANCELLED", "fulfilled", 1), ("o2", "IN_TRANSIT", "canceled", 1),
+                                    ("o3", "CANCELLED", "", 0)])
+    assert result.problems == ["order o1 cancelled at the channel is fulfilled in the hub",
+                               "order o1 cancelled at the channel has 1 shipment(s) at the fulfillment source",
+                               "order o2 shipped (1 shipment(s)) but is canceled in the hub",
+                               "order o3 cancelled at the channel is missing in the hub"]
+
+
 # --- stock ---
 
 def row(**kw) -> c.StockRow:
