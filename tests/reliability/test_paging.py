@@ -5,7 +5,7 @@ from integrations.connectors.tiktok.client import TikTokClient
 from integrations.models import FlowState, SyncRun
 from tests.reliability import invariants
 from tests.reliability.remote import Fault
-from tests.reliability.world import US
+from tests.reliability.world import OSA, US
 
 SEARCH = r"/orders/search$"
 
@@ -117,3 +117,39 @@ def test_worker_killed_between_pages_keeps_the_committed_page(world, small_pages
     world.settle()
     assert Order.objects.filter(integration=world.us).count() == 5
     assert [v for v in invariants.violations(world) if "lease" not in v and "never finished" not in v] == []
+
+
+@pytest.mark.reliability("paging")
+@pytest.mark.parametrize("change", ["updated", "inserted"])
+def test_osa_shipment_moving_while_paging_loses_nothing(world, monkeypatch, change):
+    """OSA pages by page number: a shipment updated (tracking corrected) or a new one shipped between page 1 and
+    page 2 must not make another shipment vanish."""
+    from integrations.connectors.osa import adapter
+    from integrations.connectors.osa.models import EmuShipment
+
+    monkeypatch.setattr(adapter, "PER_PAGE", 1)
+    for _ in range(3):
+        world.place_order(("CAP-RED", 1))
+    world.run(US, "pull_orders")
+    world.release_holds()
+    world.run(OSA, "push_shipping_requests")
+    world.clock.tick(1)
+
+    def move():
+        world.clock.tick(1)
+        if change == "updated":
+            first = EmuShipment.objects.filter(account=world.account).order_by("updated_at", "pk").first()
+            EmuShipment.objects.filter(pk=first.pk).update(tracking_number=first.tracking_number + "X",
+                                                           updated_at=world.clock.now())
+        else:
+            world.place_order(("TEE-BLK-L", 1))
+            world.run(US, "pull_orders")
+            world.release_holds()
+            world.run(OSA, "push_shipping_requests")
+
+    fault = world.remote.inject(Fault("hook", method="GET", path=r"/shipments$", skip=1, hook=move))
+    run = world.run(OSA, "pull_fulfillments")
+    assert fault.fired == 1 and run.status == SyncRun.Status.SUCCEEDED, run.error_message
+    world.remote.clear()
+    world.settle()
+    invariants.assert_invariants(world)
