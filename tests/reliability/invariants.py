@@ -118,8 +118,10 @@ def no_order_cancelled_and_shipped(world) -> list[str]:
 
 
 def stock_equations_hold(world=None, *, allow_negative: bool = False) -> list[str]:
-    """on hand − committed = available at every level; committed never negative; committed equals the units
-    of open shipping requests at the location still to ship; nothing negative unless allowed."""
+    """available = on hand − committed at every level the hub counts, = the remote's Fulfillable − the hub's
+    commitments it has not seen where the remote reports Fulfillable (OSA), and that Fulfillable is OSA's own
+    figure once quiet; committed never negative and equal to the units of open shipping requests at the location
+    still to ship; nothing negative unless allowed."""
     from django.db.models import F, Sum
 
     from inventory.models import InventoryLevel
@@ -135,7 +137,11 @@ def stock_equations_hold(world=None, *, allow_negative: bool = False) -> list[st
     }
     for level in InventoryLevel.objects.select_related("product", "location"):
         label = f"{level.product.sku}@{level.location.code}"
-        if level.on_hand - level.committed != level.available:
+        if level.location.reports_fulfillable:  # the remote's Fulfillable figure minus what it has not seen yet
+            if level.fulfillable - level.committed_unseen != level.available:
+                out.append(f"{label}: fulfillable {level.fulfillable} − committed unseen {level.committed_unseen} "
+                           f"≠ available {level.available}")
+        elif level.on_hand - level.committed != level.available:
             out.append(f"{label}: on hand {level.on_hand} − committed {level.committed} ≠ available {level.available}")
         if level.committed < 0:
             out.append(f"{label}: committed {level.committed} < 0")
@@ -144,6 +150,22 @@ def stock_equations_hold(world=None, *, allow_negative: bool = False) -> list[st
         expected = open_units.get((level.product_id, level.location_id), 0)
         if level.committed != expected:
             out.append(f"{label}: committed {level.committed} but open shipping requests hold {expected}")
+    if world is not None:
+        out += _osa_figures_match(world)
+    return out
+
+
+def _osa_figures_match(world) -> list[str]:
+    from integrations.connectors.osa.models import EmuStock
+    from inventory.models import InventoryLevel
+
+    out = []
+    remote = {(s.sku, s.location_code): s.on_hand - s.committed for s in EmuStock.objects.filter(account=world.account)}
+    for level in InventoryLevel.objects.filter(location__integration=world.osa, location__reports_fulfillable=True).select_related(
+            "product", "location"):
+        figure = remote.get((level.product.sku, level.location.external_id))
+        if figure is not None and figure != level.fulfillable:
+            out.append(f"{level.product.sku}@{level.location.code}: OSA says fulfillable {figure}, hub has {level.fulfillable}")
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+import threading
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -62,9 +63,9 @@ class Call:
 class Remote:
     """Routes HTTP to the emulators; holds the armed faults and the call log."""
 
-    client: Client = field(default_factory=Client)
     faults: list[Fault] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def inject(self, fault: Fault) -> Fault:
         if fault.kind not in KINDS:
@@ -90,15 +91,21 @@ class Remote:
         if isinstance(body, str):
             body = body.encode()
         content_type = request.headers.get("Content-Type", "application/json")
-        response = self.client.generic(request.method, path, data=body, content_type=content_type, **headers)
+        # A client per call: workers in threads (PostgreSQL scenarios) must not share one.
+        response = Client().generic(request.method, path, data=body, content_type=content_type, **headers)
         kept = {k: v for k, v in response.items() if k.lower() in ("retry-after", "content-type")}
         return response.status_code, kept, response.content
 
     def _handle(self, request):
         path = urlsplit(request.url).path
+        with self._lock:
+            fault = self._pick(request.method, path)
+        return self._answer(request, path, fault)
+
+    def _pick(self, method, path):
         fault = None
         for candidate in self.faults:
-            if candidate.spent or not candidate.matches(request.method, path):
+            if candidate.spent or not candidate.matches(method, path):
                 continue
             candidate.seen += 1
             if candidate.seen <= candidate.skip:
@@ -106,6 +113,9 @@ class Remote:
             fault = candidate
             fault.fired += 1
             break
+        return fault
+
+    def _answer(self, request, path, fault):
         kind = fault.kind if fault else ""
         if kind == "5xx":
             return self._log(request, path, 503, kind, (503, {}, b'{"error": "service unavailable"}'))

@@ -81,21 +81,26 @@ def test_webhook_during_poll(world, django_capture_on_commit_callbacks, event):
                                       hook=lambda: _deliver_webhooks(world, django_capture_on_commit_callbacks, remote_event)))
     poll = world.run(US, "pull_orders")
     assert fault.fired == 1 and poll.status == SyncRun.Status.SUCCEEDED, poll.error_message
-    assert SyncRun.objects.filter(flow="pull_orders", trigger=SyncRun.Trigger.WEBHOOK).exists(), "the webhook enqueued no run"
+    state = world.state(US, "pull_orders")
+    assert state.pending_params or SyncRun.objects.filter(flow="pull_orders", trigger=SyncRun.Trigger.WEBHOOK).exists(), \
+        "the webhook's work was neither run nor kept on the flow's outbox"
     world.remote.clear()
     world.settle()
+    state = world.state(US, "pull_orders")
+    assert (state.pending_params, state.pending_inflight) == ({}, {}), "targeted work left undrained"
     invariants.assert_invariants(world)
 
 
 @pytest.mark.reliability("webhook_poll")
-@pytest.mark.xfail(strict=True, reason="#10 defect 10: fix pending on wt-engine (targeted runs move the poll's schedule and force flag)")
 def test_webhook_run_leaves_the_poll_schedule_cursor_and_force_flag(world, django_capture_on_commit_callbacks):
+    """#10 defect 10 (fixed on main): a targeted run never touches the poll's next run, cursor or force flag."""
     world.run(US, "pull_orders")
     state = world.state(US, "pull_orders")
     due = timezone.now() - timezone.timedelta(seconds=5)
     FlowState.objects.filter(pk=state.pk).update(next_run_at=due, force_full=True)
     state.refresh_from_db()
     _deliver_webhooks(world, django_capture_on_commit_callbacks, lambda: world.place_order(("CAP-RED", 1)))
+    world.drain_outboxes()
     assert SyncRun.objects.filter(flow="pull_orders", trigger=SyncRun.Trigger.WEBHOOK).exists()
     after = world.state(US, "pull_orders")
     assert (after.next_run_at, after.cursor, after.force_full) == (due, state.cursor, True)
