@@ -2,7 +2,10 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
+
+from catalog.sku import sku_normalize
 
 
 class Product(models.Model):
@@ -48,11 +51,36 @@ class Product(models.Model):
     class Meta:
         ordering = ["sku"]
         permissions = [("import", "Can import products"), ("export", "Can export products")]
+        # Look-alike SKUs: the normalised SKU is unique whatever its letter case (catalog/sku.py).
+        constraints = [models.UniqueConstraint(Lower("sku"), name="uniq_product_sku_ci")]
 
     def __str__(self) -> str:
         return f"{self.sku} · {self.name}"
 
+    def save(self, *args, **kwargs):
+        self.sku = sku_normalize(self.sku)
+        super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude=None):
+        self.sku = sku_normalize(self.sku)
+        super().clean_fields(exclude=exclude)
+
+    def validate_unique(self, exclude=None):
+        super().validate_unique(exclude=exclude)
+        if exclude and "sku" in exclude:
+            return
+        same = Product.objects.filter(sku__iexact=self.sku).exclude(pk=self.pk).exclude(sku=self.sku).first()
+        if same is not None:
+            raise ValidationError({"sku": f"SKU {self.sku!r} differs only by letter case from existing SKU {same.sku!r}."})
+
+    def validate_constraints(self, exclude=None):
+        # uniq_product_sku_ci is checked by validate_unique (a message naming the existing SKU) and, for
+        # imports, against the prefetched rows; the database enforces it in every case.
+        super().validate_constraints(exclude=set(exclude or ()) | {"sku"})
+
     def clean(self):
+        if not self.sku:
+            raise ValidationError({"sku": "The SKU is empty (once invisible and control characters are removed)."})
         if self.parent_id and self.parent_id == self.pk:
             raise ValidationError({"parent": "A product cannot be its own parent."})
         if self.kind == self.Kind.VARIANT and not self.parent_id:
@@ -114,6 +142,14 @@ class ChannelOption(models.Model):
     @property
     def effective_sku(self) -> str:
         return self.channel_sku or self.product.sku
+
+    def clean_fields(self, exclude=None):
+        self.channel_sku = sku_normalize(self.channel_sku)
+        super().clean_fields(exclude=exclude)
+
+    def save(self, *args, **kwargs):
+        self.channel_sku = sku_normalize(self.channel_sku)
+        super().save(*args, **kwargs)
 
     def clean(self):
         if not self.channel_sku:

@@ -8,7 +8,10 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from import_export import fields
 
+from django.db.models.functions import Lower
+
 from catalog.models import BundleComponent, ChannelOption, Product
+from catalog.sku import sku_normalize
 from integrations.resources import CHUNK, BulkModelResource, CachedForeignKeyWidget, _chunks, integration_widget
 
 PRODUCT_FIELDS = ("sku", "kind", "name", "parent_sku", "brand", "category", "price", "compare_at_price", "currency",
@@ -34,6 +37,14 @@ def _parse_components(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def _normalise_components(text):
+    """'ＳＫＵ1:2;SKU\u200b2:1' → 'SKU1:2;SKU2:1' (left as is when it does not parse: the row reports it)."""
+    try:
+        return ";".join(f"{sku_normalize(sku)}:{qty}" for sku, qty in _parse_components(str(text)))
+    except ValueError:
+        return text
+
+
 class ProductResource(BulkModelResource):
     parent_sku = fields.Field(column_name="parent_sku", attribute=None, dehydrate_method="dehydrate_parent_sku")
     components = fields.Field(column_name="components", attribute=None, dehydrate_method="dehydrate_components")
@@ -43,6 +54,8 @@ class ProductResource(BulkModelResource):
         import_id_fields = ("sku",)
         fields = PRODUCT_FIELDS
         export_order = PRODUCT_FIELDS
+
+    column_cleaners = {"sku": sku_normalize, "parent_sku": sku_normalize, "components": _normalise_components}
 
     def export_queryset(self, queryset):
         return queryset.select_related("parent").prefetch_related("components__component").order_by("sku")
@@ -81,9 +94,28 @@ class ProductResource(BulkModelResource):
             for product in Product.objects.filter(sku__in=chunk):
                 self.by_sku[product.sku] = product
         self.known_skus = self.file_skus | set(self.by_sku)
+        # Existing SKUs equal to a file SKU but for letter case: refused per row (check_unique).
+        self.case_twins: dict[str, str] = {}
+        self._seen_case: dict[str, tuple[str, int]] = {}
+        lowered = sorted({s.lower() for s in self.file_skus if s})
+        for chunk in _chunks(lowered):
+            for sku in Product.objects.annotate(sku_lower=Lower("sku")).filter(sku_lower__in=chunk).values_list("sku", flat=True):
+                self.case_twins[sku.lower()] = sku
         self.pending_parent: dict[int, str] = {}
         self.pending_components: dict[str, list[tuple[str, int]]] = {}
         return {(sku,): p for sku, p in self.by_sku.items() if sku in self.file_skus}
+
+    def check_unique(self, instance) -> None:
+        key = (instance.sku or "").lower()
+        twin = self.case_twins.get(key)
+        if twin is not None and twin != instance.sku:
+            raise ValidationError({"sku": f"SKU {instance.sku!r} differs only by letter case from existing SKU {twin!r}."})
+        seen = self._seen_case.get(key)
+        if seen is not None and seen[0] != instance.sku:
+            raise ValidationError({"sku": f"SKU {instance.sku!r} differs only by letter case from {seen[0]!r} "
+                                          f"on row {seen[1]} of this file."})
+        self._seen_case.setdefault(key, (instance.sku, self._row_number))
+        super().check_unique(instance)
 
     def import_instance(self, instance, row, **kwargs):
         errors = {}
@@ -195,6 +227,7 @@ class ChannelOptionResource(BulkModelResource):
     product = fields.Field(attribute="product", column_name="product",
                            widget=CachedForeignKeyWidget(Product, "sku", "product with SKU"))
     integration = fields.Field(attribute="integration", column_name="integration", widget=integration_widget())
+    column_cleaners = {"product": sku_normalize, "channel_sku": sku_normalize}
 
     class Meta(BulkModelResource.Meta):
         model = ChannelOption

@@ -32,10 +32,10 @@ def _alternation(names) -> str:
 
 _ANY_SECRET_NAME = rf"(?:{_alternation(SECRET_NAMES)}|[\w-]*(?:secret|password)[\w-]*)"
 # name=value in query strings / bodies / free text (value stops at a separator or quote).
-_PARAM = re.compile(rf"(?i)(?<![\w-])({_ANY_SECRET_NAME}|{_alternation(QUERY_ONLY_NAMES)})=(?!\*\*\*)[^&\s'\"<>#;,)\]}}]+")
+_PARAM = re.compile(rf"(?i)(?<![\w-])({_ANY_SECRET_NAME}|{_alternation(QUERY_ONLY_NAMES)})=(?!\*\*\*|•••)[^&\s'\"<>#;,)\]}}]+")
 # "name": "value" and 'name': 'value' (JSON, dict reprs); also name: value headers on one line.
-_QUOTED = re.compile(rf"(?i)([\"'])({_ANY_SECRET_NAME})\1(\s*:\s*)([\"'])(?!\*\*\*)(.*?)(?<!\\)\4")
-_AUTH_HEADER = re.compile(r"(?i)\b(Basic|Bearer)\s+(?!\*\*\*)[A-Za-z0-9+/=._~-]{6,}")
+_QUOTED = re.compile(rf"(?i)([\"'])({_ANY_SECRET_NAME})\1(\s*:\s*)([\"'])(?!\*\*\*|•••)(.*?)(?<!\\)\4")
+_AUTH_HEADER = re.compile(r"(?i)\b(Basic|Bearer)\s+(?!\*\*\*|•••)[A-Za-z0-9+/=._~-]{6,}")
 MIN_VALUE_LENGTH = 6  # shorter registered values would mask ordinary words
 
 _lock = threading.Lock()

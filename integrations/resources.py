@@ -223,9 +223,25 @@ class BulkModelResource(resources.ModelResource):
         """Existing instances for the dataset's keys, in a few queries. Override per resource."""
         return {}
 
+    # Columns normalised before anything is looked up: {column: function(value) -> value}.
+    column_cleaners: dict = {}
+
+    def clean_dataset(self, dataset: Dataset) -> None:
+        """Apply ``column_cleaners`` to every row, in place (after unescaping, before lookups)."""
+        headers = list(dataset.headers or [])
+        cleaners = {headers.index(c): f for c, f in self.column_cleaners.items() if c in headers}
+        if not cleaners:
+            return
+        rows = [[cleaners[i](cell) if i in cleaners and cell not in (None, "") else cell for i, cell in enumerate(row)]
+                for row in dataset]
+        del dataset[:]
+        for row in rows:
+            dataset.append(row)
+
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
         _unescape_dataset(dataset)
+        self.clean_dataset(dataset)
         for field, widget in self.cached_widgets():
             if field.column_name in (dataset.headers or []):
                 widget.prime(dataset[field.column_name])

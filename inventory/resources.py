@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from import_export import fields, widgets
 
 from catalog.models import Product
+from catalog.sku import sku_normalize
 from integrations.resources import BulkModelResource, CachedForeignKeyWidget, _chunks, integration_widget
 from inventory.models import InventoryLevel, Location, LocationLink
 
@@ -80,6 +81,8 @@ class InventoryLevelResource(BulkModelResource):
     location = fields.Field(attribute="location", column_name="location", widget=location_widget())
     committed = fields.Field(attribute="committed", column_name="committed", readonly=True, widget=widgets.IntegerWidget())
     available = fields.Field(attribute="available", column_name="available", readonly=True, widget=widgets.IntegerWidget())
+
+    column_cleaners = {"product": sku_normalize}
 
     class Meta(BulkModelResource.Meta):
         model = InventoryLevel

@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from catalog.sku import sku_normalize
+
+
+def _normalise_sku(line) -> None:
+    """SKUs from any connector follow the catalog's one rule (catalog/sku.py) before they are matched."""
+    object.__setattr__(line, "sku", sku_normalize(line.sku))
+
 
 @dataclass(frozen=True)
 class OrderLineIn:
@@ -27,6 +34,9 @@ class OrderLineIn:
     # Exact sum of the unit prices (before discount and tax) when the units' prices differ; default
     # unit_price × quantity. Line total = price_total − discount + tax, so it is never off by a rounded average.
     price_total: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        _normalise_sku(self)
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,9 @@ class QuantityLineIn:
     quantity: int
     external_line_id: str = ""
     amount: Decimal = Decimal("0")
+
+    def __post_init__(self) -> None:
+        _normalise_sku(self)
 
 
 @dataclass(frozen=True)
