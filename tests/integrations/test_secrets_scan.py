@@ -120,8 +120,8 @@ def tiktok_integration_at(base: str) -> Integration:
     integration.remote_state = {"shop_id": "1", "shop_cipher": "cipher-1", "api_base_url": base, "auth_base_url": base}
     integration.remote_account_id = "1"
     integration.auth_expires_at = timezone.now() + timedelta(days=7)
-    # Created a day ago: the orders pull has a window to read (a run in the creation second reads nothing).
-    integration.created_at = timezone.now() - timedelta(days=1)
+    # connected an hour ago: a pull's first window (creation time → run start − 1 s) is not empty
+    integration.created_at = timezone.now() - timedelta(hours=1)
     integration.save()
     return Integration.objects.get(pk=integration.pk)
 
