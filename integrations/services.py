@@ -359,7 +359,9 @@ def redact(text: str, *, integration: Integration | None = None) -> str:
 
 def flow_run(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.SCHEDULE, user=None,
              dry_run: bool = False, params: dict | None = None) -> SyncRun:
-    """Run one flow: claim, record, page → apply + cursor per transaction, classify, release.
+    """Run one flow: claim, record, page → apply + cursor per transaction, classify, release. The four
+    connector error classes end in a failed run returned; anything else is recorded as a failed run the
+    same way and then re-raised.
 
     With `params` the run is *targeted* (webhook, record retry): it never moves the cursor, consumes no
     force-resync, and neither pushes back nor counts towards the scheduled poll. A targeted run that finds
@@ -423,10 +425,11 @@ def _flow_run_body(*, flow_state: FlowState, lease: Lease, trigger: str, user, p
         # With its traceback; every log record is redacted as it is made (integrations.redaction).
         logger.exception("flow.crashed integration=%s flow=%s run=%s: %s", integration.pk, flow_state.flow, run.pk,
                          redact(f"{type(exc).__name__}: {exc}", integration=integration))
-        if not isinstance(exc, Exception):  # timeout (SystemExit), KeyboardInterrupt: record, then let it through
-            _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
-                        dry_run=dry_run, lease=lease, params=params, drains_pending=drains_pending)
-            raise
+        # Recorded as failed (counted, backed off, lease released), then raised to the caller: the task is
+        # failed in django-q2 too, and a timeout (SystemExit) still stops the worker.
+        _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
+                    dry_run=dry_run, lease=lease, params=params, drains_pending=drains_pending)
+        raise
     _finish_run(run=run, flow_state=flow_state, result=result, counter=counter, cursor=cursor, error=error,
                 dry_run=dry_run, lease=lease, params=params, drains_pending=drains_pending)
     return run

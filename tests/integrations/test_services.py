@@ -60,7 +60,9 @@ def test_cursor_moves_only_after_commit_when_a_page_fails(fake_state):
 
 def test_crash_in_the_middle_of_a_page_rolls_back_the_page(fake_state):
     REMOTE.update(pages=[_page("a", "b", "c")], crash_in_apply="b")
-    run = services.flow_run(flow_state=fake_state)
+    with pytest.raises(RuntimeError):
+        services.flow_run(flow_state=fake_state)
+    run = SyncRun.objects.get(flow_state=fake_state)
     assert (run.status, run.error_class) == ("failed", "RuntimeError")
     fake_state.refresh_from_db()
     assert things_count(fake_state.integration) == 0

@@ -33,9 +33,10 @@ def test_unexpected_exception_fails_the_run_and_keeps_poll_state(fake_state, cap
     REMOTE.update(pages=[_page("a", "b")], crash_in_apply="b")
     before = timezone.now()
     # when
-    with caplog.at_level(logging.ERROR, logger="integrations.engine"):
-        run = services.flow_run(flow_state=fake_state)
-    # then: failed, counted, backed off; nothing cleared, nothing written
+    with caplog.at_level(logging.ERROR, logger="integrations.engine"), pytest.raises(RuntimeError):
+        services.flow_run(flow_state=fake_state)
+    run = SyncRun.objects.get(flow_state=fake_state)
+    # then: recorded failed (and raised), counted, backed off; nothing cleared, nothing written
     fake_state.refresh_from_db()
     outage.refresh_from_db()
     assert (run.status, run.error_class, run.error_message) == ("failed", "RuntimeError", "crash in the middle of a page")
@@ -56,7 +57,8 @@ def test_unexpected_exception_fails_the_run_and_keeps_poll_state(fake_state, cap
 def test_third_unexpected_failure_raises_a_visible_exception_resolved_by_success(fake_state):
     REMOTE.update(pages=[_page("a")], crash_in_apply="a")
     for _ in range(3):
-        services.flow_run(flow_state=fake_state)
+        with pytest.raises(RuntimeError):
+            services.flow_run(flow_state=fake_state)
         fake_state.refresh_from_db()
     alert = OpsException.objects.get(dedup_key=f"connector:outage:{fake_state.pk}")
     assert (alert.code, alert.status, fake_state.consecutive_failures) == ("flow_error", "open", 3)
@@ -70,8 +72,9 @@ def test_third_unexpected_failure_raises_a_visible_exception_resolved_by_success
 def test_crash_message_and_log_never_carry_credentials(fake_state, caplog):
     REMOTE.update(pages=[_page("a")], fail_at_page=0,
                   error=ValueError("GET https://x.test/api?app_secret=s3cr3t-value&access_token=tok-999 failed (echo: s3cr3t-value)"))
-    with caplog.at_level(logging.ERROR, logger="integrations.engine"):
-        run = services.flow_run(flow_state=fake_state)
+    with caplog.at_level(logging.ERROR, logger="integrations.engine"), pytest.raises(ValueError):
+        services.flow_run(flow_state=fake_state)
+    run = SyncRun.objects.get(flow_state=fake_state)
     assert run.status == "failed"
     logged = caplog.text  # messages and tracebacks
     for secret in ("s3cr3t-value", "tok-999"):  # a stored credential echoed raw, a secret-named parameter
@@ -278,7 +281,8 @@ def test_redrive_enqueues_the_flow_that_raised_an_exception(fake_state, monkeypa
     monkeypatch.setattr(services, "flow_run_enqueue", lambda **kw: calls.append((kw["flow_state"].flow, kw["trigger"])))
     REMOTE.update(pages=[_page("a")], crash_in_apply="a")
     for _ in range(3):
-        services.flow_run(flow_state=fake_state)
+        with pytest.raises(RuntimeError):
+            services.flow_run(flow_state=fake_state)
         fake_state.refresh_from_db()
     alert = OpsException.objects.get(code="flow_error")
     assert alert.details == {"flow": "pull_things"}

@@ -33,7 +33,10 @@ class Command(BaseCommand):
             raise CommandError(f"{found.name} ({found.connector}) has no flow {flow!r}; its flows: {known}.") from None
         services.flow_states_ensure(integration=found)
         state = FlowState.objects.select_related("integration").get(integration=found, flow=flow)
-        run = services.flow_run(flow_state=state, trigger=SyncRun.Trigger.COMMAND, dry_run=dry_run)
+        try:
+            run = services.flow_run(flow_state=state, trigger=SyncRun.Trigger.COMMAND, dry_run=dry_run)
+        except Exception:  # recorded as a failed run (and logged with its traceback) before it was raised
+            run = SyncRun.objects.filter(flow_state=state).order_by("-pk").first()
         self._summary(run)
         if run.status == SyncRun.Status.FAILED:
             raise CommandError(f"{found.name} · {flow}: run #{run.pk} failed: {run.error_class}: {run.error_message}")
@@ -43,7 +46,10 @@ class Command(BaseCommand):
         ids = services.flows_dispatch_due(enqueue=False)
         failed = 0
         for state in FlowState.objects.filter(pk__in=ids).select_related("integration").order_by("integration__name", "flow"):
-            run = services.flow_run(flow_state=state, trigger=SyncRun.Trigger.COMMAND)
+            try:
+                run = services.flow_run(flow_state=state, trigger=SyncRun.Trigger.COMMAND)
+            except Exception:  # recorded as failed and logged; go on with the other flows
+                run = SyncRun.objects.filter(flow_state=state).order_by("-pk").first()
             self._summary(run)
             failed += run.status == SyncRun.Status.FAILED
         self.stdout.write(f"{len(ids)} due flow(s) run, {failed} failed.")
