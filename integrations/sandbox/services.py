@@ -346,7 +346,10 @@ def shop_advance(*, shop: EmuShop, until: int | None = None) -> int:
     until = until or now_ts()
     applied = 0
     with transaction.atomic():
-        due = list(EmuOrder.objects.select_for_update().filter(shop=shop, next_event_at__lte=until).select_related("shop", "shop__app")[:500])
+        # Lock the due orders only (of=self): locking the joined shop/app rows too would make every advance and
+        # every emulated API call on the shop contend for them. Locked in id order, so two advances never deadlock.
+        due = list(EmuOrder.objects.select_for_update(of=("self",)).filter(shop=shop, next_event_at__lte=until)
+                   .select_related("shop", "shop__app").order_by("pk")[:500])
         for order in due:
             order.events = sorted(order.events)
             while order.events and order.events[0][0] <= until:
