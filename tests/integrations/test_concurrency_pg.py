@@ -3,13 +3,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from integrations import registry, services
 from integrations.flows import Flow, Page
 from integrations.models import ExternalRef, FlowState, SyncRun
 from tests.integrations.fake_connector import SPEC
+from tests.fixtures.threads import start_in_thread
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -46,27 +47,14 @@ def blocking_state():
     registry.unregister("fake_blocking")
 
 
-def _in_thread(target, results, key):
-    def run():
-        try:
-            results[key] = target()
-        except Exception as exc:  # surfaced by the assertions
-            results[key] = exc
-        finally:
-            connections.close_all()
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def test_two_concurrent_runs_of_one_flow_one_succeeds_one_skipped(blocking_state):
     # given: the first run holds the lease inside pages()
     results = {}
-    first = _in_thread(lambda: services.flow_run(flow_state=FlowState.objects.select_related("integration").get(pk=blocking_state.pk)),
+    first = start_in_thread(lambda: services.flow_run(flow_state=FlowState.objects.select_related("integration").get(pk=blocking_state.pk)),
                        results, "first")
     assert STARTED.wait(timeout=20)
     # when: a second worker runs the same flow at the same time
-    second = _in_thread(lambda: services.flow_run(flow_state=FlowState.objects.select_related("integration").get(pk=blocking_state.pk)),
+    second = start_in_thread(lambda: services.flow_run(flow_state=FlowState.objects.select_related("integration").get(pk=blocking_state.pk)),
                         results, "second")
     second.join(timeout=20)
     RELEASE.set()
@@ -99,7 +87,7 @@ def test_two_dispatchers_dispatch_each_due_flow_once(fake_registered, monkeypatc
         barrier.wait(timeout=10)
         return services.flows_dispatch_due()
     # when
-    threads = [_in_thread(dispatch, results, n) for n in ("a", "b")]
+    threads = [start_in_thread(dispatch, results, n) for n in ("a", "b")]
     for thread in threads:
         thread.join(timeout=30)
     # then: every flow dispatched exactly once across both dispatchers

@@ -4,32 +4,19 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from inventory import services
 from inventory.models import InventoryLevel
 from orders import services as order_services
 from orders.models import Order
 from tests.orders import factories as f
+from tests.fixtures.threads import start_in_thread
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"),
 ]
-
-
-def _in_thread(target, results, key):
-    def run():
-        try:
-            results[key] = target()
-        except Exception as exc:  # surfaced by the assertions
-            results[key] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def _blocked_on_a_lock_or_done(done: threading.Event) -> None:
@@ -72,7 +59,7 @@ def test_levels_set_does_not_overwrite_a_commitment_made_meanwhile(wh, sku_a, mo
     # the remote's pull (12 on hand) pauses between reading the level and writing it
     paused, go = _pause_first_call(monkeypatch, services, "_ledger", before=True)
     results, committed = {}, threading.Event()
-    pull = _in_thread(lambda: services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 12}}, reason="pull"),
+    pull = start_in_thread(lambda: services.inventory_levels_set(location=wh, quantities={"A": {"on_hand": 12}}, reason="pull"),
                       results, "pull")
     assert paused.wait(timeout=20)
 
@@ -83,7 +70,7 @@ def test_levels_set_does_not_overwrite_a_commitment_made_meanwhile(wh, sku_a, mo
         finally:
             committed.set()
 
-    routing = _in_thread(commit, results, "commit")
+    routing = start_in_thread(commit, results, "commit")
     _blocked_on_a_lock_or_done(committed)
     go.set()
     pull.join(timeout=20), routing.join(timeout=20)
@@ -104,7 +91,7 @@ def test_routing_and_inventory_pull_do_not_deadlock(shop, wh, sku_a, sku_b, monk
     # routing pauses after its first stock commitment (it holds that level's lock)
     paused, go = _pause_first_call(monkeypatch, services, "inventory_commit", before=False)
     results, pulled = {}, threading.Event()
-    routing = _in_thread(lambda: order_services.order_route(order=order), results, "route")
+    routing = start_in_thread(lambda: order_services.order_route(order=order), results, "route")
     assert paused.wait(timeout=20)
 
     # when: the inventory pull writes both levels meanwhile
@@ -115,7 +102,7 @@ def test_routing_and_inventory_pull_do_not_deadlock(shop, wh, sku_a, sku_b, monk
         finally:
             pulled.set()
 
-    puller = _in_thread(pull, results, "pull")
+    puller = start_in_thread(pull, results, "pull")
     _blocked_on_a_lock_or_done(pulled)
     go.set()
     routing.join(timeout=30), puller.join(timeout=30)

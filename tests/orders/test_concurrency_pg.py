@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory.models import InventoryLevel
@@ -14,6 +14,7 @@ from orders import selectors, services
 from orders.interface import CancellationIn
 from orders.models import Cancellation, HoldRule, Order, OrderEvent, ShippingRequest
 from tests.orders import factories as f
+from tests.fixtures.threads import start_in_thread
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -21,19 +22,6 @@ pytestmark = [
 ]
 
 WAIT = 20  # seconds: upper bound for a thread to reach a point, never a timing assumption
-
-
-def _thread(target, results, key):
-    def run():
-        try:
-            results[key] = target()
-        except Exception as exc:  # surfaced by the assertions
-            results[key] = exc
-        finally:
-            connections.close_all()
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def _wait_until_someone_waits_on_a_lock():
@@ -79,12 +67,12 @@ def test_cancel_arriving_while_the_push_marks_sent_asks_the_3pl(routed, wh):
     # given: the push worker marked the request sent and has not committed yet
     results, ready, release = {}, threading.Event(), threading.Event()
     sr = ShippingRequest.objects.get()
-    push = _thread(_holding(lambda: services.shipping_request_mark_sent(
+    push = start_in_thread(_holding(lambda: services.shipping_request_mark_sent(
         shipping_request=ShippingRequest.objects.select_related("order").get(pk=sr.pk), external_id="OSA-1"), ready, release),
         results, "push")
     assert ready.wait(WAIT)
     # when: the buyer's cancellation is applied by another worker at the same time
-    cancel = _thread(lambda: _cancel(routed.pk), results, "cancel")
+    cancel = start_in_thread(lambda: _cancel(routed.pk), results, "cancel")
     _wait_until_someone_waits_on_a_lock()
     release.set()
     push.join(WAIT), cancel.join(WAIT)
@@ -103,10 +91,10 @@ def test_push_marking_sent_while_the_cancel_commits_reopens_nothing(routed, wh):
     # given: the push worker read the request (ready) and sent it; the cancellation holds the order meanwhile
     results, ready, release = {}, threading.Event(), threading.Event()
     read_by_push = ShippingRequest.objects.select_related("order").get()
-    cancel = _thread(_holding(lambda: _cancel(routed.pk), ready, release), results, "cancel")
+    cancel = start_in_thread(_holding(lambda: _cancel(routed.pk), ready, release), results, "cancel")
     assert ready.wait(WAIT)
     # when: the push records OSA's acceptance on its copy
-    push = _thread(lambda: services.shipping_request_mark_sent(shipping_request=read_by_push, external_id="OSA-1"), results, "push")
+    push = start_in_thread(lambda: services.shipping_request_mark_sent(shipping_request=read_by_push, external_id="OSA-1"), results, "push")
     _wait_until_someone_waits_on_a_lock()
     release.set()
     cancel.join(WAIT), push.join(WAIT)
@@ -129,10 +117,10 @@ def test_hold_release_waits_for_a_cancellation_in_progress_and_skips_the_order(s
     order = Order.objects.get()
     Order.objects.filter(pk=order.pk).update(hold_until=timezone.now() - timedelta(minutes=1))
     results, ready, release = {}, threading.Event(), threading.Event()
-    cancel = _thread(_holding(lambda: _cancel(order.pk), ready, release), results, "cancel")
+    cancel = start_in_thread(_holding(lambda: _cancel(order.pk), ready, release), results, "cancel")
     assert ready.wait(WAIT)
     # when: the scheduled release runs at the same time
-    releaser = _thread(lambda: services.orders_release_due(), results, "release")
+    releaser = start_in_thread(lambda: services.orders_release_due(), results, "release")
     _wait_until_someone_waits_on_a_lock()
     release.set()
     cancel.join(WAIT), releaser.join(WAIT)

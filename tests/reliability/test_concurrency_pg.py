@@ -3,7 +3,7 @@ its lease, the second takes the flow over. The change must reach the remote exac
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from integrations.models import FlowState, SyncRun
@@ -11,6 +11,7 @@ from tests.reliability import invariants
 from tests.reliability.drivers import DRIVERS
 from tests.reliability.remote import Fault
 from tests.reliability.world import INTEGRATION_OF
+from tests.fixtures.threads import start_in_thread
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -28,19 +29,6 @@ def pg_world(transactional_db, remote, clock):
     return World(remote=remote, clock=clock).seed()
 
 
-def _in_thread(target, results, key):
-    def run():
-        try:
-            results[key] = target()
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertions
-            results[key] = exc
-        finally:
-            connections.close_all()
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 @pytest.mark.reliability("two_workers")
 @pytest.mark.parametrize("connector,flow", PUSHES, ids=[f"{c}.{f}" for c, f in PUSHES])
 def test_second_worker_takes_over_a_push_stuck_on_the_wire(pg_world, connector, flow):
@@ -55,14 +43,14 @@ def test_second_worker_takes_over_a_push_stuck_on_the_wire(pg_world, connector, 
 
     world.remote.inject(Fault("hook", method=driver.method, path=driver.path, hook=stuck))
     results: dict = {}
-    first = _in_thread(lambda: world.run_connector_flow(connector, flow), results, "first")
+    first = start_in_thread(lambda: world.run_connector_flow(connector, flow), results, "first")
     if not on_wire.wait(timeout=15):
         release.set()
         first.join(timeout=30)
         pytest.fail(f"the first worker never reached the remote: {results.get('first')!r}")
     FlowState.objects.filter(integration__name=INTEGRATION_OF[connector], flow=flow).update(
         lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))
-    second = _in_thread(lambda: world.run_connector_flow(connector, flow), results, "second")
+    second = start_in_thread(lambda: world.run_connector_flow(connector, flow), results, "second")
     second.join(timeout=60)
     release.set()
     first.join(timeout=60)
