@@ -363,3 +363,18 @@ class PendingUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} upload by {self.user_id} ({len(self.content or b'')} bytes)"
+
+
+class RateLimitCounter(models.Model):
+    """Requests counted for one key (a remote address, a shop) in one fixed window (integrations/ratelimit.py)."""
+
+    scope = models.CharField(max_length=60)
+    key = models.CharField(max_length=100)
+    window_start = models.DateTimeField(db_index=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "window_start"], name="uniq_rate_limit_window")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} @ {self.window_start:%H:%M:%S}: {self.count}"

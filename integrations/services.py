@@ -23,6 +23,7 @@ from integrations.exceptions import AuthError, PayloadError, PermanentError, Rat
 from integrations.flows import FlowContext, FlowResult, payload_hash
 from integrations.http import CallCounter
 from integrations import redaction
+from integrations.ratelimit import rate_limit_counters_prune
 from integrations.models import (ExternalRef, FlowState, Integration, OpsException, PendingUpload, SettingsChange,
                                  SyncRun)
 
@@ -720,7 +721,8 @@ def single_flight(name: str):
 
 def housekeeping_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete failed django-q2 task rows and sync runs past their retention (django-q2 keeps every failure
-    for ever; save_limit only bounds successes). The latest run of each flow is always kept."""
+    for ever; save_limit only bounds successes), and webhook rate-limit counters older than a day. The latest run
+    of each flow is always kept."""
     from django.db.models import Max
     from django_q.models import Task
 
@@ -731,7 +733,7 @@ def housekeeping_prune(*, now: datetime | None = None) -> dict[str, int]:
     latest = FlowState.objects.annotate(last_run=Max("runs__pk")).values_list("last_run", flat=True)
     keep = [pk for pk in latest if pk is not None]
     runs, _ = SyncRun.objects.filter(started_at__lt=runs_cutoff).exclude(pk__in=keep).delete()
-    return {"failed_tasks": failed, "sync_runs": runs}
+    return {"failed_tasks": failed, "sync_runs": runs, "rate_limit_counters": rate_limit_counters_prune(now=now)}
 
 
 # --- bindings -------------------------------------------------------------------------------

@@ -117,6 +117,14 @@ SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # Lease on a flow: longer than the django-q2 task timeout, so a killed worker's lease expires by itself.
 FLOW_LEASE_SECONDS = env.int("FLOW_LEASE_SECONDS", default=900)
+# Public webhook endpoints: fixed-window request counters per remote address and per shop (integrations/ratelimit.py);
+# over the limit → 429 with Retry-After. TikTok sends every shop's webhooks from a few addresses, so the address limit
+# is the larger one. 0 switches a limit off. Behind a reverse proxy, name the header it *overwrites* with the client
+# address (e.g. HTTP_X_REAL_IP); by default REMOTE_ADDR is used (a client-supplied X-Forwarded-For is never trusted).
+WEBHOOK_RATE_WINDOW_SECONDS = env.int("WEBHOOK_RATE_WINDOW_SECONDS", default=60)
+WEBHOOK_RATE_LIMIT_PER_ADDRESS = env.int("WEBHOOK_RATE_LIMIT_PER_ADDRESS", default=1200)
+WEBHOOK_RATE_LIMIT_PER_SHOP = env.int("WEBHOOK_RATE_LIMIT_PER_SHOP", default=300)
+WEBHOOK_CLIENT_IP_HEADER = env("WEBHOOK_CLIENT_IP_HEADER", default="")
 FLOW_BACKOFF_BASE_SECONDS = 30
 FLOW_BACKOFF_CAP_SECONDS = 3600
 

@@ -104,7 +104,7 @@ def test_housekeeping_prunes_old_failed_tasks_and_old_runs_but_keeps_each_flows_
                                    trigger="schedule", status="succeeded", started_at=timezone.now() - timedelta(days=days))
             for days in (200, 100, 10)]
     # when
-    assert services.housekeeping_prune() == {"failed_tasks": 1, "sync_runs": 2}
+    assert services.housekeeping_prune() == {"failed_tasks": 1, "sync_runs": 2, "rate_limit_counters": 0}
     # then
     assert set(Task.objects.values_list("id", flat=True)) == {new_failed.id, old_success.id}
     assert list(SyncRun.objects.values_list("pk", flat=True)) == [runs[2].pk]

@@ -1,6 +1,7 @@
 """TikTok views: each is one call into auth.py / webhooks.py."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -65,8 +66,17 @@ def select_shop(request, integration_pk: int):
     return render(request, "tiktok/select_shop.html", {"integration": integration, "shops": shops, "title": "Choose a TikTok shop"})
 
 
+def _client_address(request) -> str:
+    header = settings.WEBHOOK_CLIENT_IP_HEADER
+    return (request.META.get(header, "") if header else "") or request.META.get("REMOTE_ADDR", "")
+
+
 @csrf_exempt
 @require_POST
 def webhook(request):
-    result = webhooks.webhook_receive(body=request.body, signature=request.headers.get("Authorization", ""))
-    return HttpResponse(status=result.status)
+    result = webhooks.webhook_receive(body=request.body, signature=request.headers.get("Authorization", ""),
+                                      remote_addr=_client_address(request))
+    response = HttpResponse(status=result.status)
+    if result.retry_after:
+        response["Retry-After"] = str(result.retry_after)
+    return response

@@ -6,13 +6,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integrations import services
+from integrations import ratelimit, services
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.models import WebhookEvent
 from integrations.connectors.tiktok.signing import webhook_verify
+from integrations.connectors.tiktok.webhook_payload import (
+    WebhookBodyTooLarge, WebhookPayloadError, webhook_body_parse, webhook_payload_validate, webhook_shop_id,
+)
+from integrations.crypto import DecryptionError
 from integrations.models import FlowState, Integration, OpsException, SyncRun
 
 logger = logging.getLogger("integrations.tiktok.webhooks")
@@ -32,46 +37,85 @@ CATALOG_TOPICS = {
 class WebhookResult:
     status: int  # HTTP status to answer
     note: str = ""
+    retry_after: int | None = None  # seconds, with 429
 
 
-def _verified_integrations(*, body: bytes, signature: str) -> list[Integration]:
-    """TikTok integrations whose app key/secret produce the signature (apps are few; checks are constant-time)."""
-    matched = []
-    for integration in Integration.objects.filter(connector="tiktok"):
-        creds = integration.get_credentials()
+# Integrations verified per delivery: one shop = one integration (binding refuses a second), so this is 1; the
+# bound only keeps the cost fixed should a stale duplicate binding exist.
+MAX_INTEGRATIONS_PER_SHOP = 2
+
+
+def _rate_limited(*, scope: str, key: str, limit: int) -> WebhookResult | None:
+    verdict = ratelimit.rate_limit_hit(scope=scope, key=key, limit=limit, window_seconds=settings.WEBHOOK_RATE_WINDOW_SECONDS)
+    if verdict.allowed:
+        return None
+    logger.warning("tiktok.webhook.rate_limited", extra={"scope": scope, "key": key, "count": verdict.count})
+    return WebhookResult(429, f"rate limited ({scope})", retry_after=verdict.retry_after)
+
+
+def _verified_integration(*, shop_id: str, body: bytes, signature: str) -> tuple[Integration | None, WebhookResult | None]:
+    """The integration bound to the shop, if its app key/secret produce the signature: one indexed lookup and
+    one decryption, whatever the number of shops. An integration whose credentials cannot be decrypted fails
+    only its own shop's webhooks (503, so TikTok retries once the key is back)."""
+    undecryptable = None
+    candidates = Integration.objects.filter(connector="tiktok", remote_account_id=shop_id).order_by("pk")
+    for integration in candidates[:MAX_INTEGRATIONS_PER_SHOP]:
+        try:
+            creds = integration.get_credentials()
+        except DecryptionError:
+            logger.error("tiktok.webhook.credentials_undecryptable: integration %s (shop %s) cannot decrypt its "
+                         "credentials with FIELD_ENCRYPTION_KEYS; its webhooks are answered 503",
+                         integration.pk, shop_id, extra={"integration": integration.pk, "shop_id": shop_id})
+            undecryptable = integration
+            continue
         if webhook_verify(app_key=creds.get("app_key", ""), app_secret=creds.get("app_secret", ""), body=body,
                           signature=signature):
-            matched.append(integration)
-    return matched
+            return integration, None
+    if undecryptable is not None:
+        return None, WebhookResult(503, "credentials cannot be decrypted")
+    return None, WebhookResult(401, "invalid signature or unknown shop")
 
 
-def webhook_receive(*, body: bytes, signature: str) -> WebhookResult:
-    """Bad signature → 401, nothing stored. Otherwise store once, route, and queue the work it asks for
-    on the flow's outbox in the same transaction (a drain is enqueued after commit; if the broker is
-    down the dispatcher picks the outbox up), 200. A redelivery of a stored event is a duplicate unless
-    its work was never queued (stored as received only): then it is acted on again."""
-    candidates = _verified_integrations(body=body, signature=signature)
-    if not candidates:
-        return WebhookResult(401, "invalid signature")
+def webhook_receive(*, body: bytes, signature: str, remote_addr: str = "") -> WebhookResult:
+    """Per-source rate limit → 429. A body naming no shop → 400. Unknown shop or bad signature (checked with
+    the app secret of the shop's own integration only) → 401, nothing stored. A verified body of a shape we
+    cannot process → 400, nothing stored. Otherwise store once and queue the work it asks for on the flow's
+    outbox in the same transaction (a drain is enqueued after commit; if the broker is down the dispatcher
+    picks the outbox up), 200. A redelivery of a stored event is a duplicate unless its work was never queued
+    (stored as received only): then it is acted on again."""
+    limited = _rate_limited(scope="tiktok-webhook:address", key=remote_addr or "-",
+                            limit=settings.WEBHOOK_RATE_LIMIT_PER_ADDRESS)
+    if limited:
+        return limited
     try:
-        payload = json.loads(body)
-        notification_id = str(payload["tts_notification_id"])
-        topic = int(payload["type"])
-    except (ValueError, KeyError, TypeError):
-        return WebhookResult(400, "malformed payload")
-    shop_id = str(payload.get("shop_id", ""))
-    integration = next((i for i in candidates if i.remote_account_id and i.remote_account_id == shop_id), None)
+        raw = webhook_body_parse(body)
+        shop_id = webhook_shop_id(raw)
+    except WebhookBodyTooLarge as exc:
+        return WebhookResult(413, str(exc))
+    except WebhookPayloadError as exc:
+        return WebhookResult(400, f"malformed payload: {exc}")
+    limited = _rate_limited(scope="tiktok-webhook:shop", key=shop_id, limit=settings.WEBHOOK_RATE_LIMIT_PER_SHOP)
+    if limited:
+        return limited
+    integration, refused = _verified_integration(shop_id=shop_id, body=body, signature=signature)
+    if refused:
+        return refused
+    try:
+        payload = webhook_payload_validate(raw)
+    except WebhookPayloadError as exc:
+        logger.warning("tiktok.webhook.malformed", extra={"integration": integration.pk, "error": str(exc)})
+        return WebhookResult(400, f"malformed payload: {exc}")
+    notification_id, topic = payload.notification_id, payload.topic
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
-                tts_notification_id=notification_id, integration=integration, shop_id=shop_id, type=topic, payload=payload,
-                status=WebhookEvent.Status.RECEIVED if integration else WebhookEvent.Status.UNROUTED)
-            if integration is not None:
-                status, note = _act(integration=integration, topic=topic, data=payload.get("data") or {})
-                WebhookEvent.objects.filter(pk=event.pk).update(status=status, note=note[:255])
+                tts_notification_id=notification_id, integration=integration, shop_id=shop_id, type=topic, payload=raw,
+                status=WebhookEvent.Status.RECEIVED)
+            status, note = _act(integration=integration, topic=topic, data=payload.data)
+            WebhookEvent.objects.filter(pk=event.pk).update(status=status, note=note[:255])
     except IntegrityError:
-        return _redelivered(notification_id=notification_id, topic=topic, payload=payload)
-    return WebhookResult(200, "stored" if integration else "unrouted")
+        return _redelivered(notification_id=notification_id, topic=topic, payload=raw)
+    return WebhookResult(200, "stored")
 
 
 def _redelivered(*, notification_id: str, topic: int, payload: dict) -> WebhookResult:
