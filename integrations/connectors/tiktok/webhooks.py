@@ -49,7 +49,9 @@ def _rate_limited(*, scope: str, key: str, limit: int) -> WebhookResult | None:
     verdict = ratelimit.rate_limit_hit(scope=scope, key=key, limit=limit, window_seconds=settings.WEBHOOK_RATE_WINDOW_SECONDS)
     if verdict.allowed:
         return None
-    logger.warning("tiktok.webhook.rate_limited", extra={"scope": scope, "key": key, "count": verdict.count})
+    if verdict.count == limit + 1:  # once per key and window, so a flood does not flood the log too
+        logger.warning("tiktok.webhook.rate_limited: %s %s over %s requests in %s s", scope, key, limit,
+                       settings.WEBHOOK_RATE_WINDOW_SECONDS, extra={"scope": scope, "key": key})
     return WebhookResult(429, f"rate limited ({scope})", retry_after=verdict.retry_after)
 
 

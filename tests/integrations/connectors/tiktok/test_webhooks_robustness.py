@@ -199,7 +199,7 @@ def test_well_formed_edge_values_are_accepted(client, tiktok_integration, enqueu
 # --- 2. per-source rate limit ----------------------------------------------------------------------------------
 
 def test_per_address_limit_answers_429_with_retry_after_and_stores_nothing_more(client, tiktok_integration, enqueued,
-                                                                              settings, monkeypatch):
+                                                                              settings, monkeypatch, caplog):
     # given
     settings.WEBHOOK_RATE_LIMIT_PER_ADDRESS, settings.WEBHOOK_RATE_LIMIT_PER_SHOP, settings.WEBHOOK_RATE_WINDOW_SECONDS = 3, 0, 60
     for i in range(3):
@@ -207,8 +207,11 @@ def test_per_address_limit_answers_429_with_retry_after_and_stores_nothing_more(
     decrypted = []
     monkeypatch.setattr(crypto, "decrypt_json", lambda token: decrypted.append(token) or {})
     # when
-    response = post(client, body_for(1, {"order_id": "9"}, notification_id="n9"))
-    # then: refused before any parsing or decryption
+    with caplog.at_level(logging.WARNING, logger="integrations.tiktok.webhooks"):
+        response = post(client, body_for(1, {"order_id": "9"}, notification_id="n9"))
+        assert post(client, body_for(1, {"order_id": "9"}, notification_id="n9")).status_code == 429
+    # then: refused before any parsing or decryption, logged once per window
+    assert len([r for r in caplog.records if "rate_limited" in r.getMessage()]) == 1
     assert response.status_code == 429
     assert 1 <= int(response["Retry-After"]) <= 60
     assert decrypted == [] and WebhookEvent.objects.count() == 3 and len(enqueued) == 3
