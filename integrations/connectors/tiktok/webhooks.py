@@ -55,13 +55,13 @@ def _rate_limited(*, scope: str, key: str, limit: int) -> WebhookResult | None:
     return WebhookResult(429, f"rate limited ({scope})", retry_after=verdict.retry_after)
 
 
-def _verified_integration(*, shop_id: str, body: bytes, signature: str) -> tuple[Integration | None, WebhookResult | None]:
-    """The integration bound to the shop, if its app key/secret produce the signature: one indexed lookup and
-    one decryption, whatever the number of shops. An integration whose credentials cannot be decrypted fails
-    only its own shop's webhooks (503, so TikTok retries once the key is back)."""
+def _verified_integration(*, candidates: list[Integration], shop_id: str, body: bytes,
+                          signature: str) -> tuple[Integration | None, WebhookResult | None]:
+    """The shop's integration, if its app key/secret produce the signature: one decryption, whatever the number
+    of shops. An integration whose credentials cannot be decrypted fails only its own shop's webhooks (503, so
+    TikTok retries once the key is back)."""
     undecryptable = None
-    candidates = Integration.objects.filter(connector="tiktok", remote_account_id=shop_id).order_by("pk")
-    for integration in candidates[:MAX_INTEGRATIONS_PER_SHOP]:
+    for integration in candidates:
         try:
             creds = integration.get_credentials()
         except DecryptionError:
@@ -75,7 +75,7 @@ def _verified_integration(*, shop_id: str, body: bytes, signature: str) -> tuple
             return integration, None
     if undecryptable is not None:
         return None, WebhookResult(503, "credentials cannot be decrypted")
-    return None, WebhookResult(401, "invalid signature or unknown shop")
+    return None, WebhookResult(401, "invalid signature")
 
 
 def webhook_receive(*, body: bytes, signature: str, remote_addr: str = "") -> WebhookResult:
@@ -96,10 +96,16 @@ def webhook_receive(*, body: bytes, signature: str, remote_addr: str = "") -> We
         return WebhookResult(413, str(exc))
     except WebhookPayloadError as exc:
         return WebhookResult(400, f"malformed payload: {exc}")
+    # Indexed lookup of the shop's own integration (one shop = one integration: binding refuses a second).
+    candidates = list(Integration.objects.filter(connector="tiktok", remote_account_id=shop_id)
+                      .order_by("pk")[:MAX_INTEGRATIONS_PER_SHOP])
+    if not candidates:
+        return WebhookResult(401, "unknown shop")
+    # Counted for known shops only (unknown ones cost one indexed read and leave no counter row).
     limited = _rate_limited(scope="tiktok-webhook:shop", key=shop_id, limit=settings.WEBHOOK_RATE_LIMIT_PER_SHOP)
     if limited:
         return limited
-    integration, refused = _verified_integration(shop_id=shop_id, body=body, signature=signature)
+    integration, refused = _verified_integration(candidates=candidates, shop_id=shop_id, body=body, signature=signature)
     if refused:
         return refused
     try:

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from integrations import crypto, services
 from integrations.connectors.tiktok.models import WebhookEvent
 from integrations.connectors.tiktok.signing import webhook_signature
-from integrations.models import FlowState, Integration, OpsException
+from integrations.models import FlowState, Integration, OpsException, RateLimitCounter
 from tests.integrations.connectors.tiktok.conftest import APP_KEY, APP_SECRET, SHOP_ID
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +127,8 @@ def test_signature_of_another_shops_app_is_refused(client, tiktok_integration, e
 def test_unknown_shop_is_401_and_nothing_stored(client, tiktok_integration, enqueued):
     response = post(client, body_for(1, {"order_id": "1"}, shop_id="111"))
     assert response.status_code == 401 and nothing_stored() and enqueued == []
+    # unknown shop ids (attacker-chosen) leave no per-shop counter row behind
+    assert list(RateLimitCounter.objects.values_list("scope", flat=True)) == ["tiktok-webhook:address"]
 
 
 # --- 3. odd shapes with a valid signature: 400, nothing stored -----------------------------------------------
