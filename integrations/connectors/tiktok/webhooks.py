@@ -1,7 +1,6 @@
 """The TikTok webhook endpoint's service: verify, store once, route by shop, act (reference §10)."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
