@@ -4,11 +4,12 @@ import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from integrations import services
 from integrations.models import RateLimitCounter
 from integrations.ratelimit import rate_limit_hit
+from tests.fixtures.threads import start_in_thread
 
 # 1_000_000_020 is a multiple of 60: a window starts there.
 WINDOW_START = datetime.fromtimestamp(1_000_000_020, tz=dt_timezone.utc)
@@ -60,24 +61,18 @@ def test_housekeeping_prunes_counters_older_than_a_day():
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
 def test_concurrent_hits_lose_no_count_on_postgresql():
     # given: 8 threads, each with its own connection, 10 hits each on the same counter
-    threads, counts, errors, barrier = [], [], [], threading.Barrier(8)
+    barrier, results = threading.Barrier(8), {}
 
     def worker():
-        try:
-            barrier.wait(timeout=10)
-            for _ in range(10):
-                counts.append(rate_limit_hit(scope="s", key="k", limit=50, window_seconds=3600, now=WINDOW_START).count)
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        barrier.wait(timeout=10)
+        return [rate_limit_hit(scope="s", key="k", limit=50, window_seconds=3600, now=WINDOW_START) for _ in range(10)]
 
-    for _ in range(8):
-        threads.append(threading.Thread(target=worker))
-        threads[-1].start()
+    # when
+    threads = [start_in_thread(worker, results, i) for i in range(8)]
     for t in threads:
         t.join(timeout=30)
     # then: every hit got its own count, exactly 50 allowed
-    assert errors == []
-    assert sorted(counts) == list(range(1, 81))
+    verdicts = [v for i in range(8) for v in results[i]]
+    assert sorted(v.count for v in verdicts) == list(range(1, 81))
+    assert sum(v.allowed for v in verdicts) == 50
     assert RateLimitCounter.objects.get().count == 80
