@@ -21,6 +21,11 @@ class TransientError(ConnectorError):
     """Network failure, timeout, 5xx: retry later with backoff."""
 
 
+class NotSentError(TransientError):
+    """The request certainly never reached the remote (connect timeout, connection refused, name not
+    resolved): nothing was applied there, so a push may be released and sent again."""
+
+
 class RateLimitedError(TransientError):
     """The remote asked us to slow down; `retry_after` (seconds) is a lower bound for the next try."""
 

@@ -16,10 +16,11 @@ from typing import Any, Callable
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 from urllib.parse import urlsplit
 from django.conf import settings
 
-from integrations.exceptions import AuthError, ConnectorError, PermanentError, RateLimitedError, TransientError
+from integrations.exceptions import AuthError, ConnectorError, NotSentError, PermanentError, RateLimitedError, TransientError
 from integrations.redaction import describe, redact, secrets_register, secrets_register_params
 
 logger = logging.getLogger("integrations.http")
@@ -125,12 +126,15 @@ class BaseClient:
         failure: ConnectorError | None = None
         try:
             response = self.send(prepared)
+        except requests.ConnectTimeout as exc:  # before the connection was made: the request never left
+            logger.warning("http.connect_timeout", extra={"role": self.role, "method": method, "path": path})
+            failure = NotSentError(f"{self.role}: connect timeout calling {method} {path} ({describe(exc)})")
         except requests.Timeout as exc:
             logger.warning("http.timeout", extra={"role": self.role, "method": method, "path": path})
             failure = TransientError(f"{self.role}: timeout calling {method} {path} ({describe(exc)})")
         except requests.ConnectionError as exc:
             logger.warning("http.connection_error", extra={"role": self.role, "method": method, "path": path})
-            failure = TransientError(f"{self.role}: cannot connect for {method} {path} ({describe(exc)})")
+            failure = (NotSentError if _never_connected(exc) else TransientError)(f"{self.role}: cannot connect for {method} {path} ({describe(exc)})")
         except requests.RequestException as exc:  # invalid URL, too many redirects, broken encoding...
             logger.warning("http.request_error", extra={"role": self.role, "method": method, "path": path})
             failure = PermanentError(f"{self.role}: request failed for {method} {path} ({describe(exc)})")
@@ -172,6 +176,14 @@ class BaseClient:
 _SECRET_HEADERS = ("authorization", "x-tts-access-token", "x-api-key", "proxy-authorization", "cookie")
 _REAL_SEND = requests.adapters.HTTPAdapter.send
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "testserver")
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established (refused, name not resolved): no byte of the request
+    was sent. A connection dropped after sending ("Connection aborted") is not this: the remote may have it."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _network_intercepted(url: str) -> bool:

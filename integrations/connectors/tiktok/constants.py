@@ -74,6 +74,9 @@ UK_CARRIERS = ("EVRi", "DHL UK", "Yodel UK", "UK Mail", "DPD UK", "DX Delivery",
 
 # --- error codes (§3.2) ---
 CODE_OK = 0
+# Mark Package As Shipped answers for items that are already in a package: the push may be ours (an earlier
+# attempt whose answer was lost), so it is read back (flows_orders.py), not rejected.
+CODES_ALREADY_SHIPPED = (21011003, 21011006)
 CODE_RATE_LIMITED = 36009002
 TRANSIENT_CODES = {36009003, 36009007, 12001000}
 CODE_TOKEN_EXPIRED = 105002

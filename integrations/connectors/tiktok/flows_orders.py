@@ -15,7 +15,7 @@ from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok import paging
 from integrations.connectors.tiktok.client import TikTokClient
 from integrations.connectors.tiktok.mappers_orders import PullFilters, cancellations_from_order, order_to_order_in, skip_reason
-from integrations.exceptions import PayloadError, PermanentError, TransientError
+from integrations.exceptions import NotSentError, PayloadError, PermanentError, TransientError
 from integrations.flows import Flow, FlowResult, Page
 from integrations.models import Mapping, OpsException, OutboundPush
 
@@ -157,12 +157,24 @@ def push_claim(*, integration, kind: str, key: str, obj=None, payload: dict | No
     return push
 
 
-def push_call(*, push: OutboundPush, integration, call: Callable[[], dict], entity=None, label: str) -> dict | None:
-    """Run the remote call for a claimed push. Answered failures release (transient) or fail (permanent,
-    visible exception) the claim; a timeout leaves it in doubt."""
+IN_DOUBT = "in doubt: "  # OutboundPush.last_error prefix: attempted, the answer lost; reconciled by read-back
+
+
+def push_call(*, push: OutboundPush, integration, call: Callable[[], dict], entity=None, label: str,
+              read_back: Callable[[], tuple[bool | None, dict]] | None = None,
+              duplicate_codes: tuple = ()) -> dict | None:
+    """Run the remote call for a claimed push. A request that certainly never left (connect failure) or that
+    TikTok answered with 429/5xx is released (sent again next run). A permanent answer fails the claim with a
+    visible exception, except a "duplicate" answer (``duplicate_codes``) when ``read_back`` shows the change
+    at TikTok: then it was ours and the push is sent. Any other failure (read timeout, unreadable 2xx answer)
+    leaves the push in doubt: the next run reads it back before anything is re-sent (see push_in_doubt)."""
     try:
         return call()
     except PermanentError as exc:
+        if read_back is not None and exc.code in duplicate_codes:
+            shown, response = read_back()
+            if shown:
+                return response
         OutboundPush.objects.filter(pk=push.pk).update(status=OutboundPush.Status.FAILED, last_error=str(exc)[:2000])
         services.exception_raise(category=OpsException.Category.FULFILLMENT if push.kind in ("fulfillment", "cancellation")
                                  else OpsException.Category.CONNECTOR,
@@ -171,15 +183,49 @@ def push_call(*, push: OutboundPush, integration, call: Callable[[], dict], enti
                                  message=f"TikTok rejected the {label}: {exc}")
         return None
     except TransientError as exc:
-        if exc.status is not None:  # TikTok answered (429/5xx): nothing was applied, retry later
+        if isinstance(exc, NotSentError) or (exc.status is not None and (exc.status >= 500 or exc.status == 429)):
+            # Nothing reached TikTok, or TikTok answered that it applied nothing: release, retry later.
             OutboundPush.objects.filter(pk=push.pk).update(attempts=0, last_error=str(exc)[:2000])
         else:
-            OutboundPush.objects.filter(pk=push.pk).update(last_error=f"in doubt: {exc}"[:2000])
+            OutboundPush.objects.filter(pk=push.pk).update(last_error=f"{IN_DOUBT}{exc}"[:2000])
             services.exception_raise(category=OpsException.Category.CONNECTOR, code="tiktok_push_in_doubt", integration=integration,
                                      entity=entity, dedup_key=f"tiktok:{integration.pk}:{push.kind}:{push.idempotency_key}:doubt",
-                                     message=f"The {label} may or may not have reached TikTok (timeout); check in Seller Center "
-                                             f"and delete the pending push to send again.")
+                                     message=f"The {label} may or may not have reached TikTok ({exc}); the next run reads "
+                                             f"TikTok's order back and marks it sent or sends it again.")
         raise
+
+
+def pushes_in_doubt(*, integration, kind: str) -> list[OutboundPush]:
+    """Pushes whose request left and whose answer was lost (not a claim in flight: those have no IN_DOUBT mark)."""
+    return list(OutboundPush.objects.filter(integration=integration, kind=kind, status=OutboundPush.Status.PENDING,
+                                            attempts__gt=0, last_error__startswith=IN_DOUBT).order_by("pk"))
+
+
+def push_in_doubt_settle(*, push: OutboundPush, shown: bool | None, response: dict | None = None, remote_id: str = "",
+                         note: str = "") -> bool:
+    """Settle an in-doubt push from a read-back of TikTok's state: shown → sent; certainly not shown → released
+    (sent by the same or next run); None (cannot tell) → stays in doubt, its exception says what TikTok shows.
+    Compare-and-set on the in-doubt state, so two runs never settle it twice. True when it changed."""
+    key = f"tiktok:{push.integration_id}:{push.kind}:{push.idempotency_key}"
+    doubt = OutboundPush.objects.filter(pk=push.pk, status=OutboundPush.Status.PENDING, attempts__gt=0,
+                                        last_error__startswith=IN_DOUBT)
+    if shown is None:
+        if note:
+            services.exception_raise(category=OpsException.Category.CONNECTOR, code="tiktok_push_in_doubt",
+                                     integration=push.integration, dedup_key=f"{key}:doubt",
+                                     message=f"The {push.kind} push {push.idempotency_key} cannot be settled from TikTok's "
+                                             f"order: {note}. Check in Seller Center; delete the pending push to send it again.")
+        return False
+    if shown:
+        if not doubt.update(status=OutboundPush.Status.SENT, response=response or {}, remote_id=remote_id[:191],
+                            sent_at=timezone.now(), last_error=""):
+            return False
+        services.exceptions_resolve(dedup_keys=[key, f"{key}:doubt"], note="read back: TikTok shows the change")
+        return True
+    if not doubt.update(attempts=0, last_error="read back: not at TikTok, to be sent again"):
+        return False
+    services.exceptions_resolve(dedup_keys=[f"{key}:doubt"], note="read back: not at TikTok, sent again")
+    return True
 
 
 def push_mark_sent(*, push_id: int, response: dict, remote_id: str = "") -> None:
@@ -303,6 +349,34 @@ def provider_resolve(*, carrier: str, providers: list[dict], mapped: str = "", f
     return "", ""
 
 
+def fulfillment_read_back(payload: dict, order: dict | None) -> tuple[bool | None, dict, str]:
+    """Does TikTok's order (Get Order Detail) show this fulfillment push? (shown, response, note).
+    mark_shipped: shown when every pushed line item is in a package with our tracking number; certainly not when
+    none of them is in a package; else None (cannot tell, a person looks). update_tracking: shown when the
+    package's line items carry our tracking; not shown when they carry another one."""
+    if not order:
+        return None, {}, "the order is not found at TikTok"
+    lines = {str(line.get("id")): line for line in order.get("line_items") or []}
+    tracking = str(payload.get("tracking_number") or "")
+    if payload.get("action") == "update_tracking":
+        package_id = str(payload.get("package_id") or "")
+        mine = [line for line in lines.values() if str(line.get("package_id") or "") == package_id]
+        if not mine:
+            return None, {}, f"package {package_id} is not on the order"
+        if all(str(line.get("tracking_number") or "") == tracking for line in mine):
+            return True, {"package_id": package_id, "read_back": True}, ""
+        return False, {}, ""
+    ids = [str(i) for i in payload.get("order_line_item_ids") or []]
+    packages = {i: str((lines.get(i) or {}).get("package_id") or "") for i in ids}
+    if not ids or not any(packages.values()):
+        return False, {}, ""
+    if all(packages.values()) and all(str(lines[i].get("tracking_number") or "") == tracking for i in ids):
+        package_ids = sorted(set(packages.values()))
+        return True, {"package_id": package_ids[0], "order_line_item_ids": ids, "read_back": True}, ""
+    shown = ", ".join(f"{i} → {packages[i] or 'not shipped'} ({(lines.get(i) or {}).get('tracking_number') or '-'})" for i in ids)
+    return None, {}, f"TikTok shows line items {shown}, we sent tracking {tracking}"
+
+
 class PushFulfillments(_PushFlow):
     """Fulfillments of TikTok orders → Mark Package As Shipped (line items of this shipment), or Update
     Package Shipping Info when those items were already shipped (tracking change). Never for
@@ -318,6 +392,7 @@ class PushFulfillments(_PushFlow):
         self._providers: dict[str, list[dict]] = {}
         self._run_claims: dict[str, dict[str, str]] = {}
         self._carrier_map = dict(Mapping.objects.filter(integration=integration, kind=Mapping.Kind.CARRIER).values_list("source", "target"))
+        self._reconcile(client)
         queryset = (fulfillments_to_push(channel_integration=integration).select_related("order")
                     .prefetch_related("lines__order_line").order_by("pk"))
         items = []
@@ -330,6 +405,25 @@ class PushFulfillments(_PushFlow):
                 items = []
         if items:
             yield Page(items=items, next_cursor={})
+
+    def _reconcile(self, client: TikTokClient) -> None:
+        """Before anything is sent: read the orders of in-doubt pushes back from TikTok and settle each (sent with
+        TikTok's package id, or released to be sent below). Dry runs only look."""
+        doubts = pushes_in_doubt(integration=self.ctx.integration, kind="fulfillment")
+        order_ids = sorted({str(p.payload.get("order_id")) for p in doubts if p.payload.get("order_id")})
+        remote: dict[str, dict] = {}
+        for batch in _chunks(order_ids, c.ORDER_DETAIL_MAX_IDS):
+            remote.update({str(o.get("id")): o for o in client.orders_get(ids=batch)})
+        if self.ctx.dry_run:
+            return
+        for push in doubts:
+            shown, response, note = fulfillment_read_back(push.payload, remote.get(str(push.payload.get("order_id"))))
+            push_in_doubt_settle(push=push, shown=shown, response=response, remote_id=str(response.get("package_id") or ""), note=note)
+
+    def _read_back(self, client: TikTokClient, payload: dict) -> tuple[bool | None, dict]:
+        orders = client.orders_get(ids=[payload["order_id"]])
+        shown, response, _ = fulfillment_read_back(payload, next((o for o in orders if str(o.get("id")) == payload["order_id"]), None))
+        return shown, response
 
     def _providers_for(self, client: TikTokClient, delivery_option_id: str) -> list[dict]:
         if delivery_option_id not in self._providers:
@@ -448,7 +542,9 @@ class PushFulfillments(_PushFlow):
         push = push_claim(integration=integration, kind="fulfillment", key=key, obj=fulfillment, payload=payload)
         if push is None:
             return {"external_id": order.external_id}
-        response = push_call(push=push, integration=integration, entity=order, label=f"fulfillment of order {order.external_id}", call=call)
+        response = push_call(push=push, integration=integration, entity=order, label=f"fulfillment of order {order.external_id}", call=call,
+                             read_back=lambda: self._read_back(client, payload),
+                             duplicate_codes=c.CODES_ALREADY_SHIPPED if payload["action"] == "mark_shipped" else ())
         if response is None:
             return {"external_id": order.external_id, "field": "fulfillment", "error": "rejected by TikTok (see exceptions)"}
         package_id = str(response.get("package_id") or payload.get("package_id") or "")
