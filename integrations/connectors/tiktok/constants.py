@@ -77,6 +77,8 @@ CODE_OK = 0
 # Mark Package As Shipped answers for items that are already in a package: the push may be ours (an earlier
 # attempt whose answer was lost), so it is read back (flows_orders.py), not rejected.
 CODES_ALREADY_SHIPPED = (21011003, 21011006)
+# Cancel Order on an order that can no longer be cancelled (e.g. already cancelled): read back the same way.
+CODES_NOT_CANCELLABLE = (25001002,)
 CODE_RATE_LIMITED = 36009002
 TRANSIENT_CODES = {36009003, 36009007, 12001000}
 CODE_TOKEN_EXPIRED = 105002

@@ -276,6 +276,24 @@ def cancel_reason_for(*, reason: str, default: str, order_status: str, region: s
     return chosen
 
 
+def cancellation_read_back(payload: dict, order: dict | None) -> tuple[bool | None, dict, str]:
+    """Does TikTok's order (Get Order Detail) show this cancellation push? (shown, response, note). Full: shown
+    when the order is CANCELLED; certainly not when no line item is cancelled and no cancel request is pending.
+    Line items: shown when each pushed line item is CANCELLED; certainly not when none of them is."""
+    if not order:
+        return None, {}, "the order is not found at TikTok"
+    status = str(order.get("status") or "")
+    lines = {str(line.get("id")): line for line in order.get("line_items") or []}
+    ids = [str(i) for i in payload.get("order_line_item_ids") or []]
+    cancelled = {i for i, line in lines.items() if line.get("display_status") == "CANCELLED"}
+    response = {"read_back": True, "order_status": status}
+    if status == "CANCELLED" or (ids and all(i in cancelled for i in ids)):
+        return True, response, ""
+    if not (set(ids) if ids else set(lines)) & cancelled and not order.get("is_buyer_request_cancel"):
+        return False, {}, ""
+    return None, {}, f"TikTok shows order status {status}, cancelled line items {sorted(cancelled) or 'none'}"
+
+
 class PushCancellations(_PushFlow):
     """Hub-initiated cancellations → Cancel Order (full, or line items for partial ones)."""
 
@@ -287,6 +305,7 @@ class PushCancellations(_PushFlow):
         integration = self.ctx.integration
         client = TikTokClient.for_integration(integration, counter=self.ctx.counter)
         region = (integration.remote_state or {}).get("shop_region", "")
+        self._reconcile(client)
         sent_keys = set(OutboundPush.objects.filter(integration=integration, kind="cancellation").exclude(
             status=OutboundPush.Status.PENDING, attempts=0).values_list("idempotency_key", flat=True))
         queryset = cancellations_to_push(integration=integration).select_related("order").prefetch_related("lines__order_line")
@@ -301,6 +320,25 @@ class PushCancellations(_PushFlow):
                 items = []
         if items:
             yield Page(items=items, next_cursor={})
+
+    def _reconcile(self, client: TikTokClient) -> None:
+        """In-doubt cancellations are read back from TikTok's order first: sent when it shows them, released (and
+        sent below) when it certainly does not. Dry runs only look."""
+        doubts = pushes_in_doubt(integration=self.ctx.integration, kind="cancellation")
+        order_ids = sorted({str(p.payload.get("order_id")) for p in doubts if p.payload.get("order_id")})
+        remote: dict[str, dict] = {}
+        for batch in _chunks(order_ids, c.ORDER_DETAIL_MAX_IDS):
+            remote.update({str(o.get("id")): o for o in client.orders_get(ids=batch)})
+        if self.ctx.dry_run:
+            return
+        for push in doubts:
+            shown, response, note = cancellation_read_back(push.payload, remote.get(str(push.payload.get("order_id"))))
+            push_in_doubt_settle(push=push, shown=shown, response=response, note=note)
+
+    def _read_back(self, client: TikTokClient, payload: dict) -> tuple[bool | None, dict]:
+        orders = client.orders_get(ids=[payload["order_id"]])
+        shown, response, _ = cancellation_read_back(payload, next((o for o in orders if str(o.get("id")) == payload["order_id"]), None))
+        return shown, response
 
     def _push(self, client: TikTokClient, cancellation, key: str, region: str) -> dict:
         integration = self.ctx.integration
@@ -321,7 +359,8 @@ class PushCancellations(_PushFlow):
             return {"external_id": order.external_id}
         response = push_call(push=push, integration=integration, entity=order, label=f"cancellation of order {order.external_id}",
                              call=lambda: client.order_cancel(order_id=order.external_id, cancel_reason=reason,
-                                                              order_line_item_ids=line_ids or None))
+                                                              order_line_item_ids=line_ids or None),
+                             read_back=lambda: self._read_back(client, payload), duplicate_codes=c.CODES_NOT_CANCELLABLE)
         if response is None:
             return {"external_id": order.external_id, "field": "cancellation", "error": "rejected by TikTok (see exceptions)"}
         return {"sent": True, "push_id": push.pk, "response": response, "remote_id": str(response.get("cancel_id", ""))}

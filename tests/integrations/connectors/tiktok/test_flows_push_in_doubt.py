@@ -205,3 +205,89 @@ def test_read_back_of_update_tracking(tracking, expected):
     payload = {"order_id": "576812345678901234", "action": "update_tracking", "package_id": "P1", "tracking_number": TRACKING}
     shown, response, _ = fulfillment_read_back(payload, remote_order({ALL_IDS[0]: ("P1", tracking)}))
     assert shown is expected and response == ({"package_id": "P1", "read_back": True} if expected else {})
+
+
+# --- cancellations -------------------------------------------------------------------------------
+
+@pytest.fixture
+def hub_cancellation(tiktok_integration, tiktok_api, order):
+    from orders.models import Cancellation
+    from tests.integrations.connectors.tiktok.test_flows_pull_orders import configure
+    configure(tiktok_integration, cancel_push=True)
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    return Cancellation.objects.create(order=order, integration=tiktok_integration, source="user", is_full=True)
+
+
+def read_back_status(tiktok_api, status: str) -> None:
+    detail = raw("standard")
+    detail["status"] = status
+    if status == "CANCELLED":
+        for line in detail["line_items"]:
+            line["display_status"] = "CANCELLED"
+    tiktok_api.mock.replace("GET", tiktok_api._url(c.PATH_ORDERS_DETAIL), json=envelope({"orders": [detail]}))
+
+
+def test_cancellation_read_timeout_then_tiktok_shows_it_cancelled_marks_sent(tiktok_integration, tiktok_api, hub_cancellation):
+    tiktok_api.mock.replace("POST", tiktok_api._url(c.PATH_CANCEL_ORDER), body=requests.ReadTimeout("read timeout"))
+    push(tiktok_integration, "push_cancellations")
+    assert len(doubt_open()) == 1
+    read_back_status(tiktok_api, "CANCELLED")
+    run = push(tiktok_integration, "push_cancellations")
+    assert run.status == "succeeded"
+    assert len(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)) == 1
+    assert OutboundPush.objects.get(kind="cancellation").status == "sent"
+    assert doubt_open() == []
+
+
+def test_cancellation_read_timeout_then_tiktok_shows_it_open_sends_again_once(tiktok_integration, tiktok_api, hub_cancellation):
+    tiktok_api.mock.replace("POST", tiktok_api._url(c.PATH_CANCEL_ORDER), body=requests.ReadTimeout("read timeout"))
+    push(tiktok_integration, "push_cancellations")
+    read_back_status(tiktok_api, "AWAITING_SHIPMENT")
+    tiktok_api.mock.replace("POST", tiktok_api._url(c.PATH_CANCEL_ORDER), json=load_fixture("cancel_order__ok.json"))
+    push(tiktok_integration, "push_cancellations")
+    push(tiktok_integration, "push_cancellations")
+    assert len(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)) == 2
+    assert OutboundPush.objects.get(kind="cancellation").status == "sent"
+    assert doubt_open() == []
+
+
+def test_cancellation_connect_timeout_is_released(tiktok_integration, tiktok_api, hub_cancellation):
+    tiktok_api.mock.replace("POST", tiktok_api._url(c.PATH_CANCEL_ORDER), body=requests.ConnectTimeout("connect timeout"))
+    push(tiktok_integration, "push_cancellations")
+    claim = OutboundPush.objects.get(kind="cancellation")
+    assert (claim.status, claim.attempts) == ("pending", 0) and doubt_open() == []
+
+
+def test_not_cancellable_answer_for_an_order_tiktok_shows_cancelled_marks_sent(tiktok_integration, tiktok_api, hub_cancellation):
+    tiktok_api.mock.replace("POST", tiktok_api._url(c.PATH_CANCEL_ORDER), json=envelope(None, code=25001002, message="cannot be cancelled"))
+    read_back_status(tiktok_api, "CANCELLED")
+    push(tiktok_integration, "push_cancellations")
+    assert OutboundPush.objects.get(kind="cancellation").status == "sent"
+    assert not OpsException.objects.filter(code="tiktok_cancellation_rejected").exists()
+
+
+def test_not_cancellable_answer_for_a_shipped_order_is_rejected(tiktok_integration, tiktok_api, hub_cancellation):
+    tiktok_api.mock.replace("POST", tiktok_api._url(c.PATH_CANCEL_ORDER), json=envelope(None, code=25001002, message="cannot be cancelled"))
+    read_back_status(tiktok_api, "IN_TRANSIT")
+    push(tiktok_integration, "push_cancellations")
+    assert OutboundPush.objects.get(kind="cancellation").status == "failed"
+    assert OpsException.objects.filter(code="tiktok_cancellation_rejected", status="open").count() == 1
+
+
+@pytest.mark.parametrize("status,cancelled,ids,expected", [
+    ("CANCELLED", [], [], True),
+    ("AWAITING_SHIPMENT", [], [], False),
+    ("AWAITING_SHIPMENT", [ALL_IDS[2]], [ALL_IDS[2]], True),
+    ("AWAITING_SHIPMENT", [], [ALL_IDS[2]], False),
+    ("AWAITING_SHIPMENT", [ALL_IDS[0]], [ALL_IDS[0], ALL_IDS[1]], None),
+    ("AWAITING_SHIPMENT", [ALL_IDS[0]], [], None),  # full cancel asked, one line cancelled: cannot tell
+])
+def test_read_back_of_cancellations(status, cancelled, ids, expected):
+    from integrations.connectors.tiktok.flows_orders import cancellation_read_back
+    detail = raw("standard")
+    detail["status"] = status
+    for line in detail["line_items"]:
+        if line["id"] in cancelled:
+            line["display_status"] = "CANCELLED"
+    shown, _, note = cancellation_read_back({"order_id": detail["id"], "order_line_item_ids": ids}, detail)
+    assert shown is expected and bool(note) is (expected is None)
