@@ -144,15 +144,19 @@ class PullOrders(Flow):
 
 def push_claim(*, integration, kind: str, key: str, obj=None, payload: dict | None = None) -> OutboundPush | None:
     """Claim a push before the remote call (committed at once: pages() runs outside the page
-    transaction). None when it was sent, failed permanently, or a previous attempt is in doubt (a
-    timeout after the request left): those are never re-sent automatically."""
+    transaction). None when it was sent, failed permanently, is claimed by another worker, or a previous
+    attempt is in doubt (the request left, the answer was lost): never re-sent from here; the flows with a
+    read-back settle in-doubt pushes first (pushes_in_doubt / push_in_doubt_settle)."""
     defaults = {"payload": payload or {}, "status": OutboundPush.Status.PENDING}
     if obj is not None:
         defaults.update(content_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
     push, _ = OutboundPush.objects.get_or_create(integration=integration, kind=kind, idempotency_key=key, defaults=defaults)
     if push.status != OutboundPush.Status.PENDING or push.attempts > 0:
         return None
-    OutboundPush.objects.filter(pk=push.pk).update(attempts=1, payload=payload or push.payload)
+    # Compare-and-set on the released state: of two workers seeing it released, one claims it.
+    if not OutboundPush.objects.filter(pk=push.pk, status=OutboundPush.Status.PENDING, attempts=0).update(
+            attempts=1, payload=payload or push.payload):
+        return None
     push.attempts = 1
     return push
 
@@ -190,8 +194,11 @@ def push_call(*, push: OutboundPush, integration, call: Callable[[], dict], enti
             OutboundPush.objects.filter(pk=push.pk).update(last_error=f"{IN_DOUBT}{exc}"[:2000])
             services.exception_raise(category=OpsException.Category.CONNECTOR, code="tiktok_push_in_doubt", integration=integration,
                                      entity=entity, dedup_key=f"tiktok:{integration.pk}:{push.kind}:{push.idempotency_key}:doubt",
-                                     message=f"The {label} may or may not have reached TikTok ({exc}); the next run reads "
-                                             f"TikTok's order back and marks it sent or sends it again.")
+                                     message=f"The {label} may or may not have reached TikTok ({exc}); " + (
+                                         "the next run reads TikTok's order back and marks it sent or sends it again."
+                                         if read_back is not None else
+                                         "TikTok offers no read-back for it: check in Seller Center and delete the pending "
+                                         "push to send it again."))
         raise
 
 

@@ -291,3 +291,15 @@ def test_read_back_of_cancellations(status, cancelled, ids, expected):
             line["display_status"] = "CANCELLED"
     shown, _, note = cancellation_read_back({"order_id": detail["id"], "order_line_item_ids": ids}, detail)
     assert shown is expected and bool(note) is (expected is None)
+
+
+# --- the claim itself --------------------------------------------------------------------------
+
+def test_claim_is_compare_and_set_so_a_claim_taken_meanwhile_is_not_taken_twice(tiktok_integration, monkeypatch):
+    from integrations.connectors.tiktok import flows_orders
+    released = OutboundPush.objects.create(integration=tiktok_integration, kind="fulfillment", idempotency_key="fulfillment:1")
+    stale = OutboundPush.objects.get(pk=released.pk)  # what the second worker read: released (attempts 0)
+    OutboundPush.objects.filter(pk=released.pk).update(attempts=1)  # the first worker claimed it in between
+    monkeypatch.setattr(OutboundPush.objects, "get_or_create", lambda **kwargs: (stale, False))
+    assert flows_orders.push_claim(integration=tiktok_integration, kind="fulfillment", key="fulfillment:1") is None
+    assert OutboundPush.objects.get(pk=released.pk).attempts == 1
