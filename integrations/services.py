@@ -83,7 +83,7 @@ def integration_update_credentials(*, integration: Integration, values: dict, us
     integration.set_credentials(current)
     integration.save(update_fields=["credentials_encrypted", "updated_at"])
     SettingsChange.objects.create(integration=integration, user=user, source=SettingsChange.Source.ADMIN,
-                                  summary="credentials changed", diff={"credentials": {k: ["•••", "•••"] for k in changed}})
+                                  summary="credentials changed", diff={"credentials": {k: [redaction.MASK, redaction.MASK] for k in changed}})
     return changed
 
 
@@ -340,21 +340,17 @@ def backoff_seconds(failures: int, *, retry_after: float | None = None) -> float
     return delay
 
 
-_SECRET_QUERY = re.compile(r"((?:app_secret|access_token|refresh_token|api_key|api_secret|sign|password|secret)=)[^&\s'\"]+",
-                           re.IGNORECASE)
-
-
 def redact(text: str, *, integration: Integration | None = None) -> str:
-    """Remove credential values (and secret-looking query parameters) from an error text or traceback: the
-    process-wide redaction (every secret seen so far) plus this integration's own stored credentials."""
-    text = redaction.redact(_SECRET_QUERY.sub(r"\1•••", text or ""))
+    """Remove credential values (and secret-named parameters) from an error text or traceback: the one rule of
+    integrations/redaction.py (every secret seen so far) plus this integration's own stored credentials."""
+    text = redaction.redact(text or "")
     if integration is not None:
         try:
             values = [str(v) for v in integration.get_credentials().values() if v and len(str(v)) >= 4]
         except Exception:  # noqa: BLE001 — undecryptable credentials: nothing to redact with
             values = []
         for value in sorted(values, key=len, reverse=True):
-            text = text.replace(value, "•••")
+            text = text.replace(value, redaction.MASK)
     return text
 
 
