@@ -105,6 +105,13 @@ class BundleComponent(models.Model):
             raise ValidationError("A bundle cannot contain itself.")
 
 
+def channel_sku_taken_message(wanted: str, existing: str, product_sku: str) -> str:
+    if wanted == existing:
+        return f"Channel SKU {wanted!r} is already used by product {product_sku} on this integration."
+    return (f"Channel SKU {wanted!r} differs only by letter case from channel SKU {existing!r} (product {product_sku}) "
+            "on this integration; channel SKUs are matched exactly, so look-alikes are refused.")
+
+
 class ChannelOption(models.Model):
     """The "Channel Options" row of a product for one integration."""
 
@@ -134,6 +141,9 @@ class ChannelOption(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "integration"], name="uniq_channel_option"),
             models.UniqueConstraint(fields=["integration", "channel_sku"], condition=~Q(channel_sku=""), name="uniq_channel_sku"),
+            # Look-alike channel SKUs: unique on an integration whatever their letter case (catalog/sku.py).
+            models.UniqueConstraint(models.F("integration"), Lower("channel_sku"), condition=~Q(channel_sku=""),
+                                    name="uniq_channel_sku_ci"),
         ]
 
     def __str__(self) -> str:
@@ -150,6 +160,20 @@ class ChannelOption(models.Model):
     def save(self, *args, **kwargs):
         self.channel_sku = sku_normalize(self.channel_sku)
         super().save(*args, **kwargs)
+
+    def validate_unique(self, exclude=None):
+        super().validate_unique(exclude=exclude)
+        if (exclude and "channel_sku" in exclude) or not self.channel_sku or not self.integration_id:
+            return
+        same = (ChannelOption.objects.filter(integration_id=self.integration_id, channel_sku__iexact=self.channel_sku)
+                .exclude(pk=self.pk).select_related("product").first())
+        if same is not None:
+            raise ValidationError({"channel_sku": channel_sku_taken_message(self.channel_sku, same.channel_sku, same.product.sku)})
+
+    def validate_constraints(self, exclude=None):
+        # uniq_channel_sku(_ci) are checked by validate_unique (a message naming the product holding the SKU)
+        # and, for paths that skip validation (connectors, bulk writes), by the database.
+        super().validate_constraints(exclude=set(exclude or ()) | {"channel_sku"})
 
     def clean(self):
         if not self.channel_sku:
