@@ -273,8 +273,13 @@ class BulkModelResource(resources.ModelResource):
             raise ValidationError({self.get_import_id_fields()[0]: f"also on row {self._seen[key]} of this file"})
         self._seen[key] = self._row_number
 
+    # Called with each row number as the rows are read (integrations/bulk_imports.py shows progress with it).
+    progress_callback = None
+
     def import_row(self, row, instance_loader, **kwargs):
         self._row_number = kwargs.get("row_number")
+        if self.progress_callback is not None and self._row_number:
+            self.progress_callback(self._row_number)
         return super().import_row(row, instance_loader, **kwargs)
 
     # --- writes ---------------------------------------------------------------------------

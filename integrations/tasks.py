@@ -32,3 +32,10 @@ def flows_dispatch_due_task() -> int:
 @services.single_flight("integrations.housekeeping_prune")
 def housekeeping_prune_task() -> dict:
     return services.housekeeping_prune()
+
+
+def bulk_import_run_task(bulk_import_id: int) -> str:
+    from integrations import bulk_imports
+
+    job = bulk_imports.bulk_import_run(bulk_import_id=bulk_import_id)
+    return f"bulk import {bulk_import_id}: {job.status if job else 'already claimed or gone'}"

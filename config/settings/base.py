@@ -176,6 +176,8 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 # bulk admin); size and row caps, refused with a clear message.
 BULK_IMPORT_MAX_BYTES = env.int("BULK_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 BULK_IMPORT_MAX_ROWS = env.int("BULK_IMPORT_MAX_ROWS", default=20_000)
+# Files with more rows than this are imported by a django-q2 worker with progress (integrations/bulk_imports.py).
+BULK_IMPORT_INLINE_ROWS = env.int("BULK_IMPORT_INLINE_ROWS", default=1000)
 
 # The DEBUG 500 page and error e-mails mask secrets too.
 DEFAULT_EXCEPTION_REPORTER = "integrations.error_pages.RedactingExceptionReporter"
