@@ -128,3 +128,46 @@ def test_users_see_only_their_own_imports_and_nobody_changes_them(client, django
     assert response.status_code == 302  # "doesn't exist" → back to the list
     assert client.get(reverse("admin:integrations_bulkimport_changelist")).context["cl"].result_count == 0
     assert BulkImport.objects.get(pk=job.pk).status == BulkImport.Status.QUEUED
+
+
+def xlsx_bytes(rows) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_xlsx_is_offered_and_imports_in_the_background(admin_client, settings, django_capture_on_commit_callbacks):
+    from import_export.formats.base_formats import XLSX
+
+    names = {f().get_title().lower() for f in ProductAdmin(Product, django_admin.site).get_import_formats()}
+    assert names == {"csv", "xlsx", "json"}
+    settings.BULK_IMPORT_INLINE_ROWS = 1
+    content = xlsx_bytes([["sku", "kind", "name", "parent_sku", "components"], ["X1", "simple", "N1", None, None],
+                          ["X2", "simple", "N2", None, None]])
+    response = admin_client.post("/catalog/product/import/", {
+        "format": fmt_index(XLSX), "resource": 0, "import_file": SimpleUploadedFile("p.xlsx", content)})
+    initial = response.context["confirm_form"].initial
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/catalog/product/process_import/", initial)
+    job = BulkImport.objects.get()
+    assert job.status == BulkImport.Status.SUCCEEDED and job.rows_total == 2
+    assert sorted(Product.objects.values_list("sku", flat=True)) == ["X1", "X2"]
+
+
+def test_xlsx_rows_are_capped(admin_client, settings):
+    from import_export.formats.base_formats import XLSX
+
+    settings.BULK_IMPORT_MAX_ROWS = 1
+    content = xlsx_bytes([["sku", "kind", "name"], ["X1", "simple", "N1"], ["X2", "simple", "N2"]])
+    response = admin_client.post("/catalog/product/import/", {
+        "format": fmt_index(XLSX), "resource": 0, "import_file": SimpleUploadedFile("p.xlsx", content)})
+    assert "at most 1 rows" in response.content.decode() and "confirm_form" not in response.context
+    assert not Product.objects.exists()
