@@ -105,11 +105,11 @@ class BundleComponent(models.Model):
             raise ValidationError("A bundle cannot contain itself.")
 
 
-def channel_sku_taken_message(wanted: str, existing: str, product_sku: str) -> str:
+def channel_sku_taken_message(wanted: str, existing: str, product_sku: str, integration) -> str:
     if wanted == existing:
-        return f"Channel SKU {wanted!r} is already used by product {product_sku} on this integration."
+        return f"Channel SKU {wanted!r} is already used by product {product_sku} on {integration}."
     return (f"Channel SKU {wanted!r} differs only by letter case from channel SKU {existing!r} (product {product_sku}) "
-            "on this integration; channel SKUs are matched exactly, so look-alikes are refused.")
+            f"on {integration}; channel SKUs are matched exactly, so look-alikes are refused.")
 
 
 class ChannelOption(models.Model):
@@ -168,7 +168,7 @@ class ChannelOption(models.Model):
         same = (ChannelOption.objects.filter(integration_id=self.integration_id, channel_sku__iexact=self.channel_sku)
                 .exclude(pk=self.pk).select_related("product").first())
         if same is not None:
-            raise ValidationError({"channel_sku": channel_sku_taken_message(self.channel_sku, same.channel_sku, same.product.sku)})
+            raise ValidationError({"channel_sku": channel_sku_taken_message(self.channel_sku, same.channel_sku, same.product.sku, self.integration)})
 
     def validate_constraints(self, exclude=None):
         # uniq_channel_sku(_ci) are checked by validate_unique (a message naming the product holding the SKU)

@@ -34,7 +34,7 @@ def test_a_case_only_duplicate_channel_sku_is_refused_with_a_clear_error(world, 
     option = ChannelOption(product=b, integration=osa, channel_sku=look_alike)
     with pytest.raises(ValidationError) as info:
         option.full_clean()
-    assert "differs only by letter case from channel SKU 'OSA-X1' (product A-1)" in str(info.value.message_dict["channel_sku"])
+    assert "differs only by letter case from channel SKU 'OSA-X1' (product A-1) on OSA C" in str(info.value.message_dict["channel_sku"])
     assert ChannelOption.objects.filter(integration=osa).count() == 1
 
 
@@ -42,7 +42,7 @@ def test_an_exact_duplicate_names_the_product_holding_it(world):
     osa, _, _, b = world
     with pytest.raises(ValidationError) as info:
         ChannelOption(product=b, integration=osa, channel_sku="OSA-X1\u200f").full_clean()
-    assert "already used by product A-1" in str(info.value.message_dict["channel_sku"])
+    assert "already used by product A-1 on OSA C" in str(info.value.message_dict["channel_sku"])
 
 
 def test_other_integrations_and_the_same_option_are_not_duplicates(world):
