@@ -34,6 +34,8 @@ class ImportExportPermissionMixin:
 
     import_permission: str | None = None
     export_permission: str | None = None
+    # Between preview and confirm the file waits in the database, bound to its uploader (not in /tmp by name).
+    tmp_storage_class = "integrations.resources.PendingUploadStorage"
 
     @property
     def formats(self):
@@ -43,6 +45,15 @@ class ImportExportPermissionMixin:
         return bulk_formats()
 
     def import_action(self, request, **kwargs):
+        from integrations.resources import _upload_user
+
+        token = _upload_user.set(request.user)
+        try:
+            return self._import_action(request, **kwargs)
+        finally:
+            _upload_user.reset(token)
+
+    def _import_action(self, request, **kwargs):
         """Refuse a file over the size cap from its declared size, before it is stored or read."""
         from integrations.resources import ImportTooLarge, _check_size
 
@@ -56,10 +67,19 @@ class ImportExportPermissionMixin:
         return super().import_action(request, **kwargs)
 
     def process_import(self, request, **kwargs):
+        from integrations.resources import _upload_user
+
+        token = _upload_user.set(request.user)
+        try:
+            return self._process_import(request, **kwargs)
+        finally:
+            _upload_user.reset(token)
+
+    def _process_import(self, request, **kwargs):
         """Confirm step: a file over BULK_IMPORT_INLINE_ROWS rows is handed to a worker (integrations/
         bulk_imports.py) and the user is sent to its progress page; a smaller one is imported here."""
         from integrations import bulk_imports
-        from integrations.resources import ImportTooLarge
+        from integrations.resources import ImportTooLarge, UploadGone
 
         if request.method != "POST" or not self.has_import_permission(request):
             return super().process_import(request, **kwargs)
@@ -72,10 +92,10 @@ class ImportExportPermissionMixin:
         tmp_storage = self.get_tmp_storage_class()(name=confirm_form.cleaned_data["import_file_name"], encoding=encoding,
                                                    read_mode=input_format.get_read_mode(),
                                                    **self.get_tmp_storage_class_kwargs())
-        data = tmp_storage.read()
         try:
+            data = tmp_storage.read()
             rows = len(input_format.create_dataset(data))
-        except ImportTooLarge as exc:
+        except (ImportTooLarge, UploadGone) as exc:
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import"))
         if rows <= bulk_imports.inline_rows():

@@ -125,6 +125,25 @@ def pending_upload_take(*, user, purpose: str, token: str) -> bytes | None:
     return bytes(row.content)
 
 
+def pending_upload_read(*, user, purpose: str, token: str) -> bytes | None:
+    """The file behind a token, left in place (the bulk import preview reads it again at confirm); None when
+    unknown, expired or another user's."""
+    import hashlib
+
+    if not token or user is None:
+        return None
+    row = PendingUpload.objects.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(), purpose=purpose,
+                                       user=user, expires_at__gte=timezone.now()).first()
+    return None if row is None else bytes(row.content)
+
+
+def pending_upload_discard(*, user, purpose: str, token: str) -> None:
+    import hashlib
+
+    if token and user is not None:
+        PendingUpload.objects.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(), purpose=purpose, user=user).delete()
+
+
 def integrations_rotate_credentials() -> int:
     """Re-encrypt every stored credentials token under the first key, all or nothing."""
     from integrations import crypto

@@ -171,3 +171,38 @@ def test_xlsx_rows_are_capped(admin_client, settings):
         "format": fmt_index(XLSX), "resource": 0, "import_file": SimpleUploadedFile("p.xlsx", content)})
     assert "at most 1 rows" in response.content.decode() and "confirm_form" not in response.context
     assert not Product.objects.exists()
+
+
+# --- between preview and confirm the file waits in the database, bound to its uploader ----------------
+
+def test_the_confirm_step_cannot_name_a_file_in_the_temp_folder(admin_client):
+    import os
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
+        handle.write(HEADER + "EVIL-1,simple,from tmp,,\n")
+    try:
+        response = admin_client.post("/catalog/product/process_import/", {
+            "import_file_name": os.path.basename(handle.name), "original_file_name": "x.csv",
+            "format": fmt_index(CSV), "resource": 0}, follow=True)
+        assert "upload it again" in response.content.decode()
+        assert not Product.objects.exists() and os.path.exists(handle.name)  # neither imported nor deleted
+    finally:
+        os.remove(handle.name)
+
+
+def test_an_upload_is_usable_once_and_only_by_its_uploader(admin_client, client, django_user_model,
+                                                           django_capture_on_commit_callbacks):
+    response = admin_client.post("/catalog/product/import/", {
+        "format": fmt_index(CSV), "resource": 0, "import_file": SimpleUploadedFile("p.csv", (HEADER + "S1,simple,N,,\n").encode())})
+    initial = response.context["confirm_form"].initial
+    other = django_user_model.objects.create_superuser("other", "o@example.com", "pw")
+    client.force_login(other)
+    assert "upload it again" in client.post("/catalog/product/process_import/", initial, follow=True).content.decode()
+    assert not Product.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/catalog/product/process_import/", initial)
+    assert Product.objects.count() == 1
+    Product.objects.all().delete()
+    assert "upload it again" in admin_client.post("/catalog/product/process_import/", initial, follow=True).content.decode()
+    assert not Product.objects.exists()
