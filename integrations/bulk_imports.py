@@ -9,12 +9,16 @@ size and row caps) becomes a BulkImport row holding the file, and `bulk_import_r
 - progress (phase, rows done) is written as the rows are read: on PostgreSQL through a second, autocommit
   connection (visible while the import's own transaction is open); elsewhere at each phase change;
 - the outcome (totals, the first 200 row errors, a redacted failure message) is stored on the row; any
-  unexpected exception marks it failed, then is re-raised so the task is recorded as failed too.
+  unexpected exception marks it failed, then is re-raised so the task is recorded as failed too;
+- nothing is left hanging (`bulk_imports_recover`, every 5 minutes): an import still running past the task
+  time limit lost its worker (its transaction rolled back: nothing applied) and is marked failed; one still
+  queued after STALE_QUEUED is queued again (the claim makes a second delivery harmless).
 
 Kept in its own module (not services.py) so the connector work landing in parallel does not conflict."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
@@ -28,6 +32,7 @@ from integrations.redaction import redact
 logger = logging.getLogger("integrations.bulk_imports")
 
 MAX_STORED_ERRORS = 200
+STALE_QUEUED = timedelta(minutes=10)
 
 
 def inline_rows() -> int:
@@ -137,3 +142,20 @@ def bulk_import_run(*, bulk_import_id: int) -> BulkImport | None:
         progress.close()
     job.refresh_from_db()
     return job
+
+
+def bulk_imports_recover(*, now: datetime | None = None) -> dict[str, int]:
+    """Fail imports whose worker stopped; queue again those whose task never started."""
+    now = now or timezone.now()
+    limit = timedelta(seconds=int(getattr(settings, "Q_TIMEOUT", 600)) + 60)
+    lost = BulkImport.objects.filter(status=BulkImport.Status.RUNNING, started_at__lt=now - limit).update(
+        status=BulkImport.Status.FAILED, finished_at=now, phase="failed", content=b"",
+        error_message="The worker stopped before the import finished (time limit or restart); nothing was applied. "
+                      "Import the file again, or split it into smaller files.")
+    requeued = 0
+    for pk in BulkImport.objects.filter(status=BulkImport.Status.QUEUED, created_at__lt=now - STALE_QUEUED).values_list("pk", flat=True):
+        from django_q.tasks import async_task
+
+        async_task("integrations.tasks.bulk_import_run_task", pk, task_name=f"bulk-import-{pk}-again")
+        requeued += 1
+    return {"lost": lost, "requeued": requeued}

@@ -206,3 +206,24 @@ def test_an_upload_is_usable_once_and_only_by_its_uploader(admin_client, client,
     Product.objects.all().delete()
     assert "upload it again" in admin_client.post("/catalog/product/process_import/", initial, follow=True).content.decode()
     assert not Product.objects.exists()
+
+
+def test_imports_left_hanging_are_recovered(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.Q_TIMEOUT = 600
+    now = timezone.now()
+    lost = queued(HEADER + "L1,simple,N,,\n")
+    BulkImport.objects.filter(pk=lost.pk).update(status=BulkImport.Status.RUNNING, started_at=now - timedelta(minutes=12))
+    running = queued(HEADER + "R1,simple,N,,\n")
+    BulkImport.objects.filter(pk=running.pk).update(status=BulkImport.Status.RUNNING, started_at=now - timedelta(minutes=5))
+    stuck = queued(HEADER + "Q1,simple,N,,\n")
+    BulkImport.objects.filter(pk=stuck.pk).update(created_at=now - timedelta(minutes=11))
+    fresh = queued(HEADER + "F1,simple,N,,\n")
+    assert tasks.bulk_imports_recover_task() == {"lost": 1, "requeued": 1}  # Q sync in tests: the requeued one runs now
+    statuses = dict(BulkImport.objects.values_list("pk", "status"))
+    assert statuses == {lost.pk: "failed", running.pk: "running", stuck.pk: "succeeded", fresh.pk: "queued"}
+    assert "nothing was applied" in BulkImport.objects.get(pk=lost.pk).error_message
+    assert list(Product.objects.values_list("sku", flat=True)) == ["Q1"]
