@@ -81,3 +81,13 @@ def channel_options_record_inventory(*, options: list[ChannelOption]) -> None:
     for option in options:
         option.updated_at = timezone.now()
     ChannelOption.objects.bulk_update(options, ["last_pushed_inventory", "listing_status", "updated_at"])
+
+
+def channel_option_set_channel_sku(*, option: ChannelOption, channel_sku: str) -> ChannelOption:
+    """Set a Channel Option's channel SKU from any path (a connector, a command): normalised, then refused with
+    a clear ValidationError — naming the product already holding it — when it equals or differs only by letter
+    case from another channel SKU on the same integration; nothing is written then."""
+    option.channel_sku = sku_normalize(channel_sku)
+    option.full_clean()
+    option.save()
+    return option

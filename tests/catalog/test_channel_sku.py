@@ -126,3 +126,14 @@ def test_remote_listings_bind_by_the_normalised_seller_sku_exactly(world):
                                       {"seller_sku": "a-1", "product_id": "p8", "sku_id": "s8"}])
     assert (created, unknown) == (1, ["a-1"])
     assert ChannelOption.objects.get(product=b, integration=osa).remote_sku_id == "s9"
+
+
+def test_the_service_for_connectors_refuses_look_alikes_with_a_clear_error(world):
+    osa, _, _, b = world
+    option = ChannelOption(product=b, integration=osa)
+    with pytest.raises(ValidationError) as info:
+        catalog_services.channel_option_set_channel_sku(option=option, channel_sku="osa-x1\u200b")
+    assert "differs only by letter case" in str(info.value)
+    assert option.pk is None and ChannelOption.objects.filter(integration=osa).count() == 1
+    saved = catalog_services.channel_option_set_channel_sku(option=option, channel_sku="ＯＳＡ-Ｂ1")
+    assert ChannelOption.objects.get(pk=saved.pk).channel_sku == "OSA-B1"
