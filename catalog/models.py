@@ -168,7 +168,8 @@ class ChannelOption(models.Model):
         same = (ChannelOption.objects.filter(integration_id=self.integration_id, channel_sku__iexact=self.channel_sku)
                 .exclude(pk=self.pk).select_related("product").first())
         if same is not None:
-            raise ValidationError({"channel_sku": channel_sku_taken_message(self.channel_sku, same.channel_sku, same.product.sku, self.integration)})
+            message = channel_sku_taken_message(self.channel_sku, same.channel_sku, same.product.sku, self.integration)
+            raise ValidationError({"channel_sku": message})
 
     def validate_constraints(self, exclude=None):
         # uniq_channel_sku(_ci) are checked by validate_unique (a message naming the product holding the SKU)

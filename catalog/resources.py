@@ -262,7 +262,8 @@ class ChannelOptionResource(BulkModelResource):
             key = (instance.integration_id, instance.channel_sku.lower())
             holder = self.taken_channel_skus.get(key)
             if holder is not None and holder[0] != instance.pk:
-                raise ValidationError({"channel_sku": channel_sku_taken_message(instance.channel_sku, holder[1], holder[2], instance.integration)})
+                message = channel_sku_taken_message(instance.channel_sku, holder[1], holder[2], instance.integration)
+                raise ValidationError({"channel_sku": message})
             if key in self.file_channel_skus:
                 raise ValidationError({"channel_sku": f"channel SKU {instance.channel_sku!r} is also on row {self.file_channel_skus[key]} of this file"})
             self.file_channel_skus[key] = self._row_number

@@ -629,7 +629,8 @@ class BulkImportAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser and (obj is None or obj.status not in (BulkImport.Status.QUEUED, BulkImport.Status.RUNNING))
+        active = (BulkImport.Status.QUEUED, BulkImport.Status.RUNNING)
+        return request.user.is_superuser and (obj is None or obj.status not in active)
 
     @admin.display(description="progress")
     def progress(self, obj):

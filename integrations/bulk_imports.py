@@ -118,9 +118,11 @@ def bulk_import_run(*, bulk_import_id: int) -> BulkImport | None:
         resource = import_string(job.resource_path)()
         input_format = import_string(job.format_path)()
         content = bytes(job.content)  # text formats are stored UTF-8 encoded
-        dataset = input_format.create_dataset(content if input_format.is_binary() else content.decode("utf-8"))  # caps apply again
+        # the caps apply again here
+        dataset = input_format.create_dataset(content if input_format.is_binary() else content.decode("utf-8"))
         job.rows_total = len(dataset)
-        BulkImport.objects.filter(pk=job.pk).update(rows_total=job.rows_total, phase=f"checking and applying {job.rows_total} rows")
+        BulkImport.objects.filter(pk=job.pk).update(rows_total=job.rows_total,
+                                                    phase=f"checking and applying {job.rows_total} rows")
         progress.every = max(100, job.rows_total // 50)
         resource.progress_callback = progress.row
         result = resource.import_data(dataset, dry_run=False, file_name=job.file_name, user=job.user,
@@ -153,9 +155,10 @@ def bulk_imports_recover(*, now: datetime | None = None) -> dict[str, int]:
         error_message="The worker stopped before the import finished (time limit or restart); nothing was applied. "
                       "Import the file again, or split it into smaller files.")
     requeued = 0
-    for pk in BulkImport.objects.filter(status=BulkImport.Status.QUEUED, created_at__lt=now - STALE_QUEUED).values_list("pk", flat=True):
-        from django_q.tasks import async_task
+    from django_q.tasks import async_task
 
+    stale = BulkImport.objects.filter(status=BulkImport.Status.QUEUED, created_at__lt=now - STALE_QUEUED)
+    for pk in stale.values_list("pk", flat=True):
         async_task("integrations.tasks.bulk_import_run_task", pk, task_name=f"bulk-import-{pk}-again")
         requeued += 1
     return {"lost": lost, "requeued": requeued}

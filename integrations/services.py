@@ -83,7 +83,8 @@ def integration_update_credentials(*, integration: Integration, values: dict, us
     integration.set_credentials(current)
     integration.save(update_fields=["credentials_encrypted", "updated_at"])
     SettingsChange.objects.create(integration=integration, user=user, source=SettingsChange.Source.ADMIN,
-                                  summary="credentials changed", diff={"credentials": {k: [redaction.MASK, redaction.MASK] for k in changed}})
+                                  summary="credentials changed",
+                                  diff={"credentials": {k: [redaction.MASK, redaction.MASK] for k in changed}})
     return changed
 
 
