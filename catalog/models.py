@@ -112,6 +112,12 @@ def channel_sku_taken_message(wanted: str, existing: str, product_sku: str, inte
             f"on {integration}; channel SKUs are matched exactly, so look-alikes are refused.")
 
 
+def channel_sku_master_message(wanted: str, master_sku: str, integration) -> str:
+    same = "is" if wanted == master_sku else "differs only by letter case from"
+    return (f"Channel SKU {wanted!r} {same} the master SKU of product {master_sku}, which has no channel SKU on "
+            f"{integration}: both would reach it as look-alike SKUs. Give that product a channel SKU first, or choose another.")
+
+
 class ChannelOption(models.Model):
     """The "Channel Options" row of a product for one integration."""
 
@@ -170,6 +176,12 @@ class ChannelOption(models.Model):
         if same is not None:
             message = channel_sku_taken_message(self.channel_sku, same.channel_sku, same.product.sku, self.integration)
             raise ValidationError({"channel_sku": message})
+        # Another product sent to this integration under its master SKU (no channel SKU there) would collide.
+        overridden = ChannelOption.objects.filter(product=models.OuterRef("pk"), integration_id=self.integration_id).exclude(channel_sku="")
+        master = (Product.objects.filter(sku__iexact=self.channel_sku).exclude(pk=self.product_id)
+                  .exclude(models.Exists(overridden)).first())
+        if master is not None:
+            raise ValidationError({"channel_sku": channel_sku_master_message(self.channel_sku, master.sku, self.integration)})
 
     def validate_constraints(self, exclude=None):
         # uniq_channel_sku(_ci) are checked by validate_unique (a message naming the product holding the SKU)

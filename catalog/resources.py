@@ -10,7 +10,7 @@ from import_export import fields
 
 from django.db.models.functions import Lower
 
-from catalog.models import BundleComponent, ChannelOption, Product, channel_sku_taken_message
+from catalog.models import BundleComponent, ChannelOption, Product, channel_sku_master_message, channel_sku_taken_message
 from catalog.sku import sku_normalize
 from integrations.resources import CHUNK, BulkModelResource, CachedForeignKeyWidget, _chunks, integration_widget
 
@@ -253,6 +253,17 @@ class ChannelOptionResource(BulkModelResource):
                         .filter(integration_id__in=integrations, sku_lower__in=chunk)
                         .values_list("pk", "integration_id", "channel_sku", "product__sku")):
                     self.taken_channel_skus[(integration_id, sku.lower())] = (pk, sku, product_sku)
+            # Master SKUs the channel SKUs could collide with, and which of those products have their own
+            # channel SKU on an integration (then their master SKU is not sent there).
+            self.master_skus: dict[str, tuple[int, str]] = {}
+            for chunk in _chunks(skus):
+                for pk, sku in Product.objects.annotate(sku_lower=Lower("sku")).filter(sku_lower__in=chunk).values_list("pk", "sku"):
+                    self.master_skus[sku.lower()] = (pk, sku)
+            masters = sorted({pk for pk, _ in self.master_skus.values()})
+            self.overridden: set[tuple[int, int]] = set()
+            for chunk in _chunks(masters):
+                self.overridden.update(ChannelOption.objects.filter(product_id__in=chunk, integration_id__in=integrations)
+                                       .exclude(channel_sku="").values_list("product_id", "integration_id"))
         self.file_channel_skus: dict[tuple[int, str], int] = {}
         return existing
 
@@ -264,6 +275,10 @@ class ChannelOptionResource(BulkModelResource):
             if holder is not None and holder[0] != instance.pk:
                 message = channel_sku_taken_message(instance.channel_sku, holder[1], holder[2], instance.integration)
                 raise ValidationError({"channel_sku": message})
+            master = getattr(self, "master_skus", {}).get(key[1])
+            if (master is not None and master[0] != instance.product_id
+                    and (master[0], instance.integration_id) not in self.overridden):
+                raise ValidationError({"channel_sku": channel_sku_master_message(instance.channel_sku, master[1], instance.integration)})
             if key in self.file_channel_skus:
                 raise ValidationError({"channel_sku": f"channel SKU {instance.channel_sku!r} is also on row {self.file_channel_skus[key]} of this file"})
             self.file_channel_skus[key] = self._row_number

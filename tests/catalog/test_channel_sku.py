@@ -137,3 +137,23 @@ def test_the_service_for_connectors_refuses_look_alikes_with_a_clear_error(world
     assert option.pk is None and ChannelOption.objects.filter(integration=osa).count() == 1
     saved = catalog_services.channel_option_set_channel_sku(option=option, channel_sku="ＯＳＡ-Ｂ1")
     assert ChannelOption.objects.get(pk=saved.pk).channel_sku == "OSA-B1"
+
+
+@pytest.mark.parametrize("wanted, word", [("B-1", "is"), ("b-1", "differs only by letter case from")])
+def test_a_channel_sku_colliding_with_another_products_master_sku_there_is_refused(world, wanted, word):
+    osa, _, a, b = world  # b has no channel SKU on osa: it reaches OSA as "B-1"
+    with pytest.raises(ValidationError) as info:
+        ChannelOption(product=Product.objects.create(sku="C-1", name="c"), integration=osa, channel_sku=wanted).full_clean()
+    assert f"Channel SKU '{wanted}' {word} the master SKU of product B-1" in str(info.value.message_dict["channel_sku"])
+    result = _import([["C-1", "OSA C", wanted, "1"]])
+    assert result.has_validation_errors() and "the master SKU of product B-1" in str(result.invalid_rows[0].error_dict)
+    assert not ChannelOption.objects.filter(product__sku="C-1").exists()
+
+
+def test_a_master_sku_overridden_on_that_integration_does_not_collide(world):
+    osa, _, a, b = world
+    ChannelOption.objects.create(product=b, integration=osa, channel_sku="OSA-B1")  # B reaches OSA as OSA-B1
+    c = Product.objects.create(sku="C-1", name="c")
+    ChannelOption(product=c, integration=osa, channel_sku="b-1").full_clean()
+    assert not _import([["C-1", "OSA C", "b-1", "1"]]).has_validation_errors()
+
