@@ -105,6 +105,19 @@ class BundleComponent(models.Model):
             raise ValidationError("A bundle cannot contain itself.")
 
 
+def channel_sku_taken_message(wanted: str, existing: str, product_sku: str, integration) -> str:
+    if wanted == existing:
+        return f"Channel SKU {wanted!r} is already used by product {product_sku} on {integration}."
+    return (f"Channel SKU {wanted!r} differs only by letter case from channel SKU {existing!r} (product {product_sku}) "
+            f"on {integration}; channel SKUs are matched exactly, so look-alikes are refused.")
+
+
+def channel_sku_master_message(wanted: str, master_sku: str, integration) -> str:
+    same = "is" if wanted == master_sku else "differs only by letter case from"
+    return (f"Channel SKU {wanted!r} {same} the master SKU of product {master_sku}, which has no channel SKU on "
+            f"{integration}: both would reach it as look-alike SKUs. Give that product a channel SKU first, or choose another.")
+
+
 class ChannelOption(models.Model):
     """The "Channel Options" row of a product for one integration."""
 
@@ -134,6 +147,9 @@ class ChannelOption(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "integration"], name="uniq_channel_option"),
             models.UniqueConstraint(fields=["integration", "channel_sku"], condition=~Q(channel_sku=""), name="uniq_channel_sku"),
+            # Look-alike channel SKUs: unique on an integration whatever their letter case (catalog/sku.py).
+            models.UniqueConstraint(models.F("integration"), Lower("channel_sku"), condition=~Q(channel_sku=""),
+                                    name="uniq_channel_sku_ci"),
         ]
 
     def __str__(self) -> str:
@@ -150,6 +166,27 @@ class ChannelOption(models.Model):
     def save(self, *args, **kwargs):
         self.channel_sku = sku_normalize(self.channel_sku)
         super().save(*args, **kwargs)
+
+    def validate_unique(self, exclude=None):
+        super().validate_unique(exclude=exclude)
+        if (exclude and "channel_sku" in exclude) or not self.channel_sku or not self.integration_id:
+            return
+        same = (ChannelOption.objects.filter(integration_id=self.integration_id, channel_sku__iexact=self.channel_sku)
+                .exclude(pk=self.pk).select_related("product").first())
+        if same is not None:
+            message = channel_sku_taken_message(self.channel_sku, same.channel_sku, same.product.sku, self.integration)
+            raise ValidationError({"channel_sku": message})
+        # Another product sent to this integration under its master SKU (no channel SKU there) would collide.
+        overridden = ChannelOption.objects.filter(product=models.OuterRef("pk"), integration_id=self.integration_id).exclude(channel_sku="")
+        master = (Product.objects.filter(sku__iexact=self.channel_sku).exclude(pk=self.product_id)
+                  .exclude(models.Exists(overridden)).first())
+        if master is not None:
+            raise ValidationError({"channel_sku": channel_sku_master_message(self.channel_sku, master.sku, self.integration)})
+
+    def validate_constraints(self, exclude=None):
+        # uniq_channel_sku(_ci) are checked by validate_unique (a message naming the product holding the SKU)
+        # and, for paths that skip validation (connectors, bulk writes), by the database.
+        super().validate_constraints(exclude=set(exclude or ()) | {"channel_sku"})
 
     def clean(self):
         if not self.channel_sku:

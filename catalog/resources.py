@@ -10,7 +10,7 @@ from import_export import fields
 
 from django.db.models.functions import Lower
 
-from catalog.models import BundleComponent, ChannelOption, Product
+from catalog.models import BundleComponent, ChannelOption, Product, channel_sku_master_message, channel_sku_taken_message
 from catalog.sku import sku_normalize
 from integrations.resources import CHUNK, BulkModelResource, CachedForeignKeyWidget, _chunks, integration_widget
 
@@ -246,21 +246,39 @@ class ChannelOptionResource(BulkModelResource):
             for option in ChannelOption.objects.filter(product_id__in=chunk, integration_id__in=integrations).select_related("product", "integration"):
                 existing[(option.product_id, option.integration_id)] = option
         if "channel_sku" in (dataset.headers or []):
-            skus = sorted({str(v).strip() for v in dataset["channel_sku"] if v not in (None, "")})
+            # Keyed case-insensitively (lower()), like the uniq_channel_sku_ci constraint: look-alikes collide.
+            skus = sorted({str(v).strip().lower() for v in dataset["channel_sku"] if v not in (None, "")})
             for chunk in _chunks(skus):
-                for pk, integration_id, sku in ChannelOption.objects.filter(
-                        integration_id__in=integrations, channel_sku__in=chunk).values_list("pk", "integration_id", "channel_sku"):
-                    self.taken_channel_skus[(integration_id, sku)] = pk
+                for pk, integration_id, sku, product_sku in (ChannelOption.objects.annotate(sku_lower=Lower("channel_sku"))
+                        .filter(integration_id__in=integrations, sku_lower__in=chunk)
+                        .values_list("pk", "integration_id", "channel_sku", "product__sku")):
+                    self.taken_channel_skus[(integration_id, sku.lower())] = (pk, sku, product_sku)
+            # Master SKUs the channel SKUs could collide with, and which of those products have their own
+            # channel SKU on an integration (then their master SKU is not sent there).
+            self.master_skus: dict[str, tuple[int, str]] = {}
+            for chunk in _chunks(skus):
+                for pk, sku in Product.objects.annotate(sku_lower=Lower("sku")).filter(sku_lower__in=chunk).values_list("pk", "sku"):
+                    self.master_skus[sku.lower()] = (pk, sku)
+            masters = sorted({pk for pk, _ in self.master_skus.values()})
+            self.overridden: set[tuple[int, int]] = set()
+            for chunk in _chunks(masters):
+                self.overridden.update(ChannelOption.objects.filter(product_id__in=chunk, integration_id__in=integrations)
+                                       .exclude(channel_sku="").values_list("product_id", "integration_id"))
         self.file_channel_skus: dict[tuple[int, str], int] = {}
         return existing
 
     def check_unique(self, instance) -> None:
         super().check_unique(instance)
         if instance.channel_sku:
-            key = (instance.integration_id, instance.channel_sku)
+            key = (instance.integration_id, instance.channel_sku.lower())
             holder = self.taken_channel_skus.get(key)
-            if holder is not None and holder != instance.pk:
-                raise ValidationError({"channel_sku": f"channel SKU {instance.channel_sku!r} is already used by another product on {instance.integration}"})
+            if holder is not None and holder[0] != instance.pk:
+                message = channel_sku_taken_message(instance.channel_sku, holder[1], holder[2], instance.integration)
+                raise ValidationError({"channel_sku": message})
+            master = getattr(self, "master_skus", {}).get(key[1])
+            if (master is not None and master[0] != instance.product_id
+                    and (master[0], instance.integration_id) not in self.overridden):
+                raise ValidationError({"channel_sku": channel_sku_master_message(instance.channel_sku, master[1], instance.integration)})
             if key in self.file_channel_skus:
                 raise ValidationError({"channel_sku": f"channel SKU {instance.channel_sku!r} is also on row {self.file_channel_skus[key]} of this file"})
             self.file_channel_skus[key] = self._row_number

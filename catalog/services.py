@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from catalog.models import ChannelOption, Product
+from catalog.sku import sku_normalize
 
 _REMOTE_FIELDS = ["remote_product_id", "remote_sku_id", "listing_status", "remote_warehouse_ids"]
 
@@ -13,10 +14,15 @@ def channel_options_bind_remote(*, integration, remote_skus: list[dict]) -> tupl
 
     remote_skus: [{seller_sku, product_id, sku_id, status, warehouse_ids}]. Creates missing Channel Options,
     updates changed ones, in bulk. Returns (created, updated, unchanged, unknown seller SKUs)."""
-    by_sku = {row["seller_sku"]: row for row in remote_skus if row.get("seller_sku")}
+    # Exact match after normalisation (catalog/sku.py); unknown SKUs are reported as the remote sent them.
+    by_sku, sent_as = {}, {}
+    for row in remote_skus:
+        if row.get("seller_sku") and sku_normalize(row["seller_sku"]):
+            by_sku[sku_normalize(row["seller_sku"])] = row
+            sent_as[sku_normalize(row["seller_sku"])] = row["seller_sku"]
     products = {p.sku: p for p in Product.objects.filter(sku__in=list(by_sku))}
     options = {o.product_id: o for o in ChannelOption.objects.filter(integration=integration, product__in=products.values())}
-    unknown = sorted(set(by_sku) - set(products))
+    unknown = sorted(sent_as[s] for s in set(by_sku) - set(products))
     to_create, to_update, unchanged = [], [], 0
     for sku, product in products.items():
         row = by_sku[sku]
@@ -75,3 +81,13 @@ def channel_options_record_inventory(*, options: list[ChannelOption]) -> None:
     for option in options:
         option.updated_at = timezone.now()
     ChannelOption.objects.bulk_update(options, ["last_pushed_inventory", "listing_status", "updated_at"])
+
+
+def channel_option_set_channel_sku(*, option: ChannelOption, channel_sku: str) -> ChannelOption:
+    """Set a Channel Option's channel SKU from any path (a connector, a command): normalised, then refused with
+    a clear ValidationError — naming the product already holding it — when it equals or differs only by letter
+    case from another channel SKU on the same integration; nothing is written then."""
+    option.channel_sku = sku_normalize(channel_sku)
+    option.full_clean()
+    option.save()
+    return option

@@ -18,7 +18,7 @@ from import_export.admin import ImportExportMixin
 from integrations import forms as integration_forms
 from integrations import registry, services
 from integrations.admin_config import ConfigurationAdminMixin, ImportExportPermissionMixin
-from integrations.models import (ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
+from integrations.models import (BulkImport, ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
                                  SettingsChange, SyncRun)
 from integrations.resources import MappingResource
 from integrations import admin_tasks  # noqa: F401,E402  (replaces django-q2's admin: read-only for staff)
@@ -600,3 +600,55 @@ class SettingsChangeAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+
+
+# --- Bulk imports run in the background ------------------------------------------------------------
+
+@admin.register(BulkImport)
+class BulkImportAdmin(admin.ModelAdmin):
+    """Progress and outcome of large bulk data imports (integrations/bulk_imports.py); read-only. Users see
+    their own imports; superusers see everyone's. The change page refreshes itself while the import runs."""
+
+    change_form_template = "admin/integrations/bulkimport/change_form.html"
+    list_display = ["id", "model_label", "file_name", "status", "progress", "user", "created_at", "finished_at"]
+    list_filter = ["status", "model_label"]
+    list_select_related = ["user"]
+    show_full_result_count = False
+    fields = ["model_label", "file_name", "user", "status", "phase", "progress", "totals_display", "error_message",
+              "row_errors", "created_at", "started_at", "finished_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).defer("content")
+        return qs if request.user.is_superuser else qs.filter(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        active = (BulkImport.Status.QUEUED, BulkImport.Status.RUNNING)
+        return request.user.is_superuser and (obj is None or obj.status not in active)
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        if obj.status == BulkImport.Status.QUEUED:
+            return f"waiting — {obj.rows_total} rows"
+        return f"{obj.rows_done} of {obj.rows_total} rows ({obj.percent}%)"
+
+    @admin.display(description="result")
+    def totals_display(self, obj):
+        if not obj.totals:
+            return "—"
+        labels = (("new", "new"), ("update", "updated"), ("skip", "skipped"), ("error", "errors"), ("invalid", "invalid rows"))
+        return ", ".join(f"{obj.totals.get(key, 0)} {label}" for key, label in labels)
+
+    @admin.display(description="row errors")
+    def row_errors(self, obj):
+        if not obj.errors:
+            return "None"
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>",
+                                ((e.get("row") or "", e.get("message", "")) for e in obj.errors))
+        return format_html("<table><thead><tr><th>Row</th><th>Error</th></tr></thead><tbody>{}</tbody></table>", rows)

@@ -34,6 +34,8 @@ class ImportExportPermissionMixin:
 
     import_permission: str | None = None
     export_permission: str | None = None
+    # Between preview and confirm the file waits in the database, bound to its uploader (not in /tmp by name).
+    tmp_storage_class = "integrations.resources.PendingUploadStorage"
 
     @property
     def formats(self):
@@ -43,6 +45,15 @@ class ImportExportPermissionMixin:
         return bulk_formats()
 
     def import_action(self, request, **kwargs):
+        from integrations.resources import _upload_user
+
+        token = _upload_user.set(request.user)
+        try:
+            return self._import_action(request, **kwargs)
+        finally:
+            _upload_user.reset(token)
+
+    def _import_action(self, request, **kwargs):
         """Refuse a file over the size cap from its declared size, before it is stored or read."""
         from integrations.resources import ImportTooLarge, _check_size
 
@@ -54,6 +65,49 @@ class ImportExportPermissionMixin:
                 messages.error(request, str(exc))
                 return HttpResponseRedirect(request.path)
         return super().import_action(request, **kwargs)
+
+    def process_import(self, request, **kwargs):
+        from integrations.resources import _upload_user
+
+        token = _upload_user.set(request.user)
+        try:
+            return self._process_import(request, **kwargs)
+        finally:
+            _upload_user.reset(token)
+
+    def _process_import(self, request, **kwargs):
+        """Confirm step: a file over BULK_IMPORT_INLINE_ROWS rows is handed to a worker (integrations/
+        bulk_imports.py) and the user is sent to its progress page; a smaller one is imported here."""
+        from integrations import bulk_imports
+        from integrations.resources import ImportTooLarge, UploadGone
+
+        if request.method != "POST" or not self.has_import_permission(request):
+            return super().process_import(request, **kwargs)
+        confirm_form = self.create_confirm_form(request)
+        if not confirm_form.is_valid():
+            return super().process_import(request, **kwargs)
+        format_class = self.get_import_formats()[int(confirm_form.cleaned_data["format"])]
+        input_format = format_class(encoding=self.from_encoding)
+        encoding = None if input_format.is_binary() else self.from_encoding
+        tmp_storage = self.get_tmp_storage_class()(name=confirm_form.cleaned_data["import_file_name"], encoding=encoding,
+                                                   read_mode=input_format.get_read_mode(),
+                                                   **self.get_tmp_storage_class_kwargs())
+        try:
+            data = tmp_storage.read()
+            rows = len(input_format.create_dataset(data))
+        except (ImportTooLarge, UploadGone) as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import"))
+        if rows <= bulk_imports.inline_rows():
+            return super().process_import(request, **kwargs)
+        content = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        job = bulk_imports.bulk_import_enqueue(
+            user=request.user, model=self.model, resource_class=self.choose_import_resource_class(confirm_form, request),
+            format_class=format_class, content=content, file_name=confirm_form.cleaned_data.get("original_file_name") or "",
+            rows_total=rows)
+        tmp_storage.remove()
+        messages.info(request, f"The import of {rows} rows runs in the background: this page shows its progress.")
+        return HttpResponseRedirect(reverse("admin:integrations_bulkimport_change", args=[job.pk]))
 
     def add_data_read_fail_error_to_form(self, form, e):
         """Our caps explain themselves; the library's message names only the exception class."""

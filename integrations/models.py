@@ -378,3 +378,45 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} @ {self.window_start:%H:%M:%S}: {self.count}"
+
+
+class BulkImport(models.Model):
+    """A large bulk data import (django-import-export admins) confirmed by a user and run by a django-q2
+    worker instead of inside the request: the file (already capped in size and rows) is kept here, and the
+    row holds the status, the progress and the outcome the user watches in the admin."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"  # confirmed; waiting for a worker
+        RUNNING = "running", "Running"  # a worker claimed it (compare-and-set from queued)
+        SUCCEEDED = "succeeded", "Succeeded"  # every row applied, in one transaction
+        FAILED = "failed", "Failed"  # nothing applied: row errors, or the task failed
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    model_label = models.CharField("imported into", max_length=100)  # "catalog.product"
+    resource_path = models.CharField(max_length=200)  # dotted path of the resource class
+    format_path = models.CharField(max_length=200)  # dotted path of the (capped) format class
+    file_name = models.CharField(max_length=255, blank=True)
+    content = models.BinaryField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    phase = models.CharField(max_length=60, blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True)  # {"new": n, "update": n, "skip": n, "error": n, "invalid": n}
+    errors = models.JSONField(default=list, blank=True)  # [{"row": n, "message": "..."}], the first 200
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "bulk import"
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} into {self.model_label} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        return int(100 * self.rows_done / self.rows_total) if self.rows_total else 0

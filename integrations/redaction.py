@@ -7,7 +7,12 @@ Two rules, applied together:
   the value is (auth codes, signatures, tokens never stored anywhere);
 - known secret *values*: every credential value that passes through encryption (`crypto`), the Django
   SECRET_KEY and the field-encryption keys are registered here and masked wherever they appear, raw or
-  URL-encoded (a remote echoing a token back in an error body, an exception from any library)."""
+  URL-encoded (a remote echoing a token back in an error body, an exception from any library).
+
+This is the project's only masking rule and `***` its only mask (integrations.services.redact adds the
+integration's own credential values and calls it). The name list covers every remote's wire names and widens
+itself with each registered connector's secret credential fields (registry.register), so a new connector is
+covered without editing this file (tests/integrations/test_redaction.py)."""
 from __future__ import annotations
 
 import logging
@@ -17,28 +22,55 @@ from urllib.parse import quote, quote_plus
 
 MASK = "***"
 # Parameter names whose value is always masked (case-insensitive, whole name).
-SECRET_NAMES = (
+SECRET_NAMES = {
     "app_secret", "client_secret", "api_secret", "secret", "auth_code", "access_token", "refresh_token",
-    "token", "id_token", "sign", "signature", "password", "passwd", "api_key", "apikey", "x-tts-access-token",
-    "authorization",
-)
+    "token", "id_token", "sign", "signature", "password", "passwd", "api_key", "apikey", "api-key", "x-api-key",
+    "x-tts-access-token", "authorization", "code_verifier", "private_key", "session_token",
+    # cookie sessions (Acumatica): the header and the session cookies' own names
+    "cookie", "set-cookie", ".aspxauth", "asp.net_sessionid", "sessionid", "csrftoken",
+}
 # Masked only as `name=value` (OAuth callback query strings): as JSON keys they are ordinary fields.
 QUERY_ONLY_NAMES = ("code", "state")
+
+
+# Headers whose whole value is a secret, masked on a `Name: value` line.
+HEADER_NAMES = ("cookie", "set-cookie", "x-tts-access-token", "x-api-key", "api-key")
 
 
 def _alternation(names) -> str:
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
 
 
-_ANY_SECRET_NAME = rf"(?:{_alternation(SECRET_NAMES)}|[\w-]*(?:secret|password)[\w-]*)"
-# name=value in query strings / bodies / free text (value stops at a separator or quote).
-_PARAM = re.compile(rf"(?i)(?<![\w-])({_ANY_SECRET_NAME}|{_alternation(QUERY_ONLY_NAMES)})=(?!\*\*\*|•••)[^&\s'\"<>#;,)\]}}]+")
-# "name": "value" and 'name': 'value' (JSON, dict reprs); also name: value headers on one line.
-_QUOTED = re.compile(rf"(?i)([\"'])({_ANY_SECRET_NAME})\1(\s*:\s*)([\"'])(?!\*\*\*|•••)(.*?)(?<!\\)\4")
-_AUTH_HEADER = re.compile(r"(?i)\b(Basic|Bearer)\s+(?!\*\*\*|•••)[A-Za-z0-9+/=._~-]{6,}")
+def _compile() -> None:
+    """(Re)build the name patterns from SECRET_NAMES (widened by `secret_names_register`)."""
+    global _ANY_SECRET_NAME, _PARAM, _QUOTED, _SECRET_NAME_FULL
+    _ANY_SECRET_NAME = rf"(?:{_alternation(SECRET_NAMES)}|[\w-]*(?:secret|password)[\w-]*)"
+    # name=value in query strings / bodies / free text (value stops at a separator or quote).
+    _PARAM = re.compile(rf"(?i)(?<![\w-])({_ANY_SECRET_NAME}|{_alternation(QUERY_ONLY_NAMES)})=(?!\*\*\*)[^&\s'\"<>#;,)\]}}]+")
+    # "name": "value" and 'name': 'value' (JSON, dict reprs).
+    _QUOTED = re.compile(rf"(?i)([\"'])({_ANY_SECRET_NAME})\1(\s*:\s*)([\"'])(?!\*\*\*)(.*?)(?<!\\)\4")
+    _SECRET_NAME_FULL = re.compile(rf"(?i){_ANY_SECRET_NAME}|{_alternation(QUERY_ONLY_NAMES)}")
+
+
+_ANY_SECRET_NAME = _PARAM = _QUOTED = _SECRET_NAME_FULL = None
+_compile()
+# Authorization: Basic|Bearer <token>, and `Name: value` lines of the headers whose whole value is secret.
+_AUTH_HEADER = re.compile(r"(?i)\b(Basic|Bearer)\s+(?!\*\*\*)[A-Za-z0-9+/=._~-]{6,}")
+_HEADER_LINE = re.compile(rf"(?im)(?<![\w-])({_alternation(HEADER_NAMES)})(\s*:\s*)(?!\*\*\*)(?![\"'])[^\r\n'\"]+")
+_lock = threading.Lock()
+
+
+def secret_names_register(*names: str) -> None:
+    """Widen the secret-name list (the registry calls this with every connector's secret credential keys)."""
+    fresh = {str(n).lower() for n in names if n} - SECRET_NAMES
+    if fresh:
+        with _lock:
+            SECRET_NAMES.update(fresh)
+            _compile()
+
+
 MIN_VALUE_LENGTH = 6  # shorter registered values would mask ordinary words
 
-_lock = threading.Lock()
 _values: set[str] = set()
 _values_pattern: re.Pattern | None = None
 
@@ -76,9 +108,6 @@ def secrets_register_mapping(values: dict) -> None:
     secrets_register(*found)
 
 
-_SECRET_NAME_FULL = re.compile(rf"(?i){_ANY_SECRET_NAME}|{_alternation(QUERY_ONLY_NAMES)}")
-
-
 def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME_FULL.fullmatch(str(name)))
 
@@ -97,6 +126,7 @@ def redact(text):
         text = pattern.sub(MASK, text)
     text = _PARAM.sub(lambda m: f"{m.group(1)}={MASK}", text)
     text = _QUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{MASK}{m.group(4)}", text)
+    text = _HEADER_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
 

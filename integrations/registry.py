@@ -114,7 +114,11 @@ CONNECTOR_MODULES = [
 
 
 def register(spec: ConnectorSpec) -> ConnectorSpec:
+    from integrations.redaction import secret_names_register
+
     CONNECTORS[spec.code] = spec
+    # A connector's secret credential fields are secret names wherever they appear in text (redaction.py).
+    secret_names_register(*(c.key for c in spec.credentials if c.secret))
     return spec
 
 

@@ -7,7 +7,10 @@ the rows are read, and rows are written with ``bulk_create``/``bulk_update`` in 
 queries whatever the file size."""
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from import_export import fields, resources, widgets
+from import_export import tmp_storages as import_export_tmp_storages
 from import_export.formats import base_formats
 from tablib import Dataset
 from import_export.instance_loaders import BaseInstanceLoader
@@ -108,6 +111,46 @@ def bulk_formats() -> list[type]:
             continue
         available.append(fmt)
     return available
+
+
+# --- where an uploaded bulk file waits between preview and confirm -------------------------------------
+
+_upload_user: ContextVar = ContextVar("bulk_upload_user", default=None)
+UPLOAD_PURPOSE = "bulk_import"
+
+
+class UploadGone(ValueError):
+    """The confirm step named a file that is not (or no longer) this user's pending upload."""
+
+
+class PendingUploadStorage(import_export_tmp_storages.BaseStorage):
+    """django-import-export's temporary storage, kept in the database (PendingUpload) instead of a file in
+    the system temp folder: the confirm form carries only a random token (its SHA-256 is stored), usable by
+    the uploader only, until it expires; removed after the import. (The library's TempFolderStorage takes the
+    file *name* from the confirm form: any file directly in /tmp could be imported, then deleted.) The user
+    comes from the admin view (ImportExportPermissionMixin sets it for the request)."""
+
+    def save(self, data):
+        from integrations import services
+
+        user = _upload_user.get()
+        if user is None:
+            raise UploadGone("bulk uploads are stored only for a signed-in user")
+        content = data.encode(self.encoding or "utf-8") if isinstance(data, str) else bytes(data)
+        self.name = services.pending_upload_store(user=user, purpose=UPLOAD_PURPOSE, content=content)
+
+    def read(self):
+        from integrations import services
+
+        content = services.pending_upload_read(user=_upload_user.get(), purpose=UPLOAD_PURPOSE, token=self.name or "")
+        if content is None:
+            raise UploadGone("The uploaded file has expired or was not uploaded by you; upload it again.")
+        return content if "b" in (self.read_mode or "") else content.decode(self.encoding or "utf-8")
+
+    def remove(self):
+        from integrations import services
+
+        services.pending_upload_discard(user=_upload_user.get(), purpose=UPLOAD_PURPOSE, token=self.name or "")
 
 
 def _unescape_dataset(dataset: Dataset) -> None:
@@ -273,8 +316,13 @@ class BulkModelResource(resources.ModelResource):
             raise ValidationError({self.get_import_id_fields()[0]: f"also on row {self._seen[key]} of this file"})
         self._seen[key] = self._row_number
 
+    # Called with each row number as the rows are read (integrations/bulk_imports.py shows progress with it).
+    progress_callback = None
+
     def import_row(self, row, instance_loader, **kwargs):
         self._row_number = kwargs.get("row_number")
+        if self.progress_callback is not None and self._row_number:
+            self.progress_callback(self._row_number)
         return super().import_row(row, instance_loader, **kwargs)
 
     # --- writes ---------------------------------------------------------------------------

@@ -8,15 +8,23 @@
 - the connection goes to the checked address (pinned: no second DNS lookup to rebind), with the original
   host name kept for the Host header, TLS SNI and certificate check;
 - redirects are followed by hand, each hop re-checked the same way, at most `max_redirects`;
-- one total deadline for the whole fetch (every hop, connect, headers and body): a watchdog shuts the
-  socket down when it passes, so a server dripping a byte a second cannot hold the fetch;
+- one total deadline for the whole fetch (every hop: DNS resolution, connect, headers and body): the
+  resolution runs on a small bounded pool and is abandoned when the deadline passes (getaddrinfo has no
+  timeout of its own); a watchdog shuts the socket down when it passes, so a server dripping a byte a
+  second cannot hold the fetch;
 - every failure raises FetchError with ONE generic message (nothing tells open, closed and filtered ports
   apart); the precise reason is logged for operators (host only, never the query string).
 
 Loopback is allowed only when settings.FETCH_ALLOW_LOOPBACK is on (tests, the local sandbox); production
-refuses to start with it and `check --deploy` fails (integrations.E022)."""
+refuses to start with it and `check --deploy` fails (integrations.E022).
+
+`pinned_session(url)` applies the same address rule to a user-supplied *base URL* of an API (OSA's "OSA
+base URL override"): the host is checked once and every request of the session goes to the checked address;
+any other host is refused. settings.REMOTE_URL_CHECK switches it (on in base and production; test settings
+turn it off because their hosts are fake)."""
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import logging
 import socket
@@ -56,6 +64,22 @@ def resolve(host: str, port: int) -> list[str]:
     return [info[4][0] for info in infos]
 
 
+# A few threads for DNS lookups: a hung resolver ties up at most these, never the caller past its deadline.
+_RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="safe-fetch-dns")
+
+
+def resolve_within(host: str, port: int, seconds: float) -> list[str]:
+    """`resolve(host, port)`, or _Refused when it does not answer within `seconds`."""
+    if seconds <= 0:
+        raise _Refused("deadline passed before DNS resolution")
+    future = _RESOLVER.submit(lambda: resolve(host, port))
+    try:
+        return future.result(timeout=seconds)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise _Refused("DNS resolution did not finish within the deadline") from None
+
+
 def address_allowed(address: str) -> bool:
     """True for public unicast addresses (loopback too when FETCH_ALLOW_LOOPBACK is on)."""
     try:
@@ -77,7 +101,7 @@ def address_allowed(address: str) -> bool:
     return True
 
 
-def _target(url: str) -> tuple[str, int, str]:
+def _target(url: str, *, deadline: float, clock: Callable[[], float]) -> tuple[str, int, str]:
     """(host, port, checked address) of a URL, or _Refused."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -92,7 +116,7 @@ def _target(url: str) -> tuple[str, int, str]:
     except ValueError:
         raise _Refused("bad port") from None
     try:
-        addresses = resolve(host, port)
+        addresses = resolve_within(host, port, deadline - clock())
     except (OSError, UnicodeError) as exc:
         raise _Refused(f"cannot resolve host ({type(exc).__name__})") from None
     if not addresses:
@@ -213,7 +237,7 @@ def fetch(url: str, *, max_bytes: int, content_ok: Callable[[str], bool] = lambd
     current = url
     try:
         for _ in range(max_redirects + 1):
-            _, _, address = _target(current)
+            _, _, address = _target(current, deadline=deadline, clock=clock)
             kind, value = _get_once(current, address=address, deadline=deadline, clock=clock, max_bytes=max_bytes,
                                     content_ok=content_ok)
             if kind == "ok":
@@ -228,3 +252,46 @@ def fetch(url: str, *, max_bytes: int, content_ok: Callable[[str], bool] = lambd
         reason = f"{type(exc).__name__}"
     logger.info("safe_fetch.refused", extra={"host": (urlsplit(current).hostname or "")[:200], "reason": reason})
     raise FetchError(reason)
+
+
+# --- user-supplied API base URLs ---------------------------------------------------------------
+
+
+class _RefuseAdapter(HTTPAdapter):
+    """Mounted for every host but the checked one in a pinned session: nothing else is contacted."""
+
+    def send(self, request, *args, **kwargs):
+        raise requests.ConnectionError("refused: only the checked host may be contacted")
+
+
+def url_check(url: str, *, seconds: float | None = None, clock: Callable[[], float] = time.monotonic) -> tuple[str, int, str]:
+    """(host, port, checked address) of a user-supplied URL under the address rule, or FetchError."""
+    total = float(getattr(settings, "FETCH_TOTAL_SECONDS", DEFAULT_TOTAL_SECONDS)) if seconds is None else seconds
+    try:
+        return _target(url, deadline=clock() + total, clock=clock)
+    except _Refused as exc:
+        logger.info("safe_fetch.url_refused", extra={"host": (urlsplit(url).hostname or "")[:200], "reason": str(exc)})
+        raise FetchError(str(exc)) from None
+    except ValueError as exc:
+        raise FetchError(type(exc).__name__) from None
+
+
+def pinned_session(url: str) -> requests.Session:
+    """A requests Session for an API whose base URL a user supplied: the host is checked (public addresses
+    only, bounded DNS) and every request to it goes to the checked address, with the host name kept for
+    the Host header, SNI and the certificate; requests to any other host are refused. FetchError when the
+    URL breaks the rule."""
+    host, port, address = url_check(url)
+    parts = urlsplit(url)
+    session = requests.Session()
+    session.trust_env = False
+    refuse = _RefuseAdapter()
+    session.mount("http://", refuse)
+    session.mount("https://", refuse)
+    default_port = 443 if parts.scheme == "https" else 80
+    pinned = _PinnedAdapter(address=address, watch=_Watch())
+    bare = f"[{host}]" if ":" in host else host
+    netlocs = {_host_header(url)} | ({bare, f"{bare}:{port}"} if port == default_port else set())
+    for netloc in netlocs:
+        session.mount(f"{parts.scheme}://{netloc}/", pinned)
+    return session

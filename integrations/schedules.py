@@ -7,6 +7,9 @@ SCHEDULES = [
     {"name": "integrations.dispatch_due_flows", "func": "integrations.tasks.flows_dispatch_due_task", "cron": "* * * * *"},
     # https://crontab.guru/#17_3_*_*_* — daily at 03:17: failed task rows and old sync runs past retention.
     {"name": "integrations.housekeeping_prune", "func": "integrations.tasks.housekeeping_prune_task", "cron": "17 3 * * *"},
+    # https://crontab.guru/#*/5_*_*_*_* — every 5 minutes: background bulk imports whose worker stopped or
+    # whose task never started (integrations/bulk_imports.py).
+    {"name": "integrations.bulk_imports_recover", "func": "integrations.tasks.bulk_imports_recover_task", "cron": "*/5 * * * *"},
 ]
 # Other apps append here (orders: hold release, routing retry).
 EXTRA_SCHEDULE_MODULES = ["orders.schedules"]

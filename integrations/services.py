@@ -83,7 +83,8 @@ def integration_update_credentials(*, integration: Integration, values: dict, us
     integration.set_credentials(current)
     integration.save(update_fields=["credentials_encrypted", "updated_at"])
     SettingsChange.objects.create(integration=integration, user=user, source=SettingsChange.Source.ADMIN,
-                                  summary="credentials changed", diff={"credentials": {k: ["•••", "•••"] for k in changed}})
+                                  summary="credentials changed",
+                                  diff={"credentials": {k: [redaction.MASK, redaction.MASK] for k in changed}})
     return changed
 
 
@@ -123,6 +124,25 @@ def pending_upload_take(*, user, purpose: str, token: str) -> bytes | None:
     if row is None or not PendingUpload.objects.filter(pk=row.pk).delete()[0]:
         return None  # a concurrent confirm took it first
     return bytes(row.content)
+
+
+def pending_upload_read(*, user, purpose: str, token: str) -> bytes | None:
+    """The file behind a token, left in place (the bulk import preview reads it again at confirm); None when
+    unknown, expired or another user's."""
+    import hashlib
+
+    if not token or user is None:
+        return None
+    row = PendingUpload.objects.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(), purpose=purpose,
+                                       user=user, expires_at__gte=timezone.now()).first()
+    return None if row is None else bytes(row.content)
+
+
+def pending_upload_discard(*, user, purpose: str, token: str) -> None:
+    import hashlib
+
+    if token and user is not None:
+        PendingUpload.objects.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(), purpose=purpose, user=user).delete()
 
 
 def integrations_rotate_credentials() -> int:
@@ -340,21 +360,17 @@ def backoff_seconds(failures: int, *, retry_after: float | None = None) -> float
     return delay
 
 
-_SECRET_QUERY = re.compile(r"((?:app_secret|access_token|refresh_token|api_key|api_secret|sign|password|secret)=)[^&\s'\"]+",
-                           re.IGNORECASE)
-
-
 def redact(text: str, *, integration: Integration | None = None) -> str:
-    """Remove credential values (and secret-looking query parameters) from an error text or traceback: the
-    process-wide redaction (every secret seen so far) plus this integration's own stored credentials."""
-    text = redaction.redact(_SECRET_QUERY.sub(r"\1•••", text or ""))
+    """Remove credential values (and secret-named parameters) from an error text or traceback: the one rule of
+    integrations/redaction.py (every secret seen so far) plus this integration's own stored credentials."""
+    text = redaction.redact(text or "")
     if integration is not None:
         try:
             values = [str(v) for v in integration.get_credentials().values() if v and len(str(v)) >= 4]
         except Exception:  # noqa: BLE001 — undecryptable credentials: nothing to redact with
             values = []
         for value in sorted(values, key=len, reverse=True):
-            text = text.replace(value, "•••")
+            text = text.replace(value, redaction.MASK)
     return text
 
 

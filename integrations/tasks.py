@@ -32,3 +32,17 @@ def flows_dispatch_due_task() -> int:
 @services.single_flight("integrations.housekeeping_prune")
 def housekeeping_prune_task() -> dict:
     return services.housekeeping_prune()
+
+
+def bulk_import_run_task(bulk_import_id: int) -> str:
+    from integrations import bulk_imports
+
+    job = bulk_imports.bulk_import_run(bulk_import_id=bulk_import_id)
+    return f"bulk import {bulk_import_id}: {job.status if job else 'already claimed or gone'}"
+
+
+@services.single_flight("integrations.bulk_imports_recover")
+def bulk_imports_recover_task() -> dict:
+    from integrations import bulk_imports
+
+    return bulk_imports.bulk_imports_recover()

@@ -237,10 +237,21 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
 
 
 def products_for_skus(*, skus: list[str], integration=None) -> dict[str, Product]:
-    """Master SKU first, then the integration's channel SKU and SKU mappings."""
+    """Master SKU first, then the integration's channel SKU and SKU mappings. Matching is exact after
+    normalisation (catalog/sku.py: NFKC, invisible characters removed; letter case kept); the result is keyed
+    by the SKUs as given."""
     from catalog.models import ChannelOption
+    from catalog.sku import sku_normalize
     from integrations.models import Mapping
 
+    given = list(skus)
+    normal = {s: sku_normalize(s) for s in given}
+    skus = sorted({n for n in normal.values() if n})
+    found = _products_for_normalised_skus(skus=skus, integration=integration, ChannelOption=ChannelOption, Mapping=Mapping)
+    return {s: found[n] for s, n in normal.items() if n in found}
+
+
+def _products_for_normalised_skus(*, skus: list[str], integration, ChannelOption, Mapping) -> dict[str, Product]:
     found = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
     missing = [s for s in skus if s not in found]
     if missing and integration is not None:

@@ -111,6 +111,9 @@ INTEGRATIONS_ALLOW_NETWORK = env.bool("INTEGRATIONS_ALLOW_NETWORK", default=True
 # loopback allowed only when explicitly switched on (tests, local sandbox); production refuses it.
 FETCH_TOTAL_SECONDS = env.float("FETCH_TOTAL_SECONDS", default=20.0)
 FETCH_ALLOW_LOOPBACK = env.bool("FETCH_ALLOW_LOOPBACK", default=False)
+# User-supplied API base URLs (OSA's base URL override) must resolve to public addresses and are pinned to
+# the checked address (integrations/safe_fetch.py). Production forces it on; the test settings turn it off.
+REMOTE_URL_CHECK = env.bool("REMOTE_URL_CHECK", default=True)
 # The sandbox serves emulated TikTok/OSA APIs from this project (on in local mode, off in production).
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 # Public base URL of this back office (OAuth redirect, webhook address, sandbox base URL).
@@ -176,6 +179,8 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 # bulk admin); size and row caps, refused with a clear message.
 BULK_IMPORT_MAX_BYTES = env.int("BULK_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 BULK_IMPORT_MAX_ROWS = env.int("BULK_IMPORT_MAX_ROWS", default=20_000)
+# Files with more rows than this are imported by a django-q2 worker with progress (integrations/bulk_imports.py).
+BULK_IMPORT_INLINE_ROWS = env.int("BULK_IMPORT_INLINE_ROWS", default=1000)
 
 # The DEBUG 500 page and error e-mails mask secrets too.
 DEFAULT_EXCEPTION_REPORTER = "integrations.error_pages.RedactingExceptionReporter"

@@ -21,6 +21,7 @@ if env.bool("FETCH_ALLOW_LOOPBACK", default=False):
 
 DEBUG = False
 FETCH_ALLOW_LOOPBACK = False
+REMOTE_URL_CHECK = True  # user-supplied API base URLs: public addresses only, whatever the environment says
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -15,3 +15,4 @@ LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # 
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 OUTBOUND_RATE_LIMITS_ENABLED = False  # tests of integrations/outbound_rate.py switch it on
+REMOTE_URL_CHECK = False  # fake hosts (osa.partner.example...); tests/integrations/test_safe_fetch.py turns it on

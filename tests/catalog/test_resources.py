@@ -142,7 +142,7 @@ def test_channel_options_import_and_refuse_channel_sku_where_unsupported(shops):
 CHANNEL_BAD_CASES = [
     ("unknown_product", "GHOST,Shop A,,1", {"product": ["no product with SKU 'GHOST'"]}),
     ("unknown_integration", "A,Nowhere,,1", {"integration": ["no integration named 'Nowhere'"]}),
-    ("channel_sku_taken_in_db", "B,Shop A,TAKEN,1", {"channel_sku": ["channel SKU 'TAKEN' is already used by another product on Shop A"]}),
+    ("channel_sku_taken_in_db", "B,Shop A,TAKEN,1", {"channel_sku": ["Channel SKU 'TAKEN' is already used by product C on Shop A."]}),
     ("duplicate_row", "A,Shop A,,0", {"product": ["also on row 1 of this file"]}),
     ("channel_sku_twice_in_file", "B,Shop A,NEW-1,1", {"channel_sku": ["channel SKU 'NEW-1' is also on row 1 of this file"]}),
 ]

@@ -190,3 +190,63 @@ def test_loopback_setting_is_refused_by_the_deploy_check(settings):
     assert "integrations.E022" in [e.id for e in check_deploy_settings(None) if isinstance(e, Error)]
     settings.FETCH_ALLOW_LOOPBACK = False
     assert "integrations.E022" not in [e.id for e in check_deploy_settings(None)]
+
+
+# --- DNS inside the deadline; user-supplied API base URLs (issue #11, item 3) -------------------------
+
+def test_dns_resolution_counts_inside_the_one_total_deadline(responses, monkeypatch, settings):
+    import time
+
+    settings.FETCH_TOTAL_SECONDS = 0.5
+    release = threading.Event()
+
+    def slow_resolve(host, port):  # a resolver that hangs (getaddrinfo has no timeout of its own)
+        release.wait(5)
+        return [PUBLIC_IP]
+
+    monkeypatch.setattr(safe_fetch, "resolve", slow_resolve)
+    responses.get("http://cdn.example/a.png", body=png_bytes(), content_type="image/png")
+    started = time.monotonic()
+    try:
+        with pytest.raises(safe_fetch.FetchError) as caught:
+            safe_fetch.fetch("http://cdn.example/a.png", max_bytes=10_000)
+        assert time.monotonic() - started < 1.5
+    finally:
+        release.set()
+    assert str(caught.value) == safe_fetch.GENERIC_ERROR and "DNS" in caught.value.reason
+    assert len(responses.calls) == 0
+
+
+def test_the_time_dns_takes_is_taken_from_the_fetch(responses, monkeypatch, settings):
+    """A slow (but answering) resolver leaves the rest of the fetch only what is left of the deadline."""
+    now = [0.0]
+    settings.FETCH_TOTAL_SECONDS = 10
+
+    def resolve(host, port):
+        now[0] += 10.5  # resolution took longer than the whole deadline
+        return [PUBLIC_IP]
+
+    monkeypatch.setattr(safe_fetch, "resolve", resolve)
+    responses.get("http://cdn.example/a.png", body=png_bytes(), content_type="image/png")
+    with pytest.raises(safe_fetch.FetchError):
+        safe_fetch.fetch("http://cdn.example/a.png", max_bytes=10_000, clock=lambda: now[0])
+    assert len(responses.calls) == 0
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/api/v1", "http://127.0.0.1:9/api/v1", "http://loop.example/api",
+                                 "http://mixed.example/api", "ftp://cdn.example/api", "http://u:p@cdn.example/api"])
+def test_pinned_session_refuses_non_public_base_urls(dns, url):
+    with pytest.raises(safe_fetch.FetchError):
+        safe_fetch.pinned_session(url)
+
+
+def test_pinned_session_goes_to_the_checked_address_and_nowhere_else(dns, monkeypatch):
+    session = safe_fetch.pinned_session("https://cdn.example/api/v1")
+    adapter = session.get_adapter("https://cdn.example/api/v1/account")
+    assert isinstance(adapter, safe_fetch._PinnedAdapter) and adapter._address == PUBLIC_IP
+    dns["cdn.example"] = ["127.0.0.1"]  # rebinding after the check changes nothing: no second lookup
+    assert session.get_adapter("https://cdn.example/api/v1/orders")._address == PUBLIC_IP
+    for other in ("https://cdn.example.evil.test/x", "http://169.254.169.254/latest", "https://other.example/x"):
+        with pytest.raises(Exception) as caught:
+            session.get(other, timeout=1)
+        assert "only the checked host" in str(caught.value)

@@ -204,3 +204,54 @@ def test_requests_exception_raised_outside_the_client_is_masked_in_logs(caplog):
     assert len(caplog.records) == 1
     assert scan_records(caplog) == []
     assert "***" in caplog.records[0].getMessage()
+
+
+# --- every page the project serves (issue #11, item 5): enumerated from the URL resolver ------------------
+
+def page_secrets() -> dict[str, dict]:
+    """Credentials for one integration of every registered connector (a connector added later is included):
+    every declared credential field plus OAuth tokens, each value distinctive."""
+    from integrations import registry
+
+    out = {}
+    for spec in registry.CONNECTORS.values():
+        creds = {c.key: f"PAGE-{spec.code}-{c.key}-7c1e9a" for c in spec.credentials}
+        creds.update({"access_token": f"PAGE-{spec.code}-access-5d2f", "refresh_token": f"PAGE-{spec.code}-refresh-5d2f"})
+        out[spec.code] = creds
+    return out
+
+
+def test_no_page_or_action_shows_or_logs_a_secret(responses, caplog, admin_user, client, settings):
+    """GET every URL (admin pages, custom views, connector views) for an integration of every connector
+    holding known credentials, POST every custom action (test connection, run now: they fail without a
+    network, so their error paths run), follow redirects, and scan every body and log record."""
+    from integrations import registry
+    from tests.config.test_authorization_matrix import ALL_URLS, CUSTOM_POST, _url
+
+    settings.DEBUG = True
+    client.raise_request_exception = False
+    client.force_login(admin_user)
+    secrets_by_connector = page_secrets()
+    values = [v for code, creds in secrets_by_connector.items() for key, v in creds.items()
+              if key in ("access_token", "refresh_token")
+              or any(c.key == key and c.secret for c in registry.CONNECTORS[code].credentials)]
+    found, visited = [], 0
+    for code, creds in secrets_by_connector.items():
+        integration = services.integration_create(name=f"Pages {code}", connector=code, credentials=creds)
+        state = integration.flow_states.first()
+        ids = {"integration_pk": str(integration.pk), "pk": str(integration.pk),
+               "state_pk": str(state.pk if state else 999999), "object_id": str(integration.pk), "id": str(integration.pk)}
+        for name, pattern in ALL_URLS:
+            url = _url(name, pattern, ids)
+            if url is None:
+                continue
+            response = client.post(url, {}, follow=True) if name in CUSTOM_POST else client.get(url)
+            visited += 1
+            body = response.content.decode(errors="replace") if not getattr(response, "streaming", False) else ""
+            found += [(name, v) for v in values if v in body]
+    found += [("log", v) for record in caplog.records for v in values
+              if v in logging.Formatter("%(message)s").format(record)]
+    found += [("stored", v) for v in values
+              if v in "\n".join([r.error_message for r in SyncRun.objects.all()] + [i.last_error for i in Integration.objects.all()]
+                                + [o.message for o in OpsException.objects.all()])]
+    assert visited > 50 and found == []

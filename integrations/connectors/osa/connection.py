@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings as dj_settings
 
-from integrations import services
+from integrations import safe_fetch, services
 from integrations.connectors.osa import settings as osa_settings
 from integrations.connectors.osa.adapter import OsaAdapterV1
 from integrations.exceptions import AuthError
@@ -40,6 +40,19 @@ def osa_base_url(integration: Integration) -> str:
     return osa_settings.BASE_URLS[env]
 
 
+def osa_override_session(integration: Integration, base_url: str):
+    """For a user-supplied "OSA base URL override": a session pinned to the checked public address of its
+    host (integrations/safe_fetch.py's rule; REMOTE_URL_CHECK, always on in production), else None (the
+    built-in OSA hosts and the local sandbox need no check)."""
+    if not (integration.setting("osa_base_url") or "").strip() or not getattr(dj_settings, "REMOTE_URL_CHECK", True):
+        return None
+    try:
+        return safe_fetch.pinned_session(base_url)
+    except safe_fetch.FetchError:
+        raise AuthError("The OSA base URL override must be a public http(s) address that resolves in time; "
+                        "clear it to use the selected OSA environment.") from None
+
+
 def osa_adapter(integration: Integration, *, counter=None) -> OsaAdapterV1:
     creds = integration.get_credentials()
     missing = [
@@ -49,8 +62,10 @@ def osa_adapter(integration: Integration, *, counter=None) -> OsaAdapterV1:
     ]
     if missing:
         raise AuthError(f"OSA credentials incomplete: enter {', '.join(missing)}.")
+    base_url = osa_base_url(integration)
     adapter = OsaAdapterV1(
-        base_url=osa_base_url(integration),
+        base_url=base_url,
+        session=osa_override_session(integration, base_url),
         api_key=creds["api_key"],
         api_secret=creds["api_secret"],
         domain=creds["osa_domain"],

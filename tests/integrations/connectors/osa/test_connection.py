@@ -116,3 +116,56 @@ def test_server_error_does_not_mark_connected(osa_integration, osa_api):
     # then
     osa_integration.refresh_from_db()
     assert osa_integration.status == Integration.Status.NOT_CONFIGURED
+
+
+# --- the base URL override goes through safe_fetch's address rule (issue #11, item 3) ----------------
+
+@pytest.fixture
+def url_check_on(settings, monkeypatch):
+    from integrations import safe_fetch
+
+    settings.REMOTE_URL_CHECK, settings.FETCH_ALLOW_LOOPBACK = True, False
+    table = {"osa.partner.example": ["93.184.216.34"], "osa.internal.example": ["10.0.0.7"]}
+
+    def resolve(host, port):
+        if host in table:
+            return table[host]
+        raise OSError("no such host")
+
+    monkeypatch.setattr(safe_fetch, "resolve", resolve)
+
+
+@pytest.mark.parametrize("override", ["http://169.254.169.254/latest", "http://127.0.0.1:8000/api/v1",
+                                      "http://[::ffff:127.0.0.1]/api", "http://2130706433/api",
+                                      "https://osa.internal.example/api/v1", "https://nowhere.invalid/api"])
+def test_a_non_public_base_url_override_is_refused_before_any_call(osa_integration, url_check_on, responses, override):
+    from integrations.exceptions import AuthError
+
+    settings_set(osa_integration, osa_base_url=override)
+    with pytest.raises(AuthError, match="must be a public http"):
+        connection.osa_adapter(osa_integration)
+    services.integration_test_connection(integration=osa_integration)
+    osa_integration.refresh_from_db()
+    assert osa_integration.status == Integration.Status.ERROR and len(responses.calls) == 0
+
+
+def test_a_public_base_url_override_is_used_pinned_to_its_checked_address(osa_integration, url_check_on, responses):
+    from integrations import safe_fetch
+
+    settings_set(osa_integration, osa_base_url="https://osa.partner.example/api/v1")
+    adapter = connection.osa_adapter(osa_integration)
+    pinned = adapter.session.get_adapter("https://osa.partner.example/api/v1/account")
+    assert isinstance(pinned, safe_fetch._PinnedAdapter) and pinned._address == "93.184.216.34"
+    responses.get("https://osa.partner.example/api/v1/account",
+                  json={"domain": "acme-uc3", "name": "Acme", "store_id": "1042"})
+    assert adapter.account_get().domain == "acme-uc3"
+
+
+def test_the_built_in_environments_need_no_check(osa_integration, url_check_on):
+    settings_set(osa_integration, osa_environment="production")
+    assert connection.osa_adapter(osa_integration).session.get_adapter(BASE_URLS["production"]).__class__.__name__ == "HTTPAdapter"
+
+
+def test_production_settings_force_the_check():
+    text = (connection.__file__.rsplit("/integrations/", 1)[0] + "/config/settings/production.py")
+    assert "REMOTE_URL_CHECK = True" in open(text).read()
