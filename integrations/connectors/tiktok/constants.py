@@ -66,6 +66,8 @@ UNPAID_CANCEL_REASONS = {
 UK_REGIONS = ("GB", "UK")
 # Item-level (partial) Cancel Order: US/UK only, out-of-stock reason only (§5.4).
 LINE_CANCEL_REGIONS = ("US", "GB", "UK")
+# Order statuses in which a seller cancellation can meet a pending buyer refund request (§4.2, §5.4, §8.3).
+SELLER_CANCEL_WITH_REFUND_REQUEST_STATUSES = ("AWAITING_COLLECTION",)
 LINE_CANCEL_REASONS = ("seller_cancel_reason_out_of_stock", "seller_cancel_unpaid_reason_out_of_stock")
 # Free-text reasons (a 3PL's "Canceled in OSA: out of stock") → the seller reason they name; first match wins.
 CANCEL_REASON_KEYWORDS = (

@@ -375,6 +375,42 @@ class PushCancellations(_PushFlow):
         shown, response, _ = cancellation_read_back(payload, next((o for o in orders if str(o.get("id")) == payload["order_id"]), None))
         return shown, response
 
+    def _buyer_refund_requests_cleared(self, client: TikTokClient, order, key: str) -> str:
+        """"Reject Buyer Refund Requests for Seller-Initiated Cancellations". A buyer refund request exists from
+        Awaiting collection onward (reference §8.3) and a seller may cancel in Awaiting collection (US, §4.2/§5.4):
+        only there can both meet, so only there is TikTok asked (Search Returns, pending, this order). Setting on:
+        each pending request is rejected (REJECT_REFUND, idempotency key per request) before the cancellation;
+        off: the cancellation waits with a visible exception (resolved once it is sent). Returns "" when the
+        cancellation may go, else why not. Unshipped orders (ON_HOLD, AWAITING_SHIPMENT) have no refund request."""
+        from integrations.connectors.tiktok.flows_returns import BUYER_REQUEST_PENDING, REJECT_REASON
+
+        integration = self.ctx.integration
+        dedup = f"tiktok:{integration.pk}:{key}:buyer_refund"
+        if (order.channel_status or "").upper() not in c.SELLER_CANCEL_WITH_REFUND_REQUEST_STATUSES:
+            return ""
+        found = client.returns_search(return_status=[BUYER_REQUEST_PENDING], order_ids=[order.external_id]).get("return_orders") or []
+        pending = [r for r in found if str(r.get("order_id")) == order.external_id and str(r.get("role") or "BUYER") == "BUYER"]
+        if pending and not integration.setting("reject_buyer_refund_on_seller_cancel"):
+            ids = ", ".join(str(r.get("return_id")) for r in pending)
+            message = (f"Buyer refund request {ids} is pending on order {order.external_id}: the seller cancellation is not sent. "
+                       "Decide the request in Seller Center, or turn on \"Reject Buyer Refund Requests for Seller-Initiated "
+                       "Cancellations\".")
+            services.exception_raise(category=OpsException.Category.FULFILLMENT, code="tiktok_buyer_refund_pending",
+                                     integration=integration, entity=order, dedup_key=dedup, message=message)
+            return message
+        for request in pending:
+            rid = str(request.get("return_id"))
+            try:
+                client.return_reject(return_id=rid, decision="REJECT_REFUND", reject_reason=REJECT_REASON,
+                                     comment="Seller is cancelling the order", idempotency_key=f"{key}:reject:{rid}")
+            except PermanentError as exc:
+                message = f"TikTok refused to reject buyer refund request {rid} on order {order.external_id}: {exc}"
+                services.exception_raise(category=OpsException.Category.FULFILLMENT, code="tiktok_buyer_refund_pending",
+                                         integration=integration, entity=order, dedup_key=dedup, message=message)
+                return message
+        services.exceptions_resolve(dedup_keys=[dedup], note="no buyer refund request pending")
+        return ""
+
     def _push(self, client: TikTokClient, cancellation, key: str, region: str) -> dict:
         integration = self.ctx.integration
         order = cancellation.order
@@ -407,6 +443,9 @@ class PushCancellations(_PushFlow):
         payload = {"order_id": order.external_id, "cancel_reason": reason, "order_line_item_ids": line_ids}
         if self.ctx.dry_run:
             return {"external_id": order.external_id, "dry_run": payload}
+        blocked = self._buyer_refund_requests_cleared(client, order, key)
+        if blocked:
+            return {"external_id": order.external_id, "field": "cancellation", "error": blocked}
         push = push_claim(integration=integration, kind="cancellation", key=key, obj=cancellation, payload=payload)
         if push is None:
             return {"external_id": order.external_id}

@@ -494,6 +494,64 @@ def test_line_cancellation_only_in_us_and_uk_shops(tiktok_integration, tiktok_ap
         assert not OutboundPush.objects.filter(kind="cancellation").exists()
 
 
+# --- seller cancellation vs buyer refund request (issue 16, reference §5.4/§8.3) ----------------
+
+from integrations.connectors.tiktok import endpoints_catalog as ep  # noqa: E402
+
+BUYER_REFUND_PENDING = {"return_orders": [{"return_id": "R-BUYER", "order_id": "576812345678901234", "return_type": "REFUND",
+                                           "role": "BUYER", "return_status": "RETURN_OR_REFUND_REQUEST_PENDING"}],
+                        "next_page_token": ""}
+
+
+def _user_cancellation(order, status):
+    Order.objects.filter(pk=order.pk).update(channel_status=status)
+    return Cancellation.objects.create(order=order, integration=order.integration, source="user", is_full=True)
+
+
+def test_awaiting_collection_cancellation_with_a_pending_buyer_refund_waits_visibly_by_default(tiktok_integration, tiktok_api, order):
+    configure(tiktok_integration, cancel_push=True)
+    _user_cancellation(order, "AWAITING_COLLECTION")
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=BUYER_REFUND_PENDING)
+
+    run = push(tiktok_integration, "push_cancellations")
+
+    assert run.status == "partial" and "R-BUYER" in run.errors[0]["message"]
+    assert tiktok_api.calls_to(c.PATH_CANCEL_ORDER) == []
+    assert tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER")) == []
+    search = tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])
+    assert search == {"return_status": ["RETURN_OR_REFUND_REQUEST_PENDING"], "order_ids": ["576812345678901234"]}
+    assert OpsException.objects.get(code="tiktok_buyer_refund_pending").status == "open"
+
+
+def test_awaiting_collection_cancellation_rejects_the_buyer_refund_first_when_the_setting_is_on(tiktok_integration, tiktok_api, order):
+    configure(tiktok_integration, cancel_push=True, reject_buyer_refund_on_seller_cancel=True)
+    cancellation = _user_cancellation(order, "AWAITING_COLLECTION")
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=BUYER_REFUND_PENDING)
+    tiktok_api.ok("POST", ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+
+    push(tiktok_integration, "push_cancellations")
+    push(tiktok_integration, "push_cancellations")
+
+    [reject] = tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))
+    assert tiktok_api.body(reject)["decision"] == "REJECT_REFUND"
+    assert tiktok_api.query(reject)["idempotency_key"] == f"cancellation:{cancellation.pk}:reject:R-BUYER"
+    assert len(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)) == 1
+    assert tiktok_api.mock.calls.index(reject) < tiktok_api.mock.calls.index(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)[0])
+
+
+def test_unshipped_order_cancellation_never_looks_for_buyer_refund_requests_in_the_cancellation_push(tiktok_integration, tiktok_api,
+                                                                                                      order):
+    configure(tiktok_integration, cancel_push=True, reject_buyer_refund_on_seller_cancel=True)
+    _user_cancellation(order, "AWAITING_SHIPMENT")
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+
+    push(tiktok_integration, "push_cancellations")
+
+    assert tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH) == []
+    assert len(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)) == 1
+
+
 # --- buyer messages and order cards ----------------------------------------------------------
 
 SEND = c.PATH_CS_SEND_MESSAGE.format(conversation_id="7258327587692143234")
