@@ -7,6 +7,8 @@ Shapes and status rules follow the reference; error codes the reference does not
 """
 from __future__ import annotations
 
+import struct
+import zlib
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -407,3 +409,20 @@ def product_detail(product: EmuProduct, currency: str, sku_payload) -> dict:
     if data.get("brand_id"):
         out["brand"] = {"id": data["brand_id"], "name": ""}
     return out
+
+
+# --- demo product images (the seller's image host, so product push has something to fetch and upload) ---
+
+IMAGE_COLOURS = {"tote": (214, 196, 160), "blocks": (220, 60, 50)}
+
+
+def demo_image_png(name: str, size: int = 600) -> bytes | None:
+    """A plain size×size PNG in the named colour (a valid image: TikTok's 300-4000 px main-image rule holds)."""
+    colour = IMAGE_COLOURS.get(name)
+    if colour is None:
+        return None
+    row = b"\x00" + bytes(colour) * size
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * size, 9)) + chunk(b"IEND", b"")
