@@ -131,6 +131,7 @@ def test_demo_pushes_a_catalog_product_to_the_emulated_us_shop(demo, settings):
     assert ChannelOption.objects.get(integration__name="TikTok US", product__sku="TOTE-NAT").readiness_problems == []
 
     pushed = _run("TikTok US", "push_products")
+    assert pushed.created == 1, pushed.errors
 
     shop = EmuShop.objects.get(name="Sandbox Shop US")
     listing = EmuProduct.objects.get(shop=shop, skus__seller_sku="TOTE-NAT")

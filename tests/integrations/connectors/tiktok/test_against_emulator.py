@@ -231,3 +231,48 @@ def test_a_3pl_line_cancellation_after_a_partial_shipment_is_item_level_in_us_on
     if cancelled_lines:
         assert {ln.get("cancel_reason") for ln in lines if ln.get("display_status") == "CANCELLED"} == {
             "seller_cancel_reason_out_of_stock"}
+
+
+# --- seller cancellation vs buyer refund request (item 5) --------------------------------------
+
+@pytest.mark.parametrize("reject", [False, True])
+def test_awaiting_collection_cancellation_meets_a_buyer_refund_request(emulator, shop, listed_tote, three_pl, reject):
+    from integrations.sandbox.models import EmuReturn
+    from orders.models import Cancellation
+
+    integration = connect(shop)
+    remote, order = _order_pulled(integration, shop, three_pl)
+    configure(integration, reject_buyer_refund_on_seller_cancel=reject)
+    EmuOrder.objects.filter(pk=remote.pk).update(status="AWAITING_COLLECTION")
+    Order.objects.filter(pk=order.pk).update(channel_status="AWAITING_COLLECTION")
+    ts = emu.now_ts()
+    request = EmuReturn.objects.create(order=remote, return_id=emu.new_id(19), return_type="REFUND",
+                                       status="RETURN_OR_REFUND_REQUEST_PENDING", line_item_ids=[remote.data["line_items"][0]["id"]],
+                                       refund_total=Decimal("24.00"), create_time=ts, update_time=ts)
+    Cancellation.objects.create(order=order, integration=integration, source="user", is_full=True)
+
+    result = run(integration, "push_cancellations")
+
+    remote.refresh_from_db()
+    request.refresh_from_db()
+    if reject:
+        assert result.created == 1, result.errors
+        assert request.status == "REFUND_OR_RETURN_REQUEST_REJECT" and remote.status == "CANCELLED"
+    else:
+        assert result.status == "partial" and request.status == "RETURN_OR_REFUND_REQUEST_PENDING"
+        assert remote.status == "AWAITING_COLLECTION"
+
+
+def test_unshipped_order_cancellation_never_asks_for_refund_requests(emulator, shop, listed_tote, three_pl):
+    from orders.models import Cancellation
+
+    integration = connect(shop)
+    remote, order = _order_pulled(integration, shop, three_pl)
+    Cancellation.objects.create(order=order, integration=integration, source="user", is_full=True)
+    emulator.calls.reset()
+
+    run(integration, "push_cancellations")
+
+    assert not [c for c in emulator.calls if "/returns/search" in c.request.url]
+    remote.refresh_from_db()
+    assert remote.status == "CANCELLED"
