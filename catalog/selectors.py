@@ -1,15 +1,17 @@
 """Catalog reads for channel pushes."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from catalog.models import ChannelOption, Product
 
 
 def products_for_channel_push(*, integration, skus: list[str] | None = None) -> QuerySet[Product]:
     """Sellable products (simple, variant, bundle) not switched off for this integration's channel sync."""
-    qs = (Product.objects.exclude(kind=Product.Kind.PARENT)
-          .exclude(channel_options__integration=integration, channel_options__sync_enabled=False)
+    # One subquery on the same Channel Option row: exclude() across the relation would match integration and
+    # sync_enabled on *different* rows (another integration's switch would hide the product here).
+    switched_off = ChannelOption.objects.filter(product=OuterRef("pk"), integration=integration, sync_enabled=False)
+    qs = (Product.objects.exclude(kind=Product.Kind.PARENT).exclude(Exists(switched_off))
           .select_related("parent").order_by("pk"))
     if skus:
         qs = qs.filter(sku__in=skus)

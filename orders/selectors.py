@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from integrations.models import OutboundPush
 from orders.models import (
@@ -40,8 +40,11 @@ def fulfillments_to_push(*, channel_integration) -> QuerySet[Fulfillment]:
 
 
 def cancellations_to_push(*, integration) -> QuerySet[Cancellation]:
-    """Cancellations made in Switchyard (source user) of this channel's orders, not yet pushed."""
-    return (Cancellation.objects.filter(order__integration=integration, source=Cancellation.Source.USER)
+    """Cancellations of this channel's orders not yet pushed, whatever their source (a user, a 3PL, ...), except
+    the ones the channel itself reported (buyer, platform or seller cancellations recorded from its pulls)."""
+    channel_own = Q(integration=integration, source__in=(Cancellation.Source.BUYER, Cancellation.Source.PLATFORM,
+                                                         Cancellation.Source.SELLER))
+    return (Cancellation.objects.filter(order__integration=integration).exclude(channel_own)
             .exclude(_sent_push("cancellation", integration, Cancellation))
             .select_related("order").prefetch_related("lines").order_by("created_at", "pk"))
 

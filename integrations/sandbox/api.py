@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
-from integrations.sandbox import services
+from integrations.sandbox import catalog, services
 from integrations.sandbox.models import (
     EmuCancellation, EmuOrder, EmuPackage, EmuProduct, EmuReturn, EmuShop, EmuSku, EmuStatement, EmuToken, EmuWebhookSubscription,
 )
@@ -257,6 +257,7 @@ def _sku_payload(s: EmuSku, currency: str) -> dict:
 
 
 def products_search(ctx: Ctx):
+    catalog.products_audit(ctx.shop)
     qs = EmuProduct.objects.filter(shop=ctx.shop).prefetch_related("skus")
     b = ctx.body
     if b.get("status") and b["status"] != "ALL":
@@ -276,11 +277,45 @@ def products_search(ctx: Ctx):
 
 
 def product_get(ctx: Ctx, product_id: str):
-    p = EmuProduct.objects.filter(shop=ctx.shop, product_id=product_id).first()
-    if p is None:
-        raise EmuError(12052048, "The product does not exist.")
-    return {"id": p.product_id, "title": p.title, "status": p.status, "description": "", "create_time": p.create_time,
-            "update_time": p.update_time, "skus": [_sku_payload(s, ctx.shop.currency) for s in p.skus.all()]}
+    """Get Product: not for FREEZE/DELETED products (§6.1)."""
+    p = catalog.product_read(ctx.shop, product_id)
+    return catalog.product_detail(p, ctx.shop.currency, _sku_payload)
+
+
+def product_create(ctx: Ctx):
+    return catalog.product_create_from_api(shop=ctx.shop, body=ctx.body)
+
+
+def product_edit(ctx: Ctx, product_id: str):
+    return catalog.product_edit(shop=ctx.shop, product_id=product_id, body=ctx.body)
+
+
+def product_partial_edit(ctx: Ctx, product_id: str):
+    return catalog.product_partial_edit(shop=ctx.shop, product_id=product_id, body=ctx.body)
+
+
+def prices_update(ctx: Ctx, product_id: str):
+    catalog.prices_update(shop=ctx.shop, product_id=product_id, skus=ctx.body.get("skus") or [])
+    return {}
+
+
+def products_status(ctx: Ctx, action: str):
+    errors = catalog.products_status_change(shop=ctx.shop, action=action, product_ids=ctx.body.get("product_ids") or [])
+    return {"errors": errors} if errors else {}
+
+
+def categories(ctx: Ctx):
+    if ctx.shop.region == "US" and ctx.query.get("category_version") not in (None, "", "v2"):
+        raise EmuError(12052008, "US shops use category_version v2.")  # emulator code
+    return {"categories": catalog.categories(keyword=ctx.query.get("keyword") or "")}
+
+
+def category_attributes(ctx: Ctx, category_id: str):
+    return {"attributes": catalog.category_attributes(category_id)}
+
+
+def category_rules(ctx: Ctx, category_id: str):
+    return catalog.category_rules(category_id)
 
 
 def inventory_update(ctx: Ctx, product_id: str):
@@ -307,7 +342,8 @@ def inventory_search(ctx: Ctx):
 
 def cancel_order(ctx: Ctx):
     order = _order(ctx, str(ctx.body.get("order_id") or ""))
-    cancellation = services.seller_cancel(order=order, reason=str(ctx.body.get("cancel_reason") or ""))
+    cancellation = services.seller_cancel(order=order, reason=str(ctx.body.get("cancel_reason") or ""),
+                                          line_item_ids=ctx.body.get("order_line_item_ids") or None)
     return {"cancel_id": cancellation.cancel_id, "cancel_status": cancellation.status}
 
 
@@ -595,6 +631,17 @@ ROUTES = [
     ("GET", r"/logistics/202309/delivery_options/" + ID.format("delivery_option_id") + "/shipping_providers", shipping_providers, True, {}),
     ("POST", r"/product/(?:202309|202312|202502)/products/search", products_search, True, {}),
     ("GET", r"/product/202309/products/" + ID.format("product_id"), product_get, True, {}),
+    ("POST", r"/product/202309/products", product_create, True, {}),
+    ("PUT", r"/product/(?:202309|202509)/products/" + ID.format("product_id"), product_edit, True, {}),
+    ("POST", r"/product/(?:202309|202509)/products/" + ID.format("product_id") + "/partial_edit", product_partial_edit, True, {}),
+    ("POST", r"/product/202309/products/" + ID.format("product_id") + "/prices/update", prices_update, True, {}),
+    ("POST", r"/product/202309/products/activate", products_status, True, {"action": "activate"}),
+    ("POST", r"/product/202309/products/deactivate", products_status, True, {"action": "deactivate"}),
+    ("POST", r"/product/202309/products/recover", products_status, True, {"action": "recover"}),
+    ("DELETE", r"/product/202309/products", products_status, True, {"action": "delete"}),
+    ("GET", r"/product/202309/categories", categories, True, {}),
+    ("GET", r"/product/202309/categories/" + ID.format("category_id") + "/attributes", category_attributes, True, {}),
+    ("GET", r"/product/202309/categories/" + ID.format("category_id") + "/rules", category_rules, True, {}),
     ("POST", r"/product/202309/products/" + ID.format("product_id") + "/inventory/update", inventory_update, True, {}),
     ("POST", r"/product/202309/inventory/search", inventory_search, True, {}),
     ("POST", r"/product/202309/images/upload", image_upload, False, {}),

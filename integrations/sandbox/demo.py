@@ -51,8 +51,10 @@ def demo_seed(*, traffic: bool = True) -> str:
     _catalog(notes)
     osa = _osa(notes)
     us = _tiktok_us(app, us_shop, notes)
+    _product_push(us, notes)
     _flows(us, TIKTOK_FLOWS)  # US fully set up first: the UK integration is its imported copy
     uk = _tiktok_uk(app, uk_shop, us, notes)
+    _product_push_us_only(uk)
     osa_location = _locations(osa, [(us, us_shop), (uk, uk_shop)], notes)
     _inventory(osa_location, notes)
     _rules(osa_location, notes)
@@ -294,3 +296,38 @@ def _flows(integration: Integration, codes: tuple[str, ...]) -> None:
         _settings_apply(integration, switches)
     FlowState.objects.filter(integration=integration, flow__in=[c for c in codes if c in known]).exclude(
         enabled=True, interval=FLOW_INTERVAL).update(enabled=True, interval=FLOW_INTERVAL, next_run_at=timezone.now())
+
+
+# --- product push (issue 16): catalog products pushed to the emulated US shop ---
+
+PUSH_PRODUCTS = [
+    # (sku, name, category (emulator), description, image, price, custom fields): the tote is complete and is listed;
+    # the blocks lack what their category requires, so "Prepare for Product Push to TikTok" stores the problems
+    # and "Export Incomplete Products" lists them.
+    ("TOTE-NAT", "Canvas Tote Bag, natural, with double handles for every day", "824712",
+     "<p>Sturdy canvas tote.</p><ul><li>Double handles</li></ul>", "tote", "24.00", {"material": "Canvas"}),
+    ("BLOCKS-100", "Building Blocks, 100 pieces, bright colours for young builders", "700645",
+     "<p>100 building blocks.</p>", "blocks", "29.00", {}),
+]
+
+
+def _product_push(us: Integration, notes: list[str]) -> None:
+    from catalog.models import Product
+
+    base = settings.SITE_URL.rstrip("/")
+    for sku, name, category, description, image, price, fields in PUSH_PRODUCTS:
+        Product.objects.get_or_create(sku=sku, defaults={
+            "name": name, "kind": Product.Kind.SIMPLE, "category": category, "description_html": description,
+            "images": [f"{base}/integrations/sandbox/images/{image}.png"], "price": price, "weight": "0.5", "weight_unit": "lb",
+            "custom_fields": fields})
+    _settings_apply(us, {"product_update_skus": [sku for sku, *_ in PUSH_PRODUCTS]})
+    _flows(us, ("prepare_products", "push_products"))
+    notes.append(f"product push: {', '.join(sku for sku, *_ in PUSH_PRODUCTS)} to {US_NAME}")
+
+
+def _product_push_us_only(uk: Integration) -> None:
+    """The UK copy carries the same settings; its channel sync is off for these products (US-priced)."""
+    from catalog.models import ChannelOption, Product
+
+    for product in Product.objects.filter(sku__in=[sku for sku, *_ in PUSH_PRODUCTS]):
+        ChannelOption.objects.update_or_create(integration=uk, product=product, defaults={"sync_enabled": False})

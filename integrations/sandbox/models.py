@@ -82,6 +82,9 @@ class EmuProduct(models.Model):
     status = models.CharField(max_length=30, default="ACTIVATE")
     create_time = models.PositiveBigIntegerField()
     update_time = models.PositiveBigIntegerField()
+    # Create Product's other fields (category_id, description, main_images, product_attributes, package_weight, ...),
+    # its idempotency_key and when it went to audit (pending_since).
+    data = models.JSONField(default=dict, blank=True)
 
 
 class EmuSku(models.Model):

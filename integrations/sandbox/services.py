@@ -576,7 +576,12 @@ def inventory_update(*, shop: EmuShop, product_id: str, skus: list) -> list[dict
     return errors
 
 
-def seller_cancel(*, order: EmuOrder, reason: str) -> EmuCancellation:
+LINE_CANCEL_REGIONS = ("US", "GB", "UK")
+
+
+def seller_cancel(*, order: EmuOrder, reason: str, line_item_ids: list | None = None) -> EmuCancellation:
+    """Cancel Order (§5.4): the reason must fit the status; item-level (line_item_ids) only in US/UK shops and
+    only with the out-of-stock reason; cancelling every live line item cancels the order."""
     if order.status == "UNPAID":
         if "unpaid" not in reason:
             raise EmuError(25001021, "Reason not match order status.")
@@ -585,8 +590,43 @@ def seller_cancel(*, order: EmuOrder, reason: str) -> EmuCancellation:
             raise EmuError(25001021, "Reason not match order status.")
     else:
         raise EmuError(25001002, "The order cannot be cancelled in its current status.")
+    ids = [str(i) for i in line_item_ids or []]
+    if ids:
+        if order.shop.region not in LINE_CANCEL_REGIONS:
+            raise EmuError(25001031, "Item-level cancellation is available in US and UK shops only.")  # emulator code
+        if "out_of_stock" not in reason:
+            raise EmuError(25001021, "Reason not match order status: item-level cancellation needs the out-of-stock reason.")
+        lines = {str(line.get("id")): line for line in order.data.get("line_items", [])}
+        live = {i for i, line in lines.items() if line.get("display_status") != "CANCELLED"}
+        if any(i not in live for i in ids):
+            raise EmuError(25001033, "A line item does not exist or is already cancelled.")  # emulator code
+        if set(ids) != live:
+            return _lines_cancel(order=order, ids=ids, reason=reason)
     cancellation = order_cancel(order=order, role="SELLER", reason=reason, ts=now_ts())
     order.save()
+    return cancellation
+
+
+def _lines_cancel(*, order: EmuOrder, ids: list[str], reason: str) -> EmuCancellation:
+    ts = now_ts()
+    cancellation = EmuCancellation.objects.create(order=order, cancel_id=new_id(19), role="SELLER", cancel_type="CANCEL",
+                                                  status="CANCELLATION_REQUEST_COMPLETE", reason=reason, create_time=ts, update_time=ts)
+    counts: dict[str, int] = {}
+    for line in order.data.get("line_items", []):
+        if str(line.get("id")) in ids:
+            line.update(display_status="CANCELLED", cancel_reason=reason, cancel_user="SELLER")
+            counts[line["sku_id"]] = counts.get(line["sku_id"], 0) + 1
+    warehouse = order.data.get("warehouse_id")
+    for sku in EmuSku.objects.filter(sku_id__in=counts):  # the cancelled units go back to stock
+        if warehouse in sku.inventory:
+            sku.inventory[warehouse] += counts[sku.sku_id]
+            sku.save(update_fields=["inventory"])
+    order.update_time = ts
+    order.save()
+    webhook_send(shop=order.shop, type=WEBHOOK_CANCELLATION_STATUS, data={
+        "order_id": order.order_id, "cancellations_role": "SELLER", "cancel_status": cancellation.status,
+        "cancel_id": cancellation.cancel_id, "create_time": ts})
+    _order_webhook(order)
     return cancellation
 
 

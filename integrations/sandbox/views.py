@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.sandbox import api, services
+from integrations.sandbox import api, catalog, services
 from integrations.sandbox.models import EmuApp, EmuShop
 from integrations.sandbox.services import EmuError
 
@@ -94,3 +94,11 @@ def _authorize(request: HttpRequest) -> HttpResponse:
     if q.get("state"):
         params["state"] = q["state"]
     return HttpResponseRedirect(f"{redirect}{'&' if '?' in redirect else '?'}{urlencode(params)}")
+
+
+def image(request: HttpRequest, name: str) -> HttpResponse:
+    """A demo product image (GET /integrations/sandbox/images/<name>.png): the seller's image host in the demo."""
+    content = catalog.demo_image_png(name)
+    if content is None:
+        return HttpResponse(status=404)
+    return HttpResponse(content, content_type="image/png")

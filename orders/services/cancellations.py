@@ -35,11 +35,17 @@ def shipping_request_canceled_by_fulfillment(*, shipping_request: ShippingReques
     if status in SR_CANCELED:
         _sr_release(sr, consume=status == SR.CANCELED)
         exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="shipping request canceled by fulfillment")
-        if not order.shipping_requests.filter(status__in=SR_ACTIVE).exists():
-            if _shipped_any(order):
-                _try_transition(order=order, to_status=S.PARTIAL_FULFILLMENT, actor=actor, message=message)
-            else:
+        others_active = order.shipping_requests.filter(status__in=SR_ACTIVE).exists()
+        full = not others_active and not _shipped_any(order)
+        _fulfillment_cancellation_record(sr, reason=reason, full=full)
+        if not others_active:
+            if full:
                 _try_transition(order=order, to_status=S.CANCELED, actor=actor, message=message)
+            else:
+                order_sync_fulfillment_status(order=order, actor=actor)
+                order.refresh_from_db(fields=["status"])
+                if order.status not in (S.PARTIAL_FULFILLMENT, S.FULFILLED):
+                    _try_transition(order=order, to_status=S.PARTIAL_FULFILLMENT, actor=actor, message=message)
     elif status == SR.REVIEW_REQUIRED:
         order.review_reason = "fulfillment_canceled"
         _save(order, "review_reason")
@@ -49,6 +55,48 @@ def shipping_request_canceled_by_fulfillment(*, shipping_request: ShippingReques
                         entity=sr, cause_key=f"canceled_by_fulfillment:{sr.integration_id}", dedup_key=f"sr:{sr.pk}:canceled_by_fulfillment",
                         message=message, details={"previous_status": previous})
     return sr
+
+
+def _fulfillment_cancellation_record(sr: ShippingRequest, *, reason: str, full: bool) -> Cancellation:
+    """One Cancellation (source fulfillment, the 3PL's integration and reason) per cancelled request, keyed
+    "shipping_request:<pk>" so a repeat records nothing. Full when the order is cancelled with it; otherwise a
+    line cancellation of the request's units that did not ship, which are added to the order lines'
+    canceled_quantity (a channel push of these lines and the channel's later report of them agree)."""
+    external_id = f"shipping_request:{sr.pk}"
+    existing = Cancellation.objects.filter(integration=sr.integration, external_id=external_id).first()
+    if existing is not None:
+        return existing
+    by_line: dict[int, list] = {}
+    for ln in sr.lines.all().order_by("pk"):
+        if ln.order_line_id is not None:
+            by_line.setdefault(ln.order_line_id, []).append(ln)
+    units_left: dict[int, int] = {}
+    for line_id, sr_lines in by_line.items():
+        units = sr_lines[0].units or sum(ln.quantity for ln in sr_lines)
+        shipped = min((ln.shipped_quantity * units) // ln.quantity if ln.quantity else 0 for ln in sr_lines)
+        if units - shipped > 0:
+            units_left[line_id] = units - shipped
+    record = Cancellation.objects.create(order=sr.order, integration=sr.integration, external_id=external_id,
+                                         source=Cancellation.Source.FULFILLMENT, status=Cancellation.Status.COMPLETED,
+                                         is_full=full, reason=(reason or "")[:255])
+    lines = {ln.pk: ln for ln in OrderLine.objects.filter(order=sr.order)}
+    changed = []
+    for line_id, qty in units_left.items():
+        line = lines.get(line_id)
+        if line is None:
+            continue
+        CancellationLine.objects.create(cancellation=record, order_line=line, sku=line.sku, quantity=qty)
+        if not full:
+            line.canceled_quantity = min(line.quantity, line.canceled_quantity + qty)
+            changed.append(line)
+            for part in lines.values():
+                if part.bundle_line_id == line.pk:  # a cancelled bundle unit cancels its components' units
+                    each = part.quantity // line.quantity if line.quantity else 0
+                    part.canceled_quantity = min(part.quantity, line.canceled_quantity * each)
+                    changed.append(part)
+    if changed:
+        OrderLine.objects.bulk_update(changed, ["canceled_quantity"])
+    return record
 
 
 def _shipped_any(order: Order) -> bool:

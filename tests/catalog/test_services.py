@@ -56,3 +56,13 @@ def test_selectors_skip_parents_and_disabled_items(shop):
     assert list(selectors.products_for_channel_push(integration=shop)) == [red]
     assert [o.product for o in selectors.channel_options_for_inventory(integration=shop)] == [red]
     assert [o.product for o in selectors.channel_options_incomplete(integration=shop)] == [red]
+
+
+def test_channel_sync_switched_off_for_another_integration_does_not_hide_the_product(shop):
+    other = integration_services.integration_create(name="TikTok UK", connector=shop.connector)
+    tote = Product.objects.create(sku="TOTE", name="Tote")
+    ChannelOption.objects.create(product=tote, integration=shop)  # on here
+    ChannelOption.objects.create(product=tote, integration=other, sync_enabled=False)  # off for the other shop only
+
+    assert list(selectors.products_for_channel_push(integration=shop)) == [tote]
+    assert list(selectors.products_for_channel_push(integration=other)) == []

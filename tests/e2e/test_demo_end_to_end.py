@@ -116,3 +116,28 @@ def test_every_tiktok_flow_runs_against_the_emulator(demo):
     assert {s.flow for s in states} >= {"pull_orders", "push_fulfillments", "push_inventory", "pull_returns", "pull_statements"}
     for state in states:
         _run("TikTok US", state.flow)
+
+
+def test_demo_pushes_a_catalog_product_to_the_emulated_us_shop(demo, settings):
+    """Issue 16: "Prepare for Product Push to TikTok" stores what blocks a listing ("Export Incomplete Products"
+    reads it), and product push lists the complete product in the emulated US shop (image fetched from the demo's
+    image host, uploaded, category attributes filled, the stock carried)."""
+    from catalog.models import ChannelOption
+
+    settings.FETCH_ALLOW_LOOPBACK = True
+    _run("TikTok US", "prepare_products")
+    blocks = ChannelOption.objects.get(integration__name="TikTok US", product__sku="BLOCKS-100")
+    assert {p["field"] for p in blocks.readiness_problems} >= {"product_certifications", "attribute:Age Range"}
+    assert ChannelOption.objects.get(integration__name="TikTok US", product__sku="TOTE-NAT").readiness_problems == []
+
+    pushed = _run("TikTok US", "push_products")
+    assert pushed.created == 1, pushed.errors
+
+    shop = EmuShop.objects.get(name="Sandbox Shop US")
+    listing = EmuProduct.objects.get(shop=shop, skus__seller_sku="TOTE-NAT")
+    assert listing.status == "PENDING" and listing.data["category_id"] == "824712"
+    assert listing.data["main_images"][0]["uri"].startswith("tos-emu-i-sandbox/")
+    assert not EmuProduct.objects.filter(skus__seller_sku="BLOCKS-100").exists()
+    assert not EmuProduct.objects.filter(shop__name="Sandbox Shop UK", skus__seller_sku="TOTE-NAT").exists()
+    tote = ChannelOption.objects.get(integration__name="TikTok US", product__sku="TOTE-NAT")
+    assert tote.remote_product_id == listing.product_id

@@ -228,3 +228,49 @@ def test_units_shipped_on_a_cancelled_request_are_not_routed_again(shop, wh, sku
     assert Order.objects.get().status == "fulfilled"
     assert (_level("A").on_hand, _level("A").committed) == (8, 0)
     assert (_level("B").on_hand, _level("B").committed) == (10, 0)
+
+
+# --- 3PL cancellations are recorded (issue 16) -------------------------------------------------
+
+@pytest.mark.parametrize("status", ["canceledRestock", "canceled"])
+def test_3pl_cancellation_records_one_fulfillment_cancellation_with_its_reason(sent_order, wh, status):
+    sr = ShippingRequest.objects.get()
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status=status, reason="out of stock")
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status=status, reason="out of stock")
+    record = Cancellation.objects.get()
+    assert (record.source, record.reason, record.is_full, record.integration_id) == ("fulfillment", "out of stock", True, wh.integration_id)
+    assert record.external_id == f"shipping_request:{sr.pk}"
+    assert sorted((ln.sku, ln.quantity) for ln in record.lines.all()) == [("A", 2), ("B", 1)]
+
+
+def test_3pl_cancellation_without_reason_records_an_empty_reason(sent_order):
+    sr = ShippingRequest.objects.get()
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status="canceledRestock")
+    assert Cancellation.objects.get().reason == ""
+
+
+@pytest.mark.parametrize("status", ["reviewRequired", "failed"])
+def test_3pl_cancellation_left_to_a_person_records_no_cancellation(sent_order, status):
+    sr = ShippingRequest.objects.get()
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status=status, reason="out of stock")
+    assert Cancellation.objects.count() == 0
+
+
+def test_3pl_cancellation_after_a_partial_shipment_is_a_line_cancellation_of_what_was_not_shipped(sent_order, wh):
+    sr = ShippingRequest.objects.get()
+    services.fulfillment_record(integration=wh.integration, shipping_request=sr, fulfillment=FulfillmentIn(
+        external_id="F1", carrier="UPS", tracking_numbers=("1Z",), lines=(QuantityLineIn(sku="A", quantity=1),)))
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status="canceledRestock", reason="damaged")
+    record = Cancellation.objects.get()
+    assert record.is_full is False
+    assert sorted((ln.sku, ln.quantity) for ln in record.lines.all()) == [("A", 1), ("B", 1)]
+    sent_order.refresh_from_db()
+    assert {ln.sku: ln.canceled_quantity for ln in sent_order.lines.all()} == {"A": 1, "B": 1}
+    assert sent_order.status == "fulfilled"  # everything not cancelled shipped
+
+
+def test_cancellations_to_push_selects_user_and_fulfillment_cancellations_not_the_channels_own(shop, sent_order):
+    sr = ShippingRequest.objects.get()
+    services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status="canceledRestock", reason="out of stock")
+    Cancellation.objects.create(order=sent_order, integration=shop, source="buyer", external_id="B1")
+    assert [c.source for c in selectors.cancellations_to_push(integration=shop)] == ["fulfillment"]

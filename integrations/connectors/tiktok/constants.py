@@ -64,6 +64,19 @@ UNPAID_CANCEL_REASONS = {
     "seller_cancel_paid_reason_buyer_requested_cancellation": "seller_cancel_unpaid_reason_buyer_requested_cancellation",
 }
 UK_REGIONS = ("GB", "UK")
+# Item-level (partial) Cancel Order: US/UK only, out-of-stock reason only (§5.4).
+LINE_CANCEL_REGIONS = ("US", "GB", "UK")
+# Order statuses in which a seller cancellation can meet a pending buyer refund request (§4.2, §5.4, §8.3).
+SELLER_CANCEL_WITH_REFUND_REQUEST_STATUSES = ("AWAITING_COLLECTION",)
+LINE_CANCEL_REASONS = ("seller_cancel_reason_out_of_stock", "seller_cancel_unpaid_reason_out_of_stock")
+# Free-text reasons (a 3PL's "Canceled in OSA: out of stock") → the seller reason they name; first match wins.
+CANCEL_REASON_KEYWORDS = (
+    (("out of stock", "outofstock", "oos", "no stock", "stockout", "insufficient stock", "inventory"), "seller_cancel_reason_out_of_stock"),
+    (("wrong price", "price"), "seller_cancel_reason_wrong_price"),
+    (("address", "undeliverable", "cannot deliver", "can't deliver", "not deliver"), "seller_cancel_paid_reason_address_not_deliver"),
+    (("buyer request", "customer request", "buyer asked", "customer asked", "requested by buyer", "requested by customer"),
+     "seller_cancel_paid_reason_buyer_requested_cancellation"),
+)
 
 # Carriers supported on TTS (seed 002), offered as the fallback carrier.
 US_CARRIERS = ("Asendia US", "USPS", "UPS", "FedEx", "LaserShip", "OnTrac", "Better Trucks", "TForce", "DHL eCommerce",

@@ -59,13 +59,18 @@ def hold_increases(desired: dict[str, int], last: dict[str, int]) -> tuple[dict[
     return out, held
 
 
-class PushInventory(Flow):
-    code = "push_inventory"
-    # Injectable clock (tests); returns an aware datetime.
-    clock = staticmethod(timezone.now)
+def channel_quantities_for(ctx) -> dict[str, dict[str, int]]:
+    """{sku: {tiktok warehouse id: quantity}} per the Inventory settings ("Push inventory from a specific location
+    only", else "Send total inventory to a default warehouse id", else per linked location). Inventory push and
+    Create Product (the new listing's skus[].inventory[]) both use it."""
+    return _Quantities(ctx).quantities()
 
-    def _quantities(self) -> dict[str, dict[str, int]]:
-        """{sku: {tiktok warehouse id: quantity}} per the location settings."""
+
+class _Quantities:
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def quantities(self) -> dict[str, dict[str, int]]:
         from inventory import selectors as inventory_selectors
         from inventory.models import Location
 
@@ -101,6 +106,15 @@ class PushInventory(Flow):
                 value = max(0, avail.get((source.pk, pk), 0))
             out[sku] = {default_id: max(0, value - buffer)}
         return out
+
+
+class PushInventory(Flow):
+    code = "push_inventory"
+    # Injectable clock (tests); returns an aware datetime.
+    clock = staticmethod(timezone.now)
+
+    def _quantities(self) -> dict[str, dict[str, int]]:
+        return channel_quantities_for(self.ctx)
 
     def pages(self, cursor):
         from catalog import selectors as catalog_selectors

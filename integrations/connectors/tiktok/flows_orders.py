@@ -2,6 +2,7 @@
 fulfillments, send buyer messages / order cards. Remote I/O in `pages()`, local writes in `apply()`."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
@@ -271,11 +272,22 @@ class _PushFlow(Flow):
 
 # --- cancellations ---------------------------------------------------------------------------
 
+def cancel_reason_from_text(text: str) -> str:
+    """The TikTok seller reason a free-text reason (a 3PL's, a user's) names, or "" when it names none:
+    "Canceled in OSA: out of stock" → seller_cancel_reason_out_of_stock."""
+    low = " ".join((text or "").lower().replace("-", " ").replace("_", " ").split())
+    for words, code in c.CANCEL_REASON_KEYWORDS:
+        if any(re.search(rf"\b{re.escape(w)}\b", low) for w in words):
+            return code
+    return ""
+
+
 def cancel_reason_for(*, reason: str, default: str, order_status: str, region: str) -> str:
-    """A valid TikTok reason for the order's status and market: the given one when it is a TikTok code,
-    else the default; UNPAID orders use the unpaid variant; UK shops the _uk variant."""
+    """A valid TikTok reason for the order's status and market: the given one when it is a TikTok code (or
+    names one in words, cancel_reason_from_text), else the default; UNPAID orders use the unpaid variant; UK
+    shops the _uk variant."""
     valid = {code for code, _ in c.CANCEL_REASONS}
-    chosen = reason if reason in valid else default
+    chosen = reason if reason in valid else (cancel_reason_from_text(reason) or default)
     if order_status == "UNPAID":
         return c.UNPAID_CANCEL_REASONS.get(chosen.removesuffix("_uk"), chosen)
     if region.upper() in c.UK_REGIONS and not chosen.endswith("_uk") and f"{chosen}_uk" in valid:
@@ -301,8 +313,24 @@ def cancellation_read_back(payload: dict, order: dict | None) -> tuple[bool | No
     return None, {}, f"TikTok shows order status {status}, cancelled line items {sorted(cancelled) or 'none'}"
 
 
+def canceled_line_item_ids(*, integration, order, exclude_push_key: str = "") -> set[str]:
+    """TikTok line item ids known to be cancelled: the channel's line cancellations (external id
+    "<order>:line:<item>", see mappers_orders.cancellations_from_order) and our line cancellations sent or
+    under way (all but ``exclude_push_key``, the one being built)."""
+    prefix = f"{order.external_id}:line:"
+    ids = {eid[len(prefix):] for eid in order.cancellations.filter(external_id__startswith=prefix).values_list("external_id", flat=True)}
+    pushes = OutboundPush.objects.filter(integration=integration, kind="cancellation", payload__order_id=order.external_id).exclude(
+        status=OutboundPush.Status.FAILED)
+    if exclude_push_key:
+        pushes = pushes.exclude(idempotency_key=exclude_push_key)
+    for payload in pushes.values_list("payload", flat=True):
+        ids.update(str(i) for i in payload.get("order_line_item_ids") or [])
+    return ids
+
+
 class PushCancellations(_PushFlow):
-    """Hub-initiated cancellations → Cancel Order (full, or line items for partial ones)."""
+    """Switchyard's cancellations (a user's, a 3PL's; orders.selectors.cancellations_to_push) → Cancel Order (full,
+    or line items for partial ones: US/UK shops only, out-of-stock reason only)."""
 
     code = "push_cancellations"
 
@@ -347,20 +375,77 @@ class PushCancellations(_PushFlow):
         shown, response, _ = cancellation_read_back(payload, next((o for o in orders if str(o.get("id")) == payload["order_id"]), None))
         return shown, response
 
+    def _buyer_refund_requests_cleared(self, client: TikTokClient, order, key: str) -> str:
+        """"Reject Buyer Refund Requests for Seller-Initiated Cancellations". A buyer refund request exists from
+        Awaiting collection onward (reference §8.3) and a seller may cancel in Awaiting collection (US, §4.2/§5.4):
+        only there can both meet, so only there is TikTok asked (Search Returns, pending, this order). Setting on:
+        each pending request is rejected (REJECT_REFUND, idempotency key per request) before the cancellation;
+        off: the cancellation waits with a visible exception (resolved once it is sent). Returns "" when the
+        cancellation may go, else why not. Unshipped orders (ON_HOLD, AWAITING_SHIPMENT) have no refund request."""
+        from integrations.connectors.tiktok.flows_returns import BUYER_REQUEST_PENDING, REJECT_REASON
+
+        integration = self.ctx.integration
+        dedup = f"tiktok:{integration.pk}:{key}:buyer_refund"
+        if (order.channel_status or "").upper() not in c.SELLER_CANCEL_WITH_REFUND_REQUEST_STATUSES:
+            return ""
+        found = client.returns_search(return_status=[BUYER_REQUEST_PENDING], order_ids=[order.external_id]).get("return_orders") or []
+        pending = [r for r in found if str(r.get("order_id")) == order.external_id and str(r.get("role") or "BUYER") == "BUYER"]
+        if pending and not integration.setting("reject_buyer_refund_on_seller_cancel"):
+            ids = ", ".join(str(r.get("return_id")) for r in pending)
+            message = (f"Buyer refund request {ids} is pending on order {order.external_id}: the seller cancellation is not sent. "
+                       "Decide the request in Seller Center, or turn on \"Reject Buyer Refund Requests for Seller-Initiated "
+                       "Cancellations\".")
+            services.exception_raise(category=OpsException.Category.FULFILLMENT, code="tiktok_buyer_refund_pending",
+                                     integration=integration, entity=order, dedup_key=dedup, message=message)
+            return message
+        for request in pending:
+            rid = str(request.get("return_id"))
+            try:
+                client.return_reject(return_id=rid, decision="REJECT_REFUND", reject_reason=REJECT_REASON,
+                                     comment="Seller is cancelling the order", idempotency_key=f"{key}:reject:{rid}")
+            except PermanentError as exc:
+                message = f"TikTok refused to reject buyer refund request {rid} on order {order.external_id}: {exc}"
+                services.exception_raise(category=OpsException.Category.FULFILLMENT, code="tiktok_buyer_refund_pending",
+                                         integration=integration, entity=order, dedup_key=dedup, message=message)
+                return message
+        services.exceptions_resolve(dedup_keys=[dedup], note="no buyer refund request pending")
+        return ""
+
     def _push(self, client: TikTokClient, cancellation, key: str, region: str) -> dict:
         integration = self.ctx.integration
         order = cancellation.order
         line_ids: list[str] = []
         if not cancellation.is_full:
+            # The last live line items of each line (shipments name the first ones), never one already cancelled.
+            canceled = canceled_line_item_ids(integration=integration, order=order, exclude_push_key=key)
             for line in cancellation.lines.all():
-                ids = list((line.order_line.channel_line_ids if line.order_line else []) or [])
+                ids = [str(i) for i in (line.order_line.channel_line_ids if line.order_line else []) or [] if str(i) not in canceled]
                 line_ids.extend(ids[-line.quantity:] if line.quantity else [])
-        setting = "cancel_reason_full_order" if cancellation.is_full or not line_ids else "cancel_reason_line_items"
+        setting = "cancel_reason_full_order" if cancellation.is_full else "cancel_reason_line_items"
         reason = cancel_reason_for(reason=cancellation.reason, default=integration.setting(setting), order_status=order.channel_status,
                                    region=region)
+        unsupported_key = f"tiktok:{integration.pk}:{key}:unsupported"
+        if not cancellation.is_full:
+            problem = ""
+            if region.upper() not in c.LINE_CANCEL_REGIONS:
+                problem = f"TikTok cancels single line items only in US and UK shops (this shop: {region or 'unknown'})"
+            elif reason.removesuffix("_uk") not in c.LINE_CANCEL_REASONS:
+                problem = (f"TikTok cancels single line items only with the out-of-stock reason, not {reason} (the 3PL's reason "
+                           "or \"Default cancel reason for line items\")")
+            elif not line_ids:
+                problem = "none of the cancelled lines has a TikTok line item left to cancel"
+            if problem:
+                services.exception_raise(category=OpsException.Category.FULFILLMENT, code="tiktok_line_cancel_unsupported",
+                                         integration=integration, entity=order, dedup_key=unsupported_key,
+                                         message=f"Line cancellation of order {order.external_id} not sent to TikTok: {problem}. "
+                                                 "Change the setting or cancel the items in Seller Center.")
+                return {"external_id": order.external_id, "field": "cancellation", "error": problem}
         payload = {"order_id": order.external_id, "cancel_reason": reason, "order_line_item_ids": line_ids}
         if self.ctx.dry_run:
             return {"external_id": order.external_id, "dry_run": payload}
+        blocked = self._buyer_refund_requests_cleared(client, order, key)
+        if blocked:
+            return {"external_id": order.external_id, "field": "cancellation", "error": blocked}
         push = push_claim(integration=integration, kind="cancellation", key=key, obj=cancellation, payload=payload)
         if push is None:
             return {"external_id": order.external_id}
@@ -370,6 +455,7 @@ class PushCancellations(_PushFlow):
                              read_back=lambda: self._read_back(client, payload), duplicate_codes=c.CODES_NOT_CANCELLABLE)
         if response is None:
             return {"external_id": order.external_id, "field": "cancellation", "error": "rejected by TikTok (see exceptions)"}
+        services.exceptions_resolve(dedup_keys=[unsupported_key], note="line cancellation sent")
         return {"sent": True, "push_id": push.pk, "response": response, "remote_id": str(response.get("cancel_id", ""))}
 
 
@@ -492,14 +578,7 @@ class PushFulfillments(_PushFlow):
         return claimed
 
     def _canceled_ids(self, order) -> set[str]:
-        """TikTok line item ids known to be cancelled: the channel's line cancellations (external id
-        "<order>:line:<item>", see mappers_orders.cancellations_from_order) and our sent line cancellations."""
-        prefix = f"{order.external_id}:line:"
-        ids = {eid[len(prefix):] for eid in order.cancellations.filter(external_id__startswith=prefix).values_list("external_id", flat=True)}
-        for payload in OutboundPush.objects.filter(integration=self.ctx.integration, kind="cancellation", status=OutboundPush.Status.SENT,
-                                                   payload__order_id=order.external_id).values_list("payload", flat=True):
-            ids.update(str(i) for i in payload.get("order_line_item_ids") or [])
-        return ids
+        return canceled_line_item_ids(integration=self.ctx.integration, order=order)
 
     def _line_ids(self, fulfillment, claimed: dict[str, str]) -> tuple[list[str], list[str], bool]:
         """(new ids to mark shipped, ids already named elsewhere, waiting) for this fulfillment. The units each

@@ -22,7 +22,8 @@ from integrations.connectors.tiktok import listing_rules as rules
 from integrations.connectors.tiktok import mappers_catalog as m
 from integrations.connectors.tiktok import paging
 from integrations.connectors.tiktok import settings_catalog as s
-from integrations.connectors.tiktok.flows_inventory import force_setting_consumed
+from integrations.connectors.tiktok import endpoints_catalog as ep
+from integrations.connectors.tiktok.flows_inventory import channel_quantities_for, force_setting_consumed
 from integrations.exceptions import ConnectorError, PermanentError
 from integrations.flows import Flow, Page, payload_hash
 from integrations.models import Mapping, OpsException, OutboundPush
@@ -30,7 +31,26 @@ from integrations.models import Mapping, OpsException, OutboundPush
 PUSH_REGIONS = ("US", "GB", "UK")  # Product push is US/UK only
 PUSH_BATCH = 20  # listings per page (one transaction); also TikTok's activate/deactivate batch limit
 KIND_PRODUCT_PUSH = "tiktok_product"
-DELETED, ACTIVE, SELLER_DEACTIVATED = "DELETED", "ACTIVATE", "SELLER_DEACTIVATED"
+DELETED, ACTIVE, SELLER_DEACTIVATED, FROZEN, PENDING = "DELETED", "ACTIVATE", "SELLER_DEACTIVATED", "FREEZE", "PENDING"
+
+
+def sku_inventory(per_warehouse: dict[str, int], *, default_id: str, pre_owned: bool = False) -> list[dict]:
+    """A new listing's skus[].inventory[] (§6.2/§6.3) from {tiktok warehouse id: quantity} ("" = the default
+    warehouse); warehouse_id left out only when no TikTok warehouse is known (a seller with one warehouse).
+    Quantities clamped to [0, 99 999]; a pre-owned product is listed with at most 1."""
+    rows: dict[str, int] = {}
+    for warehouse, quantity in per_warehouse.items():
+        key = warehouse or default_id
+        rows[key] = rows.get(key, 0) + int(quantity)
+    if not rows:
+        rows = {default_id: 0}
+    out = []
+    for warehouse, quantity in sorted(rows.items()):
+        quantity = min(ep.QUANTITY_MAX, max(0, quantity))
+        if pre_owned:
+            quantity = min(1, quantity)
+        out.append({"warehouse_id": warehouse, "quantity": quantity} if warehouse else {"quantity": quantity})
+    return out
 
 
 # --- pull --------------------------------------------------------------------------------------
@@ -109,6 +129,7 @@ class PushProducts(Flow):
                                   **{src.strip().lower(): dst.strip().lower() for src, dst in Mapping.objects.filter(
                                       integration=integration, kind=Mapping.Kind.ATTRIBUTE).values_list("source", "target")}}
         self.forced = bool(self.ctx.force_full or self.ctx.setting("force_product_resync"))
+        self.stock: dict | None = None  # {sku: {warehouse: qty}} for new listings, read once per run when needed
         skus = self.ctx.setting("product_update_skus") or None
         after = int(cursor.get("after_group") or 0)
         # Variants of one parent are contiguous (ordered by listing key), read in chunks: memory stays flat.
@@ -282,29 +303,85 @@ class PushProducts(Flow):
         nonce = f":{self.ctx.run.pk}" if self.forced else ""
         return f"{action}:{head.sku}:{fingerprint}{nonce}"
 
+    def _new_listing_stock(self, group) -> dict[str, list[dict]]:
+        """{seller sku: skus[].inventory[]} for a new listing, per the Inventory settings (issue 16: a new listing
+        is not created out of stock until the next inventory run). Not part of the fingerprint: stock changes
+        alone never re-push a listing (push_inventory carries them)."""
+        from inventory.models import Location
+
+        if self.stock is None:
+            integration = self.ctx.integration
+            self.stock = channel_quantities_for(self.ctx)
+            default = Location.objects.filter(integration=integration, is_default=True).first()
+            self.default_warehouse = default.external_id if default else ""
+            per_linked = not self.ctx.setting("inventory_location") and not self.ctx.setting("inventory_total_to_default_warehouse")
+            # Per linked location: every linked TikTok warehouse is listed (0 where nothing is in stock), so later
+            # inventory pushes can report to each of them.
+            self.linked_warehouses = set(Location.objects.filter(integration=integration, is_active=True, links_in__isnull=False)
+                                         .values_list("external_id", flat=True)) if per_linked else set()
+        return {p.sku: sku_inventory({**{wh: 0 for wh in self.linked_warehouses}, **self.stock.get(p.sku, {})},
+                                     default_id=self.default_warehouse, pre_owned=p.is_pre_owned)
+                for p in group}
+
     def _create(self, group, built, outcome, fingerprint):
         head = built["head"]
         draft = bool(built["attribute_problems"])
         key = self._key("create", head, fingerprint)
-        body = {**built["payload"], "save_mode": "AS_DRAFT" if draft else "LISTING", "idempotency_key": payload_hash(key)[:64]}
+        stock = self._new_listing_stock(group)
+        payload = dict(built["payload"], skus=[dict(sku, inventory=stock.get(sku["seller_sku"], []))
+                                               for sku in built["payload"]["skus"]])
+        body = {**payload, "save_mode": "AS_DRAFT" if draft else "LISTING", "idempotency_key": payload_hash(key)[:64]}
         response = self._once(kind=KIND_PRODUCT_PUSH, key=key, payload=body,
                               send=lambda: self.client.product_create(product=body))
+        # What TikTok now holds, so push_inventory sends only later changes (the outbox row's body if it was sent before).
+        sent_body = OutboundPush.objects.filter(integration=self.ctx.integration, kind=KIND_PRODUCT_PUSH,
+                                                idempotency_key=key[:191]).values_list("payload", flat=True).first() or body
         outcome.update(action="created", remote_product_id=str(response.get("product_id") or ""),
                        sku_ids={row.get("seller_sku"): str(row.get("id")) for row in response.get("skus") or []},
-                       status="DRAFT" if draft else "PENDING")
+                       status="DRAFT" if draft else "PENDING",
+                       inventory={sku.get("seller_sku"): {str(row.get("warehouse_id") or ""): int(row.get("quantity") or 0)
+                                                          for row in sku.get("inventory") or []}
+                                  for sku in sent_body.get("skus") or []})
+
+    def _recover(self, head, product_id: str, fingerprint: str) -> None:
+        self._once(kind=KIND_PRODUCT_PUSH, key=self._key("recover", head, fingerprint), payload={"product_ids": [product_id]},
+                   send=lambda: self.client.products_recover(product_ids=[product_id]))
 
     def _update(self, group, options, built, outcome, fingerprint):
+        """An existing listing, in the reference's order (§6.1): a DELETED one is recovered first (Recover:
+        DELETED → SELLER_DEACTIVATED; Get Product is not for FREEZE/DELETED products, so it is read only after),
+        activated when Switchyard's product is active, then edited. Update Price needs ACTIVATE, so a listing
+        that is not live gets its prices by Partial Edit (which applies price changes without re-audit). A
+        FREEZE listing is neither read nor written: a visible error until TikTok unfreezes it."""
         head, payload = built["head"], built["payload"]
         lead = options[group[0].pk]
         product_id = lead.remote_product_id
-        remote = self.client.product_get(product_id=product_id)
-        status = remote.get("status") or lead.listing_status
-        if status == DELETED:
-            if not self.ctx.setting("allow_recover_deleted_products"):
+        allow_recover = self.ctx.setting("allow_recover_deleted_products")
+        sent: list[str] = []
+        recovered = False
+        frozen = f"TikTok listing {product_id} is frozen (FREEZE): it cannot be read or changed until TikTok unfreezes it; nothing sent"
+        if lead.listing_status == FROZEN:
+            outcome.update(action="failed", error=frozen)
+            return
+        if lead.listing_status == DELETED:
+            if not allow_recover:
                 return self._create(group, built, outcome, fingerprint)
-            self._once(kind=KIND_PRODUCT_PUSH, key=self._key("recover", head, fingerprint), payload={"product_ids": [product_id]},
-                       send=lambda: self.client.products_recover(product_ids=[product_id]))
-            status = SELLER_DEACTIVATED
+            self._recover(head, product_id, fingerprint)
+            recovered = True
+            sent.append("recover")
+        remote = self.client.product_get(product_id=product_id)
+        status = remote.get("status") or (SELLER_DEACTIVATED if recovered else lead.listing_status)
+        if status == FROZEN:
+            outcome.update(action="failed", error=frozen, status=FROZEN)
+            return
+        if status == DELETED and not recovered:  # deleted since we last looked
+            if not allow_recover:
+                return self._create(group, built, outcome, fingerprint)
+            self._recover(head, product_id, fingerprint)
+            recovered = True
+            sent.append("recover")
+            remote = self.client.product_get(product_id=product_id)
+            status = remote.get("status") or SELLER_DEACTIVATED
         remote_skus = {sku.get("seller_sku"): str(sku.get("id")) for sku in remote.get("skus") or []}
         local_skus = {p.sku for p in group}
         consistent = set(remote_skus) == local_skus
@@ -312,53 +389,61 @@ class PushProducts(Flow):
             outcome.update(action="failed", error=f"variants inconsistent with TikTok (TikTok: {sorted(remote_skus)}, "
                                                    f"Switchyard: {sorted(local_skus)}); update blocked")
             return
+        want_active = head.status == head.Status.ACTIVE
+        may_change_status = self.ctx.setting("allow_deactivate_products")
+        # 1. activate (a recovered listing whenever Switchyard's product is active; otherwise per the setting)
+        if want_active and status == SELLER_DEACTIVATED and (recovered or may_change_status):
+            self._once(kind=KIND_PRODUCT_PUSH, key=self._key("activate", head, fingerprint), payload={"product_ids": [product_id]},
+                       send=lambda: self.client.products_activate(product_ids=[product_id]))
+            status = PENDING
+            sent.append("activate")
+        # 2. edit
         props = set(self.ctx.setting("product_update_properties") or [])
         safe_price_only = self.ctx.setting("safe_product_update") and not any(_hazmat_present(p) for p in [head, *group])
-        sent = []
+        send_prices = (s.PROP_PRICE in props or safe_price_only) and consistent
+        prices = [{"id": remote_skus[sku["seller_sku"]], **{k: sku[k] for k in ("price", "list_price") if k in sku}}
+                  for sku in payload["skus"] if sku["seller_sku"] in remote_skus] if send_prices else []
         if not consistent:
             # Bring TikTok's variants to parity (remote-only variants are removed by the full edit).
             self._once(kind=KIND_PRODUCT_PUSH, key=self._key("edit", head, fingerprint), payload=payload,
                        send=lambda: self.client.product_edit(product_id=product_id, product=payload))
             sent.append("full")
-        elif not safe_price_only:
+        else:
             partial = {}
-            if s.PROP_TITLE in props:
-                partial["title"] = payload["title"]
-            if s.PROP_DESCRIPTION in props:
-                partial["description"] = payload["description"]
-            if s.PROP_IMAGES in props:
-                partial["main_images"] = payload["main_images"]
-            if s.PROP_ATTRIBUTES in props:
-                partial["product_attributes"] = payload["product_attributes"]
-            if s.PROP_PACKAGE in props:
-                partial.update({k: payload[k] for k in ("package_weight", "package_dimensions") if k in payload})
-            if s.PROP_IMAGES in props and any("sku_img" in a for sku in payload["skus"] for a in sku.get("sales_attributes", [])):
-                partial["skus"] = [{"id": remote_skus.get(sku["seller_sku"], ""), "seller_sku": sku["seller_sku"],
-                                    "sales_attributes": sku["sales_attributes"]} for sku in payload["skus"] if "sales_attributes" in sku]
+            if not safe_price_only:
+                if s.PROP_TITLE in props:
+                    partial["title"] = payload["title"]
+                if s.PROP_DESCRIPTION in props:
+                    partial["description"] = payload["description"]
+                if s.PROP_IMAGES in props:
+                    partial["main_images"] = payload["main_images"]
+                if s.PROP_ATTRIBUTES in props:
+                    partial["product_attributes"] = payload["product_attributes"]
+                if s.PROP_PACKAGE in props:
+                    partial.update({k: payload[k] for k in ("package_weight", "package_dimensions") if k in payload})
+                if s.PROP_IMAGES in props and any("sku_img" in a for sku in payload["skus"] for a in sku.get("sales_attributes", [])):
+                    partial["skus"] = [{"id": remote_skus.get(sku["seller_sku"], ""), "seller_sku": sku["seller_sku"],
+                                        "sales_attributes": sku["sales_attributes"]} for sku in payload["skus"] if "sales_attributes" in sku]
+            if prices and status != ACTIVE:  # Update Price is for live listings only: prices ride on the partial edit
+                by_id = {row["id"]: row for row in partial.get("skus") or []}
+                for row in prices:
+                    by_id[row["id"]] = {**by_id.get(row["id"], {}), **row}
+                partial["skus"] = list(by_id.values())
+                prices = []
             if partial:
                 self._once(kind=KIND_PRODUCT_PUSH, key=self._key("partial", head, fingerprint), payload=partial,
                            send=lambda: self.client.product_partial_edit(product_id=product_id, product=partial))
                 sent.append("partial:" + ",".join(sorted(k for k in partial)))
-        if (s.PROP_PRICE in props or safe_price_only) and consistent:
-            prices = [{"id": remote_skus[sku["seller_sku"]], **{k: sku[k] for k in ("price", "list_price") if k in sku}}
-                      for sku in payload["skus"] if sku["seller_sku"] in remote_skus]
-            if prices:
-                self._once(kind=KIND_PRODUCT_PUSH, key=self._key("price", head, fingerprint), payload={"skus": prices},
-                           send=lambda: self.client.prices_update(product_id=product_id, skus=prices))
-                sent.append("price")
-        if self.ctx.setting("allow_deactivate_products"):
-            want_active = head.status == head.Status.ACTIVE
-            if want_active and status == SELLER_DEACTIVATED:
-                self._once(kind=KIND_PRODUCT_PUSH, key=self._key("activate", head, fingerprint), payload={"product_ids": [product_id]},
-                           send=lambda: self.client.products_activate(product_ids=[product_id]))
-                status = "PENDING"
-                sent.append("activate")
-            elif not want_active and status == ACTIVE:
-                self._once(kind=KIND_PRODUCT_PUSH, key=self._key("deactivate", head, fingerprint),
-                           payload={"product_ids": [product_id]},
-                           send=lambda: self.client.products_deactivate(product_ids=[product_id]))
-                status = SELLER_DEACTIVATED
-                sent.append("deactivate")
+        if prices:
+            self._once(kind=KIND_PRODUCT_PUSH, key=self._key("price", head, fingerprint), payload={"skus": prices},
+                       send=lambda: self.client.prices_update(product_id=product_id, skus=prices))
+            sent.append("price")
+        # 3. deactivate last (per the setting)
+        if may_change_status and not want_active and status == ACTIVE:
+            self._once(kind=KIND_PRODUCT_PUSH, key=self._key("deactivate", head, fingerprint), payload={"product_ids": [product_id]},
+                       send=lambda: self.client.products_deactivate(product_ids=[product_id]))
+            status = SELLER_DEACTIVATED
+            sent.append("deactivate")
         outcome.update(action="updated", remote_product_id=product_id, sku_ids=remote_skus, status=status, sent=sent,
                        price_only=bool(safe_price_only))
 
@@ -417,6 +502,10 @@ class PushProducts(Flow):
                 if outcome["problems"]:  # created as DRAFT: keep the problems visible
                     option.readiness_problems = outcome["problems"]
                     catalog_services.channel_options_set_readiness(options=[option])
+                inventory = (outcome.get("inventory") or {}).get(option.product.sku)
+                if inventory and "" not in inventory:  # the new listing's stock, sent with Create Product
+                    option.last_pushed_inventory = inventory
+                    catalog_services.channel_options_record_inventory(options=[option])
             if action == "created":
                 result.created += 1
             else:

@@ -153,18 +153,7 @@ class PushRefunds(Flow):
         outcome = {"refund_id": refund.pk, "order": order.external_id}
         try:
             if status in NOT_SHIPPED:
-                pending = client.returns_search(return_status=[BUYER_REQUEST_PENDING], order_ids=[order.external_id]).get(
-                    "return_orders") or []
-                pending = [r for r in pending if str(r.get("order_id")) == order.external_id]
-                if pending and not self.ctx.setting("reject_buyer_refund_on_seller_cancel"):
-                    outcome["error"] = (f"buyer refund request {pending[0].get('return_id')} is pending on order {order.external_id}; "
-                                        "turn on 'Reject Buyer Refund Requests for Seller-Initiated Cancellations' to cancel anyway")
-                    return outcome
-                for request in pending:
-                    rid = str(request.get("return_id"))
-                    self._once(f"{key}:reject:{rid}", {"return_id": rid}, lambda rid=rid: client.return_reject(
-                        return_id=rid, decision="REJECT_REFUND", reject_reason=REJECT_REASON,
-                        comment="Seller is cancelling the order", idempotency_key=f"{key}:reject:{rid}"))
+                # No buyer refund request can exist before Awaiting collection (reference §8.3): cancel directly.
                 line_ids = _line_item_ids(refund)
                 reason = self.ctx.setting("cancel_reason_not_shipped")
                 response = self._once(key, {"order_id": order.external_id, "cancel_reason": reason, "order_line_item_ids": line_ids},

@@ -420,6 +420,138 @@ def test_channel_cancellations_are_not_pushed_back(tiktok_integration, tiktok_ap
     assert tiktok_api.calls_to(c.PATH_CANCEL_ORDER) == []
 
 
+# --- cancellations from the fulfillment side (issue 16) --------------------------------------
+
+def _cancel_at_3pl(order, reason, status="canceledRestock"):
+    order_services.shipping_request_canceled_by_fulfillment(shipping_request=order.shipping_requests.get(), status=status, reason=reason)
+
+
+@pytest.mark.parametrize("reason,default,expected", [
+    ("Canceled in OSA: out of stock", "seller_cancel_reason_wrong_price", "seller_cancel_reason_out_of_stock"),
+    ("Canceled in OSA: no reason given", "seller_cancel_reason_wrong_price", "seller_cancel_reason_wrong_price"),
+    ("", "seller_cancel_paid_reason_address_not_deliver", "seller_cancel_paid_reason_address_not_deliver"),
+    ("seller_cancel_paid_reason_buyer_requested_cancellation", "seller_cancel_reason_out_of_stock",
+     "seller_cancel_paid_reason_buyer_requested_cancellation"),
+])
+def test_3pl_cancellation_is_pushed_once_with_the_3pl_reason_or_the_full_order_default(tiktok_integration, tiktok_api, order,
+                                                                                        reason, default, expected):
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    configure(tiktok_integration, cancel_push=True, cancel_reason_full_order=default)
+    _cancel_at_3pl(order, reason)
+    push(tiktok_integration, "push_cancellations")
+    push(tiktok_integration, "push_cancellations")
+    [call] = tiktok_api.calls_to(c.PATH_CANCEL_ORDER)
+    assert tiktok_api.body(call) == {"order_id": "576812345678901234", "cancel_reason": expected}
+    record = Cancellation.objects.get()
+    assert (record.source, record.is_full) == ("fulfillment", True)
+    assert OutboundPush.objects.get(kind="cancellation", idempotency_key=f"cancellation:{record.pk}").status == "sent"
+
+
+def test_3pl_cancellation_not_pushed_while_the_setting_is_off(tiktok_integration, tiktok_api, order):
+    _cancel_at_3pl(order, "out of stock")
+    assert tiktok_integration.flow_states.get(flow="push_cancellations").enabled is False
+    assert tiktok_api.calls_to(c.PATH_CANCEL_ORDER) == []
+
+
+def test_3pl_cancellation_after_a_partial_shipment_cancels_the_unshipped_line_items_out_of_stock(tiktok_integration, tiktok_api, order):
+    # given: one tee shipped, then the 3PL cancels the rest; the line-items default is "wrong price"
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    tiktok_api.fixture("GET", PROVIDERS, "shipping_providers__us.json")
+    tiktok_api.fixture("POST", MARK, "mark_package_shipped__ok.json")
+    configure(tiktok_integration, cancel_push=True, cancel_reason_line_items="seller_cancel_reason_wrong_price")
+    ship(order, "F1", [("TEE-BLK-L", 1)])
+    _cancel_at_3pl(order, "Canceled in OSA: no stock left")
+    # when
+    push(tiktok_integration, "push_cancellations")
+    push(tiktok_integration, "push_fulfillments")
+    push(tiktok_integration, "push_cancellations")
+    # then: the unshipped tee and the cap, out of stock (the only reason TikTok takes for line items)
+    [call] = tiktok_api.calls_to(c.PATH_CANCEL_ORDER)
+    assert tiktok_api.body(call) == {"order_id": "576812345678901234", "cancel_reason": "seller_cancel_reason_out_of_stock",
+                                     "order_line_item_ids": ["576812345678911112", "576812345678911113"]}
+    [mark] = tiktok_api.calls_to(MARK)
+    assert tiktok_api.body(mark)["order_line_item_ids"] == ["576812345678911111"]
+    order.refresh_from_db()
+    assert order.status == "fulfilled"
+
+
+@pytest.mark.parametrize("region,sent", [("GB", True), ("DE", False)])
+def test_line_cancellation_only_in_us_and_uk_shops(tiktok_integration, tiktok_api, order, region, sent):
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+    configure(tiktok_integration, cancel_push=True)
+    tiktok_integration.remote_state["shop_region"] = region
+    tiktok_integration.save(update_fields=["remote_state"])
+    ship(order, "F1", [("TEE-BLK-L", 2)])
+    _cancel_at_3pl(order, "out of stock")
+    run = push(tiktok_integration, "push_cancellations")
+    calls = tiktok_api.calls_to(c.PATH_CANCEL_ORDER)
+    if sent:
+        assert tiktok_api.body(calls[0]) == {"order_id": "576812345678901234", "cancel_reason": "seller_cancel_reason_out_of_stock_uk",
+                                             "order_line_item_ids": ["576812345678911113"]}
+    else:
+        assert calls == [] and run.status == "partial"
+        assert OpsException.objects.get(code="tiktok_line_cancel_unsupported").status == "open"
+        assert not OutboundPush.objects.filter(kind="cancellation").exists()
+
+
+# --- seller cancellation vs buyer refund request (issue 16, reference §5.4/§8.3) ----------------
+
+from integrations.connectors.tiktok import endpoints_catalog as ep  # noqa: E402
+
+BUYER_REFUND_PENDING = {"return_orders": [{"return_id": "R-BUYER", "order_id": "576812345678901234", "return_type": "REFUND",
+                                           "role": "BUYER", "return_status": "RETURN_OR_REFUND_REQUEST_PENDING"}],
+                        "next_page_token": ""}
+
+
+def _user_cancellation(order, status):
+    Order.objects.filter(pk=order.pk).update(channel_status=status)
+    return Cancellation.objects.create(order=order, integration=order.integration, source="user", is_full=True)
+
+
+def test_awaiting_collection_cancellation_with_a_pending_buyer_refund_waits_visibly_by_default(tiktok_integration, tiktok_api, order):
+    configure(tiktok_integration, cancel_push=True)
+    _user_cancellation(order, "AWAITING_COLLECTION")
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=BUYER_REFUND_PENDING)
+
+    run = push(tiktok_integration, "push_cancellations")
+
+    assert run.status == "partial" and "R-BUYER" in run.errors[0]["message"]
+    assert tiktok_api.calls_to(c.PATH_CANCEL_ORDER) == []
+    assert tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER")) == []
+    search = tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])
+    assert search == {"return_status": ["RETURN_OR_REFUND_REQUEST_PENDING"], "order_ids": ["576812345678901234"]}
+    assert OpsException.objects.get(code="tiktok_buyer_refund_pending").status == "open"
+
+
+def test_awaiting_collection_cancellation_rejects_the_buyer_refund_first_when_the_setting_is_on(tiktok_integration, tiktok_api, order):
+    configure(tiktok_integration, cancel_push=True, reject_buyer_refund_on_seller_cancel=True)
+    cancellation = _user_cancellation(order, "AWAITING_COLLECTION")
+    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=BUYER_REFUND_PENDING)
+    tiktok_api.ok("POST", ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+
+    push(tiktok_integration, "push_cancellations")
+    push(tiktok_integration, "push_cancellations")
+
+    [reject] = tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))
+    assert tiktok_api.body(reject)["decision"] == "REJECT_REFUND"
+    assert tiktok_api.query(reject)["idempotency_key"] == f"cancellation:{cancellation.pk}:reject:R-BUYER"
+    assert len(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)) == 1
+    assert tiktok_api.mock.calls.index(reject) < tiktok_api.mock.calls.index(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)[0])
+
+
+def test_unshipped_order_cancellation_never_looks_for_buyer_refund_requests_in_the_cancellation_push(tiktok_integration, tiktok_api,
+                                                                                                      order):
+    configure(tiktok_integration, cancel_push=True, reject_buyer_refund_on_seller_cancel=True)
+    _user_cancellation(order, "AWAITING_SHIPMENT")
+    tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
+
+    push(tiktok_integration, "push_cancellations")
+
+    assert tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH) == []
+    assert len(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)) == 1
+
+
 # --- buyer messages and order cards ----------------------------------------------------------
 
 SEND = c.PATH_CS_SEND_MESSAGE.format(conversation_id="7258327587692143234")
@@ -508,15 +640,21 @@ def test_empty_template_exception_resolves_once_a_template_is_set(tiktok_integra
     assert OpsException.objects.get(code="empty_message_template").status == "resolved"
 
 
-def test_setting_line_items_reason_is_used_for_partial_cancellations(tiktok_integration, tiktok_api, order):
+def test_setting_line_items_reason_other_than_out_of_stock_is_refused_visibly_until_changed(tiktok_integration, tiktok_api, order):
+    # reference §5.4: item-level cancel only with the out-of-stock reason — TikTok would reject "wrong price"
     tiktok_api.fixture("POST", c.PATH_CANCEL_ORDER, "cancel_order__ok.json")
     configure(tiktok_integration, cancel_push=True, cancel_reason_line_items="seller_cancel_reason_wrong_price")
     cancellation = Cancellation.objects.create(order=order, integration=tiktok_integration, source="user", is_full=False)
     CancellationLine.objects.create(cancellation=cancellation, order_line=order.lines.get(sku="CAP-RED"), sku="CAP-RED", quantity=1)
+    run = push(tiktok_integration, "push_cancellations")
+    assert tiktok_api.calls_to(c.PATH_CANCEL_ORDER) == [] and run.status == "partial"
+    assert OpsException.objects.get(code="tiktok_line_cancel_unsupported").status == "open"
+    configure(tiktok_integration, cancel_reason_line_items="seller_cancel_reason_out_of_stock")
     push(tiktok_integration, "push_cancellations")
     assert tiktok_api.body(tiktok_api.calls_to(c.PATH_CANCEL_ORDER)[0]) == {
-        "order_id": "576812345678901234", "cancel_reason": "seller_cancel_reason_wrong_price",
+        "order_id": "576812345678901234", "cancel_reason": "seller_cancel_reason_out_of_stock",
         "order_line_item_ids": ["576812345678911113"]}
+    assert OpsException.objects.get(code="tiktok_line_cancel_unsupported").status == "resolved"
 
 
 def test_setting_pull_orders_switches_the_pull_flow(tiktok_integration):

@@ -339,17 +339,149 @@ def test_allow_switchyard_to_deactivate_products(tiktok_integration, api, tee, _
         assert ChannelOption.objects.get(product=tee[1]).listing_status == "SELLER_DEACTIVATED"
 
 
-def test_recover_deleted_product_instead_of_creating(tiktok_integration, api, tee):
-    listed(tiktok_integration, tee, status="DELETED")
-    api.ok("GET", PRODUCT_PATH, data={"id": REMOTE_ID, "status": "DELETED", "skus": [
-        {"id": "1729592969712201112", "seller_sku": "TEE-RED-M"}, {"id": "1729592969712201113", "seller_sku": "TEE-BLUE-M"}]})
-    api.ok("POST", ep.PATH_PRODUCTS_RECOVER)
-    api.ok("POST", PRICE_PATH)
+TWO_SKUS = [{"id": "1729592969712201112", "seller_sku": "TEE-RED-M"}, {"id": "1729592969712201113", "seller_sku": "TEE-BLUE-M"}]
+PRICES = [{"id": "1729592969712201112", "price": {"amount": "19.99", "currency": "USD"}},
+          {"id": "1729592969712201113", "price": {"amount": "19.99", "currency": "USD"}}]
+
+
+def _answer_status_calls(api, remote_status):
+    api.ok("GET", PRODUCT_PATH, data={"id": REMOTE_ID, "status": remote_status, "skus": TWO_SKUS})
+    for path in (ep.PATH_PRODUCTS_RECOVER, ep.PATH_PRODUCTS_ACTIVATE, PARTIAL_PATH, PRICE_PATH):
+        api.ok("POST", path)
+
+
+def _sequence(api):
+    """(method, short path) of every call to the product endpoints, in order."""
+    names = {PRODUCT_PATH: "product", ep.PATH_PRODUCTS_RECOVER: "recover", ep.PATH_PRODUCTS_ACTIVATE: "activate",
+             PARTIAL_PATH: "partial_edit", PRICE_PATH: "price", ep.PATH_PRODUCTS: "create"}
+    out = []
+    for call in api.mock.calls:
+        path = call.request.url.split("?")[0].split("tiktokglobalshop.com")[-1]
+        if path in names:
+            out.append(f"{call.request.method} {names[path]}")
+    return out
+
+
+@pytest.mark.parametrize("stored, remote_after, expected, status", [
+    # live: read it, update the price
+    ("ACTIVATE", "ACTIVATE", ["GET product", "POST price"], "ACTIVATE"),
+    # deactivated by the seller: Update Price needs ACTIVATE, so the price goes by partial edit; not re-activated
+    ("SELLER_DEACTIVATED", "SELLER_DEACTIVATED", ["GET product", "POST partial_edit"], "SELLER_DEACTIVATED"),
+    # deleted: recover (never Get Product on it), read it, activate, then edit
+    ("DELETED", "SELLER_DEACTIVATED", ["POST recover", "GET product", "POST activate", "POST partial_edit"], "PENDING"),
+])
+def test_listing_state_decides_the_call_order(tiktok_integration, api, tee, stored, remote_after, expected, status):
+    listed(tiktok_integration, tee, status=stored)
+    _answer_status_calls(api, remote_after)
+
+    sync = run(tiktok_integration)
+
+    assert sync.updated == 1, sync.errors
+    assert _sequence(api) == expected
+    if "POST partial_edit" in expected:
+        assert api.body(api.calls_to(PARTIAL_PATH)[0]) == {"skus": PRICES}
+    else:
+        assert api.body(api.calls_to(PRICE_PATH)[0]) == {"skus": PRICES}
+    if "POST recover" in expected:
+        assert api.body(api.calls_to(ep.PATH_PRODUCTS_RECOVER)[0]) == {"product_ids": [REMOTE_ID]}
+        assert api.body(api.calls_to(ep.PATH_PRODUCTS_ACTIVATE)[0]) == {"product_ids": [REMOTE_ID]}
+    assert ChannelOption.objects.get(product=tee[1]).listing_status == status
+    assert run(tiktok_integration).updated == 0  # nothing sent twice
+    assert _sequence(api) == expected
+
+
+def test_frozen_listing_is_never_read_nor_written_and_the_problem_is_visible(tiktok_integration, api, tee):
+    listed(tiktok_integration, tee, status="FREEZE")
+    _answer_status_calls(api, "FREEZE")
+
+    sync = run(tiktok_integration)
+
+    assert _sequence(api) == []
+    assert sync.failed == 1 and "frozen" in sync.errors[0]["message"]
+    assert ChannelOption.objects.get(product=tee[1]).last_pushed_fingerprint == "old"
+
+
+def test_listing_found_deleted_on_read_is_recovered_then_activated(tiktok_integration, api, tee):
+    # the stored status was stale (ACTIVATE): Get Product says DELETED
+    listed(tiktok_integration, tee, status="ACTIVATE")
+    api.ok("GET", PRODUCT_PATH, data={"id": REMOTE_ID, "status": "DELETED", "skus": TWO_SKUS})
+    api.ok("GET", PRODUCT_PATH, data={"id": REMOTE_ID, "status": "SELLER_DEACTIVATED", "skus": TWO_SKUS})
+    for path in (ep.PATH_PRODUCTS_RECOVER, ep.PATH_PRODUCTS_ACTIVATE, PARTIAL_PATH):
+        api.ok("POST", path)
 
     run(tiktok_integration)
 
-    assert api.body(api.calls_to(ep.PATH_PRODUCTS_RECOVER)[0]) == {"product_ids": [REMOTE_ID]}
-    assert api.calls_to(ep.PATH_PRODUCTS) == []
+    assert _sequence(api) == ["GET product", "POST recover", "GET product", "POST activate", "POST partial_edit"]
+
+
+# --- new listings carry their stock (issue 16) ---
+
+@pytest.fixture
+def ops_connectors():
+    from tests.orders import factories as f
+
+    f.register()
+    yield
+    f.unregister()
+
+
+def _stock(tiktok_integration, quantities, *, default_id="7068517275539719942"):
+    from inventory.models import Location
+    from tests.orders import factories as f
+
+    tpl = f.three_pl()
+    Location.objects.create(integration=tiktok_integration, code="tt-default", external_id=default_id, name="TikTok default",
+                            is_default=True)
+    east, west = f.location(tpl, "wh-east"), f.location(tpl, "wh-west")
+    for sku, (a, b) in quantities.items():
+        product = Product.objects.get(sku=sku)
+        f.stock(east, product, a)
+        f.stock(west, product, b)
+    return east, west
+
+
+def test_create_sends_total_inventory_to_the_default_warehouse(tiktok_integration, api, tee, ops_connectors):
+    # "Send total inventory to a default warehouse id" is on by default
+    _stock(tiktok_integration, {"TEE-RED-M": (5, 2), "TEE-BLUE-M": (0, 3)})
+
+    run(tiktok_integration)
+
+    body = create_body(api)
+    assert [(s["seller_sku"], s["inventory"]) for s in body["skus"]] == [
+        ("TEE-RED-M", [{"warehouse_id": "7068517275539719942", "quantity": 7}]),
+        ("TEE-BLUE-M", [{"warehouse_id": "7068517275539719942", "quantity": 3}])]
+    red = ChannelOption.objects.get(product=tee[1])
+    assert red.last_pushed_inventory == {"7068517275539719942": 7}  # the next inventory run has nothing to resend
+
+
+def test_create_sends_inventory_per_linked_warehouse_when_totals_are_off(tiktok_integration, api, tee, ops_connectors):
+    from inventory.models import Location, LocationLink
+
+    configure(tiktok_integration, inventory_total_to_default_warehouse=False)
+    east, west = _stock(tiktok_integration, {"TEE-RED-M": (5, 2), "TEE-BLUE-M": (0, 3)})
+    second = Location.objects.create(integration=tiktok_integration, code="tt-west", external_id="7068517275539719999",
+                                     name="TikTok west")
+    LocationLink.objects.create(source=east, target=Location.objects.get(external_id="7068517275539719942"))
+    LocationLink.objects.create(source=west, target=second)
+
+    run(tiktok_integration)
+
+    body = create_body(api)
+    assert body["skus"][0]["inventory"] == [{"warehouse_id": "7068517275539719942", "quantity": 5},
+                                            {"warehouse_id": "7068517275539719999", "quantity": 2}]
+    assert body["skus"][1]["inventory"] == [{"warehouse_id": "7068517275539719942", "quantity": 0},
+                                            {"warehouse_id": "7068517275539719999", "quantity": 3}]
+
+
+def test_stock_changes_alone_do_not_make_a_listing_push(tiktok_integration, api, tee, ops_connectors):
+    east, _ = _stock(tiktok_integration, {"TEE-RED-M": (5, 2), "TEE-BLUE-M": (0, 3)})
+    run(tiktok_integration)
+    from tests.orders import factories as f
+    f.stock(east, tee[1], 40)
+
+    again = run(tiktok_integration)
+
+    assert again.unchanged == 1 and len(api.calls_to(ep.PATH_PRODUCTS)) == 1
 
 
 def test_recover_off_creates_a_new_listing(tiktok_integration, api, tee):

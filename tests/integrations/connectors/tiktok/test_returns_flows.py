@@ -201,7 +201,6 @@ def test_push_refund_uses_the_default_reason_of_the_order_state(tiktok_integrati
 def test_push_refund_for_not_shipped_order_cancels_with_the_default_reason(tiktok_integration, tiktok_api, order, local_refund):
     set_order_status(order, "AWAITING_SHIPMENT")
     configure(tiktok_integration, cancel_reason_not_shipped="seller_cancel_reason_wrong_price")
-    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data={"return_orders": [], "next_page_token": ""})
     tiktok_api.ok("POST", "/return_refund/202309/cancellations", data={"cancel_id": "C1", "cancel_status": "CANCELLATION_REQUEST_COMPLETE"})
 
     sync = run(tiktok_integration, "push_refunds")
@@ -215,30 +214,18 @@ PENDING = {"return_orders": [{"return_id": "R-BUYER", "order_id": ORDER_ID, "ret
                               "return_status": "RETURN_OR_REFUND_REQUEST_PENDING"}], "next_page_token": ""}
 
 
-def test_pending_buyer_refund_blocks_seller_cancellation_by_default(tiktok_integration, tiktok_api, order, local_refund):
+@pytest.mark.parametrize("reject", [False, True])
+def test_unshipped_order_cancellation_never_looks_for_buyer_refund_requests(tiktok_integration, tiktok_api, order, local_refund,
+                                                                            reject):
+    # reference §8.3: a buyer refund request exists from Awaiting collection onward, never on an unshipped order
     set_order_status(order, "AWAITING_SHIPMENT")
-    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=PENDING)
-
-    sync = run(tiktok_integration, "push_refunds")
-
-    assert sync.failed == 1 and "R-BUYER" in sync.errors[0]["message"]
-    assert tiktok_api.calls_to("/return_refund/202309/cancellations") == []
-    assert tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER")) == []
-
-
-def test_reject_buyer_refund_requests_setting_rejects_then_cancels(tiktok_integration, tiktok_api, order, local_refund):
-    set_order_status(order, "AWAITING_SHIPMENT")
-    configure(tiktok_integration, reject_buyer_refund_on_seller_cancel=True)
-    tiktok_api.ok("POST", ep.PATH_RETURNS_SEARCH, data=PENDING)
-    tiktok_api.ok("POST", ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))
+    configure(tiktok_integration, reject_buyer_refund_on_seller_cancel=reject)
     tiktok_api.ok("POST", "/return_refund/202309/cancellations", data={"cancel_id": "C1"})
 
     sync = run(tiktok_integration, "push_refunds")
 
     assert sync.created == 1
-    reject = tiktok_api.calls_to(ep.PATH_RETURN_REJECT.format(return_id="R-BUYER"))[0]
-    assert tiktok_api.body(reject)["decision"] == "REJECT_REFUND"
-    assert tiktok_api.body(tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH)[0])["order_ids"] == [ORDER_ID]
+    assert tiktok_api.calls_to(ep.PATH_RETURNS_SEARCH) == []
     assert len(tiktok_api.calls_to("/return_refund/202309/cancellations")) == 1
 
 
