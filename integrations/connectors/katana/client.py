@@ -16,14 +16,7 @@ from integrations.connectors.katana import settings as ks
 from integrations.exceptions import AuthError, PermanentError, RateLimitedError
 from integrations.http import BaseClient, CallCounter, parse_retry_after
 
-try:  # the shared limiter (integrations/outbound_rate.py, written by the lead)
-    from integrations.outbound_rate import outbound_pause, outbound_slot_acquire
-except ImportError:  # pragma: no cover — until it lands on main: no shared limiting
-    def outbound_slot_acquire(*, key: str, limit: int, per_seconds: int, max_wait: float = 60.0) -> float:
-        return 0.0
-
-    def outbound_pause(*, key: str, seconds: float) -> None:
-        return None
+from integrations import outbound_rate
 
 
 # Katana: 60 requests / 60 s per account (reference §1.3). A margin for clocks and other tools on the account.
@@ -124,7 +117,7 @@ class KatanaClient(BaseClient):
         status = response.status_code
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            outbound_pause(key=self.limiter_key, seconds=retry_after if retry_after is not None else RATE_WINDOW_SECONDS)
+            outbound_rate.outbound_pause(key=self.limiter_key, seconds=retry_after if retry_after is not None else RATE_WINDOW_SECONDS)
             raise RateLimitedError("katana: rate limited (429)", status=status, retry_after=retry_after)
         if status == 422:
             try:
@@ -142,7 +135,7 @@ class KatanaClient(BaseClient):
         return super().classify(response)
 
     def call(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> Any:
-        outbound_slot_acquire(key=self.limiter_key, limit=RATE_LIMIT, per_seconds=RATE_WINDOW_SECONDS)
+        outbound_rate.outbound_slot_acquire(key=self.limiter_key, limit=RATE_LIMIT, per_seconds=RATE_WINDOW_SECONDS)
         try:
             return self.request(method, path, params=params, json=json, headers={"Content-Type": "application/json"})
         except AuthError:
@@ -151,7 +144,7 @@ class KatanaClient(BaseClient):
             refused, self.token = self.token, self.token_refresher(self.token)
             if not self.token or self.token == refused:
                 raise
-            outbound_slot_acquire(key=self.limiter_key, limit=RATE_LIMIT, per_seconds=RATE_WINDOW_SECONDS)
+            outbound_rate.outbound_slot_acquire(key=self.limiter_key, limit=RATE_LIMIT, per_seconds=RATE_WINDOW_SECONDS)
             return self.request(method, path, params=params, json=json, headers={"Content-Type": "application/json"})
 
     def list_page(self, path: str, *, page: int = 1, **params: Any) -> Listing:
@@ -228,7 +221,7 @@ def make_client(integration, *, counter: CallCounter | None = None) -> KatanaCli
     from integrations.connectors.katana.connection import base_url
 
     creds = integration.get_credentials()
-    limiter_key = f"katana:{integration.remote_account_id or integration.pk}"
+    limiter_key = f"katana:{integration.pk}"
     if creds.get("api_key"):
         return KatanaClient(token=creds["api_key"], limiter_key=limiter_key, base_url=base_url(integration),
                             counter=counter)
