@@ -87,7 +87,7 @@ def emulator_seed(*, name: str, api_key: str, variants: list[dict] | None = None
         EmuObject.objects.update_or_create(account=account, kind="location", key=str(lid), defaults={"data": {
             "id": lid, "name": loc["name"], "legal_name": loc["name"], "is_primary": i == 0, "sales_allowed": True,
             "manufacturing_allowed": True, "purchase_allowed": True, "address": loc.get("address", {})}})
-    location_ids = [int(k) for k in account.objects.filter(kind="location").values_list("key", flat=True)]
+    location_ids = [int(k) for k in account.emu_objects.filter(kind="location").values_list("key", flat=True)]
     for v in variants or []:
         existing = _find(account, "variant", sku=v["sku"])
         vid = existing.data["id"] if existing else _next_id(account)
@@ -107,7 +107,7 @@ def _next_id(account: EmuAccount) -> int:
 
 
 def _find(account: EmuAccount, kind: str, **data) -> EmuObject | None:
-    for obj in account.objects.filter(kind=kind):
+    for obj in account.emu_objects.filter(kind=kind):
         if all(obj.data.get(k) == v for k, v in data.items()):
             return obj
     return None
@@ -137,7 +137,7 @@ def _add_stock(account: EmuAccount, variant_id: int, location_id: int, *, in_sto
 
 
 def _default_location(account: EmuAccount) -> int:
-    keys = sorted(int(k) for k in account.objects.filter(kind="location").values_list("key", flat=True))
+    keys = sorted(int(k) for k in account.emu_objects.filter(kind="location").values_list("key", flat=True))
     return keys[0] if keys else 1
 
 
@@ -183,7 +183,7 @@ def emulator_advance(*, account: EmuAccount, now: datetime | None = None) -> Non
         return
     now = now or timezone.now()
     due = now - timedelta(seconds=account.deliver_after_seconds)
-    for obj in account.objects.filter(kind="sales_order", deleted=False, created_at__lte=due):
+    for obj in account.emu_objects.filter(kind="sales_order", deleted=False, created_at__lte=due):
         if obj.data.get("status") == "NOT_SHIPPED":
             emulator_deliver(account=account, sales_order_id=obj.data["id"], now=now)
 
@@ -330,7 +330,7 @@ def handle(*, account: EmuAccount, method: str, resource: str, params, body: dic
             raise _invalid(errors)
         return 201, {"id": _next_id(account), **(body or {})}, {}
     if name == "sales_order_fulfillments" and method == "GET":
-        objs = account.objects.filter(kind="fulfillment").order_by("pk")
+        objs = account.emu_objects.filter(kind="fulfillment").order_by("pk")
         so_id = params.get("sales_order_id")
         data = [o.data for o in objs if so_id is None or str(o.data["sales_order_id"]) == str(so_id)]
         return (200, *_listing(data, params))
@@ -342,19 +342,19 @@ def handle(*, account: EmuAccount, method: str, resource: str, params, body: dic
             cid = _next_id(account)
             EmuObject.objects.create(account=account, kind="customer", key=str(cid), data={"id": cid, **body})
             return 201, {"id": cid, **body}, {}
-        data = [o.data for o in account.objects.filter(kind="customer").order_by("pk")
+        data = [o.data for o in account.emu_objects.filter(kind="customer").order_by("pk")
                 if all(str(o.data.get(k, "")) == params[k] for k in ("reference_id", "name") if k in params)]
         return (200, *_listing(data, params))
     if name == "variants" and method == "GET":
-        objs = _updated_filter(list(account.objects.filter(kind="variant").order_by("pk")), params)
+        objs = _updated_filter(list(account.emu_objects.filter(kind="variant").order_by("pk")), params)
         data = [o.data for o in objs if "sku" not in params or o.data["sku"] == params["sku"]]
         return (200, *_listing(data, params))
     if name == "locations" and method == "GET":
-        return (200, *_listing([o.data for o in account.objects.filter(kind="location").order_by("pk")], params))
+        return (200, *_listing([o.data for o in account.emu_objects.filter(kind="location").order_by("pk")], params))
     if name == "inventory" and method == "GET":
-        variants = {o.data["id"]: o.data for o in account.objects.filter(kind="variant")}
+        variants = {o.data["id"]: o.data for o in account.emu_objects.filter(kind="variant")}
         rows = []
-        for o in sorted(account.objects.filter(kind="inventory"), key=lambda o: (o.data["location_id"], o.data["variant_id"])):
+        for o in sorted(account.emu_objects.filter(kind="inventory"), key=lambda o: (o.data["location_id"], o.data["variant_id"])):
             d = o.data
             if params.get("location_id") and str(d["location_id"]) != params["location_id"]:
                 continue
@@ -371,7 +371,7 @@ def handle(*, account: EmuAccount, method: str, resource: str, params, body: dic
 
 def _so_list(account: EmuAccount, params) -> tuple[dict, dict]:
     include_deleted = params.get("include_deleted") == "true"
-    objs = [o for o in account.objects.filter(kind="sales_order").order_by("pk") if include_deleted or not o.deleted]
+    objs = [o for o in account.emu_objects.filter(kind="sales_order").order_by("pk") if include_deleted or not o.deleted]
     objs = _updated_filter(objs, params)
     for key in ("ecommerce_order_id", "order_no", "status", "customer_id"):
         if params.get(key):
@@ -384,14 +384,14 @@ def _so_create(account: EmuAccount, body: dict) -> dict:
     rows = body.get("sales_order_rows")
     if not isinstance(body.get("customer_id"), int):
         errors.append({"path": ".customer_id", "code": "required", "message": "must have required property 'customer_id'"})
-    elif not account.objects.filter(kind="customer", key=str(body["customer_id"])).exists():
+    elif not account.emu_objects.filter(kind="customer", key=str(body["customer_id"])).exists():
         errors.append({"path": ".customer_id", "code": "not_found", "message": f"customer {body['customer_id']} does not exist"})
     if not isinstance(rows, list) or not rows:
         errors.append({"path": ".sales_order_rows", "code": "minItems", "message": "must NOT have fewer than 1 items"})
         rows = []
     for i, row in enumerate(rows):
         errors += _check_fields(row, ROW_FIELDS, f".sales_order_rows[{i}]")
-        if not account.objects.filter(kind="variant", key=str(row.get("variant_id"))).exists():
+        if not account.emu_objects.filter(kind="variant", key=str(row.get("variant_id"))).exists():
             errors.append({"path": f".sales_order_rows[{i}].variant_id", "code": "not_found",
                            "message": f"variant {row.get('variant_id')} does not exist"})
     for i, address in enumerate(body.get("addresses") or []):

@@ -60,7 +60,7 @@ class EmuAccount(models.Model):
 class EmuObject(models.Model):
     """One Katana object of the emulator, as Katana's API shows it (`data`), keyed by kind and id."""
 
-    account = models.ForeignKey(EmuAccount, on_delete=models.CASCADE, related_name="objects")
+    account = models.ForeignKey(EmuAccount, on_delete=models.CASCADE, related_name="emu_objects")
     kind = models.CharField(max_length=40)  # sales_order, fulfillment, customer, product, variant, location, inventory, token
     key = models.CharField(max_length=120)
     data = models.JSONField(default=dict)
