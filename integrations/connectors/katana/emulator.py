@@ -42,7 +42,7 @@ PATCH_FIELDS = {"status", "order_no", "customer_id", "location_id", "currency", 
 CUSTOMER_FIELDS = {"name", "first_name", "last_name", "company", "email", "phone", "currency", "category", "reference_id",
                    "discount_rate", "comment", "addresses"}
 FEE_FIELDS = {"sales_order_id", "amount", "description", "tax_rate_id"}
-CARRIERS = (("Royal Mail", "Tracked 48"), ("DPD UK", "Next day"), ("UPS", "ground"))
+CARRIERS = (("Royal Mail", "Tracked 48"), ("DPD UK", "Next day"))
 
 
 class EmuError(Exception):

@@ -55,8 +55,9 @@ class PullProducts(KatanaFlow):
         if not changed:
             return
         products, created = catalog_services.products_upsert_from_remote(products=[
-            {"sku": master[v.id], "name": v.name, "price": v.price, "barcode": v.barcode,
-             "variant_options": v.attributes} for v in changed])
+            # Katana's empty values never blank what the catalog has (a barcode, variant options set here).
+            {"sku": master[v.id], "name": v.name, "price": v.price, "barcode": v.barcode or None,
+             "variant_options": v.attributes or None} for v in changed])
         result.created += created
         result.updated += len(changed) - created
         services.external_refs_bind(integration=self.integration, kind=VARIANT_REF, rows=[
