@@ -41,4 +41,5 @@ SPEC = r.ConnectorSpec(
     supports_channel_sku=True,
     connection_tester="integrations.connectors.katana.connection.katana_connection_test",
     readme="integrations/connectors/katana/README.md",
+    extra={"admin_links": (("Connect with Katana (OAuth)", "integrations:katana:connect"),)},
 )
