@@ -92,13 +92,16 @@ class SalesOrderSupport(KatanaFlow):
 
     def push_attempt(self, *, kind: str, key: str, obj) -> tuple[OutboundPush, int]:
         """The push ledger row, its attempt counted and committed BEFORE the request; returns (row, earlier attempts)."""
+        if self.ctx.dry_run:  # a dry run writes nothing, not even the ledger row
+            push = OutboundPush.objects.filter(integration=self.integration, kind=kind, idempotency_key=key).first()
+            return push or OutboundPush(integration=self.integration, kind=kind, idempotency_key=key), \
+                (push.attempts if push else 0)
         push, _ = OutboundPush.objects.get_or_create(
             integration=self.integration, kind=kind, idempotency_key=key,
             defaults={"object_id": obj.pk, "content_type": ContentType.objects.get_for_model(obj)},
         )
         earlier = push.attempts
-        if not self.ctx.dry_run:
-            OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
+        OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
         return push, earlier
 
     def rows_for(self, lines: list[tuple], *, location_id: int | None) -> tuple[list[m.RowOut], dict, dict]:
@@ -234,9 +237,11 @@ class PushSalesOrders(SalesOrderSupport):
         for o in page.items:
             sr = o.shipping_request
             result.fetched += 1
-            push = OutboundPush.objects.get(integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference) \
-                if o.kind != "rejected" else OutboundPush.objects.filter(
-                    integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference).first()
+            push = OutboundPush.objects.filter(integration=self.integration, kind=PUSH_KIND,
+                                               idempotency_key=sr.reference).first()
+            if push is None and o.kind != "rejected":  # dry run: the ledger row was never written
+                push = OutboundPush.objects.create(integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference,
+                                                   object_id=sr.pk, content_type=ContentType.objects.get_for_model(sr))
             if o.kind == "sent":
                 self.bind_variants(o.variants)
                 already = push.status == OutboundPush.Status.SENT
@@ -262,7 +267,7 @@ class PushSalesOrders(SalesOrderSupport):
                 order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code,
                                                               cause_key=o.cause_key)
                 result.record_error(external_id=sr.reference, field=o.code, message=o.message)
-            else:  # transient: stays pending; the next run looks the sales order up before creating
+            elif push is not None:  # transient: stays pending; the next run looks the sales order up before creating
                 OutboundPush.objects.filter(pk=push.pk).update(last_error=o.message)
 
 

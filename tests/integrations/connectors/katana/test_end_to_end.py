@@ -115,3 +115,52 @@ def test_emulator_pages_with_x_pagination_strings(katana_integration, emulator):
     client = make_client(katana_integration)
     listings = list(client.iterate("/variants"))
     assert [len(li.items) for li in listings] == [250, 12] and listings[0].total_pages == 2
+
+
+def test_dry_run_push_writes_nothing_anywhere(katana_integration, emulator, uk_order, make_sr):
+    from integrations.models import OutboundPush
+
+    run_flow(katana_integration, "pull_products")
+    sr = make_sr(uk_order)
+    run = run_flow(katana_integration, "push_orders", dry_run=True)
+    assert run.status == SyncRun.Status.SUCCEEDED and run.dry_run
+    assert not EmuObject.objects.filter(kind="sales_order").exists() and not OutboundPush.objects.exists()
+    sr.refresh_from_db()
+    assert sr.status == ShippingRequestStatus.READY_FOR_FULFILLMENT and sr.external_id == ""
+
+
+def test_emulator_delivery_webhook_is_signed_and_accepted(katana_integration, emulator, uk_order, make_sr, client,
+                                                          django_capture_on_commit_callbacks, responses):
+    import hashlib
+    import hmac
+
+    from django.urls import reverse
+
+    from integrations import services
+    from integrations.models import FlowState
+
+    services.integration_update_settings(integration=katana_integration,
+                                         values={**katana_integration.settings, "webhooks_enabled": True})
+    katana_integration.set_credentials({**katana_integration.get_credentials(), "webhook_token": "tok-1"})
+    katana_integration.save()
+    hook = "https://hub.example/integrations/katana/webhook/%d/" % katana_integration.pk
+    emulator.webhook_url, emulator.webhook_token = hook, "tok-1"
+    emulator.save()
+    received = []
+    responses.add_callback("POST", hook, callback=lambda r: received.append(r) or (202, {}, b""))
+    run_flow(katana_integration, "pull_products")
+    make_sr(uk_order)
+    run_flow(katana_integration, "push_orders")
+    so = EmuObject.objects.get(kind="sales_order")
+    with django_capture_on_commit_callbacks(execute=True):
+        emu.emulator_deliver(account=emulator, sales_order_id=so.data["id"])
+    assert [json.loads(r.body)["action"] for r in received] == ["sales_order.delivered", "sales_order.updated"]
+    body = received[0].body
+    assert received[0].headers["x-sha2-signature"] == hmac.new(b"tok-1", body, hashlib.sha256).hexdigest()
+    response = client.post(reverse("integrations:katana:webhook", args=[katana_integration.pk]), data=body,
+                           content_type="application/json", HTTP_X_SHA2_SIGNATURE=received[0].headers["x-sha2-signature"])
+    assert response.status_code == 202
+    state = FlowState.objects.get(integration=katana_integration, flow="pull_fulfillments")
+    assert state.pending_params == {"sales_order_ids": [str(so.data["id"])]}
+    run = services.flow_run_pending(flow_state=state)
+    assert run.created == 1 and Fulfillment.objects.count() == 1
