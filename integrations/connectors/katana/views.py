@@ -53,9 +53,14 @@ def callback(request):
 @csrf_exempt
 @require_POST
 def webhook(request, integration_pk: int):
+    header = settings.WEBHOOK_CLIENT_IP_HEADER
+    remote_addr = (request.META.get(header, "") if header else "") or request.META.get("REMOTE_ADDR", "")
     outcome = webhooks.webhook_receive(integration_pk=integration_pk, body=request.body,
-                                       signature=request.headers.get("x-sha2-signature", ""))
-    return HttpResponse(outcome.note, status=outcome.status, content_type="text/plain")
+                                       signature=request.headers.get("x-sha2-signature", ""), remote_addr=remote_addr)
+    response = HttpResponse(outcome.note, status=outcome.status, content_type="text/plain")
+    if outcome.retry_after:
+        response["Retry-After"] = str(outcome.retry_after)
+    return response
 
 
 # --- emulator (sandbox only) ---------------------------------------------------------------------------------------

@@ -210,3 +210,12 @@ def test_webhook_queues_a_targeted_refetch_and_duplicates_merge(client, katana_i
 def test_webhook_off_is_refused(client, katana_integration):
     url = reverse("integrations:katana:webhook", args=[katana_integration.pk])
     assert client.post(url, data=b"{}", content_type="application/json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_webhook_flood_from_one_address_is_rate_limited(client, katana_integration, settings):
+    settings.WEBHOOK_RATE_LIMIT_PER_ADDRESS = 2
+    settings_set(katana_integration, webhooks_enabled=True)
+    url = reverse("integrations:katana:webhook", args=[katana_integration.pk])
+    codes = [client.post(url, data=b"{}", content_type="application/json").status_code for _ in range(3)]
+    assert codes[:2] == [401, 401] and codes[2] == 429
