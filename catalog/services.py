@@ -91,3 +91,37 @@ def channel_option_set_channel_sku(*, option: ChannelOption, channel_sku: str) -
     option.full_clean()
     option.save()
     return option
+
+
+_UPSERT_FIELDS = ("name", "price", "barcode", "variant_options")
+
+
+def products_upsert_from_remote(*, products: list[dict]) -> tuple[dict[str, Product], int]:
+    """Create or update catalog products by master SKU from a source-of-truth system (e.g. Katana's products pull).
+    Each dict: sku, name, and optionally price, barcode, variant_options. Bulk per page: one read, one bulk insert
+    (ignoring a product another worker created meanwhile, then re-read), one save per changed product.
+    Returns ({sku: Product}, number created)."""
+    from catalog.sku import sku_normalize
+
+    wanted: dict[str, dict] = {}
+    for data in products:
+        sku = sku_normalize(str(data["sku"]))
+        if not sku:
+            raise ValueError("a product needs a SKU")
+        wanted[sku] = {k: data[k] for k in _UPSERT_FIELDS if k in data and data[k] is not None}
+    existing = {p.sku: p for p in Product.objects.filter(sku__in=list(wanted))}
+    missing = [sku for sku in wanted if sku not in existing]
+    Product.objects.bulk_create([Product(sku=sku, **{"name": sku, **wanted[sku]}) for sku in missing], ignore_conflicts=True)
+    created = len(missing)
+    if missing:
+        existing.update({p.sku: p for p in Product.objects.filter(sku__in=missing)})
+    for sku, values in wanted.items():
+        product = existing[sku]
+        if sku in missing:
+            continue
+        changed = [k for k, v in values.items() if getattr(product, k) != v]
+        if changed:
+            for k in changed:
+                setattr(product, k, values[k])
+            product.save(update_fields=changed + ["updated_at"])
+    return existing, created

@@ -110,6 +110,7 @@ CONNECTORS: dict[str, ConnectorSpec] = {}
 CONNECTOR_MODULES = [
     "integrations.connectors.tiktok",
     "integrations.connectors.osa",
+    "integrations.connectors.katana",
 ]
 
 

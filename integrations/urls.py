@@ -10,6 +10,7 @@ app_name = "integrations"
 CONNECTOR_URLS = [
     ("tiktok/", "integrations.connectors.tiktok.urls"),
     ("osa/", "integrations.connectors.osa.urls"),
+    ("katana/", "integrations.connectors.katana.urls"),
 ]
 SANDBOX_URLS = "integrations.sandbox.urls"
 

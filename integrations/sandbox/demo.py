@@ -20,7 +20,9 @@ from integrations.sandbox.models import EmuApp, EmuOrder, EmuShop, EmuSku
 
 log = logging.getLogger(__name__)
 
-US_NAME, UK_NAME, OSA_NAME = "TikTok US", "TikTok UK", "OSA (sandbox)"
+US_NAME, UK_NAME, OSA_NAME, KATANA_NAME = "TikTok US", "TikTok UK", "OSA (sandbox)", "Katana (sandbox)"
+KATANA_ACCOUNT = "sandbox-demo"
+KATANA_DELIVER_AFTER_SECONDS = 20
 DEMO_APP_KEY = "sandbox-demo-app"
 OSA_DOMAIN = "sandbox-demo"
 HOLD_MINUTES = 1
@@ -36,12 +38,14 @@ STOCK = 200
 
 TIKTOK_FLOWS = ("pull_orders", "push_fulfillments", "push_cancellations", "pull_locations", "pull_products", "push_inventory",
                 "pull_returns", "pull_refunds", "pull_statements")
+KATANA_FLOWS = ("push_orders", "cancel_orders", "pull_fulfillments", "pull_products", "pull_locations", "pull_inventory")
 OSA_FLOWS = ("push_shipping_requests", "cancel_shipping_requests", "pull_order_statuses", "pull_fulfillments", "pull_inventory",
              "pull_locations")
 
 
-def demo_seed(*, traffic: bool = True) -> str:
-    """`traffic=False`: everything but the generated orders (the soak test drives its own traffic)."""
+def demo_seed(*, traffic: bool = True, katana: bool = True) -> str:
+    """`traffic=False`: everything but the generated orders (the soak test drives its own traffic). `katana=False`:
+    no Katana integration (every order goes to OSA, as before Katana existed)."""
     if not settings.SANDBOX_ENABLED:
         return ""
     notes: list[str] = []
@@ -55,13 +59,22 @@ def demo_seed(*, traffic: bool = True) -> str:
     _flows(us, TIKTOK_FLOWS)  # US fully set up first: the UK integration is its imported copy
     uk = _tiktok_uk(app, uk_shop, us, notes)
     _product_push_us_only(uk)
-    osa_location = _locations(osa, [(us, us_shop), (uk, uk_shop)], notes)
+    katana_location = _katana(uk, notes) if katana else None
+    # With Katana, the UK shop's orders and stock are Katana's; the US shop stays on OSA.
+    osa_channels = [(us, us_shop)] if katana_location is not None else [(us, us_shop), (uk, uk_shop)]
+    osa_location = _locations(osa, osa_channels, notes)
     _inventory(osa_location, notes)
     _rules(osa_location, notes)
+    if katana_location is not None:
+        _katana_links(katana_location, uk_shop, uk, notes)
+        for shop_integration in (us, uk):  # stock per linked location: OSA's to the US shop, Katana's to the UK shop
+            _settings_apply(shop_integration, {"inventory_total_to_default_warehouse": False})
     _mappings(osa, uk, notes)
     _flows(uk, TIKTOK_FLOWS)  # no-op when the import carried the flow schedules over
     if osa:
         _flows(osa, OSA_FLOWS)
+    if katana_location is not None:
+        _flows(katana_location.integration, KATANA_FLOWS)
     if not traffic:
         return "Sandbox demo: " + "; ".join(notes)
     created = _traffic([us_shop, uk_shop])
@@ -331,3 +344,53 @@ def _product_push_us_only(uk: Integration) -> None:
 
     for product in Product.objects.filter(sku__in=[sku for sku, *_ in PUSH_PRODUCTS]):
         ChannelOption.objects.update_or_create(integration=uk, product=product, defaults={"sync_enabled": False})
+
+
+# --- Katana (the UK shop's orders) ---
+
+def _katana(uk: Integration, notes: list[str]):
+    """A Katana integration on the Katana emulator (API key mode), its location and stock; returns the location
+    UK orders are routed to."""
+    from integrations import services
+    from integrations.connectors.katana import emulator as katana_emulator
+    from inventory.services import inventory_levels_set, locations_upsert_from_remote
+
+    integration = Integration.objects.filter(name=KATANA_NAME).first()
+    if integration is None:
+        from catalog.models import Product
+
+        names = dict(Product.objects.filter(sku__in=[s for s, *_ in VARIANTS + SIMPLE]).values_list("sku", "name"))
+        account = katana_emulator.emulator_seed(
+            name=KATANA_ACCOUNT, api_key=f"katana-demo-{secrets.token_urlsafe(12)}", quantity=STOCK,
+            deliver_after_seconds=KATANA_DELIVER_AFTER_SECONDS, locations=[{"name": "Katana UK warehouse"}],
+            variants=[{"sku": sku, "name": names.get(sku, label), "price": price} for sku, label, price, _ in VARIANTS + SIMPLE])
+        integration = services.integration_create(name=KATANA_NAME, connector="katana", environment="sandbox",
+                                                  credentials={"api_key": account.api_key})
+        _settings_apply(integration, {"channel_integrations": [UK_NAME], "inventory_buffer_minutes": 1})
+        notes.append("Katana integration on the Katana emulator (UK shop orders)")
+    # As "Pull locations from Katana" maps them (the emulator's location 1).
+    [location] = locations_upsert_from_remote(integration=integration, locations=[
+        {"external_id": "1", "name": "Katana UK warehouse", "kind": "warehouse", "is_default": True, "reports_fulfillable": True}])
+    from inventory.models import InventoryLevel
+
+    if not InventoryLevel.objects.filter(location=location).exists():
+        inventory_levels_set(location=location, reason="demo seed", basis="fulfillable", quantities={
+            sku: {"on_hand": STOCK, "fulfillable": STOCK} for sku, *_ in VARIANTS + SIMPLE})
+    return location
+
+
+@transaction.atomic
+def _katana_links(location, uk_shop: EmuShop, uk: Integration, notes: list[str]) -> None:
+    """Katana location → the UK TikTok warehouses (its stock reaches TikTok UK); a routing rule sends UK orders there."""
+    from inventory.models import LocationLink
+    from inventory.services import locations_upsert_from_remote
+    from orders.models import RoutingRule, RoutingRuleLocation
+
+    rows = [{"external_id": w.warehouse_id, "name": w.name, "is_default": w.is_default, "address": w.address}
+            for w in uk_shop.warehouses.order_by("id")]
+    for target in locations_upsert_from_remote(integration=uk, locations=rows):
+        LocationLink.objects.get_or_create(source=location, target=target)
+    rule, _ = RoutingRule.objects.get_or_create(name="Demo: TikTok UK orders to Katana",
+                                                defaults={"position": 5, "integration": uk})
+    RoutingRuleLocation.objects.get_or_create(rule=rule, location=location, defaults={"rank": 1})
+    notes.append("routing rule: TikTok UK → Katana; Katana stock → TikTok UK")

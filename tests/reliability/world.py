@@ -12,9 +12,9 @@ from integrations import registry, services
 from integrations.models import FlowState, Integration, SyncRun
 from tests.reliability.remote import Remote
 
-US, OSA = "TikTok US", "OSA (sandbox)"
+US, OSA, KATANA = "TikTok US", "OSA (sandbox)", "Katana (sandbox)"
 # Which integration of the world runs the flows of each connector.
-INTEGRATION_OF = {"tiktok": US, "osa": OSA}
+INTEGRATION_OF = {"tiktok": US, "osa": OSA, "katana": KATANA}
 
 
 def registry_flows() -> list[tuple[str, str]]:
@@ -41,7 +41,8 @@ class World:
         Integration.objects.update(created_at=timezone.now() - timedelta(days=2))  # orders placed hours ago are in scope
         EmuOrder.objects.all().delete()  # the demo's generated traffic: this suite places its own orders
         EmuShop.objects.update(webhooks_enabled=False, pay_after_seconds=0, remorse_seconds=0, qps=100000)
-        Integration.objects.filter(name="TikTok UK").update(is_active=False)  # one channel is enough here
+        # One channel is enough here; Katana serves the UK shop only (its flows: tests/integrations/connectors/katana).
+        Integration.objects.filter(name__in=["TikTok UK", KATANA]).update(is_active=False)
         for integration in (self.us, self.osa):
             services.flow_states_ensure(integration=integration)
         return self

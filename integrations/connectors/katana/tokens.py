@@ -1,0 +1,119 @@
+"""OAuth tokens (Katana's login host, reference §1.1): access + refresh token stored encrypted in the credentials,
+access expiry in `Integration.auth_expires_at`. Refresh tokens rotate and reusing an expired one invalidates the
+chain, so a refresh is single-flight across workers: it holds the `TokenRefreshLease` row lock for the whole call,
+re-reads the tokens after the lock, and stores both new tokens in one write. A worker arriving meanwhile waits on
+the lock, then uses the token just stored. A refused refresh puts the integration in Error with a "Re-authorize
+Katana" exception and its flows paused; connecting again (auth.oauth_complete) clears all three."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from integrations import services
+from integrations.connectors.katana.models import TokenRefreshLease
+from integrations.exceptions import AuthError, PermanentError
+from integrations.http import BaseClient
+from integrations.models import Integration, OpsException
+
+REAUTHORIZE_CODE = "katana_reauthorize"
+REAUTHORIZE_DEDUP_KEY = "katana:reauthorize:{pk}"
+REFRESH_AHEAD = timedelta(minutes=5)
+_TOKEN_FIELDS = ("credentials_encrypted", "remote_state", "auth_expires_at")
+
+
+class KatanaAuthClient(BaseClient):
+    """The login host's token endpoint (form-encoded POST)."""
+
+    role = "katana-auth"
+
+    def __init__(self, *, token_url: str, **kwargs):
+        super().__init__(**kwargs)
+        self.token_url = token_url
+
+    @sensitive_variables("form")
+    def token(self, *, form: dict) -> dict:
+        return self.request("POST", self.token_url, data=form)
+
+    @classmethod
+    def for_integration(cls, integration: Integration) -> "KatanaAuthClient":
+        from integrations.connectors.katana.connection import oauth_urls
+
+        return cls(token_url=oauth_urls(integration)[1])
+
+
+@sensitive_variables("data", "creds")
+def tokens_store(*, integration: Integration, data: dict, now: datetime | None = None) -> None:
+    """Persist both tokens and the access expiry in one write (keep the newest refresh token)."""
+    if not data.get("access_token") or not data.get("refresh_token"):
+        raise AuthError("katana: token answer without access_token/refresh_token")
+    now = now or timezone.now()
+    creds = integration.get_credentials()
+    creds.update(access_token=data["access_token"], refresh_token=data["refresh_token"])
+    integration.set_credentials(creds)
+    try:
+        expires_in = int(data.get("expires_in") or 0)
+    except (TypeError, ValueError):
+        expires_in = 0
+    integration.auth_expires_at = now + timedelta(seconds=expires_in) if expires_in else None
+    integration.remote_state = {**(integration.remote_state or {}), "token_refreshed_at": now.isoformat()}
+    integration.save(update_fields=["credentials_encrypted", "remote_state", "auth_expires_at", "updated_at"])
+
+
+def token_needs_refresh(*, integration: Integration, now: datetime | None = None) -> bool:
+    if not integration.auth_expires_at:
+        return False
+    return integration.auth_expires_at - (now or timezone.now()) <= REFRESH_AHEAD
+
+
+@sensitive_variables("creds", "data", "stale_access_token")
+def token_refresh(*, integration: Integration, stale_access_token: str = "") -> str:
+    """Refresh the pair once across all workers and return the access token to use. When the stored token differs
+    from `stale_access_token` another worker refreshed meanwhile: that token is returned, no call is made. Call it
+    outside other transactions (the new tokens commit with the refresh)."""
+    TokenRefreshLease.objects.get_or_create(integration_id=integration.pk)
+    rejected: Exception | None = None
+    with transaction.atomic():
+        TokenRefreshLease.objects.select_for_update().get(integration_id=integration.pk)
+        fresh = Integration.objects.get(pk=integration.pk)
+        creds = fresh.get_credentials()
+        current = creds.get("access_token", "")
+        if stale_access_token and current and current != stale_access_token:
+            token = current
+        elif not stale_access_token and current and not token_needs_refresh(integration=fresh):
+            token = current
+        elif not creds.get("refresh_token"):
+            token, rejected = "", AuthError("katana: no refresh token stored")
+        else:
+            form = {"grant_type": "refresh_token", "client_id": creds.get("oauth_client_id", ""),
+                    "client_secret": creds.get("oauth_client_secret", ""), "refresh_token": creds["refresh_token"]}
+            try:
+                data = KatanaAuthClient.for_integration(fresh).token(form=form)
+            except (AuthError, PermanentError) as exc:  # answered and refused: retrying cannot help
+                token, rejected = "", exc
+            else:
+                tokens_store(integration=fresh, data=data or {})
+                token = data["access_token"]
+    for name in _TOKEN_FIELDS:
+        setattr(integration, name, getattr(fresh, name))
+    if rejected is not None:
+        raise reauthorize_required(integration=integration, reason=str(rejected))
+    return token
+
+
+def reauthorize_required(*, integration: Integration, reason: str) -> AuthError:
+    """Error status, flows paused, an open exception with the way out; returns the error to raise."""
+    link = reverse("integrations:katana:connect", args=[integration.pk])
+    message = (f"Re-authorize Katana: open {link} (“Connect with Katana” on the integration page) and log in again. "
+               f"Katana refused the token refresh ({reason}); flows are paused until then.")
+    pause = "Re-authorize Katana: the token refresh was refused"
+    Integration.objects.filter(pk=integration.pk).update(paused_reason=pause)
+    integration.paused_reason = pause
+    services.integration_mark_error(integration=integration, message=message)
+    services.exception_raise(category=OpsException.Category.CONNECTOR, code=REAUTHORIZE_CODE, integration=integration,
+                             dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk), message=message)
+    return AuthError(message)
