@@ -32,7 +32,9 @@ ROLES = ("superuser", "admins", "ops", "nogroup", "anonymous")
 # Public by design: the webhook (signature-verified, POST only), the sandbox emulators (their own emulated
 # credentials; refused in production by `check --deploy`), the login page and Django's admin catch-all.
 PUBLIC = {"admin:login", "admin:logout"}
-PUBLIC_PREFIXES = ("integrations:osa:emu-", "integrations:sandbox:")
+PUBLIC_PREFIXES = ("integrations:sandbox:",)
+# Every connector's emulator endpoints (integrations:<connector>:emu-...): the sandbox's own emulated credentials.
+EMULATOR_URL = re.compile(r"^integrations:[a-z0-9_]+:emu-")
 # Every connector's webhook endpoint (integrations:<connector>:webhook...): public, signature-verified.
 WEBHOOK_URL = re.compile(r"^integrations:[a-z0-9_]+:[a-z0-9_-]*webhook[a-z0-9_-]*$")
 # A connector's authorization views: the credentials permission of Integration admins (issue #11, critical 3).
@@ -42,7 +44,10 @@ NOT_VIEWS = ("admin:autocomplete", "admin:view_on_site", "admin:app_list", "admi
 
 
 def is_public(name: str) -> bool:
-    return name in PUBLIC or name.startswith(PUBLIC_PREFIXES) or bool(WEBHOOK_URL.match(name))
+    return (name in PUBLIC or name.startswith(PUBLIC_PREFIXES) or bool(WEBHOOK_URL.match(name))
+            or bool(EMULATOR_URL.match(name)))
+
+
 MODEL_URL = re.compile(r"^admin:(?P<app>[a-z_]+?)_(?P<model>[a-z]+)_(?P<view>changelist|add|change|delete|history|import|"
                        r"process_import|export)$")
 
@@ -177,6 +182,8 @@ CUSTOM = {
     "integrations:tiktok:connect": {"superuser", "admins"},
     "integrations:tiktok:callback": {"superuser", "admins"},
     "integrations:tiktok:select_shop": {"superuser", "admins"},
+    "integrations:katana:connect": {"superuser", "admins"},
+    "integrations:katana:callback": {"superuser", "admins"},
     "admin:integrations_integration_history_settings": {"superuser", "admins", "ops"},
     "admin:integrations_integration_configuration_import": {"superuser", "admins"},
     "admin:index": {"superuser", "admins", "ops", "nogroup"},

@@ -240,8 +240,10 @@ def emulator_rate_limit(*, account: EmuAccount, now: datetime | None = None) -> 
 def oauth_authorize(*, params) -> str:
     """The user "logs in" at once: a single-use code for the client's account; returns the redirect URL."""
     account = EmuAccount.objects.filter(oauth_client_id=params.get("client_id", "")).first()
-    if account is None or not params.get("redirect_uri"):
-        raise EmuError(400, "BadRequest", "unknown client_id or no redirect_uri")
+    if account is None:
+        raise EmuError(401, "UnauthorizedError", "unknown client_id")
+    if not params.get("redirect_uri"):
+        raise EmuError(400, "BadRequest", "no redirect_uri")
     code = secrets.token_urlsafe(16)
     EmuObject.objects.create(account=account, kind="auth_code", key=hashlib.sha256(code.encode()).hexdigest(),
                              data={"expires_at": _iso(timezone.now() + timedelta(minutes=5))})
