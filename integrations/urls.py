@@ -10,6 +10,7 @@ app_name = "integrations"
 CONNECTOR_URLS = [
     ("tiktok/", "integrations.connectors.tiktok.urls"),
     ("osa/", "integrations.connectors.osa.urls"),
+    ("acumatica/", "integrations.connectors.acumatica.urls"),
 ]
 SANDBOX_URLS = "integrations.sandbox.urls"
 

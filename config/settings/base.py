@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "finance",
     "integrations.connectors.tiktok",
     "integrations.connectors.osa",
+    "integrations.connectors.acumatica",
     "integrations.sandbox",
 ]
 
