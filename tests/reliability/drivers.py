@@ -114,6 +114,8 @@ DRIVERS: dict[tuple[str, str], Driver] = {
     ("osa", "push_products"): Driver(_nothing, method="POST", path=r"/products", push=True),
 }
 
+_ACUMATICA_ELSEWHERE = "driven against the Acumatica emulator in tests/integrations/connectors/acumatica; not in this world yet"
+
 NOT_DRIVEN: dict[tuple[str, str], str] = {
     ("tiktok", "push_products"): "needs a complete TikTok listing (category, images, attributes): no remote call in this world",
     ("tiktok", "prepare_products"): "readiness check only, makes no remote call",
@@ -122,14 +124,14 @@ NOT_DRIVEN: dict[tuple[str, str], str] = {
     ("tiktok", "push_order_cards"): "needs order-card settings and conversations: not seeded yet",
     ("osa", "push_returns"): "needs an RMA to send: not seeded yet",
     ("osa", "push_arrivals"): "needs an arrival (ASN) to send: not seeded yet",
-    ("acumatica", "push_orders"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "cancel_orders"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "push_refunds"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "pull_shipping_requests"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "pull_fulfillments"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "pull_products"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "pull_inventory"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "push_inventory"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "pull_locations"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
-    ("acumatica", "push_locations"): "driven end to end against the Acumatica emulator in tests/integrations/connectors/acumatica; not in the fault-matrix world yet",
+    ("acumatica", "push_orders"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "cancel_orders"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "push_refunds"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_shipping_requests"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_fulfillments"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_products"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_inventory"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "push_inventory"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_locations"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "push_locations"): _ACUMATICA_ELSEWHERE,
 }

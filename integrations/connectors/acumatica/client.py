@@ -20,14 +20,7 @@ from integrations.connectors.acumatica.settings import DEFAULT_ENDPOINT
 from integrations.exceptions import AuthError, PermanentError, RateLimitedError, TransientError
 from integrations.http import BaseClient, CallCounter, parse_retry_after
 
-try:  # the shared cross-worker limiter (integrations/outbound_rate.py, written by the lead)
-    from integrations.outbound_rate import outbound_pause, outbound_slot_acquire
-except ImportError:  # pragma: no cover - until it lands on main: no cross-worker bound, only 429 backoff
-    def outbound_slot_acquire(*, key: str, limit: int, per_seconds: int, max_wait: float = 60.0) -> float:
-        return 0.0
-
-    def outbound_pause(*, key: str, seconds: float) -> None:
-        return None
+from integrations.outbound_rate import outbound_pause, outbound_slot_acquire
 
 # Licence-governed (reference §2.6: unpublished; one community estimate is 100-150 requests/minute). Stay under
 # the low end so a shared instance keeps headroom for its own users.
