@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote, urlsplit
 
 import requests
+from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from integrations.connectors.acumatica import mappers as m
@@ -70,7 +71,9 @@ def instance_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or " " in value:
         raise AuthError(f"Acumatica: the API URL {value!r} is not a valid instance URL (expected "
                         "https://server_name/instance_name, no query string).")
-    if parts.scheme == "http" and host not in _LOOPBACK and not host.startswith("127."):
+    loopback = host in _LOOPBACK or host.startswith("127.")
+    if parts.scheme == "http" and not (loopback and settings.SANDBOX_ENABLED):
+        # Plain http only for the local emulator: tokens and the client secret travel in these requests.
         raise AuthError(f"Acumatica: the API URL {value!r} must use https.")
     path = re.sub(r"/(entity|identity)(/.*)?$", "", parts.path.rstrip("/"))  # a pasted API or login URL
     return f"{parts.scheme}://{parts.netloc}{path}"

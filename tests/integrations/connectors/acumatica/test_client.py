@@ -162,6 +162,12 @@ def test_malformed_api_url_is_a_clear_error(raw):
         instance_url(raw)
 
 
+def test_plain_http_loopback_only_with_the_sandbox(settings):
+    settings.SANDBOX_ENABLED = False
+    with pytest.raises(AuthError, match="must use https"):
+        instance_url("http://127.0.0.1:8000/integrations/acumatica/sandbox")
+
+
 def test_endpoint_default_pinned_and_validated():
     assert endpoint_path("") == "Default/23.200.001"
     assert endpoint_path("MyEndpoint/1.0") == "MyEndpoint/1.0"

@@ -68,3 +68,17 @@ def test_mappings_travel_in_configuration_export_import_without_secrets(acu_inte
     assert sorted(Mapping.objects.filter(integration=target).values_list("kind", "source", "target")) == [
         ("payment_method", "*", "TTS"), ("shipping_method", "Standard", "UPSGROUND")]
     assert target.setting("push_orders") is True
+
+
+def test_integration_page_shows_settings_mappings_and_the_connect_link(client, admin_user, acu_integration):
+    from django.urls import reverse
+
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:integrations_integration_change", args=[acu_integration.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"/integrations/acumatica/connect/{acu_integration.pk}/" in html and "Connect to Acumatica" in html
+    for label in ("Push orders to Acumatica only for specific order sources", "Generic Customer Id",
+                  "Pull inventory updates from Acumatica", "API Client Secret"):
+        assert label in html
+    assert "connected-app-secret-1" not in html and "ref-1" not in html
