@@ -194,8 +194,10 @@ class AcumaticaClient(BaseClient):
             msg = _message(response) or response.text[:300]
             raise AcumaticaRejected(f"Acumatica rejected the request: {msg}", status=400, errors=_model_state(response) or [("(request)", msg)])
         if status == 404:
-            raise AcumaticaNotFound(f"acumatica: not found (404): {_message(response) or response.request.path_url.split('?')[0]}",
-                                    status=404, code="not_found")
+            where = response.request.path_url.split("?")[0] if response.request is not None else ""
+            raise AcumaticaNotFound(f"acumatica: not found (404) at {where}: {_message(response) or 'no such record'}. If every "
+                                    "call says this, the API EndPoint is not published on this instance: “Test connection” "
+                                    "lists the endpoints it publishes.", status=404, code="not_found")
         return super().classify(response)
 
     # --- helpers ------------------------------------------------------------------------------------------

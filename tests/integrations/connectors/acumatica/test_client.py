@@ -173,3 +173,11 @@ def test_endpoint_default_pinned_and_validated():
     assert endpoint_path("MyEndpoint/1.0") == "MyEndpoint/1.0"
     with pytest.raises(AuthError, match="API EndPoint"):
         endpoint_path("Default")
+
+
+def test_404_says_how_to_find_a_missing_endpoint(acu_api):
+    from integrations.connectors.acumatica.client import AcumaticaNotFound
+
+    acu_api.ok("GET", "/SalesOrder", {"message": "Endpoint not found"}, status=404)
+    with pytest.raises(AcumaticaNotFound, match="Test connection” lists the endpoints"):
+        make_client().sales_orders_find(order_type="SO", customer_order="1")

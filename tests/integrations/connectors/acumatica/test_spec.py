@@ -82,3 +82,18 @@ def test_integration_page_shows_settings_mappings_and_the_connect_link(client, a
                   "Pull inventory updates from Acumatica", "API Client Secret"):
         assert label in html
     assert "connected-app-secret-1" not in html and "ref-1" not in html
+
+
+def test_sync_and_flow_health_commands_know_the_flows(acu_integration, acu_api, channel_order, make_sr, mapped):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    make_sr(channel_order)
+    acu_api.ok("PUT", "/SalesOrder", {"OrderType": {"value": "SO"}, "OrderNbr": {"value": "SO000900"}, "Status": {"value": "Open"}})
+    out = StringIO()
+    call_command("sync", "Acumatica", "push_orders", stdout=out)
+    assert "succeeded" in out.getvalue()
+    health = StringIO()
+    call_command("flow_health", stdout=health)
+    assert "push_orders" in health.getvalue() and "Acumatica" in health.getvalue()
