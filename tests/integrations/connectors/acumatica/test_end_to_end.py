@@ -122,3 +122,37 @@ def test_catalog_inventory_cancel_reject_and_revoke(connected, emulator, channel
     integration.refresh_from_db()
     assert integration.status == "error" and integration.paused_reason.startswith("Re-authorize Acumatica")
     assert OpsException.objects.filter(status="open", code="acumatica_reauthorize").count() == 1
+
+
+def test_refund_inventory_push_and_location_push_against_the_emulator(connected, emulator, channel_order, products,
+                                                                      fake_integration):
+    from decimal import Decimal
+
+    from orders.models import OrderLine, Refund, RefundLine, ShippingRequest
+
+    integration = connected
+    settings_set(integration, push_refunds=True, inventory_direction="push", locations_direction="push")
+    # push locations: a hub location of this integration becomes an Acumatica warehouse
+    west = Location.objects.create(integration=integration, code="acu-west", name="West coast")
+    run_flow(integration, "push_locations")
+    west.refresh_from_db()
+    assert west.external_id == "ACUWEST" and EmuRecord.objects.filter(entity="Warehouse", key="ACUWEST").exists()
+    # push inventory: the hub says 42 of SKU-1 at MAIN, Acumatica has 30 → one released adjustment of +12
+    main = Location.objects.create(integration=integration, code="acu-main", name="Main", external_id="MAIN")
+    InventoryLevel.objects.create(product=products[0], location=main, on_hand=42, available=42)
+    run = run_flow(integration, "push_inventory")
+    assert run.status == "succeeded" and run.updated == 1
+    assert EmuRecord.objects.get(entity="Stock", key="SKU-1|MAIN").data["QtyOnHand"] == 42
+    assert EmuRecord.objects.get(entity="InventoryAdjustment").data["Status"] == "Released"
+    assert run_flow(integration, "push_inventory").updated == 0  # nothing changed: nothing sent
+    # refunds: an order sent to Acumatica is refunded → one RC return order, once
+    ShippingRequest.objects.create(order=channel_order, integration=integration, location=main, reference="SY-E2E-R",
+                                   status="sentToFulfillment", external_id="SO/000001")
+    refund = Refund.objects.create(order=channel_order, integration=fake_integration, external_id="RF-9", status="completed",
+                                   amount=Decimal("9.50"))
+    RefundLine.objects.create(refund=refund, order_line=OrderLine.objects.get(order=channel_order, sku="SKU-1"), sku="SKU-1",
+                              quantity=1, amount=Decimal("9.50"))
+    assert run_flow(integration, "push_refunds").created == 1
+    assert run_flow(integration, "push_refunds").created == 0
+    returns = EmuRecord.objects.filter(entity="SalesOrder", data__OrderType="RC")
+    assert returns.count() == 1 and returns.get().data["CustomerOrder"] == "5770001-RRF-9"
