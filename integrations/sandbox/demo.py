@@ -40,8 +40,9 @@ OSA_FLOWS = ("push_shipping_requests", "cancel_shipping_requests", "pull_order_s
              "pull_locations")
 
 
-def demo_seed(*, traffic: bool = True) -> str:
-    """`traffic=False`: everything but the generated orders (the soak test drives its own traffic)."""
+def demo_seed(*, traffic: bool = True, acumatica: bool = True) -> str:
+    """`traffic=False`: everything but the generated orders (the soak test drives its own traffic). `acumatica=False`:
+    without the third shop routed to the Acumatica emulator (the soak's checks model OSA as the only fulfillment)."""
     if not settings.SANDBOX_ENABLED:
         return ""
     notes: list[str] = []
@@ -60,7 +61,7 @@ def demo_seed(*, traffic: bool = True) -> str:
     _flows(uk, TIKTOK_FLOWS)  # no-op when the import carried the flow schedules over
     if osa:
         _flows(osa, OSA_FLOWS)
-    acu_shop = _acumatica_demo(app, notes)
+    acu_shop = _acumatica_demo(app, notes) if acumatica else None
     if not traffic:
         return "Sandbox demo: " + "; ".join(notes)
     created = _traffic([us_shop, uk_shop] + ([acu_shop] if acu_shop else []))

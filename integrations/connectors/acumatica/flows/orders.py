@@ -48,6 +48,13 @@ class Outcome:
     payload: dict = dc_field(default_factory=dict)
 
 
+def _channel_label(channel) -> str:
+    try:
+        return channel.spec.label
+    except KeyError:  # the channel's connector is not installed here
+        return channel.name
+
+
 def _remote_id(remote: m.RemoteSalesOrder) -> str:
     return remote.key  # "SO/000123": both keys, what CancelSalesOrder and the shipments need
 
@@ -152,7 +159,7 @@ class PushSalesOrders(AcumaticaFlow):
             customer_id=(self.ctx.setting("generic_customer_id") or "").strip(),
             customer_order=sr.order.external_id,
             external_ref=sr.reference,
-            description=f"{channel.spec.label if channel.connector else channel.name} order {sr.order.external_id}"[:250],
+            description=f"{_channel_label(channel)} order {sr.order.external_id}"[:250],
             ship_via=self._ship_via[self._method_source(sr)],
             payment_method=self._payment.get(payment) or self._payment[PAYMENT_DEFAULT_SOURCE],
             date=sr.order.ordered_at,

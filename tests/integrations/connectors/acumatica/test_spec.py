@@ -97,3 +97,9 @@ def test_sync_and_flow_health_commands_know_the_flows(acu_integration, acu_api, 
     health = StringIO()
     call_command("flow_health", stdout=health)
     assert "push_orders" in health.getvalue() and "Acumatica" in health.getvalue()
+
+
+def test_dashboard_lists_the_integration(client, admin_user, acu_integration):
+    client.force_login(admin_user)
+    page = client.get("/")
+    assert page.status_code == 200 and "Acumatica" in page.content.decode()
