@@ -304,6 +304,10 @@ class AcumaticaClient(BaseClient):
             out.extend(m.warehouse_from_json(r) for r in rows)
         return out
 
+    def warehouse_get(self, *, warehouse_id: str) -> m.RemoteWarehouse:
+        data = self.request("GET", f"/Warehouse/{quote(warehouse_id, safe='')}", params={"$select": "WarehouseID,Description,Active"})
+        return m.warehouse_from_json(data or {})
+
     def warehouse_create(self, *, warehouse_id: str, description: str) -> m.RemoteWarehouse:
         data = self.request("PUT", "/Warehouse", json=m.wrap_entity({"WarehouseID": warehouse_id, "Description": description,
                                                                       "Active": True}),

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
+from catalog.sku import sku_key
 from integrations.connectors.acumatica import mappers as m
 from integrations.connectors.acumatica.client import AcumaticaConflict, AcumaticaRejected
 from integrations.connectors.acumatica.flows.base import AcumaticaFlow, acumatica_skus, note, setting_switch_off
@@ -56,6 +60,8 @@ class PullProducts(AcumaticaFlow):
             else:
                 items.append(item)
         found = products_for_skus(skus=[i.inventory_id for i in items], integration=self.integration)
+        keys = {sku_key(i.inventory_id) for i in items if i.inventory_id not in found}
+        by_key = {sku_key(p.sku): p for p in Product.objects.annotate(k=Lower("sku")).filter(k__in=keys)} if keys else {}
         refs = {r.external_id: r for r in ExternalRef.objects.filter(integration=self.integration, kind="product",
                                                                      external_id__in=[i.inventory_id for i in items])}
         ct = ContentType.objects.get_for_model(Product)
@@ -69,8 +75,21 @@ class PullProducts(AcumaticaFlow):
                 continue
             status = Product.Status.ACTIVE if item.status.lower() in ("", "active") else Product.Status.INACTIVE
             if product is None:
-                product = Product.objects.create(sku=item.inventory_id, name=item.description or item.inventory_id,
-                                                 price=item.price, status=status)
+                clash = by_key.get(sku_key(item.inventory_id))
+                if clash is not None:  # exact matching only: a SKU differing by case or spacing is another item
+                    result.record_error(external_id=item.inventory_id, field="InventoryID",
+                                        message=f"Acumatica item {item.inventory_id!r} differs from product {clash.sku!r} only "
+                                                "by case or spacing: enter the Acumatica SKU in the Acumatica row of the "
+                                                "product's Channel Options (Channel SKU), or fix it in Acumatica.")
+                    continue
+                try:
+                    with transaction.atomic():
+                        product = Product.objects.create(sku=item.inventory_id, name=item.description or item.inventory_id,
+                                                         price=item.price, status=status)
+                except (IntegrityError, ValidationError) as exc:
+                    result.record_error(external_id=item.inventory_id, field="InventoryID",
+                                        message=f"product {item.inventory_id!r} not created: {exc}")
+                    continue
                 result.created += 1
             else:
                 changed = {k: v for k, v in (("name", item.description or product.name), ("price", item.price),
@@ -253,7 +272,9 @@ class PullLocations(AcumaticaFlow):
             for w in page.items if w.active])
         for w in page.items:
             result.fetched += 1
-            if w.warehouse_id in before:
+            if not w.active:
+                result.unchanged += 1
+            elif w.warehouse_id in before:
                 result.unchanged += 1
             else:
                 result.created += 1
@@ -273,8 +294,13 @@ class PushLocations(AcumaticaFlow):
             wid = location.code.upper().replace("-", "")[:10]
             try:
                 remote = self.client.warehouse_create(warehouse_id=wid, description=location.name)
-            except AcumaticaConflict:  # 412: it exists already; link to it
-                remote = m.RemoteWarehouse(wid, location.name)
+            except AcumaticaConflict:  # 412: it exists; ours (an earlier answer lost) only when it carries our name
+                existing = self.client.warehouse_get(warehouse_id=wid)
+                if existing.description != location.name:
+                    out.append((location, None, f"warehouse {wid} already exists in Acumatica as “{existing.description}”; "
+                                                "rename this location's code or enter the WarehouseID to link as its external id"))
+                    continue
+                remote = existing
             except AcumaticaRejected as exc:
                 out.append((location, None, exc.message))
                 continue

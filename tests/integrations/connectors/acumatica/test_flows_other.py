@@ -244,3 +244,28 @@ def test_connection_test_names_a_missing_endpoint(acu_integration, responses):
     # the entered value is a credential field, so redaction masks it; the published endpoints are named
     assert not ok and "does not exist on this instance" in message and "Default/24.200.001" in message
     assert Integration.objects.get(pk=acu_integration.pk).status == "error"
+
+
+def test_locations_push_412_links_only_our_own_warehouse(acu_integration, acu_api):
+    settings_set(acu_integration, locations_direction="push")
+    ours = Location.objects.create(integration=acu_integration, code="east-1", name="East")
+    theirs = Location.objects.create(integration=acu_integration, code="main", name="Main hub")
+    acu_api.fixture("PUT", "/Warehouse", "error__412.json", status=412)
+    acu_api.ok("GET", "/Warehouse/EAST1", {"WarehouseID": {"value": "EAST1"}, "Description": {"value": "East"}})
+    acu_api.fixture("PUT", "/Warehouse", "error__412.json", status=412)
+    acu_api.ok("GET", "/Warehouse/MAIN", {"WarehouseID": {"value": "MAIN"}, "Description": {"value": "Main warehouse"}})
+    run = run_flow(acu_integration, "push_locations")
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert ours.external_id == "EAST1" and theirs.external_id == ""
+    assert run.failed == 1 and "already exists in Acumatica as “Main warehouse”" in run.errors[0]["message"]
+
+
+def test_products_pull_refuses_an_item_differing_only_by_case(acu_integration, acu_api, products):
+    settings_set(acu_integration, pull_products=True)
+    acu_api.ok("GET", "/StockItem", [{"InventoryID": {"value": "sku-2"}, "Description": {"value": "lower"},
+                                      "ItemStatus": {"value": "Active"}}])
+    run = run_flow(acu_integration, "pull_products")
+    assert run.created == 0 and run.failed == 1
+    assert "differs from product 'SKU-2' only by case" in run.errors[0]["message"]
+    assert Product.objects.filter(sku__iexact="sku-2").count() == 1
