@@ -28,7 +28,7 @@ ROLES = ("superuser", "admins", "ops", "nogroup", "anonymous")
 # Public by design: the webhook (signature-verified, POST only), the sandbox emulators (their own emulated
 # credentials; refused in production by `check --deploy`), the login page and Django's admin catch-all.
 PUBLIC = {"integrations:tiktok:webhook", "admin:login", "admin:logout"}
-PUBLIC_PREFIXES = ("integrations:osa:emu-", "integrations:sandbox:")
+PUBLIC_PREFIXES = ("integrations:osa:emu-", "integrations:acumatica:emu-", "integrations:sandbox:")
 MODEL_URL = re.compile(r"^admin:(?P<app>[a-z_]+?)_(?P<model>[a-z]+)_(?P<view>changelist|add|change|delete|history|import|"
                        r"process_import|export)$")
 
@@ -153,6 +153,8 @@ CUSTOM = {
     "integrations:tiktok:connect": {"superuser", "admins"},
     "integrations:tiktok:callback": {"superuser", "admins"},
     "integrations:tiktok:select_shop": {"superuser", "admins"},
+    "integrations:acumatica:connect": {"superuser", "admins"},
+    "integrations:acumatica:callback": {"superuser", "admins"},
     "admin:integrations_integration_history_settings": {"superuser", "admins", "ops"},
     "admin:integrations_integration_configuration_import": {"superuser", "admins"},
     "admin:index": {"superuser", "admins", "ops", "nogroup"},

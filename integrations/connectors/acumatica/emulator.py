@@ -172,7 +172,7 @@ def authorize(*, client_id: str, redirect_uri: str, state: str, scope: str) -> s
     """Auto-approves (the sandbox has no login): the redirect URL carrying a fresh code and the state."""
     instance = EmuInstance.objects.filter(client_id=client_id).first()
     if instance is None:
-        raise EmuError(400, {"error": "invalid_client"})
+        raise EmuError(401, {"error": "invalid_client"})
     if "api" not in scope.split():
         raise EmuError(400, {"error": "invalid_scope"})
     code = secrets.token_urlsafe(24)
@@ -188,7 +188,7 @@ def authorize(*, client_id: str, redirect_uri: str, state: str, scope: str) -> s
 def token(*, form: dict) -> dict:
     instance = EmuInstance.objects.filter(client_id=form.get("client_id", "")).first()
     if instance is None or instance.client_secret != form.get("client_secret"):
-        raise EmuError(400, {"error": "invalid_client"})
+        raise EmuError(401, {"error": "invalid_client"})
     grant_type = form.get("grant_type")
     now = timezone.now()
     if grant_type == "authorization_code":
