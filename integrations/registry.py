@@ -52,6 +52,9 @@ class FlowSpec:
     default_interval: timedelta = timedelta(minutes=5)
     # The setting that switches the flow on ("Pull orders from TikTok"); None: always on when enabled.
     enable_setting: str | None = None
+    # For a dropdown switch ("Process inventory information": pull / push): the flow is on when the setting holds
+    # this value. Empty: on when the setting is truthy.
+    enable_value: str = ""
     # Flows that cannot run while the integration is paused for authorization (most of them).
     needs_auth: bool = True
     # The params key that narrows a run to some remote ids ("order_ids"): webhooks and record retries use it.
@@ -111,6 +114,7 @@ CONNECTOR_MODULES = [
     "integrations.connectors.tiktok",
     "integrations.connectors.osa",
     "integrations.connectors.katana",
+    "integrations.connectors.acumatica",
 ]
 
 

@@ -205,7 +205,8 @@ def flow_states_ensure(*, integration: Integration) -> list[FlowState]:
 def _switch_value(integration: Integration, spec: registry.FlowSpec) -> bool:
     if spec.enable_setting is None:
         return False
-    return bool(integration.setting(spec.enable_setting))
+    value = integration.setting(spec.enable_setting)
+    return value == spec.enable_value if spec.enable_value else bool(value)
 
 
 def flow_states_sync_switches(*, integration: Integration) -> None:

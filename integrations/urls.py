@@ -11,6 +11,7 @@ CONNECTOR_URLS = [
     ("tiktok/", "integrations.connectors.tiktok.urls"),
     ("osa/", "integrations.connectors.osa.urls"),
     ("katana/", "integrations.connectors.katana.urls"),
+    ("acumatica/", "integrations.connectors.acumatica.urls"),
 ]
 SANDBOX_URLS = "integrations.sandbox.urls"
 

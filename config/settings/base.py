@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "integrations.connectors.tiktok",
     "integrations.connectors.osa",
     "integrations.connectors.katana",
+    "integrations.connectors.acumatica",
     "integrations.sandbox",
 ]
 

@@ -43,9 +43,10 @@ OSA_FLOWS = ("push_shipping_requests", "cancel_shipping_requests", "pull_order_s
              "pull_locations")
 
 
-def demo_seed(*, traffic: bool = True, katana: bool = True) -> str:
+def demo_seed(*, traffic: bool = True, katana: bool = True, acumatica: bool = True) -> str:
     """`traffic=False`: everything but the generated orders (the soak test drives its own traffic). `katana=False`:
-    no Katana integration (every order goes to OSA, as before Katana existed)."""
+    no Katana integration (UK orders go to OSA, as before Katana existed). `acumatica=False`: without the third shop
+    routed to the Acumatica emulator. The soak passes both: its checks model OSA as the only fulfillment source."""
     if not settings.SANDBOX_ENABLED:
         return ""
     notes: list[str] = []
@@ -75,9 +76,10 @@ def demo_seed(*, traffic: bool = True, katana: bool = True) -> str:
         _flows(osa, OSA_FLOWS)
     if katana_location is not None:
         _flows(katana_location.integration, KATANA_FLOWS)
+    acu_shop = _acumatica_demo(app, notes) if acumatica else None
     if not traffic:
         return "Sandbox demo: " + "; ".join(notes)
-    created = _traffic([us_shop, uk_shop])
+    created = _traffic([us_shop, uk_shop] + ([acu_shop] if acu_shop else []))
     notes.append(f"{created} sandbox orders scheduled" if created else "sandbox traffic already flowing")
     return "Sandbox demo: " + "; ".join(notes)
 
@@ -394,3 +396,86 @@ def _katana_links(location, uk_shop: EmuShop, uk: Integration, notes: list[str])
                                                 defaults={"position": 5, "integration": uk})
     RoutingRuleLocation.objects.get_or_create(rule=rule, location=location, defaults={"rank": 1})
     notes.append("routing rule: TikTok UK → Katana; Katana stock → TikTok UK")
+# --- Acumatica: a third TikTok shop whose orders go to the Acumatica emulator ---
+
+ACU_SHOP_NAME, ACU_CHANNEL_NAME, ACU_NAME = "Sandbox Shop US Wholesale", "TikTok US Wholesale", "Acumatica (sandbox)"
+ACU_CLIENT_ID = "sandbox-demo-client@SandboxTenant"
+ACU_FLOWS = ("push_orders", "cancel_orders", "pull_shipping_requests", "pull_fulfillments", "pull_products", "pull_inventory",
+             "pull_locations")
+
+
+def _acumatica_demo(app: EmuApp, notes: list[str]) -> EmuShop | None:
+    """The third shop routes to the Acumatica emulator. Its orders use TikTok's "Standard shipping", which has no Ship Via
+    mapping yet: they wait as one cause ("Standard shipping" has no Ship Via mapping) until the mapping is added
+    (Standard shipping → UPSGROUND) and Re-drive is pressed. The shipment Acumatica creates then shows on the shipping
+    request, and its tracking reaches the emulated shop (carrier UPSGROUND mapped to TikTok's UPS)."""
+    try:
+        from integrations.connectors.acumatica import emulator as acu_emulator
+    except ImportError:
+        return None
+    from integrations import services
+    from integrations.models import Mapping
+    from inventory.models import LocationLink
+    from inventory.services import inventory_levels_set, locations_upsert_from_remote
+    from orders.models import RoutingRule, RoutingRuleLocation
+
+    shop = _shop(app, ACU_SHOP_NAME, "US", "USD")
+    channel = Integration.objects.filter(name=ACU_CHANNEL_NAME).first()
+    if channel is None:
+        channel = services.integration_create(name=ACU_CHANNEL_NAME, connector="tiktok", environment="sandbox",
+                                              credentials=_credentials(app))
+        _settings_apply(channel, _tiktok_settings())
+    if not channel.remote_account_id:
+        _connect(channel, shop)
+    _flows(channel, TIKTOK_FLOWS)
+    acu = Integration.objects.filter(name=ACU_NAME).first()
+    if acu is None:
+        instance = acu_emulator.emulator_seed(
+            name="sandbox-demo", client_id=ACU_CLIENT_ID, client_secret=secrets.token_urlsafe(24), customers=("TIKTOK",),
+            ship_vias=("UPSGROUND", "FEDEX2DAY"), payment_methods=("TTS",), warehouses=(("MAIN", "Main warehouse"),),
+            items=[s for s, *_ in VARIANTS + SIMPLE], quantity=STOCK, ship_delay_seconds=20, action_polls=1)
+        acu = services.integration_create(
+            name=ACU_NAME, connector="acumatica",
+            settings={"push_orders": True, "generic_customer_id": "TIKTOK", "order_sources": [ACU_CHANNEL_NAME], "mark_sent_to_fulfillment": True,
+                      "push_canceled_orders": True, "pull_fulfillments": True, "pull_shipping_requests": True,
+                      "pull_products": True, "inventory_direction": "pull", "locations_direction": "pull"},
+            credentials={"api_url": f"{settings.SITE_URL.rstrip('/')}/integrations/acumatica/sandbox",
+                         "client_id": instance.client_id, "client_secret": instance.client_secret})
+        _acumatica_connect(acu, instance)
+        Mapping.objects.get_or_create(integration=acu, kind=Mapping.Kind.PAYMENT_METHOD, source="*", defaults={"target": "TTS"})
+        Mapping.objects.get_or_create(integration=channel, kind=Mapping.Kind.CARRIER, source="UPSGROUND", defaults={"target": "UPS"})
+    location = locations_upsert_from_remote(integration=acu, locations=[
+        {"external_id": "MAIN", "name": "Acumatica Main warehouse", "is_default": False, "kind": "warehouse"}])[0]
+    for target in locations_upsert_from_remote(integration=channel, locations=[
+            {"external_id": w.warehouse_id, "name": w.name, "is_default": w.is_default, "address": w.address}
+            for w in shop.warehouses.order_by("id")]):
+        LocationLink.objects.get_or_create(source=location, target=target)
+    if not location.inventory_levels.exists():
+        inventory_levels_set(location=location, quantities={sku: {"on_hand": STOCK, "fulfillable": STOCK}
+                                                            for sku, *_ in VARIANTS + SIMPLE},
+                             reason="demo seed", basis="fulfillable")
+    rule, _ = RoutingRule.objects.get_or_create(name="Demo: US Wholesale shop to Acumatica",
+                                                defaults={"position": 5, "integration": channel})
+    RoutingRuleLocation.objects.get_or_create(rule=rule, location=location, defaults={"rank": 1})
+    # The settings above switch these flows on (the dropdowns hold a direction, not True): short intervals only.
+    FlowState.objects.filter(integration=acu, flow__in=ACU_FLOWS).exclude(interval=FLOW_INTERVAL).update(
+        interval=FLOW_INTERVAL, next_run_at=timezone.now())
+    notes.append(f"{ACU_CHANNEL_NAME} routed to {ACU_NAME} (add the Ship Via mapping “Standard shipping” → UPSGROUND, "
+                 "then Re-drive)")
+    return shop
+
+
+def _acumatica_connect(integration: Integration, instance) -> None:
+    """Tokens from the emulator's identity server through the connector's own store (the same writes its OAuth
+    callback makes; the browser hop is skipped because the server is not up yet)."""
+    from integrations import services
+    from integrations.connectors.acumatica import emulator as acu_emulator
+    from integrations.connectors.acumatica.tokens import redirect_uri, tokens_store
+
+    approved = acu_emulator.authorize(client_id=instance.client_id, redirect_uri=redirect_uri(), state="demo",
+                                      scope="api offline_access")
+    code = approved.split("code=", 1)[1].split("&", 1)[0]
+    data = acu_emulator.token(form={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(),
+                                    "client_id": instance.client_id, "client_secret": instance.client_secret})
+    tokens_store(integration=integration, data=data)
+    services.integration_mark_connected(integration=integration)

@@ -60,11 +60,13 @@ def shipping_request_cancel(*, shipping_request: ShippingRequest, restock: bool 
 
 
 @transaction.atomic
-def shipping_request_mark_sent(*, shipping_request: ShippingRequest, external_id: str, remote_status: str = "", run=None) -> ShippingRequest:
+def shipping_request_mark_sent(*, shipping_request: ShippingRequest, external_id: str, remote_status: str = "", run=None,
+                               move_order: bool = True) -> ShippingRequest:
     """The 3PL accepted the request as external_id. Decided under the row lock from the request's current
     state: only an unsent request becomes sentToFulfillment. One cancelled while it was being sent stays
     cancelled (its stock was released) and gets cancel_state=requested, so the 3PL cancel flow cancels the
-    3PL's copy; a request already further on (shipped) keeps its status."""
+    3PL's copy; a request already further on (shipped) keeps its status. move_order=False leaves the order's
+    status as it is (Acumatica's "Mark orders as Sent to Fulfillment" switched off)."""
     sr = sr_lock(shipping_request)
     sent_at = sr.sent_at or timezone.now()
     if sr.status in SR_CANCELED:
@@ -88,6 +90,9 @@ def shipping_request_mark_sent(*, shipping_request: ShippingRequest, external_id
     sr.sent_at = sent_at
     sr.save(update_fields=["status", "external_id", "remote_status", "sent_at", "updated_at"])
     exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="sent to fulfillment")
+    if not move_order:
+        _event(sr.order, "sr_sent", f"{sr.reference} sent to {sr.integration} as {external_id}", _run_actor(run), run=run)
+        return sr
     _try_transition(order=sr.order, to_status=S.SENT_TO_FULFILLMENT, actor=_run_actor(run), run=run,
                     message=f"{sr.reference} sent to {sr.integration} as {external_id}")
     return sr

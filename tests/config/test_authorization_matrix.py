@@ -184,6 +184,8 @@ CUSTOM = {
     "integrations:tiktok:select_shop": {"superuser", "admins"},
     "integrations:katana:connect": {"superuser", "admins"},
     "integrations:katana:callback": {"superuser", "admins"},
+    "integrations:acumatica:connect": {"superuser", "admins"},
+    "integrations:acumatica:callback": {"superuser", "admins"},
     "admin:integrations_integration_history_settings": {"superuser", "admins", "ops"},
     "admin:integrations_integration_configuration_import": {"superuser", "admins"},
     "admin:index": {"superuser", "admins", "ops", "nogroup"},

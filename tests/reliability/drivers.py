@@ -114,6 +114,8 @@ DRIVERS: dict[tuple[str, str], Driver] = {
     ("osa", "push_products"): Driver(_nothing, method="POST", path=r"/products", push=True),
 }
 
+_ACUMATICA_ELSEWHERE = "driven against the Acumatica emulator in tests/integrations/connectors/acumatica; not in this world yet"
+
 NOT_DRIVEN: dict[tuple[str, str], str] = {
     ("tiktok", "push_products"): "needs a complete TikTok listing (category, images, attributes): no remote call in this world",
     ("tiktok", "prepare_products"): "readiness check only, makes no remote call",
@@ -131,4 +133,14 @@ NOT_DRIVEN: dict[tuple[str, str], str] = {
     ("katana", "pull_locations"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
     ("katana", "pull_inventory"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
     ("katana", "push_fbt_orders"): "off by default; tests/integrations/connectors/katana covers it",
+    ("acumatica", "push_orders"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "cancel_orders"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "push_refunds"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_shipping_requests"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_fulfillments"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_products"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_inventory"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "push_inventory"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "pull_locations"): _ACUMATICA_ELSEWHERE,
+    ("acumatica", "push_locations"): _ACUMATICA_ELSEWHERE,
 }

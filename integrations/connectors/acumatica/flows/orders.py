@@ -1,0 +1,409 @@
+"""Orders → Acumatica: sales orders (PUT, insert only), closed-loop cancellations (CancelSalesOrder), refunds as
+return orders. An order reaches Acumatica only through a shipping request routed to an Acumatica location
+(orders/CONTRACT.md "Downstream destinations"); one sales order per shipping request."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Iterator
+
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from integrations.connectors.acumatica import mappers as m
+from integrations.connectors.acumatica.client import AcumaticaConflict, AcumaticaNotFound, AcumaticaRejected
+from integrations.connectors.acumatica.flows.base import (
+    BATCH,
+    AcumaticaFlow,
+    OrderTypeEntryError,
+    acumatica_skus,
+    note,
+    order_type_for,
+    source_in_scope,
+)
+from integrations.connectors.acumatica.settings import GENERIC_CUSTOMER
+from integrations.exceptions import AuthError, TransientError
+from integrations.flows import FlowResult, Page
+from integrations.models import Mapping, OutboundPush
+
+PUSH_KIND = "acumatica_sales_order"
+REFUND_KIND = "acumatica_refund"
+PAYMENT_DEFAULT_SOURCE = "*"  # a payment-method mapping with this source applies to every order without its own
+
+# Why a request is held before any call: code, setting/mapping to fix, cause key part.
+MISSING_CUSTOMER, MISSING_SHIP_VIA, MISSING_PAYMENT, OUT_OF_SCOPE, BAD_ORDER_TYPE = (
+    "acumatica_missing_customer", "acumatica_unmapped_ship_via", "acumatica_unmapped_payment_method",
+    "acumatica_source_out_of_scope", "acumatica_order_type_entry",
+)
+
+
+@dataclass
+class Outcome:
+    shipping_request: Any
+    kind: str  # sent | rejected | held | transient
+    remote: m.RemoteSalesOrder | None = None
+    message: str = ""
+    code: str = ""
+    cause: str = ""
+    field: str = ""
+    payload: dict = dc_field(default_factory=dict)
+
+
+def _channel_label(channel) -> str:
+    try:
+        return channel.spec.label
+    except KeyError:  # the channel's connector is not installed here
+        return channel.name
+
+
+def _remote_id(remote: m.RemoteSalesOrder) -> str:
+    return remote.key  # "SO/000123": both keys, what CancelSalesOrder and the shipments need
+
+
+def _split_remote_id(value: str) -> tuple[str, str]:
+    order_type, _, nbr = value.partition("/")
+    return order_type, nbr
+
+
+class PushSalesOrders(AcumaticaFlow):
+    """Shipping requests routed to Acumatica → one SalesOrder each, never two (lost answers are looked up by
+    CustomerOrder before any retry)."""
+
+    code = "push_orders"
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        from orders import selectors
+
+        ids = list(selectors.shipping_requests_to_send(integration=self.integration).values_list("pk", flat=True)[:1000])
+        for start in range(0, len(ids), BATCH):
+            outcomes: list[Outcome] = []
+            try:
+                for sr in self._load(ids[start:start + BATCH]):
+                    outcomes.append(self._send(sr))
+            except TransientError as exc:
+                yield Page(items=outcomes + [Outcome(getattr(exc, "shipping_request", None), "transient", message=str(exc))],
+                           next_cursor={})
+                raise
+            except AuthError:
+                if outcomes:
+                    yield Page(items=outcomes, next_cursor={})
+                raise
+            yield Page(items=outcomes, next_cursor={})
+
+    def _load(self, ids: list[int]):
+        from orders.models import ShippingRequest
+
+        rows = list(ShippingRequest.objects.filter(pk__in=ids).order_by("pk")
+                    .select_related("order", "order__integration", "location")
+                    .prefetch_related("lines__product", "lines__order_line"))
+        maps = Mapping.objects.filter(integration=self.integration,
+                                      kind__in=[Mapping.Kind.SHIPPING_METHOD, Mapping.Kind.PAYMENT_METHOD])
+        self._ship_via = {mp.source: mp.target for mp in maps if mp.kind == Mapping.Kind.SHIPPING_METHOD}
+        self._payment = {mp.source: mp.target for mp in maps if mp.kind == Mapping.Kind.PAYMENT_METHOD}
+        product_ids = {ln.product_id for sr in rows for ln in sr.lines.all() if ln.product_id}
+        self._skus = acumatica_skus(integration=self.integration, product_ids=product_ids)
+        self._pushes = {p.idempotency_key: p for p in OutboundPush.objects.filter(
+            integration=self.integration, kind=PUSH_KIND, idempotency_key__in=[sr.reference for sr in rows])}
+        return rows
+
+    # --- checks made before any call: each missing thing is its own cause, so fixing it and pressing Re-drive
+    # sends every request it blocked.
+
+    def _held(self, sr) -> Outcome | None:
+        pk = self.integration.pk
+        channel = sr.order.integration
+        if not source_in_scope(self.ctx.setting("order_sources") or [], channel):
+            return Outcome(sr, "held", code=OUT_OF_SCOPE, cause=f"{OUT_OF_SCOPE}:{pk}:{channel.pk}", field="order_source",
+                           message=f"order source “{channel.name}” is not in “Push orders to Acumatica only for specific "
+                                   f"order sources”; add it there (or route these orders elsewhere), then Re-drive.")
+        try:
+            order_type_for(self.ctx.setting("order_types") or [], channel)
+        except OrderTypeEntryError as exc:
+            return Outcome(sr, "held", code=BAD_ORDER_TYPE, cause=f"{BAD_ORDER_TYPE}:{pk}", field="order_types",
+                           message=f"“Use order type defined below when pushing sales orders to Acumatica”: {exc}. Fix the "
+                                   "entry, then Re-drive.")
+        customer = (self.ctx.setting("generic_customer_id") or "").strip()
+        if self.ctx.setting("customer_strategy") == GENERIC_CUSTOMER and not customer:
+            return Outcome(sr, "held", code=MISSING_CUSTOMER, cause=f"{MISSING_CUSTOMER}:{pk}", field="CustomerID",
+                           message="no Generic Customer Id: enter the Acumatica customer for all orders in the Acumatica "
+                                   "settings (customer matching strategy), then Re-drive.")
+        method = self._method_source(sr)
+        if method not in self._ship_via:
+            return Outcome(sr, "held", code=MISSING_SHIP_VIA, cause=f"{MISSING_SHIP_VIA}:{pk}:{method}", field="ShipVia",
+                           message=f"shipping option “{method or '(none)'}” has no Ship Via mapping in the Acumatica "
+                                   "connector's Orders to Acumatica mapping; add it, then Re-drive.")
+        payment = sr.order.payment_method or ""
+        if payment not in self._payment and PAYMENT_DEFAULT_SOURCE not in self._payment:
+            return Outcome(sr, "held", code=MISSING_PAYMENT, cause=f"{MISSING_PAYMENT}:{pk}:{payment}", field="PaymentMethod",
+                           message=f"payment method “{payment or '(none)'}” has no Acumatica payment method mapping (e.g. "
+                                   f"→ TTS; source {PAYMENT_DEFAULT_SOURCE} maps every payment method); add it, then Re-drive.")
+        return None
+
+    @staticmethod
+    def _method_source(sr) -> str:
+        return sr.shipping_method or sr.order.shipping_method or ""
+
+    def _build(self, sr) -> m.SalesOrderOut:
+        channel = sr.order.integration
+        payment = sr.order.payment_method or ""
+        warehouse = (sr.location.external_id if sr.location else "") or ""
+        by_sku: dict[str, list] = {}
+        for line in sr.lines.all():
+            sku = self._skus.get(line.product_id, line.sku) if line.product_id else line.sku
+            price = line.order_line.unit_price if line.order_line else 0
+            if sku in by_sku:
+                by_sku[sku][0] += line.quantity
+            else:
+                by_sku[sku] = [line.quantity, price]
+        return m.SalesOrderOut(
+            order_type=order_type_for(self.ctx.setting("order_types") or [], channel),
+            customer_id=(self.ctx.setting("generic_customer_id") or "").strip(),
+            customer_order=sr.order.external_id,
+            external_ref=sr.reference,
+            description=f"{_channel_label(channel)} order {sr.order.external_id}"[:250],
+            ship_via=self._ship_via[self._method_source(sr)],
+            payment_method=self._payment.get(payment) or self._payment[PAYMENT_DEFAULT_SOURCE],
+            date=sr.order.ordered_at,
+            requested_on=sr.order.ship_by,
+            ship_to=m.ship_to_from_address(sr.order.shipping_address),
+            warehouse_id=warehouse,
+            lines=tuple(m.SalesOrderLineOut(sku, qty, price, warehouse) for sku, (qty, price) in by_sku.items()),
+        )
+
+    def _find(self, order: m.SalesOrderOut) -> m.RemoteSalesOrder | None:
+        """The sales order an earlier attempt created: same CustomerOrder, and our reference in ExternalRef (a
+        channel order split over two Acumatica warehouses has two sales orders with one CustomerOrder)."""
+        found = self.client.sales_orders_find(order_type=order.order_type, customer_order=order.customer_order)
+        mine = [so for so in found if so.external_ref == order.external_ref]
+        if mine:
+            return mine[0]
+        if len(found) == 1 and not found[0].external_ref:
+            return found[0]
+        return None
+
+    def _send(self, sr) -> Outcome:
+        held = self._held(sr)
+        if held is not None:
+            return held
+        push = self._pushes.get(sr.reference)
+        if push is not None and push.status == OutboundPush.Status.SENT and push.remote_id:
+            order_type, nbr = _split_remote_id(push.remote_id)
+            return Outcome(sr, "sent", remote=m.RemoteSalesOrder(order_type, nbr, "", sr.order.external_id, sr.reference))
+        order = self._build(sr)
+        body = m.sales_order_body(order)
+        try:
+            remote = None
+            if push is not None and push.attempts:
+                remote = self._find(order)  # a previous attempt may have reached Acumatica: look before creating
+            if remote is None:
+                try:
+                    remote = self.client.sales_order_create(order=order)
+                except AcumaticaConflict:
+                    remote = self._find(order)  # 412: it exists after all
+                    if remote is None:
+                        raise
+        except AcumaticaRejected as exc:
+            fields = ", ".join(dict.fromkeys(exc.fields)) or "(record)"
+            return Outcome(sr, "rejected", message=exc.message, code="acumatica_rejected", field=fields,
+                           cause=f"acumatica_rejected:{self.integration.pk}:{fields}")
+        except AcumaticaConflict as exc:
+            return Outcome(sr, "rejected", message=exc.message, code="acumatica_conflict", field="(record)")
+        except TransientError as exc:
+            exc.shipping_request = sr
+            raise
+        return Outcome(sr, "sent", remote=remote, payload=body)
+
+    def apply(self, page: Page, result: FlowResult) -> None:
+        from inventory import services as inventory_services
+        from orders import services as order_services
+
+        move_order = bool(self.ctx.setting("mark_sent_to_fulfillment"))
+        for o in page.items:
+            sr = o.shipping_request
+            if sr is None:
+                continue
+            result.fetched += 1
+            if o.kind == "held":
+                order_services.shipping_request_mark_rejected(shipping_request=sr, message=f"not sent to Acumatica: {o.message}",
+                                                              code=o.code, cause_key=o.cause)
+                result.record_error(external_id=sr.reference, field=o.field, message=o.message, exception=False)
+                continue
+            push, _ = OutboundPush.objects.get_or_create(
+                integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference,
+                defaults={"object_id": sr.pk, "content_type": ContentType.objects.get_for_model(sr)})
+            push.attempts += 1
+            if o.kind == "sent":
+                already = push.status == OutboundPush.Status.SENT
+                push.status, push.remote_id = OutboundPush.Status.SENT, _remote_id(o.remote)
+                push.sent_at = push.sent_at or timezone.now()
+                push.payload = o.payload or push.payload
+                push.response = {"order_type": o.remote.order_type, "order_nbr": o.remote.order_nbr, "status": o.remote.status}
+                push.last_error = ""
+                push.save()
+                order_services.shipping_request_mark_sent(shipping_request=sr, external_id=_remote_id(o.remote),
+                                                          remote_status=o.remote.status, run=self.ctx.run, move_order=move_order)
+                inventory_services.inventory_commitments_acknowledged(reference=sr.reference)
+                if already:
+                    result.unchanged += 1
+                else:
+                    result.created += 1
+            elif o.kind == "rejected":
+                push.status, push.last_error = OutboundPush.Status.FAILED, o.message[:2000]
+                push.save()
+                order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code,
+                                                              cause_key=o.cause)
+                result.record_error(external_id=sr.reference, field=o.field, message=o.message, exception=False)
+            else:  # transient: stays pending; the next run looks the order up before creating
+                push.last_error = o.message[:2000]
+                push.save()
+
+
+class CancelSalesOrders(AcumaticaFlow):
+    """Closed-loop cancellation: shipping requests the hub wants canceled → CancelSalesOrder (202s polled), then the
+    order is read back: Canceled confirms, a shipped/completed order is too late."""
+
+    code = "cancel_orders"
+    TOO_LATE = frozenset({"completed", "shipping", "invoiced", "closed"})
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        from orders import selectors
+
+        rows = list(selectors.shipping_requests_to_cancel(integration=self.integration)[:500])
+        for start in range(0, len(rows), BATCH):
+            outcomes = []
+            for sr in rows[start:start + BATCH]:
+                outcomes.append((sr, *self._cancel(sr)))
+            yield Page(items=outcomes, next_cursor={})
+
+    def _cancel(self, sr) -> tuple[str, str]:
+        remote_id = sr.external_id
+        if not remote_id:
+            push = OutboundPush.objects.filter(integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference).first()
+            remote_id = push.remote_id if push and push.remote_id else ""
+        if not remote_id:
+            found = [so for so in self.client.sales_orders_find(order_type=order_type_for(
+                self.ctx.setting("order_types") or [], sr.order.integration), customer_order=sr.order.external_id)
+                if so.external_ref == sr.reference]
+            if not found:
+                return "canceled", "never reached Acumatica"
+            remote_id = _remote_id(found[0])
+        order_type, nbr = _split_remote_id(remote_id)
+        try:
+            current = self.client.sales_order_get(order_type=order_type, order_nbr=nbr)
+        except AcumaticaNotFound:
+            return "canceled", "unknown to Acumatica"
+        if current.status.lower() == "canceled":
+            return "canceled", ""
+        if current.status.lower() in self.TOO_LATE:
+            return "too_late", current.status
+        try:
+            self.client.sales_order_cancel(order_type=order_type, order_nbr=nbr)
+        except AcumaticaRejected as exc:
+            return "error", exc.message
+        after = self.client.sales_order_get(order_type=order_type, order_nbr=nbr)
+        if after.status.lower() == "canceled":
+            return "canceled", ""
+        if after.status.lower() in self.TOO_LATE:
+            return "too_late", after.status
+        return "error", f"Acumatica still shows {nbr} as {after.status or 'not canceled'} after CancelSalesOrder"
+
+    def apply(self, page: Page, result: FlowResult) -> None:
+        from orders import services as order_services
+
+        for sr, kind, message in page.items:
+            result.fetched += 1
+            if kind == "error":
+                result.record_error(external_id=sr.reference, message=f"Acumatica refused the cancellation: {message}")
+                continue
+            order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
+            if kind == "too_late":
+                result.record_error(external_id=sr.reference, exception=False,
+                                    message=f"too late: Acumatica has already shipped this order ({message})")
+            else:
+                result.updated += 1
+
+
+class PushRefunds(AcumaticaFlow):
+    """Refunds of orders sent to Acumatica → one return order (refund order type, default RC) per refund."""
+
+    code = "push_refunds"
+    SKIP_STATUS_WORDS = ("reject", "cancel", "fail", "pending")
+
+    def _refunds(self):
+        from orders.models import Refund, ShippingRequest
+
+        order_ids = ShippingRequest.objects.filter(integration=self.integration).exclude(external_id="").values("order_id")
+        done = OutboundPush.objects.filter(integration=self.integration, kind=REFUND_KIND,
+                                           status=OutboundPush.Status.SENT).values_list("idempotency_key", flat=True)
+        rows = (Refund.objects.filter(order_id__in=order_ids).select_related("order", "order__integration")
+                .prefetch_related("lines__order_line__product").order_by("pk"))
+        done = set(done)
+        return [r for r in rows[:500] if f"refund:{r.pk}" not in done
+                and not any(w in r.status.lower() for w in self.SKIP_STATUS_WORDS)]
+
+    def pages(self, cursor: dict) -> Iterator[Page]:
+        refunds = self._refunds()
+        product_ids = {ln.order_line.product_id for r in refunds for ln in r.lines.all() if ln.order_line and ln.order_line.product_id}
+        skus = acumatica_skus(integration=self.integration, product_ids=product_ids)
+        for start in range(0, len(refunds), BATCH):
+            outcomes = []
+            try:
+                for refund in refunds[start:start + BATCH]:
+                    current = refund
+                    outcomes.append(self._send(refund, skus))
+            except TransientError as exc:  # count the attempt: the next run looks the return order up first
+                yield Page(items=outcomes + [(current, "transient", str(exc), None)], next_cursor={})
+                raise
+            yield Page(items=outcomes, next_cursor={})
+
+    def _send(self, refund, skus: dict) -> tuple:
+        key = f"refund:{refund.pk}"
+        ret = m.ReturnOrderOut(
+            order_type=(self.ctx.setting("refund_order_type") or "RC").strip().upper(),
+            customer_id=(self.ctx.setting("generic_customer_id") or "").strip(),
+            customer_order=f"{refund.order.external_id}-R{refund.external_id or refund.pk}"[:40],
+            external_ref=key,
+            description=f"Refund {refund.external_id or refund.pk} of order {refund.order.external_id}"[:250],
+            lines=tuple(m.ReturnOrderLineOut(
+                inventory_id=skus.get(ln.order_line.product_id, ln.sku) if ln.order_line and ln.order_line.product_id else ln.sku,
+                quantity=ln.quantity or 1, amount=ln.amount) for ln in refund.lines.all()),
+        )
+        if not ret.customer_id:
+            return refund, "error", "no Generic Customer Id", None
+        if not ret.lines:
+            return refund, "error", "the refund has no lines to return", None
+        push = OutboundPush.objects.filter(integration=self.integration, kind=REFUND_KIND, idempotency_key=key).first()
+        try:
+            remote = None
+            if push is not None and push.attempts:
+                found = [so for so in self.client.sales_orders_find(order_type=ret.order_type, customer_order=ret.customer_order)
+                         if so.external_ref in ("", key)]
+                remote = found[0] if found else None
+            if remote is None:
+                remote = self.client.return_order_create(ret=ret)
+        except AcumaticaRejected as exc:
+            return refund, "rejected", exc.message, None
+        return refund, "sent", "", remote
+
+    def apply(self, page: Page, result: FlowResult) -> None:
+        ct = None
+        for refund, kind, message, remote in page.items:
+            result.fetched += 1
+            ct = ct or ContentType.objects.get_for_model(refund)
+            push, _ = OutboundPush.objects.get_or_create(integration=self.integration, kind=REFUND_KIND,
+                                                         idempotency_key=f"refund:{refund.pk}",
+                                                         defaults={"object_id": refund.pk, "content_type": ct})
+            push.attempts += 1
+            if kind == "sent":
+                push.status, push.remote_id, push.sent_at, push.last_error = (
+                    OutboundPush.Status.SENT, _remote_id(remote), timezone.now(), "")
+                push.save()
+                result.created += 1
+            elif kind == "transient":
+                push.last_error = message[:2000]
+                push.save()
+            else:
+                push.status, push.last_error = OutboundPush.Status.FAILED, message[:2000]
+                push.save()
+                result.record_error(external_id=f"refund:{refund.pk}", message=f"refund not sent to Acumatica: {message}")
+        if not page.items:
+            note(self.ctx, "no refunds to send")

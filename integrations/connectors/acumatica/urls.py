@@ -1,0 +1,19 @@
+"""Acumatica: the OAuth connect page and callback; the emulator (sandbox only) under sandbox/."""
+from django.conf import settings
+from django.urls import path
+
+from integrations.connectors.acumatica import views
+
+app_name = "acumatica"
+
+urlpatterns = [
+    path("connect/<int:integration_pk>/", views.connect, name="connect"),
+    path("callback/", views.callback, name="callback"),
+]
+if settings.SANDBOX_ENABLED:
+    urlpatterns += [
+        path("sandbox/identity/connect/authorize", views.emu_authorize, name="emu-authorize"),
+        path("sandbox/identity/connect/token", views.emu_token, name="emu-token"),
+        path("sandbox/entity", views.emu_endpoints, name="emu-endpoints"),
+        path("sandbox/entity/<str:endpoint>/<str:version>/<path:rest>", views.emu_entity, name="emu-entity"),
+    ]
