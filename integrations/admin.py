@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from import_export.admin import ImportExportMixin
 
 from integrations import forms as integration_forms
@@ -536,21 +537,50 @@ class OpsExceptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-drive (retry the blocked entities)", permissions=["change"])
     def action_redrive(self, request, queryset):
-        selected = list(queryset)
-        engine = services.exceptions_redrive_flows(exceptions=selected, user=request.user)
-        parts = []
-        if engine["records"]:
-            parts.append(f"{engine['records']} skipped record(s) queued for a retry run")
-        if engine["flows"]:
-            parts.append(f"{engine['flows']} flow run(s) queued now")
-        try:
-            from orders.services import exceptions_redrive
-        except ImportError:
-            exceptions_redrive = None
-        if exceptions_redrive is not None:
-            parts.append(f"{exceptions_redrive(exceptions=queryset, user=request.user)} exception(s) resolved")
-        self.message_user(request, "Re-drive: " + ("; ".join(parts) or "nothing to retry") +
-                          ". Exceptions resolve themselves once their cause is gone.", messages.SUCCESS)
+        self.message_user(request, _redrive(request, queryset), messages.SUCCESS)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("<int:pk>/act/<str:action>/", wrap(self.exception_action_view), name="integrations_opsexception_act")] + \
+            super().get_urls()
+
+    def exception_action_view(self, request, pk, action):
+        """One exception's Re-drive / Resolve / Dismiss from another page (the order page); back to `next`."""
+        if request.method != "POST" or action not in ("redrive", "resolve", "dismiss") or not self.has_change_permission(request):
+            raise PermissionDenied
+        exception = get_object_or_404(OpsException, pk=pk)
+        if action == "redrive":
+            self.message_user(request, _redrive(request, OpsException.objects.filter(pk=pk)), messages.SUCCESS)
+        elif exception.status == OpsException.Status.OPEN:
+            status = OpsException.Status.RESOLVED if action == "resolve" else OpsException.Status.DISMISSED
+            services.exception_set_status(exception=exception, status=status, user=request.user)
+            self.message_user(request, f"Exception {exception.pk} marked {status}.", messages.SUCCESS)
+        return HttpResponseRedirect(_safe_next(request, reverse("admin:integrations_opsexception_change", args=[pk])))
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+def _redrive(request, queryset) -> str:
+    """Re-drive the selected exceptions: the engine retries skipped records / flows, orders retry their entities."""
+    selected = list(queryset)
+    engine = services.exceptions_redrive_flows(exceptions=selected, user=request.user)
+    parts = []
+    if engine["records"]:
+        parts.append(f"{engine['records']} skipped record(s) queued for a retry run")
+    if engine["flows"]:
+        parts.append(f"{engine['flows']} flow run(s) queued now")
+    try:
+        from orders.services import exceptions_redrive
+    except ImportError:
+        exceptions_redrive = None
+    if exceptions_redrive is not None:
+        parts.append(f"{exceptions_redrive(exceptions=queryset, user=request.user)} exception(s) resolved")
+    return "Re-drive: " + ("; ".join(parts) or "nothing to retry") + ". Exceptions resolve themselves once their cause is gone."
 
 
 @admin.register(OutboundPush)
