@@ -14,10 +14,11 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from urllib.parse import urlencode
 from import_export.admin import ImportExportMixin
 
 from integrations import forms as integration_forms
-from integrations import registry, services
+from integrations import exception_help, registry, selectors, services
 from integrations.admin_config import ConfigurationAdminMixin, ImportExportPermissionMixin
 from integrations.models import (ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
                                  SettingsChange, SyncRun)
@@ -493,28 +494,63 @@ class MappingAdmin(ImportExportPermissionMixin, ImportExportMixin, admin.ModelAd
     search_fields = ["source", "target"]
     autocomplete_fields = ["integration"]
 
+    def response_add(self, request, obj, post_url_continue=None):
+        """A mapping added from an exception group (its "Add mapping" link carries the cause) re-drives that group."""
+        cause = request.GET.get("_redrive_cause", "")
+        if cause and "_addanother" not in request.POST and "_continue" not in request.POST:
+            queryset = OpsException.objects.filter(status=OpsException.Status.OPEN, cause_key=cause, integration=obj.integration)
+            self.message_user(request, f"Mapping {obj} saved. " + _redrive(request, queryset), messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:integrations_opsexception_by_cause"))
+        return super().response_add(request, obj, post_url_continue)
+
 
 @admin.register(OpsException)
 class OpsExceptionAdmin(admin.ModelAdmin):
-    list_display = ["id", "category", "code", "status", "integration", "entity_label", "short_message", "count",
-                    "first_seen_at", "last_seen_at"]
-    list_filter = ["category", "status", "integration", "code"]
-    list_select_related = ["integration"]
+    list_display = ["id", "category", "status", "integration", "entity_link", "what_and_fix", "count", "last_seen_at"]
+    list_filter = ["status", "category", "integration", "code"]
+    list_select_related = ["integration", "content_type"]
     search_fields = ["=entity_label", "=cause_key", "message", "dedup_key"]
     raw_id_fields = ["integration"]
     show_full_result_count = False
-    readonly_fields = ["category", "code", "cause_key", "integration", "content_type", "object_id", "entity_label",
-                       "dedup_key", "message", "details_display", "first_seen_at", "last_seen_at", "count",
-                       "resolved_at", "resolved_by"]
-    exclude = ["details"]
+    readonly_fields = ["category", "code", "entity_link", "what_is_wrong", "how_to_fix", "message", "integration", "cause_key",
+                       "details_display", "first_seen_at", "last_seen_at", "count", "resolved_at", "resolved_by",
+                       "resolution_note", "dedup_key"]
+    fields = readonly_fields + ["status"]
     actions = ["action_resolve", "action_dismiss", "action_redrive"]
+    change_list_template = "admin/integrations/opsexception/change_list.html"
 
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="message")
-    def short_message(self, obj):
-        return obj.message[:140]
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields  # status changes go through the actions (resolved_by / resolved_at recorded)
+
+    @admin.display(description="record")
+    def entity_link(self, obj):
+        ct = obj.content_type
+        url = exception_help.entity_url(app_label=ct.app_label if ct else "", model=ct.model if ct else "", object_id=obj.object_id)
+        label = obj.entity_label or (f"{ct.model} {obj.object_id}" if ct else "—")
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(description="what is wrong / fix")
+    def what_and_fix(self, obj):
+        what, fix = exception_help.explain(obj.code, obj.integration.connector if obj.integration_id else "")
+        link = exception_help.fix_link(code=obj.code, cause_key=obj.cause_key, integration_id=obj.integration_id)
+        fix_html = format_html(' <a class="button" href="{}">{}</a>', link[1], link[0]) if link else ""
+        return format_html('<strong>{}</strong><br>{}<br><span class="help">{} {}</span>', obj.code, obj.message[:300], fix, fix_html)
+
+    @admin.display(description="what is wrong")
+    def what_is_wrong(self, obj):
+        return exception_help.explain(obj.code, obj.integration.connector if obj.integration_id else "")[0]
+
+    @admin.display(description="how to fix it")
+    def how_to_fix(self, obj):
+        fix = exception_help.explain(obj.code, obj.integration.connector if obj.integration_id else "")[1]
+        link = exception_help.fix_link(code=obj.code, cause_key=obj.cause_key, integration_id=obj.integration_id)
+        return format_html('{} <a class="button" href="{}">{}</a>', fix, link[1], link[0]) if link else fix
 
     @admin.display(description="details")
     def details_display(self, obj):
@@ -541,8 +577,38 @@ class OpsExceptionAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
-        return [path("<int:pk>/act/<str:action>/", wrap(self.exception_action_view), name="integrations_opsexception_act")] + \
+        return [path("<int:pk>/act/<str:action>/", wrap(self.exception_action_view), name="integrations_opsexception_act"),
+                path("by-cause/", wrap(self.by_cause_view), name="integrations_opsexception_by_cause"),
+                path("by-cause/redrive/", wrap(self.redrive_group_view), name="integrations_opsexception_redrive_group")] + \
             super().get_urls()
+
+    def by_cause_view(self, request):
+        """Open exceptions grouped by cause: how many records each cause blocks, in plain words, with its fix and a
+        Re-drive per group (3 queries whatever the number of exceptions)."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        category = request.GET.get("category", "")
+        integration_id = request.GET.get("integration", "")
+        groups = selectors.exception_groups(category=category, integration_id=int(integration_id) if integration_id.isdigit() else None)
+        for group in groups:
+            group["what"], group["fix"] = exception_help.explain(group["code"], group["connector"] or "")
+            group["fix_link"] = exception_help.fix_link(code=group["code"], cause_key=group["cause_key"],
+                                                        integration_id=group["integration_id"])
+            group["queue_url"] = reverse("admin:integrations_opsexception_changelist") + "?" + urlencode(
+                {k: v for k, v in (("status__exact", "open"), ("cause_key", group["cause_key"]), ("code__exact", group["code"]),
+                                   ("integration__id__exact", group["integration_id"] or "")) if v})
+        context = {**self.admin_site.each_context(request), "title": "Open exceptions by cause", "groups": groups,
+                   "opts": self.model._meta, "category": category, "categories": OpsException.Category.choices,
+                   "can_redrive": self.has_change_permission(request)}
+        return TemplateResponse(request, "admin/integrations/opsexception/by_cause.html", context)
+
+    def redrive_group_view(self, request):
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        queryset = selectors.exception_group_members(cause_key=request.POST.get("cause_key", ""), code=request.POST.get("code", ""),
+                                                     integration_id=request.POST.get("integration") or None)
+        self.message_user(request, _redrive(request, queryset), messages.SUCCESS)
+        return HttpResponseRedirect(_safe_next(request, reverse("admin:integrations_opsexception_by_cause")))
 
     def exception_action_view(self, request, pk, action):
         """One exception's Re-drive / Resolve / Dismiss from another page (the order page); back to `next`."""

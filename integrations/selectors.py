@@ -1,7 +1,7 @@
 """Read-side queries for integrations (admin, commands)."""
 from __future__ import annotations
 
-from integrations.models import FlowState, Integration
+from integrations.models import FlowState, Integration, OpsException
 
 
 def integration_get_by_name_or_id(*, value: str) -> Integration | None:
@@ -39,3 +39,49 @@ def flow_health_rows() -> list[dict]:
             } for s in states.get(integration.pk, [])],
         })
     return rows
+
+
+EXCEPTION_GROUPS_MAX = 200
+
+
+def exception_groups(*, category: str = "", integration_id: int | None = None) -> list[dict]:
+    """Open exceptions grouped by cause (cause key, or code when there is none) per integration and record kind: how
+    many, the latest, and the latest message. Two queries whatever the number of exceptions."""
+    from django.apps import apps
+    from django.db.models import Count, Max
+
+    open_ = OpsException.objects.filter(status=OpsException.Status.OPEN)
+    if category:
+        open_ = open_.filter(category=category)
+    if integration_id:
+        open_ = open_.filter(integration_id=integration_id)
+    rows = list(open_.values("category", "code", "cause_key", "integration_id", "integration__name", "integration__connector",
+                             "content_type__app_label", "content_type__model")
+                .annotate(n=Count("id"), last=Max("last_seen_at"), sample=Max("id")).order_by("-n", "-last")[:EXCEPTION_GROUPS_MAX])
+    messages = dict(OpsException.objects.filter(pk__in=[r["sample"] for r in rows]).values_list("pk", "message"))
+    labels = dict(OpsException.Category.choices)
+    groups = []
+    for r in rows:
+        kind = "records"
+        if r["content_type__model"]:
+            try:
+                model = apps.get_model(r["content_type__app_label"], r["content_type__model"])
+                kind = str(model._meta.verbose_name_plural if r["n"] != 1 else model._meta.verbose_name)
+            except LookupError:
+                pass
+        groups.append({"category": r["category"], "category_label": labels.get(r["category"], r["category"]), "code": r["code"],
+                       "cause_key": r["cause_key"], "integration_id": r["integration_id"], "integration": r["integration__name"] or "",
+                       "connector": r["integration__connector"] or "", "count": r["n"], "last_seen_at": r["last"],
+                       "kind": kind, "message": messages.get(r["sample"], "")})
+    return groups
+
+
+def exception_group_members(*, cause_key: str, code: str, integration_id=None):
+    """The open exceptions of one group of exception_groups (cause key, else code, per integration)."""
+    queryset = OpsException.objects.filter(status=OpsException.Status.OPEN, code=code)
+    queryset = queryset.filter(cause_key=cause_key) if cause_key else queryset.filter(cause_key="")
+    if integration_id and str(integration_id).isdigit():
+        queryset = queryset.filter(integration_id=int(integration_id))
+    elif not integration_id:
+        queryset = queryset.filter(integration__isnull=True)
+    return queryset
