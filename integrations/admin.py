@@ -11,7 +11,9 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.db.models import Q
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from urllib.parse import urlencode
@@ -428,17 +430,67 @@ class FlowStateAdmin(admin.ModelAdmin):
 
 # --- SyncRun ---------------------------------------------------------------------------------------
 
+def duration_text(seconds: float | None) -> str:
+    """12.3 s, 4 min 05 s, 2 h 03 min."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class RunOutcomeFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return (("problems", "Failed or partial"), ("failed", "Failed"), ("partial", "Partial (some records failed)"),
+                ("changed", "Succeeded, changed something"), ("quiet", "Succeeded, nothing changed"),
+                ("skipped", "Skipped"), ("running", "Running"), ("folded", "Folded other requests"))
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "problems":
+            return queryset.filter(status__in=(SyncRun.Status.FAILED, SyncRun.Status.PARTIAL))
+        if value == "changed":
+            return queryset.filter(status=SyncRun.Status.SUCCEEDED).filter(Q(created__gt=0) | Q(updated__gt=0))
+        if value == "quiet":
+            return queryset.filter(status=SyncRun.Status.SUCCEEDED, created=0, updated=0)
+        if value == "folded":
+            return queryset.filter(coalesced__gt=0)
+        if value in ("failed", "partial", "skipped", "running"):
+            return queryset.filter(status=value)
+        return queryset
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "integration", "flow", "trigger", "status", "dry_run", "started_at", "finished_at",
-                    "fetched", "created", "updated", "unchanged", "failed", "api_calls", "short_error"]
-    list_filter = ["status", "trigger", "flow", "integration", "dry_run", ("started_at", admin.DateFieldListFilter)]
+    """The run log: one row per run, seconds in times, durations, outcome filters, readable errors. An audit log:
+    nobody changes a run, only a superuser deletes (retention prunes by schedule, housekeeping_prune)."""
+
+    list_display = ["id", "started", "integration", "flow", "trigger", "outcome", "duration", "records", "api_calls",
+                    "error_summary"]
+    list_display_links = ["id", "started"]
+    list_filter = [RunOutcomeFilter, "status", "trigger", "flow", "integration", "dry_run", ("started_at", admin.DateFieldListFilter)]
     list_select_related = ["integration"]
     search_fields = ["=id", "error_message", "note"]
     date_hierarchy = "started_at"
     show_full_result_count = False
-    exclude = ["errors", "cursor_before", "cursor_after"]
-    readonly_fields = ["record_errors", "cursor_before_display", "cursor_after_display"]
+    fieldsets = [
+        (None, {"fields": ["integration", "flow", "trigger", "triggered_by", "outcome", "dry_run", "started", "finished",
+                           "duration", "records", "pages", "api_calls", "coalesced", "note"]}),
+        ("Error", {"fields": ["error_class", "error_readable", "record_errors"]}),
+        ("Cursor", {"fields": ["cursor_before_display", "cursor_after_display"], "classes": ["collapse"]}),
+    ]
 
     def has_add_permission(self, request):
         return False
@@ -446,13 +498,58 @@ class SyncRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
     def get_readonly_fields(self, request, obj=None):
-        fields = [f.name for f in SyncRun._meta.fields if f.name not in self.exclude]
-        return fields + list(self.readonly_fields)
+        return [name for _, opts in self.fieldsets for name in opts["fields"]]
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj):
+        return timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S") if obj.started_at else "—"
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj):
+        return timezone.localtime(obj.finished_at).strftime("%Y-%m-%d %H:%M:%S") if obj.finished_at else "—"
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        if obj.finished_at and obj.started_at:
+            return duration_text((obj.finished_at - obj.started_at).total_seconds())
+        if obj.status == SyncRun.Status.RUNNING and obj.started_at:
+            return "running " + duration_text((timezone.now() - obj.started_at).total_seconds())
+        return "—"
+
+    @admin.display(description="outcome", ordering="status")
+    def outcome(self, obj):
+        colours = {"failed": "#842029", "partial": "#664d03", "skipped": "#6c757d", "running": "#084298", "succeeded": "#0f5132"}
+        extra = f" · folded {obj.coalesced}" if obj.coalesced else ""
+        return format_html('<strong style="color:{}">{}</strong>{}', colours.get(obj.status, "inherit"), obj.get_status_display(), extra)
+
+    @admin.display(description="records")
+    def records(self, obj):
+        if obj.status == SyncRun.Status.SKIPPED:
+            return "—"
+        parts = [f"{obj.fetched} fetched"]
+        parts += [f"{n} {label}" for n, label in ((obj.created, "new"), (obj.updated, "updated"), (obj.failed, "failed")) if n]
+        if obj.pages > 1:
+            parts.append(f"{obj.pages} pages")
+        return ", ".join(parts)
+
+    @admin.display(description="error / note")
+    def error_summary(self, obj):
+        if obj.error_message or obj.error_class:
+            return format_html("<strong>{}</strong>: {}", obj.error_class or "Error", _first_line(obj.error_message))
+        if obj.failed and obj.errors:
+            first = obj.errors[0]
+            return f"{obj.failed} record(s) failed, e.g. {first.get('external_id', '')}: {_first_line(str(first.get('message', '')), 120)}"
+        return _first_line(obj.note, 120)
 
     @admin.display(description="error")
-    def short_error(self, obj):
-        return (obj.error_message or obj.note)[:120]
+    def error_readable(self, obj):
+        if not obj.error_message:
+            return "—"
+        return format_html('<pre style="white-space:pre-wrap;max-width:100ch">{}</pre>', obj.error_message)
 
     @admin.display(description="cursor before")
     def cursor_before_display(self, obj):
@@ -467,7 +564,8 @@ class SyncRunAdmin(admin.ModelAdmin):
         if not obj.errors:
             return "None"
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                                ((e.get("external_id", ""), e.get("field", ""), e.get("message", "")) for e in obj.errors))
+                                ((e.get("external_id", ""), e.get("field", ""), e.get("message", "") or e.get("error", ""))
+                                 for e in obj.errors))
         return format_html("<table><thead><tr><th>External id</th><th>Field</th><th>Message</th></tr></thead>"
                            "<tbody>{}</tbody></table>", rows)
 

@@ -759,18 +759,29 @@ def single_flight(name: str):
 def housekeeping_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete failed django-q2 task rows and sync runs past their retention (django-q2 keeps every failure
     for ever; save_limit only bounds successes), and webhook rate-limit counters older than a day. The latest run
-    of each flow is always kept."""
-    from django.db.models import Max
+    of each flow is always kept.
+
+    Run retention: every run is kept SYNC_RUN_SUCCESS_RETENTION_DAYS (7); after that, succeeded and skipped runs
+    are thinned to a sample, the first run of each flow in each hour (the log still shows the flow ran, and how
+    long it took, through the whole retention); failed and partial runs are kept whole; everything older than
+    SYNC_RUN_RETENTION_DAYS (90) goes."""
+    from django.db.models import Max, Min
+    from django.db.models.functions import TruncHour
     from django_q.models import Task
 
     now = now or timezone.now()
     failed_cutoff = now - timedelta(days=dj_settings.Q_FAILED_TASK_RETENTION_DAYS)
     runs_cutoff = now - timedelta(days=dj_settings.SYNC_RUN_RETENTION_DAYS)
+    sample_cutoff = now - timedelta(days=dj_settings.SYNC_RUN_SUCCESS_RETENTION_DAYS)
     failed, _ = Task.objects.filter(success=False, stopped__lt=failed_cutoff).delete()
     latest = FlowState.objects.annotate(last_run=Max("runs__pk")).values_list("last_run", flat=True)
     keep = [pk for pk in latest if pk is not None]
     runs, _ = SyncRun.objects.filter(started_at__lt=runs_cutoff).exclude(pk__in=keep).delete()
-    return {"failed_tasks": failed, "sync_runs": runs, "rate_limit_counters": rate_limit_counters_prune(now=now)}
+    quiet = SyncRun.objects.filter(status__in=(SyncRun.Status.SUCCEEDED, SyncRun.Status.SKIPPED), started_at__lt=sample_cutoff)
+    sample = (quiet.annotate(hour=TruncHour("started_at")).values("flow_state_id", "hour").annotate(first=Min("pk"))
+              .values("first"))
+    thinned, _ = quiet.exclude(pk__in=keep).exclude(pk__in=sample).delete()
+    return {"failed_tasks": failed, "sync_runs": runs + thinned, "rate_limit_counters": rate_limit_counters_prune(now=now)}
 
 
 # --- bindings -------------------------------------------------------------------------------

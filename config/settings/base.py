@@ -157,6 +157,8 @@ Q_CLUSTER = {
 # django-q2 keeps every failed task row; the daily housekeeping schedule prunes them and old sync runs.
 Q_FAILED_TASK_RETENTION_DAYS = env.int("Q_FAILED_TASK_RETENTION_DAYS", default=30)
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=90)
+# After this many days succeeded / skipped runs are thinned to the first of each flow in each hour (failures kept).
+SYNC_RUN_SUCCESS_RETENTION_DAYS = env.int("SYNC_RUN_SUCCESS_RETENTION_DAYS", default=7)
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
