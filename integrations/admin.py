@@ -152,22 +152,100 @@ class FlowStateInlineForm(forms.ModelForm):
             field.widget = _SwitchedBySettingCheckbox(field.help_text)
 
 
+def human_time(value) -> str:
+    """A cursor value as people read it: epoch seconds / ISO strings become a local date with seconds."""
+    from datetime import datetime, timezone as dt_timezone
+
+    from django.utils.dateparse import parse_datetime
+
+    moment = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 10 ** 9 <= value < 10 ** 11:
+        moment = datetime.fromtimestamp(value, tz=dt_timezone.utc)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and 10 ** 12 <= value < 10 ** 14:  # milliseconds
+        moment = datetime.fromtimestamp(value / 1000, tz=dt_timezone.utc)
+    elif isinstance(value, str) and len(value) >= 10 and value[:4].isdigit():
+        moment = parse_datetime(value)
+        if moment is not None and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, dt_timezone.utc)
+    if moment is None:
+        return str(value)
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
 class FlowStateInline(admin.TabularInline):
+    """The flows table: switch and interval editable, the rest read as people read it (last run linked, human cursor
+    dates, no next run for a disabled flow), Run now / Force resync / Reset cursor on each row."""
+
     model = FlowState
     form = FlowStateInlineForm
     extra = 0
     can_delete = False
-    fields = ["flow", "enabled", "interval", "next_run_at", "last_succeeded_at", "consecutive_failures",
-              "last_error", "cursor_display", "flow_buttons"]
-    readonly_fields = ["flow", "next_run_at", "last_succeeded_at", "consecutive_failures", "last_error",
-                       "cursor_display", "flow_buttons"]
+    verbose_name_plural = "flows"
+    fields = ["flow_label", "enabled", "interval", "last_run", "last_success", "next_run", "cursor_display", "flow_buttons"]
+    readonly_fields = ["flow_label", "last_run", "last_success", "next_run", "cursor_display", "flow_buttons"]
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        from django.db.models import OuterRef, Subquery
+
+        latest = SyncRun.objects.filter(flow_state=OuterRef("pk")).exclude(status=SyncRun.Status.SKIPPED).order_by("-pk")
+        return super().get_queryset(request).select_related("integration").annotate(
+            last_run_id=Subquery(latest.values("pk")[:1]), last_run_status=Subquery(latest.values("status")[:1]),
+            last_run_started=Subquery(latest.values("started_at")[:1]), last_run_finished=Subquery(latest.values("finished_at")[:1]),
+            last_run_pages=Subquery(latest.values("pages")[:1]), last_run_fetched=Subquery(latest.values("fetched")[:1]),
+            last_run_error=Subquery(latest.values("error_message")[:1]))
+
+    @admin.display(description="flow")
+    def flow_label(self, obj):
+        try:
+            label = obj.spec.label
+        except KeyError:
+            label = obj.flow
+        return format_html('<strong>{}</strong><br><span class="help">{}</span>', label, obj.flow)
+
+    @admin.display(description="last run")
+    def last_run(self, obj):
+        run_id = getattr(obj, "last_run_id", None)
+        if not run_id:
+            return "never"
+        status = obj.last_run_status
+        url = reverse("admin:integrations_syncrun_change", args=[run_id])
+        started = timezone.localtime(obj.last_run_started).strftime("%Y-%m-%d %H:%M:%S") if obj.last_run_started else ""
+        if status == SyncRun.Status.RUNNING:
+            detail = f"page {obj.last_run_pages}, {obj.last_run_fetched} fetched so far"
+        elif obj.last_run_finished and obj.last_run_started:
+            detail = duration_text((obj.last_run_finished - obj.last_run_started).total_seconds())
+        else:
+            detail = ""
+        error = _first_line(obj.last_run_error or "", 100)
+        return format_html('<a href="{}" class="flow-last-run flow-run-{}">#{} {}</a><br><span class="help">{} · {}</span>{}',
+                           url, status, run_id, status, started, detail,
+                           format_html('<br><span class="errornote" style="padding:2px 4px">{}</span>', error) if error else "")
+
+    @admin.display(description="last success")
+    def last_success(self, obj):
+        if not obj.last_succeeded_at:
+            return "never"
+        text = timezone.localtime(obj.last_succeeded_at).strftime("%Y-%m-%d %H:%M:%S")
+        return format_html("{}{}", text, format_html('<br><span class="help">{} failure(s) since</span>', obj.consecutive_failures)
+                           if obj.consecutive_failures else "")
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        if not obj.enabled:
+            return "— (off)"
+        if not obj.next_run_at:
+            return "at the next dispatch"
+        return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M:%S")
+
     @admin.display(description="cursor")
     def cursor_display(self, obj):
-        return format_html("<code>{}</code>", json.dumps(obj.cursor, sort_keys=True, default=str)) if obj.cursor else "—"
+        if not obj.cursor:
+            return "— (from the start)"
+        rows = format_html_join("", "<div><code>{}</code>: {}</div>", ((k, human_time(v)) for k, v in sorted(obj.cursor.items())))
+        return rows
 
     @admin.display(description="actions")
     def flow_buttons(self, obj):
@@ -175,8 +253,9 @@ class FlowStateInline(admin.TabularInline):
             return ""
         run_url = reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "run"])
         return format_html(
+            '<div style="white-space:nowrap">'
             '<button type="submit" class="button" formaction="{}" formmethod="post" name="_flow_action" value="run">'
-            'Run now</button> <a class="button" href="{}">Force resync</a> <a class="button" href="{}">Reset cursor</a>',
+            'Run now</button> <a class="button" href="{}">Force resync</a> <a class="button" href="{}">Reset cursor</a></div>',
             run_url,
             reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "force_resync"]),
             reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "reset_cursor"]),
@@ -185,8 +264,9 @@ class FlowStateInline(admin.TabularInline):
 
 @admin.register(Integration)
 class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "connector_label", "role", "environment", "status", "is_active", "remote_account_id",
+    list_display = ["name", "connector_label", "role", "environment", "health", "is_active", "remote_account_id",
                     "auth_expires_at", "updated_at"]
+    change_form_template = "admin/integrations/integration/change_form.html"
     list_filter = ["connector", "role", "status", "is_active"]
     search_fields = ["name", "=remote_account_id"]
     readonly_fields = ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
@@ -258,7 +338,40 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"{obj} created: now fill in its settings and credentials.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[obj.pk]))
 
+    def get_queryset(self, request):
+        from django.db.models import Count, Max
+
+        return super().get_queryset(request).annotate(
+            enabled_flows=Count("flow_states", filter=Q(flow_states__enabled=True), distinct=True),
+            failing_flows=Count("flow_states", filter=Q(flow_states__enabled=True, flow_states__consecutive_failures__gt=0), distinct=True),
+            last_success=Max("flow_states__last_succeeded_at", filter=Q(flow_states__enabled=True)))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        obj = Integration.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if obj is not None:
+            extra["health"] = selectors.integration_health(integration=obj)
+            extra["health_runs_url"] = reverse("admin:integrations_syncrun_changelist") + f"?integration__id__exact={obj.pk}"
+            extra["health_exceptions_url"] = (reverse("admin:integrations_opsexception_changelist")
+                                              + f"?integration__id__exact={obj.pk}&status__exact=open")
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
     # --- read-only status ------------------------------------------------------------------------
+
+    @admin.display(description="status")
+    def health(self, obj):
+        """Computed from the connection and the flows' outcomes (selectors.health_status), in list-sized queries."""
+        class _State:  # the changelist has the aggregates, not the flow states
+            def __init__(self, enabled, failing, success):
+                self.enabled, self.consecutive_failures, self.last_succeeded_at, self.flow = enabled, failing, success, "flow"
+
+        enabled = getattr(obj, "enabled_flows", 0) or 0
+        failing = getattr(obj, "failing_flows", 0) or 0
+        states = [_State(True, 1 if i < failing else 0, getattr(obj, "last_success", None)) for i in range(enabled)]
+        code, label, reason = selectors.health_status(integration=obj, states=states)
+        if code == "degraded":
+            reason = f"{failing} of {enabled} enabled flow(s) failing"
+        return format_html('<span class="health-{}" title="{}">{}</span>', code, reason, label)
 
     @admin.display(description="connector", ordering="connector")
     def connector_label(self, obj):
@@ -353,8 +466,12 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
             return _confirm_page(request, self, action=action, states=[state], title_objects=[state], admin_action=None)
         with transaction.atomic():
             count = _flow_action_apply(request, action, [state])
-        self.message_user(request, _flow_action_message(action, count), messages.SUCCESS)
-        return HttpResponseRedirect(back)
+        runs = reverse("admin:integrations_syncrun_changelist") + "?" + urlencode(
+            {"integration__id__exact": state.integration_id, "flow__exact": state.flow})
+        self.message_user(request, format_html('{}: {} Its progress and result show under “last run” in the flows table '
+                                               '(<a href="{}">all runs of this flow</a>).', state.flow,
+                                               _flow_action_message(action, count), runs), messages.SUCCESS)
+        return HttpResponseRedirect(back + "#flows")
 
 
 def _diff_lines(diff: dict) -> list[str]:

@@ -57,6 +57,15 @@ class IntegrationChangeForm(forms.ModelForm):
         model = Integration
         fields = ["name", "is_active", "environment"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One environment control: a connector's own environment setting (ConnectorSpec.extra["environment_setting"])
+        # is shown through the Environment field, starting from the value in effect; saving clears the setting.
+        env_setting = self.connector_spec.extra.get("environment_setting", "")
+        chosen = (self.instance.settings or {}).get(env_setting) if env_setting and self.instance.pk else ""
+        if chosen and "environment" in self.fields and not self.is_bound:
+            self.initial["environment"] = chosen
+
     def clean(self):
         data = super().clean()
         spec = self.connector_spec
@@ -95,12 +104,19 @@ def integration_change_form_class(integration: Integration) -> tuple[type[Integr
     locations = _location_choices(integration) if any(s.type == registry.LOCATION for s in spec.settings) else []
     attrs: dict[str, Any] = {"connector_spec": spec, "location_codes": {code for code, _ in locations}}
     by_section: dict[str, list[str]] = {name: [] for name in spec.section_names()}
+    changed: dict[str, int] = {name: 0 for name in by_section}
+    env_setting = spec.extra.get("environment_setting", "")
     for setting in spec.settings:
+        if setting.key == env_setting:
+            continue  # one environment control: the Environment field below stands for it
         field = schema.form_field(setting, location_choices=locations)
         field.initial = _initial(setting, integration.setting(setting.key))
         field.short_description = setting.label  # the label when shown read-only (view-only users)
         if setting.default not in (None, "", [], ()) and setting.type != registry.BOOL:
             field.help_text = (field.help_text + " " if field.help_text else "") + f"Default: {_show_default(setting)}."
+        if setting.key in (integration.settings or {}) and not schema.values_equal(integration.settings[setting.key], setting.default):
+            field.help_text = f"● Changed from the default ({_show_default(setting) or 'blank'}). " + (field.help_text or "")
+            changed[setting.section] += 1
         attrs[SETTING_PREFIX + setting.key] = field
         by_section[setting.section].append(SETTING_PREFIX + setting.key)
     status = credential_status(integration)
@@ -121,17 +137,23 @@ def integration_change_form_class(integration: Integration) -> tuple[type[Integr
         cred_fields.append(CREDENTIAL_PREFIX + cred.key)
     general = ["name", "is_active"]
     if len(spec.environments) > 1:
-        attrs["environment"] = forms.ChoiceField(choices=list(spec.environments), required=True)
+        label, help_text = "Environment", ""
+        if env_setting:
+            env_spec = spec.setting(env_setting)
+            label, help_text = env_spec.label, env_spec.help
+        attrs["environment"] = forms.ChoiceField(choices=list(spec.environments), required=True, label=label, help_text=help_text,
+                                                 initial=(integration.settings or {}).get(env_setting) or integration.environment)
         general.append("environment")
     form_class = type(f"{spec.code.title()}IntegrationChangeForm", (IntegrationChangeForm,), attrs)
     fieldsets = [
-        (None, {"fields": general}),
-        ("Status", {"fields": ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
-                               "remote_account_id", "connector_links"]}),
+        (None, {"fields": general + ["connector_links"]}),
+        ("Status details", {"fields": ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
+                                       "remote_account_id"], "classes": ["collapse"]}),
     ]
-    fieldsets += [(section, {"fields": fields}) for section, fields in by_section.items() if fields]
+    fieldsets += [(f"{section} — {changed[section]} changed from default" if changed[section] else section,
+                   {"fields": fields, "classes": ["collapse"]}) for section, fields in by_section.items() if fields]
     if cred_fields:
-        fieldsets.append(("Credentials", {"fields": cred_fields,
+        fieldsets.append(("Credentials", {"fields": cred_fields, "classes": ["collapse"],
                                           "description": "Write-only: stored encrypted and never shown back."}))
     return form_class, fieldsets
 

@@ -85,3 +85,46 @@ def exception_group_members(*, cause_key: str, code: str, integration_id=None):
     elif not integration_id:
         queryset = queryset.filter(integration__isnull=True)
     return queryset
+
+
+def integration_health(*, integration: Integration, now=None) -> dict:
+    """The integration page's health header: status computed from the connection and the latest runs, token expiry,
+    per flow its last run and last success, the push backlog and open exceptions (4 queries)."""
+    from datetime import timedelta
+
+    from django.db.models import OuterRef, Subquery
+    from django.utils import timezone
+
+    from integrations.models import OutboundPush, SyncRun
+
+    now = now or timezone.now()
+    latest = SyncRun.objects.filter(flow_state=OuterRef("pk")).exclude(status=SyncRun.Status.SKIPPED).order_by("-pk")
+    states = list(FlowState.objects.filter(integration=integration).order_by("flow").annotate(
+        last_run_id=Subquery(latest.values("pk")[:1]), last_run_status=Subquery(latest.values("status")[:1])))
+    backlog = OutboundPush.objects.filter(integration=integration, status__in=("pending", "failed")).count()
+    exceptions = OpsException.objects.filter(integration=integration, status=OpsException.Status.OPEN).count()
+    code, label, reason = health_status(integration=integration, states=states)
+    expires = integration.auth_expires_at
+    return {"status": code, "status_label": label, "reason": reason, "states": states, "backlog": backlog,
+            "exceptions": exceptions, "token_expires_at": expires,
+            "token_expiring": bool(expires and expires - now < timedelta(days=2)),
+            "last_success": max((s.last_succeeded_at for s in states if s.last_succeeded_at), default=None)}
+
+
+def health_status(*, integration: Integration, states) -> tuple[str, str, str]:
+    """(code, label, why) from the connection and the flows' latest outcomes, not the stored status alone: an
+    integration whose flows succeed is working even if nobody pressed Test connection."""
+    if not integration.is_active:
+        return "inactive", "Inactive", "switched off: no flow runs"
+    if integration.paused_reason:
+        return "paused", "Paused", integration.paused_reason
+    if integration.status == Integration.Status.ERROR:
+        return "error", "Error", integration.last_error[:200] or "the connection failed"
+    enabled = [s for s in states if s.enabled]
+    failing = [s for s in enabled if s.consecutive_failures]
+    if failing:
+        names = ", ".join(s.flow for s in failing[:3])
+        return "degraded", "Failing", f"{len(failing)} of {len(enabled)} enabled flow(s) failing: {names}"
+    if any(s.last_succeeded_at for s in enabled) or integration.status == Integration.Status.CONNECTED:
+        return "ok", "Working", f"{len(enabled)} flow(s) enabled, none failing" if enabled else "connected; no flow enabled"
+    return "not_configured", "Not configured", "no successful connection or run yet"

@@ -602,9 +602,12 @@ def _finish_run(*, run: SyncRun, flow_state: FlowState, result: FlowResult, coun
     with transaction.atomic():
         if state_updates:
             FlowState.objects.filter(pk=flow_state.pk).update(**state_updates)
-        more_pending = _pending_after_run(flow_state=flow_state, params=params or {}, drains_pending=drains_pending,
+        row = FlowState.objects.select_for_update().only(
+            "pk", "pending_params", "pending_inflight", "pending_failures", "pending_run_at", "rerun_requested", "enabled",
+        ).get(pk=flow_state.pk)
+        more_pending = _pending_after_run(row=row, params=params or {}, drains_pending=drains_pending,
                                           error=error, dry_run=dry_run, now=now)
-        rerun = _rerun_after_run(flow_state=flow_state, error=error, now=now)
+        rerun = _rerun_after_run(row=row, error=error, now=now)
         flow_lease_release(flow_state=flow_state, lease=lease)
         if more_pending:
             flow_pending_enqueue(flow_state=flow_state)
@@ -618,12 +621,11 @@ def _finish_run(*, run: SyncRun, flow_state: FlowState, result: FlowResult, coun
 _RUN_FINISH_FIELDS = [f.name for f in SyncRun._meta.concrete_fields if f.name not in ("id", "coalesced")]
 
 
-def _rerun_after_run(*, flow_state: FlowState, error, now: datetime) -> bool:
+def _rerun_after_run(*, row: FlowState, error, now: datetime) -> bool:
     """Settle a re-run asked for while this run held the lease (inside the finish transaction, before the lease is
     released). Cleared in every case; after a success an enabled flow is made due now (the dispatcher runs it within
     a minute), a disabled one (Run now) is enqueued directly (True). After a failure the flow's back-off decides
     when it runs again, so nothing more is asked."""
-    row = FlowState.objects.select_for_update().only("pk", "rerun_requested", "enabled").get(pk=flow_state.pk)
     if not row.rerun_requested:
         return False
     if error is not None:
@@ -636,11 +638,10 @@ def _rerun_after_run(*, flow_state: FlowState, error, now: datetime) -> bool:
     return True
 
 
-def _pending_after_run(*, flow_state: FlowState, params: dict, drains_pending: bool, error, dry_run: bool,
+def _pending_after_run(*, row: FlowState, params: dict, drains_pending: bool, error, dry_run: bool,
                        now: datetime) -> bool:
-    """Settle the outbox when a run ends; True when targeted work is waiting (enqueue a drain now)."""
-    row = FlowState.objects.select_for_update().only(
-        "pk", "pending_params", "pending_inflight", "pending_failures", "pending_run_at").get(pk=flow_state.pk)
+    """Settle the outbox when a run ends (`row`: the flow state, locked and re-read in the finish transaction); True
+    when targeted work is waiting (enqueue a drain now)."""
     if not drains_pending:  # ids arrived while this run held the lease: drain them now (unless backing off)
         return bool(row.pending_params) and (row.pending_run_at is None or row.pending_run_at <= now)
     if error is None:
