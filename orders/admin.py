@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from orders import selectors, services
+from orders.forms import HoldRuleForm, RoutingRuleForm
 from orders.models import (
     Cancellation, CancellationLine, Fulfillment, FulfillmentLine, HoldRule, Order, OrderEvent, OrderLine, Refund, RefundLine,
     Return, ReturnLine, RoutingRule, RoutingRuleLocation, ShippingRequest, ShippingRequestLine,
@@ -198,6 +199,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(HoldRule)
 class HoldRuleAdmin(admin.ModelAdmin):
+    form = HoldRuleForm
     list_display = ("name", "enabled", "priority", "integration", "connector", "minutes", "clock", "next_status")
     list_editable = ("enabled", "priority", "minutes")
     list_filter = ("enabled", "integration", "clock", "next_status")
@@ -209,7 +211,7 @@ class HoldRuleAdmin(admin.ModelAdmin):
 class RoutingRuleLocationInline(admin.TabularInline):
     model = RoutingRuleLocation
     extra = 1
-    raw_id_fields = ("location",)
+    autocomplete_fields = ("location",)
     fields = ("rank", "location")
 
 
@@ -224,6 +226,29 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     ordering = ("position", "name")
     raw_id_fields = ("integration",)
     inlines = (RoutingRuleLocationInline,)
+    form = RoutingRuleForm
+    readonly_fields = ("preview",)
+
+    @admin.display(description="preview")
+    def preview(self, obj):
+        """How the saved filters fare on the latest orders (orders.selectors.routing_rule_preview)."""
+        if obj is None or obj.pk is None:
+            return "Save the rule to see how many recent orders it matches."
+        p = selectors.routing_rule_preview(rule=obj)
+        if not p["orders"]:
+            return "No orders yet to preview against."
+        text = f"This rule would have matched {p['matched']} of the last {p['orders']} orders"
+        if p["taken_earlier"]:
+            text += f" ({p['taken_earlier']} of them are taken by an earlier rule first)"
+        return text + ("." if obj.enabled else ". It is disabled: it matches nothing until enabled.")
+
+    def response_change(self, request, obj):
+        messages.info(request, self.preview(obj))
+        return super().response_change(request, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        messages.info(request, self.preview(obj))
+        return super().response_add(request, obj, post_url_continue)
 
 
 class ShippingRequestLineInline(ReadOnlyInline):

@@ -138,3 +138,26 @@ def order_page(*, order: Order) -> dict:
             "cancellations": cancellations, "returns": returns, "refunds": refunds, "exceptions": exceptions,
             "events": events}
 
+
+
+PREVIEW_ORDERS = 100
+
+
+def routing_rule_preview(*, rule, last: int = PREVIEW_ORDERS) -> dict:
+    """How the rule's filters fare on the latest orders: how many it matches, and how many of those an earlier
+    enabled rule takes first (3 queries)."""
+    from orders.models import RoutingRule
+    from orders.services.routing import order_match_facts, routing_rule_matches
+
+    orders = list(Order.objects.order_by("-created_at", "-id").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.only("id", "order_id", "sku")))[:last])
+    earlier = [r for r in RoutingRule.objects.filter(enabled=True).order_by("position", "name")
+               if (r.position, r.name) < (rule.position, rule.name) and r.pk != rule.pk]
+    matched = taken = 0
+    for order in orders:
+        facts = order_match_facts(order, lines=order.lines.all())
+        if routing_rule_matches(rule, facts):
+            matched += 1
+            if any(routing_rule_matches(r, facts) for r in earlier):
+                taken += 1
+    return {"orders": len(orders), "matched": matched, "taken_earlier": taken}
