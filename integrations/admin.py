@@ -708,6 +708,7 @@ class MappingAdmin(ImportExportPermissionMixin, ImportExportMixin, admin.ModelAd
     list_select_related = ["integration"]
     search_fields = ["source", "target"]
     autocomplete_fields = ["integration"]
+    form = integration_forms.MappingForm
 
     def response_add(self, request, obj, post_url_continue=None):
         """A mapping added from an exception group (its "Add mapping" link carries the cause) re-drives that group."""

@@ -199,3 +199,103 @@ def _show_default(setting: registry.SettingSpec) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     return str(value)
+
+
+# --- mappings --------------------------------------------------------------------------------
+
+MAPPING_KIND_HELP = {
+    "carrier": "Source: the carrier name the fulfillment side reports (e.g. USPS). Target: the carrier the channel accepts "
+               "(TikTok: one of its shipping providers for the order's delivery option, by name or id).",
+    "shipping_method": "Source: the channel's shipping method / delivery option as the order carries it. Target: the "
+                       "fulfillment system's code (OSA ship method, Acumatica Ship Via).",
+    "payment_method": "Source: the channel's payment method. Target: the value the receiving system expects.",
+    "order_type": "Source: the channel's order type. Target: the receiving system's order type.",
+    "attribute": "Source: the attribute name here. Target: the remote attribute name.",
+    "sku": "Source: the SKU the remote system uses. Target: the master SKU of an existing product.",
+}
+
+
+def mapping_target_choices(integration: Integration | None, kind: str) -> list[tuple[str, str]]:
+    """Valid targets the connector knows without calling the remote (ConnectorSpec.extra["mapping_targets"]: a dotted
+    path to fn(integration, kind) -> [(value, label)]), e.g. providers or Ship Via codes it has stored."""
+    if integration is None or integration.connector not in registry.CONNECTORS:
+        return []
+    dotted = integration.spec.extra.get("mapping_targets", "")
+    if not dotted:
+        return []
+    try:
+        return list(registry.import_string(dotted)(integration, kind) or [])
+    except Exception:  # noqa: BLE001 - suggestions only: a broken hook must not break the form
+        return []
+
+
+class MappingForm(forms.ModelForm):
+    """Kinds limited to the connector's, text stripped and required, SKU targets checked against the catalog, targets
+    the connector knows suggested (datalist) and, when it declares them strict, enforced."""
+
+    class Meta:
+        from integrations.models import Mapping
+
+        model = Mapping
+        fields = ["integration", "kind", "source", "target", "notes"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        integration = self._integration()
+        kind = self.data.get("kind") or self.initial.get("kind") or (self.instance.kind if self.instance.pk else "")
+        if "kind" in self.fields:
+            self.fields["kind"].help_text = " ".join(f"{k}: {v}" for k, v in MAPPING_KIND_HELP.items() if k == kind) or \
+                "What is mapped; the help below the target explains the values."
+        if "target" in self.fields:
+            help_text = MAPPING_KIND_HELP.get(kind, "")
+            if integration is not None and integration.connector in registry.CONNECTORS:
+                extra_help = (integration.spec.extra.get("mapping_help") or {}).get(kind, "")
+                help_text = f"{help_text} {extra_help}".strip()
+            choices = mapping_target_choices(integration, kind) if kind else []
+            self._target_choices = choices
+            if choices:
+                self.fields["target"].widget = _DatalistInput(choices)
+                help_text += f" {len(choices)} known value(s) are suggested."
+            self.fields["target"].help_text = help_text
+
+    def _integration(self):
+        raw = self.data.get("integration") or self.initial.get("integration") or (self.instance.integration_id if self.instance.pk else None)
+        if isinstance(raw, Integration):
+            return raw
+        return Integration.objects.filter(pk=raw).first() if str(raw or "").isdigit() else None
+
+    def clean(self):
+        data = super().clean()
+        integration, kind = data.get("integration"), data.get("kind")
+        for name in ("source", "target"):
+            if name in data and isinstance(data[name], str):
+                data[name] = data[name].strip()
+                if not data[name]:
+                    self.add_error(name, f"The {name} cannot be blank.")
+        if integration is not None and kind and integration.connector in registry.CONNECTORS:
+            kinds = integration.spec.mapping_kinds
+            if kinds and kind not in kinds:
+                self.add_error("kind", f"{integration.spec.label} uses no {kind} mappings; it uses: {', '.join(kinds)}.")
+            strict = kind in (integration.spec.extra.get("mapping_targets_strict") or ())
+            choices = {v for v, _ in mapping_target_choices(integration, kind)}
+            if strict and choices and data.get("target") and data["target"] not in choices:
+                self.add_error("target", f"“{data['target']}” is not one of the values {integration.spec.label} accepts.")
+        if kind == "sku" and data.get("target"):
+            from catalog.models import Product
+
+            if not Product.objects.filter(sku=data["target"]).exists():
+                self.add_error("target", f"No product has the master SKU “{data['target']}”.")
+        return data
+
+
+class _DatalistInput(forms.TextInput):
+    def __init__(self, choices, attrs=None):
+        super().__init__(attrs)
+        self.choices = choices
+
+    def render(self, name, value, attrs=None, renderer=None):
+        from django.utils.html import format_html, format_html_join
+
+        attrs = {**(attrs or {}), "list": f"{name}-choices"}
+        options = format_html_join("", '<option value="{}">{}</option>', self.choices)
+        return format_html('{}<datalist id="{}-choices">{}</datalist>', super().render(name, value, attrs, renderer), name, options)

@@ -110,3 +110,32 @@ def test_only_superusers_delete_exceptions(client, django_user_model, admin_clie
     client.force_login(staff)
     assert client.get(reverse("admin:integrations_opsexception_delete", args=[exc.pk])).status_code == 403
     assert admin_client.get(reverse("admin:integrations_opsexception_delete", args=[exc.pk])).status_code == 200
+
+
+def test_mapping_form_validates_with_clear_messages(admin_client, fake_integration):
+    from integrations.forms import MappingForm
+
+    form = MappingForm(data={"integration": fake_integration.pk, "kind": "sku", "source": "  ", "target": "NOPE", "notes": ""})
+    assert not form.is_valid()
+    assert "The source cannot be blank." in form.errors["source"][0] or "required" in form.errors["source"][0]
+    assert form.errors["target"] == ["No product has the master SKU “NOPE”."]
+    assert not Mapping.objects.exists()
+
+
+def test_mapping_form_suggests_and_enforces_connector_targets(fake_integration, monkeypatch):
+    from integrations import registry
+    from integrations.forms import MappingForm
+
+    spec = registry.get_connector("fake")
+    monkeypatch.setitem(spec.extra, "mapping_targets", "tests.integrations.test_admin_exceptions._targets")
+    monkeypatch.setitem(spec.extra, "mapping_targets_strict", ("carrier",))
+    form = MappingForm(initial={"integration": fake_integration.pk, "kind": "carrier"})
+    assert '<option value="7117">USPS (7117)</option>' in str(form["target"])
+    bad = MappingForm(data={"integration": fake_integration.pk, "kind": "carrier", "source": "USPS", "target": "9", "notes": ""})
+    assert not bad.is_valid() and "is not one of the values" in bad.errors["target"][0]
+    good = MappingForm(data={"integration": fake_integration.pk, "kind": "carrier", "source": "USPS", "target": "7117", "notes": ""})
+    assert good.is_valid(), good.errors
+
+
+def _targets(integration, kind):
+    return [("7117", "USPS (7117)")] if kind == "carrier" else []
