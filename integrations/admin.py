@@ -500,7 +500,7 @@ def _flow_switch_setting(state: FlowState) -> str | None:
 
 @admin.register(FlowState)
 class FlowStateAdmin(admin.ModelAdmin):
-    list_display = ["integration", "flow", "enabled", "interval", "next_run_at", "last_succeeded_at",
+    list_display = ["integration", "flow", "enabled", "interval", "next_run", "last_succeeded_at",
                     "consecutive_failures", "short_error", "running"]
     list_filter = ["enabled", "flow", "integration"]
     list_select_related = ["integration"]
@@ -531,6 +531,13 @@ class FlowStateAdmin(admin.ModelAdmin):
     @admin.display(description="running", boolean=True)
     def running(self, obj):
         return obj.is_running
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, obj):
+        """A disabled flow has no next run, whatever time is left in the column from when it was on."""
+        if not obj.enabled:
+            return "— (off)"
+        return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M:%S") if obj.next_run_at else "at the next dispatch"
 
     @admin.action(description="Run now", permissions=["run_flow"])
     def action_run_now(self, request, queryset):

@@ -316,6 +316,7 @@ class OutboundPush(models.Model):
         constraints = [models.UniqueConstraint(fields=["integration", "kind", "idempotency_key"], name="uniq_outbound_push")]
         indexes = [models.Index(fields=["content_type", "object_id"], name="push_local_idx")]
         ordering = ["-created_at"]
+        verbose_name_plural = "outbound pushes"
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key} ({self.status})"

@@ -183,7 +183,9 @@ DEFAULT_EXCEPTION_REPORTER = "integrations.error_pages.RedactingExceptionReporte
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # The event name plus its structured extras as key=value (integrations/logformat.py).
+    "formatters": {"plain": {"()": "integrations.logformat.KeyValueFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Every handler masks secrets (secret-named parameters, credential values, keys): integrations/redaction.py.
     "filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
