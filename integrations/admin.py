@@ -11,12 +11,16 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.db.models import Q
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from urllib.parse import urlencode
 from import_export.admin import ImportExportMixin
 
 from integrations import forms as integration_forms
-from integrations import registry, services
+from integrations import exception_help, registry, selectors, services
 from integrations.admin_config import ConfigurationAdminMixin, ImportExportPermissionMixin
 from integrations.models import (BulkImport, ExternalRef, FlowState, Integration, Mapping, OpsException, OutboundPush,
                                  SettingsChange, SyncRun)
@@ -148,22 +152,100 @@ class FlowStateInlineForm(forms.ModelForm):
             field.widget = _SwitchedBySettingCheckbox(field.help_text)
 
 
+def human_time(value) -> str:
+    """A cursor value as people read it: epoch seconds / ISO strings become a local date with seconds."""
+    from datetime import datetime, timezone as dt_timezone
+
+    from django.utils.dateparse import parse_datetime
+
+    moment = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 10 ** 9 <= value < 10 ** 11:
+        moment = datetime.fromtimestamp(value, tz=dt_timezone.utc)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and 10 ** 12 <= value < 10 ** 14:  # milliseconds
+        moment = datetime.fromtimestamp(value / 1000, tz=dt_timezone.utc)
+    elif isinstance(value, str) and len(value) >= 10 and value[:4].isdigit():
+        moment = parse_datetime(value)
+        if moment is not None and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, dt_timezone.utc)
+    if moment is None:
+        return str(value)
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
 class FlowStateInline(admin.TabularInline):
+    """The flows table: switch and interval editable, the rest read as people read it (last run linked, human cursor
+    dates, no next run for a disabled flow), Run now / Force resync / Reset cursor on each row."""
+
     model = FlowState
     form = FlowStateInlineForm
     extra = 0
     can_delete = False
-    fields = ["flow", "enabled", "interval", "next_run_at", "last_succeeded_at", "consecutive_failures",
-              "last_error", "cursor_display", "flow_buttons"]
-    readonly_fields = ["flow", "next_run_at", "last_succeeded_at", "consecutive_failures", "last_error",
-                       "cursor_display", "flow_buttons"]
+    verbose_name_plural = "flows"
+    fields = ["flow_label", "enabled", "interval", "last_run", "last_success", "next_run", "cursor_display", "flow_buttons"]
+    readonly_fields = ["flow_label", "last_run", "last_success", "next_run", "cursor_display", "flow_buttons"]
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        from django.db.models import OuterRef, Subquery
+
+        latest = SyncRun.objects.filter(flow_state=OuterRef("pk")).exclude(status=SyncRun.Status.SKIPPED).order_by("-pk")
+        return super().get_queryset(request).select_related("integration").annotate(
+            last_run_id=Subquery(latest.values("pk")[:1]), last_run_status=Subquery(latest.values("status")[:1]),
+            last_run_started=Subquery(latest.values("started_at")[:1]), last_run_finished=Subquery(latest.values("finished_at")[:1]),
+            last_run_pages=Subquery(latest.values("pages")[:1]), last_run_fetched=Subquery(latest.values("fetched")[:1]),
+            last_run_error=Subquery(latest.values("error_message")[:1]))
+
+    @admin.display(description="flow")
+    def flow_label(self, obj):
+        try:
+            label = obj.spec.label
+        except KeyError:
+            label = obj.flow
+        return format_html('<strong>{}</strong><br><span class="help">{}</span>', label, obj.flow)
+
+    @admin.display(description="last run")
+    def last_run(self, obj):
+        run_id = getattr(obj, "last_run_id", None)
+        if not run_id:
+            return "never"
+        status = obj.last_run_status
+        url = reverse("admin:integrations_syncrun_change", args=[run_id])
+        started = timezone.localtime(obj.last_run_started).strftime("%Y-%m-%d %H:%M:%S") if obj.last_run_started else ""
+        if status == SyncRun.Status.RUNNING:
+            detail = f"page {obj.last_run_pages}, {obj.last_run_fetched} fetched so far"
+        elif obj.last_run_finished and obj.last_run_started:
+            detail = duration_text((obj.last_run_finished - obj.last_run_started).total_seconds())
+        else:
+            detail = ""
+        error = _first_line(obj.last_run_error or "", 100)
+        return format_html('<a href="{}" class="flow-last-run flow-run-{}">#{} {}</a><br><span class="help">{} · {}</span>{}',
+                           url, status, run_id, status, started, detail,
+                           format_html('<br><span class="errornote" style="padding:2px 4px">{}</span>', error) if error else "")
+
+    @admin.display(description="last success")
+    def last_success(self, obj):
+        if not obj.last_succeeded_at:
+            return "never"
+        text = timezone.localtime(obj.last_succeeded_at).strftime("%Y-%m-%d %H:%M:%S")
+        return format_html("{}{}", text, format_html('<br><span class="help">{} failure(s) since</span>', obj.consecutive_failures)
+                           if obj.consecutive_failures else "")
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        if not obj.enabled:
+            return "— (off)"
+        if not obj.next_run_at:
+            return "at the next dispatch"
+        return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M:%S")
+
     @admin.display(description="cursor")
     def cursor_display(self, obj):
-        return format_html("<code>{}</code>", json.dumps(obj.cursor, sort_keys=True, default=str)) if obj.cursor else "—"
+        if not obj.cursor:
+            return "— (from the start)"
+        rows = format_html_join("", "<div><code>{}</code>: {}</div>", ((k, human_time(v)) for k, v in sorted(obj.cursor.items())))
+        return rows
 
     @admin.display(description="actions")
     def flow_buttons(self, obj):
@@ -171,8 +253,9 @@ class FlowStateInline(admin.TabularInline):
             return ""
         run_url = reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "run"])
         return format_html(
+            '<div style="white-space:nowrap">'
             '<button type="submit" class="button" formaction="{}" formmethod="post" name="_flow_action" value="run">'
-            'Run now</button> <a class="button" href="{}">Force resync</a> <a class="button" href="{}">Reset cursor</a>',
+            'Run now</button> <a class="button" href="{}">Force resync</a> <a class="button" href="{}">Reset cursor</a></div>',
             run_url,
             reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "force_resync"]),
             reverse("admin:integrations_integration_flow_action", args=[obj.integration_id, obj.pk, "reset_cursor"]),
@@ -181,8 +264,9 @@ class FlowStateInline(admin.TabularInline):
 
 @admin.register(Integration)
 class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "connector_label", "role", "environment", "status", "is_active", "remote_account_id",
+    list_display = ["name", "connector_label", "role", "environment", "health", "is_active", "remote_account_id",
                     "auth_expires_at", "updated_at"]
+    change_form_template = "admin/integrations/integration/change_form.html"
     list_filter = ["connector", "role", "status", "is_active"]
     search_fields = ["name", "=remote_account_id"]
     readonly_fields = ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
@@ -254,7 +338,40 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"{obj} created: now fill in its settings and credentials.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[obj.pk]))
 
+    def get_queryset(self, request):
+        from django.db.models import Count, Max
+
+        return super().get_queryset(request).annotate(
+            enabled_flows=Count("flow_states", filter=Q(flow_states__enabled=True), distinct=True),
+            failing_flows=Count("flow_states", filter=Q(flow_states__enabled=True, flow_states__consecutive_failures__gt=0), distinct=True),
+            last_success=Max("flow_states__last_succeeded_at", filter=Q(flow_states__enabled=True)))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        obj = Integration.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if obj is not None:
+            extra["health"] = selectors.integration_health(integration=obj)
+            extra["health_runs_url"] = reverse("admin:integrations_syncrun_changelist") + f"?integration__id__exact={obj.pk}"
+            extra["health_exceptions_url"] = (reverse("admin:integrations_opsexception_changelist")
+                                              + f"?integration__id__exact={obj.pk}&status__exact=open")
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
     # --- read-only status ------------------------------------------------------------------------
+
+    @admin.display(description="status")
+    def health(self, obj):
+        """Computed from the connection and the flows' outcomes (selectors.health_status), in list-sized queries."""
+        class _State:  # the changelist has the aggregates, not the flow states
+            def __init__(self, enabled, failing, success):
+                self.enabled, self.consecutive_failures, self.last_succeeded_at, self.flow = enabled, failing, success, "flow"
+
+        enabled = getattr(obj, "enabled_flows", 0) or 0
+        failing = getattr(obj, "failing_flows", 0) or 0
+        states = [_State(True, 1 if i < failing else 0, getattr(obj, "last_success", None)) for i in range(enabled)]
+        code, label, reason = selectors.health_status(integration=obj, states=states)
+        if code == "degraded":
+            reason = f"{failing} of {enabled} enabled flow(s) failing"
+        return format_html('<span class="health-{}" title="{}">{}</span>', code, reason, label)
 
     @admin.display(description="connector", ordering="connector")
     def connector_label(self, obj):
@@ -349,8 +466,12 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
             return _confirm_page(request, self, action=action, states=[state], title_objects=[state], admin_action=None)
         with transaction.atomic():
             count = _flow_action_apply(request, action, [state])
-        self.message_user(request, _flow_action_message(action, count), messages.SUCCESS)
-        return HttpResponseRedirect(back)
+        runs = reverse("admin:integrations_syncrun_changelist") + "?" + urlencode(
+            {"integration__id__exact": state.integration_id, "flow__exact": state.flow})
+        self.message_user(request, format_html('{}: {} Its progress and result show under “last run” in the flows table '
+                                               '(<a href="{}">all runs of this flow</a>).', state.flow,
+                                               _flow_action_message(action, count), runs), messages.SUCCESS)
+        return HttpResponseRedirect(back + "#flows")
 
 
 def _diff_lines(diff: dict) -> list[str]:
@@ -379,7 +500,7 @@ def _flow_switch_setting(state: FlowState) -> str | None:
 
 @admin.register(FlowState)
 class FlowStateAdmin(admin.ModelAdmin):
-    list_display = ["integration", "flow", "enabled", "interval", "next_run_at", "last_succeeded_at",
+    list_display = ["integration", "flow", "enabled", "interval", "next_run", "last_succeeded_at",
                     "consecutive_failures", "short_error", "running"]
     list_filter = ["enabled", "flow", "integration"]
     list_select_related = ["integration"]
@@ -411,6 +532,13 @@ class FlowStateAdmin(admin.ModelAdmin):
     def running(self, obj):
         return obj.is_running
 
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, obj):
+        """A disabled flow has no next run, whatever time is left in the column from when it was on."""
+        if not obj.enabled:
+            return "— (off)"
+        return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M:%S") if obj.next_run_at else "at the next dispatch"
+
     @admin.action(description="Run now", permissions=["run_flow"])
     def action_run_now(self, request, queryset):
         return _flow_bulk_action(self, request, queryset, "run", lambda qs: qs.select_related("integration"))
@@ -426,17 +554,67 @@ class FlowStateAdmin(admin.ModelAdmin):
 
 # --- SyncRun ---------------------------------------------------------------------------------------
 
+def duration_text(seconds: float | None) -> str:
+    """12.3 s, 4 min 05 s, 2 h 03 min."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class RunOutcomeFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return (("problems", "Failed or partial"), ("failed", "Failed"), ("partial", "Partial (some records failed)"),
+                ("changed", "Succeeded, changed something"), ("quiet", "Succeeded, nothing changed"),
+                ("skipped", "Skipped"), ("running", "Running"), ("folded", "Folded other requests"))
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "problems":
+            return queryset.filter(status__in=(SyncRun.Status.FAILED, SyncRun.Status.PARTIAL))
+        if value == "changed":
+            return queryset.filter(status=SyncRun.Status.SUCCEEDED).filter(Q(created__gt=0) | Q(updated__gt=0))
+        if value == "quiet":
+            return queryset.filter(status=SyncRun.Status.SUCCEEDED, created=0, updated=0)
+        if value == "folded":
+            return queryset.filter(coalesced__gt=0)
+        if value in ("failed", "partial", "skipped", "running"):
+            return queryset.filter(status=value)
+        return queryset
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "integration", "flow", "trigger", "status", "dry_run", "started_at", "finished_at",
-                    "fetched", "created", "updated", "unchanged", "failed", "api_calls", "short_error"]
-    list_filter = ["status", "trigger", "flow", "integration", "dry_run", ("started_at", admin.DateFieldListFilter)]
+    """The run log: one row per run, seconds in times, durations, outcome filters, readable errors. An audit log:
+    nobody changes a run, only a superuser deletes (retention prunes by schedule, housekeeping_prune)."""
+
+    list_display = ["id", "started", "integration", "flow", "trigger", "outcome", "duration", "records", "api_calls",
+                    "error_summary"]
+    list_display_links = ["id", "started"]
+    list_filter = [RunOutcomeFilter, "status", "trigger", "flow", "integration", "dry_run", ("started_at", admin.DateFieldListFilter)]
     list_select_related = ["integration"]
     search_fields = ["=id", "error_message", "note"]
     date_hierarchy = "started_at"
     show_full_result_count = False
-    exclude = ["errors", "cursor_before", "cursor_after"]
-    readonly_fields = ["record_errors", "cursor_before_display", "cursor_after_display"]
+    fieldsets = [
+        (None, {"fields": ["integration", "flow", "trigger", "triggered_by", "outcome", "dry_run", "started", "finished",
+                           "duration", "records", "pages", "api_calls", "coalesced", "note"]}),
+        ("Error", {"fields": ["error_class", "error_readable", "record_errors"]}),
+        ("Cursor", {"fields": ["cursor_before_display", "cursor_after_display"], "classes": ["collapse"]}),
+    ]
 
     def has_add_permission(self, request):
         return False
@@ -444,13 +622,58 @@ class SyncRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
     def get_readonly_fields(self, request, obj=None):
-        fields = [f.name for f in SyncRun._meta.fields if f.name not in self.exclude]
-        return fields + list(self.readonly_fields)
+        return [name for _, opts in self.fieldsets for name in opts["fields"]]
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj):
+        return timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S") if obj.started_at else "—"
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj):
+        return timezone.localtime(obj.finished_at).strftime("%Y-%m-%d %H:%M:%S") if obj.finished_at else "—"
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        if obj.finished_at and obj.started_at:
+            return duration_text((obj.finished_at - obj.started_at).total_seconds())
+        if obj.status == SyncRun.Status.RUNNING and obj.started_at:
+            return "running " + duration_text((timezone.now() - obj.started_at).total_seconds())
+        return "—"
+
+    @admin.display(description="outcome", ordering="status")
+    def outcome(self, obj):
+        colours = {"failed": "#842029", "partial": "#664d03", "skipped": "#6c757d", "running": "#084298", "succeeded": "#0f5132"}
+        extra = f" · folded {obj.coalesced}" if obj.coalesced else ""
+        return format_html('<strong style="color:{}">{}</strong>{}', colours.get(obj.status, "inherit"), obj.get_status_display(), extra)
+
+    @admin.display(description="records")
+    def records(self, obj):
+        if obj.status == SyncRun.Status.SKIPPED:
+            return "—"
+        parts = [f"{obj.fetched} fetched"]
+        parts += [f"{n} {label}" for n, label in ((obj.created, "new"), (obj.updated, "updated"), (obj.failed, "failed")) if n]
+        if obj.pages > 1:
+            parts.append(f"{obj.pages} pages")
+        return ", ".join(parts)
+
+    @admin.display(description="error / note")
+    def error_summary(self, obj):
+        if obj.error_message or obj.error_class:
+            return format_html("<strong>{}</strong>: {}", obj.error_class or "Error", _first_line(obj.error_message))
+        if obj.failed and obj.errors:
+            first = obj.errors[0]
+            return f"{obj.failed} record(s) failed, e.g. {first.get('external_id', '')}: {_first_line(str(first.get('message', '')), 120)}"
+        return _first_line(obj.note, 120)
 
     @admin.display(description="error")
-    def short_error(self, obj):
-        return (obj.error_message or obj.note)[:120]
+    def error_readable(self, obj):
+        if not obj.error_message:
+            return "—"
+        return format_html('<pre style="white-space:pre-wrap;max-width:100ch">{}</pre>', obj.error_message)
 
     @admin.display(description="cursor before")
     def cursor_before_display(self, obj):
@@ -465,7 +688,8 @@ class SyncRunAdmin(admin.ModelAdmin):
         if not obj.errors:
             return "None"
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                                ((e.get("external_id", ""), e.get("field", ""), e.get("message", "")) for e in obj.errors))
+                                ((e.get("external_id", ""), e.get("field", ""), e.get("message", "") or e.get("error", ""))
+                                 for e in obj.errors))
         return format_html("<table><thead><tr><th>External id</th><th>Field</th><th>Message</th></tr></thead>"
                            "<tbody>{}</tbody></table>", rows)
 
@@ -491,29 +715,65 @@ class MappingAdmin(ImportExportPermissionMixin, ImportExportMixin, admin.ModelAd
     list_select_related = ["integration"]
     search_fields = ["source", "target"]
     autocomplete_fields = ["integration"]
+    form = integration_forms.MappingForm
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """A mapping added from an exception group (its "Add mapping" link carries the cause) re-drives that group."""
+        cause = request.GET.get("_redrive_cause", "")
+        if cause and "_addanother" not in request.POST and "_continue" not in request.POST:
+            queryset = OpsException.objects.filter(status=OpsException.Status.OPEN, cause_key=cause, integration=obj.integration)
+            self.message_user(request, f"Mapping {obj} saved. " + _redrive(request, queryset), messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:integrations_opsexception_by_cause"))
+        return super().response_add(request, obj, post_url_continue)
 
 
 @admin.register(OpsException)
 class OpsExceptionAdmin(admin.ModelAdmin):
-    list_display = ["id", "category", "code", "status", "integration", "entity_label", "short_message", "count",
-                    "first_seen_at", "last_seen_at"]
-    list_filter = ["category", "status", "integration", "code"]
-    list_select_related = ["integration"]
+    list_display = ["id", "category", "status", "integration", "entity_link", "what_and_fix", "count", "last_seen_at"]
+    list_filter = ["status", "category", "integration", "code"]
+    list_select_related = ["integration", "content_type"]
     search_fields = ["=entity_label", "=cause_key", "message", "dedup_key"]
     raw_id_fields = ["integration"]
     show_full_result_count = False
-    readonly_fields = ["category", "code", "cause_key", "integration", "content_type", "object_id", "entity_label",
-                       "dedup_key", "message", "details_display", "first_seen_at", "last_seen_at", "count",
-                       "resolved_at", "resolved_by"]
-    exclude = ["details"]
+    readonly_fields = ["category", "code", "entity_link", "what_is_wrong", "how_to_fix", "message", "integration", "cause_key",
+                       "details_display", "first_seen_at", "last_seen_at", "count", "resolved_at", "resolved_by",
+                       "resolution_note", "dedup_key"]
+    fields = readonly_fields + ["status"]
     actions = ["action_resolve", "action_dismiss", "action_redrive"]
+    change_list_template = "admin/integrations/opsexception/change_list.html"
 
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="message")
-    def short_message(self, obj):
-        return obj.message[:140]
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields  # status changes go through the actions (resolved_by / resolved_at recorded)
+
+    @admin.display(description="record")
+    def entity_link(self, obj):
+        ct = obj.content_type
+        url = exception_help.entity_url(app_label=ct.app_label if ct else "", model=ct.model if ct else "", object_id=obj.object_id)
+        label = obj.entity_label or (f"{ct.model} {obj.object_id}" if ct else "—")
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(description="what is wrong / fix")
+    def what_and_fix(self, obj):
+        what, fix = exception_help.explain(obj.code, obj.integration.connector if obj.integration_id else "")
+        link = exception_help.fix_link(code=obj.code, cause_key=obj.cause_key, integration_id=obj.integration_id)
+        fix_html = format_html(' <a class="button" href="{}">{}</a>', link[1], link[0]) if link else ""
+        return format_html('<strong>{}</strong><br>{}<br><span class="help">{} {}</span>', obj.code, obj.message[:300], fix, fix_html)
+
+    @admin.display(description="what is wrong")
+    def what_is_wrong(self, obj):
+        return exception_help.explain(obj.code, obj.integration.connector if obj.integration_id else "")[0]
+
+    @admin.display(description="how to fix it")
+    def how_to_fix(self, obj):
+        fix = exception_help.explain(obj.code, obj.integration.connector if obj.integration_id else "")[1]
+        link = exception_help.fix_link(code=obj.code, cause_key=obj.cause_key, integration_id=obj.integration_id)
+        return format_html('{} <a class="button" href="{}">{}</a>', fix, link[1], link[0]) if link else fix
 
     @admin.display(description="details")
     def details_display(self, obj):
@@ -536,21 +796,80 @@ class OpsExceptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-drive (retry the blocked entities)", permissions=["change"])
     def action_redrive(self, request, queryset):
-        selected = list(queryset)
-        engine = services.exceptions_redrive_flows(exceptions=selected, user=request.user)
-        parts = []
-        if engine["records"]:
-            parts.append(f"{engine['records']} skipped record(s) queued for a retry run")
-        if engine["flows"]:
-            parts.append(f"{engine['flows']} flow run(s) queued now")
-        try:
-            from orders.services import exceptions_redrive
-        except ImportError:
-            exceptions_redrive = None
-        if exceptions_redrive is not None:
-            parts.append(f"{exceptions_redrive(exceptions=queryset, user=request.user)} exception(s) resolved")
-        self.message_user(request, "Re-drive: " + ("; ".join(parts) or "nothing to retry") +
-                          ". Exceptions resolve themselves once their cause is gone.", messages.SUCCESS)
+        self.message_user(request, _redrive(request, queryset), messages.SUCCESS)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("<int:pk>/act/<str:action>/", wrap(self.exception_action_view), name="integrations_opsexception_act"),
+                path("by-cause/", wrap(self.by_cause_view), name="integrations_opsexception_by_cause"),
+                path("by-cause/redrive/", wrap(self.redrive_group_view), name="integrations_opsexception_redrive_group")] + \
+            super().get_urls()
+
+    def by_cause_view(self, request):
+        """Open exceptions grouped by cause: how many records each cause blocks, in plain words, with its fix and a
+        Re-drive per group (3 queries whatever the number of exceptions)."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        category = request.GET.get("category", "")
+        integration_id = request.GET.get("integration", "")
+        groups = selectors.exception_groups(category=category, integration_id=int(integration_id) if integration_id.isdigit() else None)
+        for group in groups:
+            group["what"], group["fix"] = exception_help.explain(group["code"], group["connector"] or "")
+            group["fix_link"] = exception_help.fix_link(code=group["code"], cause_key=group["cause_key"],
+                                                        integration_id=group["integration_id"])
+            group["queue_url"] = reverse("admin:integrations_opsexception_changelist") + "?" + urlencode(
+                {k: v for k, v in (("status__exact", "open"), ("cause_key", group["cause_key"]), ("code__exact", group["code"]),
+                                   ("integration__id__exact", group["integration_id"] or "")) if v})
+        context = {**self.admin_site.each_context(request), "title": "Open exceptions by cause", "groups": groups,
+                   "opts": self.model._meta, "category": category, "categories": OpsException.Category.choices,
+                   "can_redrive": self.has_change_permission(request)}
+        return TemplateResponse(request, "admin/integrations/opsexception/by_cause.html", context)
+
+    def redrive_group_view(self, request):
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        queryset = selectors.exception_group_members(cause_key=request.POST.get("cause_key", ""), code=request.POST.get("code", ""),
+                                                     integration_id=request.POST.get("integration") or None)
+        self.message_user(request, _redrive(request, queryset), messages.SUCCESS)
+        return HttpResponseRedirect(_safe_next(request, reverse("admin:integrations_opsexception_by_cause")))
+
+    def exception_action_view(self, request, pk, action):
+        """One exception's Re-drive / Resolve / Dismiss from another page (the order page); back to `next`."""
+        if request.method != "POST" or action not in ("redrive", "resolve", "dismiss") or not self.has_change_permission(request):
+            raise PermissionDenied
+        exception = get_object_or_404(OpsException, pk=pk)
+        if action == "redrive":
+            self.message_user(request, _redrive(request, OpsException.objects.filter(pk=pk)), messages.SUCCESS)
+        elif exception.status == OpsException.Status.OPEN:
+            status = OpsException.Status.RESOLVED if action == "resolve" else OpsException.Status.DISMISSED
+            services.exception_set_status(exception=exception, status=status, user=request.user)
+            self.message_user(request, f"Exception {exception.pk} marked {status}.", messages.SUCCESS)
+        return HttpResponseRedirect(_safe_next(request, reverse("admin:integrations_opsexception_change", args=[pk])))
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+def _redrive(request, queryset) -> str:
+    """Re-drive the selected exceptions: the engine retries skipped records / flows, orders retry their entities."""
+    selected = list(queryset)
+    engine = services.exceptions_redrive_flows(exceptions=selected, user=request.user)
+    parts = []
+    if engine["records"]:
+        parts.append(f"{engine['records']} skipped record(s) queued for a retry run")
+    if engine["flows"]:
+        parts.append(f"{engine['flows']} flow run(s) queued now")
+    try:
+        from orders.services import exceptions_redrive
+    except ImportError:
+        exceptions_redrive = None
+    if exceptions_redrive is not None:
+        parts.append(f"{exceptions_redrive(exceptions=queryset, user=request.user)} exception(s) resolved")
+    return "Re-drive: " + ("; ".join(parts) or "nothing to retry") + ". Exceptions resolve themselves once their cause is gone."
 
 
 @admin.register(OutboundPush)

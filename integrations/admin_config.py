@@ -232,8 +232,12 @@ class ConfigurationAdminMixin:
                     return self._configuration_render(request, self.configuration_import_template,
                                                       form=form, errors=exc.errors)
                 upload = services.pending_upload_store(user=request.user, purpose=UPLOAD_PURPOSE, content=content)
+                removed = (plan.diff.get("mappings") or {}).get("removed", [])
+                other_removals = [(section["name"], row["what"]) for section in _diff_sections(plan.diff) if section["name"] != "mappings"
+                                  for row in section["rows"] if row["what"].startswith("removed")]
                 return self._configuration_render(request, self.configuration_preview_template, plan=plan, target=target,
-                                                  new_name=new_name, upload=upload, sections=_diff_sections(plan.diff))
+                                                  new_name=new_name, upload=upload, sections=_diff_sections(plan.diff),
+                                                  removed_mappings=removed, other_removals=other_removals)
         else:
             initial = {}
             if request.GET.get("target"):
@@ -250,9 +254,10 @@ class ConfigurationAdminMixin:
             form = ConfigurationImportForm(initial={"target": target, "new_name": new_name})
             return self._configuration_render(request, self.configuration_import_template, form=form, errors=[
                 ("file", "the uploaded file expired or was already used; upload it again")])
+        mode = request.POST.get("mappings_mode") or configuration.MAPPINGS_REPLACE
         try:
             integration, plan = configuration.configuration_import(content=content, target=target, new_name=new_name,
-                                                                   user=request.user)
+                                                                   user=request.user, mappings_mode=mode)
         except configuration.ConfigurationInvalid as exc:  # the target changed since the preview, or tampering
             form = ConfigurationImportForm(initial={"target": target, "new_name": new_name})
             return self._configuration_render(request, self.configuration_import_template, form=form, errors=exc.errors)

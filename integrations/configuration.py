@@ -751,12 +751,32 @@ def _location_names(pairs) -> dict[int, str]:
 
 # --- apply ----------------------------------------------------------------------------------
 
+MAPPINGS_REPLACE, MAPPINGS_MERGE = "replace", "merge"
+
+
+def plan_keep_target_mappings(*, plan: ImportPlan, target: Integration) -> list[dict]:
+    """Merge: the target's mappings the file does not name (e.g. a UK shop's region-specific carriers) are kept; the
+    file's own mappings still add and change. Returns the kept ones; the plan's difference is recomputed."""
+    in_file = {(m["kind"], m["source"]) for m in plan.mappings}
+    kept = [{"kind": m.kind, "source": m.source, "target": m.target, "notes": m.notes}
+            for m in Mapping.objects.filter(integration=target).order_by("kind", "source") if (m.kind, m.source) not in in_file]
+    if kept:
+        plan.mappings = plan.mappings + kept
+        plan.diff = _diff(plan, target, registry.get_connector(plan.connector))
+    return kept
+
+
 def configuration_import(*, content: bytes | str, target: Integration | None = None, new_name: str = "",
                          connector: str | None = None, fmt: str | None = None, user=None, dry_run: bool = False,
-                         source: str = SettingsChange.Source.IMPORT) -> tuple[Integration | None, ImportPlan]:
+                         source: str = SettingsChange.Source.IMPORT,
+                         mappings_mode: str = MAPPINGS_REPLACE) -> tuple[Integration | None, ImportPlan]:
     """Parse, validate completely, then (unless dry_run) apply in one transaction. Raises
     ConfigurationInvalid with every problem and changes nothing on bad input. With no target, a new
-    integration named ``new_name`` is created (of the file's connector, or ``connector`` which must match)."""
+    integration named ``new_name`` is created (of the file's connector, or ``connector`` which must match).
+    ``mappings_mode``: "replace" (the target ends with exactly the file's mappings) or "merge" (the target's mappings
+    the file does not name are kept)."""
+    if mappings_mode not in (MAPPINGS_REPLACE, MAPPINGS_MERGE):
+        raise ConfigurationInvalid([("mappings_mode", f"must be {MAPPINGS_REPLACE!r} or {MAPPINGS_MERGE!r}")])
     bundle, where = configuration_parse(content=content, fmt=fmt)
     if target is None:
         if not new_name.strip():
@@ -764,6 +784,8 @@ def configuration_import(*, content: bytes | str, target: Integration | None = N
         if Integration.objects.filter(name=new_name).exists():
             raise ConfigurationInvalid([("target", f"an integration named {new_name!r} already exists")])
     plan = configuration_validate(bundle=bundle, target=target, where=where, connector=connector, new_name=new_name)
+    if mappings_mode == MAPPINGS_MERGE and target is not None:
+        plan_keep_target_mappings(plan=plan, target=target)
     if dry_run:
         return target, plan
     integration = configuration_apply(plan=plan, target=target, new_name=new_name, user=user, source=source)

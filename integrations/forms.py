@@ -57,6 +57,15 @@ class IntegrationChangeForm(forms.ModelForm):
         model = Integration
         fields = ["name", "is_active", "environment"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One environment control: a connector's own environment setting (ConnectorSpec.extra["environment_setting"])
+        # is shown through the Environment field, starting from the value in effect; saving clears the setting.
+        env_setting = self.connector_spec.extra.get("environment_setting", "")
+        chosen = (self.instance.settings or {}).get(env_setting) if env_setting and self.instance.pk else ""
+        if chosen and "environment" in self.fields and not self.is_bound:
+            self.initial["environment"] = chosen
+
     def clean(self):
         data = super().clean()
         spec = self.connector_spec
@@ -95,12 +104,19 @@ def integration_change_form_class(integration: Integration) -> tuple[type[Integr
     locations = _location_choices(integration) if any(s.type == registry.LOCATION for s in spec.settings) else []
     attrs: dict[str, Any] = {"connector_spec": spec, "location_codes": {code for code, _ in locations}}
     by_section: dict[str, list[str]] = {name: [] for name in spec.section_names()}
+    changed: dict[str, int] = {name: 0 for name in by_section}
+    env_setting = spec.extra.get("environment_setting", "")
     for setting in spec.settings:
+        if setting.key == env_setting:
+            continue  # one environment control: the Environment field below stands for it
         field = schema.form_field(setting, location_choices=locations)
         field.initial = _initial(setting, integration.setting(setting.key))
         field.short_description = setting.label  # the label when shown read-only (view-only users)
         if setting.default not in (None, "", [], ()) and setting.type != registry.BOOL:
             field.help_text = (field.help_text + " " if field.help_text else "") + f"Default: {_show_default(setting)}."
+        if setting.key in (integration.settings or {}) and not schema.values_equal(integration.settings[setting.key], setting.default):
+            field.help_text = f"● Changed from the default ({_show_default(setting) or 'blank'}). " + (field.help_text or "")
+            changed[setting.section] += 1
         attrs[SETTING_PREFIX + setting.key] = field
         by_section[setting.section].append(SETTING_PREFIX + setting.key)
     status = credential_status(integration)
@@ -121,17 +137,23 @@ def integration_change_form_class(integration: Integration) -> tuple[type[Integr
         cred_fields.append(CREDENTIAL_PREFIX + cred.key)
     general = ["name", "is_active"]
     if len(spec.environments) > 1:
-        attrs["environment"] = forms.ChoiceField(choices=list(spec.environments), required=True)
+        label, help_text = "Environment", ""
+        if env_setting:
+            env_spec = spec.setting(env_setting)
+            label, help_text = env_spec.label, env_spec.help
+        attrs["environment"] = forms.ChoiceField(choices=list(spec.environments), required=True, label=label, help_text=help_text,
+                                                 initial=(integration.settings or {}).get(env_setting) or integration.environment)
         general.append("environment")
     form_class = type(f"{spec.code.title()}IntegrationChangeForm", (IntegrationChangeForm,), attrs)
     fieldsets = [
-        (None, {"fields": general}),
-        ("Status", {"fields": ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
-                               "remote_account_id", "connector_links"]}),
+        (None, {"fields": general + ["connector_links"]}),
+        ("Status details", {"fields": ["connector_label", "role", "status", "last_error", "auth_expires_at", "paused_reason",
+                                       "remote_account_id"], "classes": ["collapse"]}),
     ]
-    fieldsets += [(section, {"fields": fields}) for section, fields in by_section.items() if fields]
+    fieldsets += [(f"{section} — {changed[section]} changed from default" if changed[section] else section,
+                   {"fields": fields, "classes": ["collapse"]}) for section, fields in by_section.items() if fields]
     if cred_fields:
-        fieldsets.append(("Credentials", {"fields": cred_fields,
+        fieldsets.append(("Credentials", {"fields": cred_fields, "classes": ["collapse"],
                                           "description": "Write-only: stored encrypted and never shown back."}))
     return form_class, fieldsets
 
@@ -177,3 +199,103 @@ def _show_default(setting: registry.SettingSpec) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     return str(value)
+
+
+# --- mappings --------------------------------------------------------------------------------
+
+MAPPING_KIND_HELP = {
+    "carrier": "Source: the carrier name the fulfillment side reports (e.g. USPS). Target: the carrier the channel accepts "
+               "(TikTok: one of its shipping providers for the order's delivery option, by name or id).",
+    "shipping_method": "Source: the channel's shipping method / delivery option as the order carries it. Target: the "
+                       "fulfillment system's code (OSA ship method, Acumatica Ship Via).",
+    "payment_method": "Source: the channel's payment method. Target: the value the receiving system expects.",
+    "order_type": "Source: the channel's order type. Target: the receiving system's order type.",
+    "attribute": "Source: the attribute name here. Target: the remote attribute name.",
+    "sku": "Source: the SKU the remote system uses. Target: the master SKU of an existing product.",
+}
+
+
+def mapping_target_choices(integration: Integration | None, kind: str) -> list[tuple[str, str]]:
+    """Valid targets the connector knows without calling the remote (ConnectorSpec.extra["mapping_targets"]: a dotted
+    path to fn(integration, kind) -> [(value, label)]), e.g. providers or Ship Via codes it has stored."""
+    if integration is None or integration.connector not in registry.CONNECTORS:
+        return []
+    dotted = integration.spec.extra.get("mapping_targets", "")
+    if not dotted:
+        return []
+    try:
+        return list(registry.import_string(dotted)(integration, kind) or [])
+    except Exception:  # noqa: BLE001 - suggestions only: a broken hook must not break the form
+        return []
+
+
+class MappingForm(forms.ModelForm):
+    """Kinds limited to the connector's, text stripped and required, SKU targets checked against the catalog, targets
+    the connector knows suggested (datalist) and, when it declares them strict, enforced."""
+
+    class Meta:
+        from integrations.models import Mapping
+
+        model = Mapping
+        fields = ["integration", "kind", "source", "target", "notes"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        integration = self._integration()
+        kind = self.data.get("kind") or self.initial.get("kind") or (self.instance.kind if self.instance.pk else "")
+        if "kind" in self.fields:
+            self.fields["kind"].help_text = " ".join(f"{k}: {v}" for k, v in MAPPING_KIND_HELP.items() if k == kind) or \
+                "What is mapped; the help below the target explains the values."
+        if "target" in self.fields:
+            help_text = MAPPING_KIND_HELP.get(kind, "")
+            if integration is not None and integration.connector in registry.CONNECTORS:
+                extra_help = (integration.spec.extra.get("mapping_help") or {}).get(kind, "")
+                help_text = f"{help_text} {extra_help}".strip()
+            choices = mapping_target_choices(integration, kind) if kind else []
+            self._target_choices = choices
+            if choices:
+                self.fields["target"].widget = _DatalistInput(choices)
+                help_text += f" {len(choices)} known value(s) are suggested."
+            self.fields["target"].help_text = help_text
+
+    def _integration(self):
+        raw = self.data.get("integration") or self.initial.get("integration") or (self.instance.integration_id if self.instance.pk else None)
+        if isinstance(raw, Integration):
+            return raw
+        return Integration.objects.filter(pk=raw).first() if str(raw or "").isdigit() else None
+
+    def clean(self):
+        data = super().clean()
+        integration, kind = data.get("integration"), data.get("kind")
+        for name in ("source", "target"):
+            if name in data and isinstance(data[name], str):
+                data[name] = data[name].strip()
+                if not data[name]:
+                    self.add_error(name, f"The {name} cannot be blank.")
+        if integration is not None and kind and integration.connector in registry.CONNECTORS:
+            kinds = integration.spec.mapping_kinds
+            if kinds and kind not in kinds:
+                self.add_error("kind", f"{integration.spec.label} uses no {kind} mappings; it uses: {', '.join(kinds)}.")
+            strict = kind in (integration.spec.extra.get("mapping_targets_strict") or ())
+            choices = {v for v, _ in mapping_target_choices(integration, kind)}
+            if strict and choices and data.get("target") and data["target"] not in choices:
+                self.add_error("target", f"“{data['target']}” is not one of the values {integration.spec.label} accepts.")
+        if kind == "sku" and data.get("target"):
+            from catalog.models import Product
+
+            if not Product.objects.filter(sku=data["target"]).exists():
+                self.add_error("target", f"No product has the master SKU “{data['target']}”.")
+        return data
+
+
+class _DatalistInput(forms.TextInput):
+    def __init__(self, choices, attrs=None):
+        super().__init__(attrs)
+        self.choices = choices
+
+    def render(self, name, value, attrs=None, renderer=None):
+        from django.utils.html import format_html, format_html_join
+
+        attrs = {**(attrs or {}), "list": f"{name}-choices"}
+        options = format_html_join("", '<option value="{}">{}</option>', self.choices)
+        return format_html('{}<datalist id="{}-choices">{}</datalist>', super().render(name, value, attrs, renderer), name, options)

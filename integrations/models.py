@@ -110,6 +110,9 @@ class FlowState(models.Model):
     # When the dispatcher should (re-)enqueue a drain of the outbox; null when nothing is pending.
     pending_run_at = models.DateTimeField(null=True, blank=True)
     pending_failures = models.PositiveIntegerField(default=0)
+    # A run asked for while the flow was running (schedule, Run now, retry) is folded into one re-run: set by the
+    # colliding request, cleared by the running run's finish, which then makes the flow due at once.
+    rerun_requested = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "flow"], name="uniq_flow_state")]
@@ -130,7 +133,8 @@ class FlowState(models.Model):
 
 
 class SyncRun(models.Model):
-    """One execution of a flow (every run is recorded, skipped ones too)."""
+    """One execution of a flow. Every run is recorded, skipped ones too (integration paused or inactive); a run asked
+    for while the flow is running is folded into the running one (``coalesced``), not recorded as a row of its own."""
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
@@ -169,6 +173,9 @@ class SyncRun(models.Model):
     # Per-record errors [{"external_id", "field", "message"}], capped at MAX_RECORD_ERRORS.
     errors = models.JSONField(default=list, blank=True)
     note = models.CharField(max_length=255, blank=True)
+    # Runs asked for while this one ran, folded into it (no skipped row each): targeted ids went to the outbox,
+    # anything else made the flow run again once after this run.
+    coalesced = models.PositiveIntegerField(default=0)
 
     MAX_RECORD_ERRORS = 200
 
@@ -309,6 +316,7 @@ class OutboundPush(models.Model):
         constraints = [models.UniqueConstraint(fields=["integration", "kind", "idempotency_key"], name="uniq_outbound_push")]
         indexes = [models.Index(fields=["content_type", "object_id"], name="push_local_idx")]
         ordering = ["-created_at"]
+        verbose_name_plural = "outbound pushes"
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key} ({self.status})"

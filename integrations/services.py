@@ -383,20 +383,33 @@ def flow_run(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.SCHEDULE, 
 
     With `params` the run is *targeted* (webhook, record retry): it never moves the cursor, consumes no
     force-resync, and neither pushes back nor counts towards the scheduled poll. A targeted run that finds
-    the flow busy queues its ids on the outbox (recorded as skipped with that note): nothing is lost."""
+    the flow busy queues its ids on the outbox: nothing is lost. Any run that finds the flow busy is *folded* into the
+    running one (see _flow_run_folded): no skipped row each time."""
     lease = flow_lease_claim(flow_state=flow_state)
     if lease is None:
-        note = "already running (lease held)"
-        if params and not dry_run:
-            flow_targeted_request(flow_state=flow_state, params=params, trigger=trigger)
-            note = "flow busy: targeted ids queued for the next targeted run"
-        now = timezone.now()
-        return SyncRun.objects.create(flow_state=flow_state, integration=flow_state.integration, flow=flow_state.flow,
-                                      trigger=trigger, triggered_by=user, status=SyncRun.Status.SKIPPED, dry_run=dry_run,
-                                      finished_at=now, note=note)
+        return _flow_run_folded(flow_state=flow_state, trigger=trigger, user=user, dry_run=dry_run, params=params)
     flow_state.refresh_from_db()
     return _flow_run_leased(flow_state=flow_state, lease=lease, trigger=trigger, user=user, params=params or {},
                             dry_run=dry_run, drains_pending=False)
+
+
+def _flow_run_folded(*, flow_state: FlowState, trigger: str, user, dry_run: bool, params: dict | None) -> SyncRun:
+    """The flow is running (another worker holds its lease). Instead of a skipped row per collision (a webhook burst
+    wrote hundreds): targeted ids go to the outbox (the running run enqueues their drain when it ends); any other
+    request marks the flow to run again once after the running run (FlowState.rerun_requested); the running run
+    counts it (SyncRun.coalesced). Returns an unsaved SyncRun with status skipped that says what happened. A dry
+    run asks for nothing."""
+    note = "already running (lease held)"
+    if not dry_run:
+        if params:
+            flow_targeted_request(flow_state=flow_state, params=params, trigger=trigger)
+            note = "flow busy: targeted ids queued for the next targeted run"
+        else:
+            FlowState.objects.filter(pk=flow_state.pk).update(rerun_requested=True)
+            note = "already running (lease held): it runs again once when it finishes"
+        SyncRun.objects.filter(flow_state=flow_state, status=SyncRun.Status.RUNNING).update(coalesced=F("coalesced") + 1)
+    return SyncRun(flow_state=flow_state, integration=flow_state.integration, flow=flow_state.flow, trigger=trigger,
+                   triggered_by=user, status=SyncRun.Status.SKIPPED, dry_run=dry_run, finished_at=timezone.now(), note=note)
 
 
 def _flow_run_leased(*, flow_state: FlowState, lease: Lease, **kwargs) -> SyncRun:
@@ -602,25 +615,50 @@ def _finish_run(*, run: SyncRun, flow_state: FlowState, result: FlowResult, coun
                                             f"{type(error).__name__}: {message}"[:2000])
         logger.warning("flow.failed", extra={"integration": integration.pk, "flow": flow_state.flow,
                                              "error_class": run.error_class, "targeted": targeted})
-    run.save()
+    run.save(update_fields=_RUN_FINISH_FIELDS)  # not `coalesced`: colliding requests count it meanwhile
     with transaction.atomic():
         if state_updates:
             FlowState.objects.filter(pk=flow_state.pk).update(**state_updates)
-        more_pending = _pending_after_run(flow_state=flow_state, params=params or {}, drains_pending=drains_pending,
+        row = FlowState.objects.select_for_update().only(
+            "pk", "pending_params", "pending_inflight", "pending_failures", "pending_run_at", "rerun_requested", "enabled",
+        ).get(pk=flow_state.pk)
+        more_pending = _pending_after_run(row=row, params=params or {}, drains_pending=drains_pending,
                                           error=error, dry_run=dry_run, now=now)
+        rerun = _rerun_after_run(row=row, error=error, now=now)
         flow_lease_release(flow_state=flow_state, lease=lease)
         if more_pending:
             flow_pending_enqueue(flow_state=flow_state)
+        if rerun:
+            flow_run_enqueue(flow_state=flow_state, trigger=SyncRun.Trigger.RETRY, on_failure=lambda: None)
     logger.info("flow.finished", extra={"integration": integration.pk, "flow": flow_state.flow, "status": run.status,
                                         "fetched": run.fetched, "records_created": run.created,
                                         "records_updated": run.updated})
 
 
-def _pending_after_run(*, flow_state: FlowState, params: dict, drains_pending: bool, error, dry_run: bool,
+_RUN_FINISH_FIELDS = [f.name for f in SyncRun._meta.concrete_fields if f.name not in ("id", "coalesced")]
+
+
+def _rerun_after_run(*, row: FlowState, error, now: datetime) -> bool:
+    """Settle a re-run asked for while this run held the lease (inside the finish transaction, before the lease is
+    released). Cleared in every case; after a success an enabled flow is made due now (the dispatcher runs it within
+    a minute), a disabled one (Run now) is enqueued directly (True). After a failure the flow's back-off decides
+    when it runs again, so nothing more is asked."""
+    if not row.rerun_requested:
+        return False
+    if error is not None:
+        FlowState.objects.filter(pk=row.pk).update(rerun_requested=False)
+        return False
+    if row.enabled:
+        FlowState.objects.filter(pk=row.pk).update(rerun_requested=False, next_run_at=now)
+        return False
+    FlowState.objects.filter(pk=row.pk).update(rerun_requested=False)
+    return True
+
+
+def _pending_after_run(*, row: FlowState, params: dict, drains_pending: bool, error, dry_run: bool,
                        now: datetime) -> bool:
-    """Settle the outbox when a run ends; True when targeted work is waiting (enqueue a drain now)."""
-    row = FlowState.objects.select_for_update().only(
-        "pk", "pending_params", "pending_inflight", "pending_failures", "pending_run_at").get(pk=flow_state.pk)
+    """Settle the outbox when a run ends (`row`: the flow state, locked and re-read in the finish transaction); True
+    when targeted work is waiting (enqueue a drain now)."""
     if not drains_pending:  # ids arrived while this run held the lease: drain them now (unless backing off)
         return bool(row.pending_params) and (row.pending_run_at is None or row.pending_run_at <= now)
     if error is None:
@@ -739,18 +777,29 @@ def single_flight(name: str):
 def housekeeping_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete failed django-q2 task rows and sync runs past their retention (django-q2 keeps every failure
     for ever; save_limit only bounds successes), and webhook rate-limit counters older than a day. The latest run
-    of each flow is always kept."""
-    from django.db.models import Max
+    of each flow is always kept.
+
+    Run retention: every run is kept SYNC_RUN_SUCCESS_RETENTION_DAYS (7); after that, succeeded and skipped runs
+    are thinned to a sample, the first run of each flow in each hour (the log still shows the flow ran, and how
+    long it took, through the whole retention); failed and partial runs are kept whole; everything older than
+    SYNC_RUN_RETENTION_DAYS (90) goes."""
+    from django.db.models import Max, Min
+    from django.db.models.functions import TruncHour
     from django_q.models import Task
 
     now = now or timezone.now()
     failed_cutoff = now - timedelta(days=dj_settings.Q_FAILED_TASK_RETENTION_DAYS)
     runs_cutoff = now - timedelta(days=dj_settings.SYNC_RUN_RETENTION_DAYS)
+    sample_cutoff = now - timedelta(days=dj_settings.SYNC_RUN_SUCCESS_RETENTION_DAYS)
     failed, _ = Task.objects.filter(success=False, stopped__lt=failed_cutoff).delete()
     latest = FlowState.objects.annotate(last_run=Max("runs__pk")).values_list("last_run", flat=True)
     keep = [pk for pk in latest if pk is not None]
     runs, _ = SyncRun.objects.filter(started_at__lt=runs_cutoff).exclude(pk__in=keep).delete()
-    return {"failed_tasks": failed, "sync_runs": runs, "rate_limit_counters": rate_limit_counters_prune(now=now)}
+    quiet = SyncRun.objects.filter(status__in=(SyncRun.Status.SUCCEEDED, SyncRun.Status.SKIPPED), started_at__lt=sample_cutoff)
+    sample = (quiet.annotate(hour=TruncHour("started_at")).values("flow_state_id", "hour").annotate(first=Min("pk"))
+              .values("first"))
+    thinned, _ = quiet.exclude(pk__in=keep).exclude(pk__in=sample).delete()
+    return {"failed_tasks": failed, "sync_runs": runs + thinned, "rate_limit_counters": rate_limit_counters_prune(now=now)}
 
 
 # --- bindings -------------------------------------------------------------------------------

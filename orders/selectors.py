@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from integrations.models import OutboundPush
+from integrations.models import OpsException, OutboundPush
 from orders.models import (
     Cancellation, Fulfillment, FulfillmentLine, Order, OrderLine, OrderStatus, ShippingRequest, ShippingRequestLine,
     ShippingRequestStatus,
@@ -107,3 +107,60 @@ def return_lines_shipped_as(*, ret) -> list[tuple[int | None, str, int]]:
             each = part.quantity // ordered.quantity if ordered.quantity else 1
             out.append((part.product_id, part.sku, line.quantity * max(1, each)))
     return out
+
+
+def order_page(*, order: Order) -> dict:
+    """Everything the order page shows, in a fixed number of queries whatever the order's size: lines (bundle
+    components under their bundle), shipping requests, fulfillments, cancellations, returns, refunds (each with
+    lines), the open exceptions of the order and of its shipping requests, and the timeline."""
+    lines = list(OrderLine.objects.filter(order=order).select_related("product").order_by("id"))
+    children = defaultdict(list)
+    for line in lines:
+        if line.bundle_line_id:
+            children[line.bundle_line_id].append(line)
+    line_ids = {line.pk for line in lines}
+    line_rows = []
+    for line in lines:
+        if line.bundle_line_id in line_ids:
+            continue
+        line_rows.append({"line": line, "components": children.get(line.pk, [])})
+    requests = list(ShippingRequest.objects.filter(order=order).select_related("integration", "location")
+                    .prefetch_related(Prefetch("lines", queryset=ShippingRequestLine.objects.order_by("id"))).order_by("created_at", "id"))
+    fulfillments = list(Fulfillment.objects.filter(order=order).select_related("integration", "shipping_request")
+                        .prefetch_related("lines").order_by("shipped_at", "id"))
+    cancellations = list(Cancellation.objects.filter(order=order).prefetch_related("lines").order_by("created_at", "id"))
+    returns = list(order.returns.select_related("integration").prefetch_related("lines").order_by("created_at", "id"))
+    refunds = list(order.refunds.select_related("integration").prefetch_related("lines").order_by("created_at", "id"))
+    ct_order = ContentType.objects.get_for_model(Order)
+    ct_request = ContentType.objects.get_for_model(ShippingRequest)
+    exceptions = list(OpsException.objects.filter(status=OpsException.Status.OPEN).filter(
+        Q(content_type=ct_order, object_id=order.pk) |
+        Q(content_type=ct_request, object_id__in=[sr.pk for sr in requests])).order_by("-last_seen_at")[:50])
+    events = list(order.events.select_related("user", "sync_run").order_by("at", "id"))
+    return {"line_rows": line_rows, "shipping_requests": requests, "fulfillments": fulfillments,
+            "cancellations": cancellations, "returns": returns, "refunds": refunds, "exceptions": exceptions,
+            "events": events}
+
+
+
+PREVIEW_ORDERS = 100
+
+
+def routing_rule_preview(*, rule, last: int = PREVIEW_ORDERS) -> dict:
+    """How the rule's filters fare on the latest orders: how many it matches, and how many of those an earlier
+    enabled rule takes first (3 queries)."""
+    from orders.models import RoutingRule
+    from orders.services.routing import order_match_facts, routing_rule_matches
+
+    orders = list(Order.objects.order_by("-created_at", "-id").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.only("id", "order_id", "sku")))[:last])
+    earlier = [r for r in RoutingRule.objects.filter(enabled=True).order_by("position", "name")
+               if (r.position, r.name) < (rule.position, rule.name) and r.pk != rule.pk]
+    matched = taken = 0
+    for order in orders:
+        facts = order_match_facts(order, lines=order.lines.all())
+        if routing_rule_matches(rule, facts):
+            matched += 1
+            if any(routing_rule_matches(r, facts) for r in earlier):
+                taken += 1
+    return {"orders": len(orders), "matched": matched, "taken_earlier": taken}

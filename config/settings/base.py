@@ -165,6 +165,8 @@ Q_CLUSTER = {
 # django-q2 keeps every failed task row; the daily housekeeping schedule prunes them and old sync runs.
 Q_FAILED_TASK_RETENTION_DAYS = env.int("Q_FAILED_TASK_RETENTION_DAYS", default=30)
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=90)
+# After this many days succeeded / skipped runs are thinned to the first of each flow in each hour (failures kept).
+SYNC_RUN_SUCCESS_RETENTION_DAYS = env.int("SYNC_RUN_SUCCESS_RETENTION_DAYS", default=7)
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -191,7 +193,9 @@ DEFAULT_EXCEPTION_REPORTER = "integrations.error_pages.RedactingExceptionReporte
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # The event name plus its structured extras as key=value (integrations/logformat.py).
+    "formatters": {"plain": {"()": "integrations.logformat.KeyValueFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Every handler masks secrets (secret-named parameters, credential values, keys): integrations/redaction.py.
     "filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},

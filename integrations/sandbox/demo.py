@@ -237,7 +237,9 @@ def _tiktok_uk(app: EmuApp, shop: EmuShop, us: Integration, notes: list[str]) ->
 
 def _locations(osa: Integration | None, channels: list[tuple[Integration, EmuShop]], notes: list[str]):
     """TikTok warehouses and OSA locations as Switchyard locations (the same upsert their location flows use),
-    linked OSA warehouse → each TikTok warehouse."""
+    linked OSA's default warehouse (New Jersey, the routing target) → each TikTok warehouse. Only that one is linked:
+    orders are routed nowhere else, so publishing the managed network's stock too would show TikTok twice the units
+    (issue 15: 333–380 on TikTok against 200 at New Jersey)."""
     from inventory.models import Location, LocationLink
     from inventory.services import locations_upsert_from_remote
 
@@ -257,8 +259,7 @@ def _locations(osa: Integration | None, channels: list[tuple[Integration, EmuSho
         rows = [{"external_id": w.warehouse_id, "name": w.name, "is_default": w.is_default, "address": w.address}
                 for w in shop.warehouses.order_by("id")]
         for target in locations_upsert_from_remote(integration=integration, locations=rows):
-            for src in (sources if osa is not None else [source]):
-                LocationLink.objects.get_or_create(source=src, target=target)
+            LocationLink.objects.get_or_create(source=source, target=target)
     notes.append(f"locations linked: {source.name} → TikTok warehouses")
     return source
 

@@ -1,6 +1,6 @@
 """Order operations, split by concern (Zulip's zerver/actions pattern). Modules are layered, each importing
 only the ones above it: lifecycle → checks → shipping_requests → routing → cancellations → holds →
-fulfillments → ingestion → returns → redrive. Connectors and the admin import from here
+fulfillments → ingestion → returns → redrive → edits. Connectors and the admin import from here
 (orders/CONTRACT.md); every public name is re-exported below."""
 from orders.services.lifecycle import (  # noqa: F401
     S, SR, TRANSITIONS, SR_ACTIVE, SR_CANCELED, SR_UNSENT, CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, ROUTING_RETRY,
@@ -34,6 +34,9 @@ from orders.services.returns import (  # noqa: F401
 )
 from orders.services.redrive import (  # noqa: F401
     exceptions_redrive,
+)
+from orders.services.edits import (  # noqa: F401
+    ADDRESS_FIELDS, order_address_editable, order_update_address, order_set_tags, order_set_hold,
 )
 
 __all__ = [
@@ -90,4 +93,9 @@ __all__ = [
     "refunds_upsert",
     "refund_bind_external_id",
     "exceptions_redrive",
+    "ADDRESS_FIELDS",
+    "order_address_editable",
+    "order_update_address",
+    "order_set_tags",
+    "order_set_hold",
 ]

@@ -30,24 +30,39 @@ ROUTABLE = (S.READY_FOR_FULFILLMENT, S.PARTIAL_FULFILLMENT)
 ROUTING_FAILURES = ("no_location", "out_of_stock")
 
 
-def routing_rule_for(*, order: Order) -> RoutingRule | None:
-    skus = {ln.sku for ln in order.lines.all()}
-    tags = set(order.tags or [])
+def order_match_facts(order: Order, lines=None) -> dict:
+    """What routing rules filter on: SKUs, tags, ship-to countries and regions (upper-cased). `lines`: the order's
+    lines when the caller already has them (a preview over many orders)."""
+    skus = {ln.sku for ln in (lines if lines is not None else order.lines.all())}
     address = order.shipping_address or {}
     # Channels give names and/or codes ("United States" / "US", "California" / "CA"): a rule matches either.
     countries = {str(address.get(k) or "").upper() for k in ("country", "country_code")} - {""}
     regions = {str(address.get(k) or "").upper() for k in ("region", "state", "state_code", "province", "region_code")} - {""}
+    return {"integration_id": order.integration_id, "skus": skus, "tags": set(order.tags or []), "countries": countries,
+            "regions": regions}
+
+
+def routing_rule_matches(rule: RoutingRule, facts: dict) -> bool:
+    """Whether the rule's filters (integration, SKUs, tags, countries, regions; empty = any) accept the order."""
+    if rule.integration_id and rule.integration_id != facts["integration_id"]:
+        return False
+    if rule.skus and not facts["skus"] & set(rule.skus):
+        return False
+    if rule.tags and not facts["tags"] & set(rule.tags):
+        return False
+    if rule.countries and not facts["countries"] & {c.upper() for c in rule.countries}:
+        return False
+    if rule.regions and not facts["regions"] & {r.upper() for r in rule.regions}:
+        return False
+    return True
+
+
+def routing_rule_for(*, order: Order) -> RoutingRule | None:
+    facts = order_match_facts(order)
     rules = RoutingRule.objects.filter(enabled=True).filter(Q(integration__isnull=True) | Q(integration=order.integration_id))
     for rule in rules.order_by("position", "name"):
-        if rule.skus and not skus & set(rule.skus):
-            continue
-        if rule.tags and not tags & set(rule.tags):
-            continue
-        if rule.countries and not countries & {c.upper() for c in rule.countries}:
-            continue
-        if rule.regions and not regions & {r.upper() for r in rule.regions}:
-            continue
-        return rule
+        if routing_rule_matches(rule, facts):
+            return rule
     return None
 
 

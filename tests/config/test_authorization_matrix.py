@@ -192,11 +192,16 @@ CUSTOM = {
     "admin:password_change": {"superuser", "admins", "ops", "nogroup"},
     "admin:password_change_done": {"superuser", "admins", "ops", "nogroup"},
     "admin:jsi18n": {"superuser", "admins", "ops", "nogroup"},
+    "admin:orders_order_edit": {"superuser", "admins", "ops"},
+    "admin:integrations_opsexception_by_cause": {"superuser", "admins", "ops"},
 }
 # POST-only actions (GET answers 405 or redirects): checked for "not allowed" only.
 CUSTOM_POST = {
     "admin:integrations_integration_test_connection": {"superuser", "admins", "ops"},
     "admin:integrations_integration_flow_action": {"superuser", "admins", "ops"},
+    "admin:orders_order_action": {"superuser", "admins", "ops"},
+    "admin:integrations_opsexception_act": {"superuser", "admins", "ops"},
+    "admin:integrations_opsexception_redrive_group": {"superuser", "admins", "ops"},
 }
 
 

@@ -47,7 +47,7 @@ def blocking_state():
     registry.unregister("fake_blocking")
 
 
-def test_two_concurrent_runs_of_one_flow_one_succeeds_one_skipped(blocking_state):
+def test_two_concurrent_runs_of_one_flow_one_succeeds_one_folded(blocking_state):
     # given: the first run holds the lease inside pages()
     results = {}
     first = start_in_thread(lambda: services.flow_run(flow_state=FlowState.objects.select_related("integration").get(pk=blocking_state.pk)),
@@ -60,9 +60,9 @@ def test_two_concurrent_runs_of_one_flow_one_succeeds_one_skipped(blocking_state
     RELEASE.set()
     first.join(timeout=20)
     # then
-    assert results["second"].status == "skipped" and results["second"].note == "already running (lease held)"
+    assert results["second"].status == "skipped" and results["second"].pk is None  # folded, not a row of its own
     assert results["first"].status == "succeeded"
-    assert sorted(SyncRun.objects.values_list("status", flat=True)) == ["skipped", "succeeded"]
+    assert list(SyncRun.objects.values_list("status", "coalesced")) == [("succeeded", 1)]
     assert ExternalRef.objects.filter(integration=blocking_state.integration).count() == 2
     blocking_state.refresh_from_db()
     assert (blocking_state.cursor, blocking_state.lease_token) == ({"page": 1}, "")

@@ -538,3 +538,48 @@ def test_import_export_permission_mixin_checks_the_declared_app_permissions(rf, 
     assert with_mixin.has_export_permission(request_for(importer)) is False
     assert with_mixin.has_import_permission(request_for(viewer)) is False
     assert plain.has_import_permission(request_for(importer)) is False  # the library wants catalog.import_product
+
+
+def _uk_with_own_carrier(empty_target):
+    Mapping.objects.create(integration=empty_target, kind="carrier", source="Royal Mail", target="RM-1")
+    Mapping.objects.create(integration=empty_target, kind="carrier", source="USPS", target="old")
+
+
+def test_merge_keeps_target_only_mappings(source, empty_target, admin_user):
+    _uk_with_own_carrier(empty_target)
+    content = cfg.configuration_export(integration=source, fmt=cfg.JSON)
+    cfg.configuration_import(content=content, target=empty_target, user=admin_user, mappings_mode=cfg.MAPPINGS_MERGE)
+    mappings = dict(Mapping.objects.filter(integration=empty_target, kind="carrier").values_list("source", "target"))
+    assert mappings == {"Royal Mail": "RM-1", "USPS": "=cmd|' /C calc'!A0"}  # kept; the file's USPS changed
+    assert Mapping.objects.filter(integration=empty_target).count() == 4
+
+
+def test_replace_removes_target_only_mappings(source, empty_target, admin_user):
+    _uk_with_own_carrier(empty_target)
+    content = cfg.configuration_export(integration=source, fmt=cfg.JSON)
+    cfg.configuration_import(content=content, target=empty_target, user=admin_user, mappings_mode=cfg.MAPPINGS_REPLACE)
+    assert not Mapping.objects.filter(integration=empty_target, source="Royal Mail").exists()
+
+
+def test_unknown_mappings_mode_is_refused_and_changes_nothing(source, empty_target, admin_user):
+    _uk_with_own_carrier(empty_target)
+    before = state_of(empty_target)
+    with pytest.raises(cfg.ConfigurationInvalid, match="mappings_mode"):
+        cfg.configuration_import(content=cfg.configuration_export(integration=source), target=empty_target, mappings_mode="both")
+    assert state_of(empty_target) == before
+
+
+def test_admin_preview_calls_out_removals_and_offers_merge(client, django_user_model, source, empty_target):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    _uk_with_own_carrier(empty_target)
+    client.force_login(staff(django_user_model, "view_integration", "import"))
+    url = "/integrations/integration/configuration/import/"
+    content = cfg.configuration_export(integration=source, fmt=cfg.JSON)
+    preview = client.post(url, {"step": "preview", "target": empty_target.pk,
+                                "file": SimpleUploadedFile("us.json", content, content_type="application/json")})
+    body = preview.content.decode()
+    assert 'id="mapping-removals"' in body and "Royal Mail" in body and 'value="merge" checked' in body
+    client.post(url, {"step": "confirm", "upload": preview.context["upload"], "target": empty_target.pk, "new_name": "",
+                      "mappings_mode": "merge"})
+    assert Mapping.objects.get(integration=empty_target, source="Royal Mail").target == "RM-1"

@@ -73,13 +73,67 @@ def test_crash_in_the_middle_of_a_page_rolls_back_the_page(fake_state):
     assert run.created == 3 and things_count(fake_state.integration) == 3
 
 
-def test_second_concurrent_run_is_skipped_and_recorded(fake_state):
+def test_second_concurrent_run_is_folded_into_the_running_one(fake_state):
+    # given: a run holds the lease
     lease = services.flow_lease_claim(flow_state=fake_state)
     assert lease is not None
-    run = services.flow_run(flow_state=fake_state)
-    assert run.status == "skipped" and run.note == "already running (lease held)"
-    assert SyncRun.objects.filter(flow_state=fake_state).count() == 1
+    running = SyncRun.objects.create(flow_state=fake_state, integration=fake_state.integration, flow=fake_state.flow,
+                                     trigger="schedule", status="running")
+    # when: two more runs are asked for meanwhile
+    first = services.flow_run(flow_state=fake_state)
+    second = services.flow_run(flow_state=fake_state, trigger="admin")
+    # then: nothing ran, no skipped rows; the running run counts them and the flow is marked to run again once
+    assert first.status == second.status == "skipped" and first.pk is None
+    assert first.note == "already running (lease held): it runs again once when it finishes"
+    assert list(SyncRun.objects.filter(flow_state=fake_state).values_list("pk", "coalesced")) == [(running.pk, 2)]
     assert things_count(fake_state.integration) == 0
+    fake_state.refresh_from_db()
+    assert fake_state.rerun_requested is True
+
+
+def test_folded_request_runs_again_once_after_the_running_run(fake_state):
+    # given: a collision marked the flow while a run held the lease
+    REMOTE["pages"] = [[{"id": "a", "value": 1}]]
+    fake_state.enabled = True
+    fake_state.save(update_fields=["enabled"])
+    FlowState.objects.filter(pk=fake_state.pk).update(rerun_requested=True)
+    # when: the run finishes
+    run = services.flow_run(flow_state=fake_state)
+    # then: the flow is due now (the dispatcher runs it once), the mark cleared, the run's counter untouched by save
+    fake_state.refresh_from_db()
+    assert run.status == "succeeded"
+    assert fake_state.rerun_requested is False
+    assert fake_state.next_run_at <= timezone.now()
+    assert services.flows_dispatch_due(enqueue=False) == [fake_state.pk]
+    assert services.flows_dispatch_due(enqueue=False) == []
+
+
+def test_folded_request_after_a_failed_run_waits_for_the_backoff(fake_state):
+    REMOTE.update(pages=[[{"id": "a", "value": 1}]], fail_at_page=0, error=TransientError("503"))
+    FlowState.objects.filter(pk=fake_state.pk).update(rerun_requested=True, enabled=True)
+    fake_state.refresh_from_db()
+    run = services.flow_run(flow_state=fake_state)
+    fake_state.refresh_from_db()
+    assert run.status == "failed" and fake_state.rerun_requested is False
+    assert fake_state.next_run_at > timezone.now()
+
+
+def test_coalesced_count_survives_the_running_runs_finish(fake_state):
+    REMOTE["pages"] = [[{"id": "a", "value": 1}]]
+    original = services._apply_page
+
+    def collide(**kwargs):
+        services.flow_run(flow_state=FlowState.objects.select_related("integration").get(pk=fake_state.pk))
+        return original(**kwargs)
+
+    services._apply_page, restore = collide, original
+    try:
+        run = services.flow_run(flow_state=fake_state)
+    finally:
+        services._apply_page = restore
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.coalesced == 1
+    assert SyncRun.objects.filter(flow_state=fake_state).count() == 1
 
 
 def test_expired_lease_can_be_taken_over(fake_state):

@@ -114,6 +114,29 @@ def test_housekeeping_prunes_old_failed_tasks_and_old_runs_but_keeps_each_flows_
     assert old_failed.id not in set(Task.objects.values_list("id", flat=True))
 
 
+def test_housekeeping_thins_old_successes_to_one_per_flow_and_hour_and_keeps_failures(fake_state, settings):
+    settings.SYNC_RUN_RETENTION_DAYS, settings.SYNC_RUN_SUCCESS_RETENTION_DAYS = 90, 7
+    hour = (timezone.now() - timedelta(days=10)).replace(minute=0, second=0, microsecond=0)
+
+    def run(status, minutes, days_ago=None):
+        at = hour + timedelta(minutes=minutes) if days_ago is None else timezone.now() - timedelta(days=days_ago)
+        return SyncRun.objects.create(flow_state=fake_state, integration=fake_state.integration, flow=fake_state.flow,
+                                      trigger="webhook", status=status, started_at=at)
+
+    first, second, third = run("succeeded", 1), run("skipped", 20), run("succeeded", 40)
+    failed, partial = run("failed", 30), run("partial", 50)
+    next_hour = run("succeeded", 70)
+    recent = [run("succeeded", 0, days_ago=1) for _ in range(3)]
+    # when
+    pruned = services.housekeeping_prune()
+    # then: the first success of each old hour stays, the other successes/skips go; failures and recent runs stay
+    assert pruned["sync_runs"] == 2
+    assert set(SyncRun.objects.values_list("pk", flat=True)) == {first.pk, failed.pk, partial.pk, next_hour.pk,
+                                                                 *[r.pk for r in recent]}
+    assert not SyncRun.objects.filter(pk__in=[second.pk, third.pk]).exists()
+    assert services.housekeeping_prune()["sync_runs"] == 0
+
+
 def test_housekeeping_is_scheduled_daily():
     from django.core.management import call_command
 

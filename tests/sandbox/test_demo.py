@@ -57,3 +57,17 @@ def test_uk_is_an_import_of_the_us_configuration(db, settings):
     assert SettingsChange.objects.filter(integration=uk, source=SettingsChange.Source.IMPORT).exists()
     flows = lambda i: {(f.flow, f.enabled, f.interval) for f in FlowState.objects.filter(integration=i)}  # noqa: E731
     assert flows(uk) == flows(us)
+
+
+def test_demo_publishes_only_the_routing_warehouse_to_tiktok(db, settings):
+    """The README's figure: TikTok shows New Jersey's 200 (less commitments), not both OSA locations' 400."""
+    from inventory.models import LocationLink
+    from inventory.selectors import channel_quantities
+
+    settings.SANDBOX_ENABLED = True
+    demo_seed(traffic=False)
+    sources = set(LocationLink.objects.values_list("source__name", flat=True))
+    assert sources == {"OSA New Jersey"}
+    us = Integration.objects.get(name="TikTok US")
+    figures = [q for per_location in channel_quantities(integration=us).values() for q in per_location.values()]
+    assert figures and max(figures) <= 200

@@ -127,5 +127,6 @@ SPEC = r.ConnectorSpec(
     connection_tester="integrations.connectors.osa.connection.osa_connection_test",
     mapping_kinds=("shipping_method",),
     readme="integrations/connectors/osa/README.md",
-    extra={"managed_routing_setting": "force_osa_managed_routing"},
+    # "Select OSA environment" is shown as the integration's one Environment control (integrations/forms.py).
+    extra={"managed_routing_setting": "force_osa_managed_routing", "environment_setting": "osa_environment"},
 )

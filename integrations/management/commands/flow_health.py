@@ -25,11 +25,30 @@ class Command(BaseCommand):
             self.stdout.write(f"{row['integration']} (#{row['id']}, {row['connector']}) — {state}")
             if row["last_error"]:
                 self.stdout.write(f"  last error: {row['last_error'][:200]}")
-            self.stdout.write(f"  {'flow':<28} {'enabled':<8} {'last success':<26} {'failures':<9} {'next run':<26} last error")
+            table = [("flow", "enabled", "last success", "failures", "next run", "last error")]
             for flow in row["flows"]:
-                self.stdout.write(
-                    f"  {flow['flow']:<28} {('yes' if flow['enabled'] else 'no'):<8} {flow['last_success'] or '-':<26} "
-                    f"{flow['failures']:<9} {flow['next_run'] or '-':<26} {(flow['last_error'] or '')[:120]}")
+                table.append((flow["flow"], "yes" if flow["enabled"] else "no", _when(flow["last_success"]), str(flow["failures"]),
+                              _when(flow["next_run"]) if flow["enabled"] else "- (off)",
+                              " ".join((flow["last_error"] or "").split())[:120]))
+            for line in _aligned(table):
+                self.stdout.write(f"  {line}")
+
+
+def _when(iso: str | None) -> str:
+    """Local time to the second (the JSON output keeps the full ISO value)."""
+    if not iso:
+        return "-"
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    moment = parse_datetime(iso)
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else iso
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell (the last one is not padded)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [" ".join([*(cell.ljust(w) for cell, w in zip(r, widths)), r[-1]]).rstrip() for r in rows]
 
 
 def _dumps(rows) -> str:

@@ -16,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("file", help="Configuration file (.json or .csv)")
         parser.add_argument("--dry-run", action="store_true", help="Validate and show the difference; change nothing")
         parser.add_argument("--connector", help="Connector code when creating a new integration (must match the file)")
+        parser.add_argument("--mappings", choices=("replace", "merge"), default="replace",
+                            help="replace (default): the target ends with exactly the file's mappings; merge: keep the "
+                                 "target's mappings the file does not name (e.g. region-specific carriers)")
 
     def handle(self, *args, **options):
         try:
@@ -28,7 +31,7 @@ class Command(BaseCommand):
         try:
             integration, plan = configuration.configuration_import(
                 content=content, target=target, new_name="" if target else options["integration"],
-                connector=options["connector"], fmt=fmt, dry_run=options["dry_run"])
+                connector=options["connector"], fmt=fmt, dry_run=options["dry_run"], mappings_mode=options["mappings"])
         except configuration.ConfigurationInvalid as exc:
             raise CommandError("invalid configuration file, nothing changed:\n" +
                                "\n".join(f"  {where}: {why}" for where, why in exc.errors)) from None

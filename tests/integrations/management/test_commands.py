@@ -100,6 +100,33 @@ def test_flow_health_table_and_json(fake_state):
     assert (data[0]["flows"][0]["enabled"], data[0]["flows"][0]["failures"]) == (True, 2)
 
 
+def test_flow_health_columns_line_up(fake_state, fake_integration):
+    from django.utils import timezone
+
+    FlowState.objects.create(integration=fake_integration, flow="a_much_longer_flow_name_than_the_column", enabled=False,
+                             next_run_at=timezone.now(), last_succeeded_at=timezone.now())
+    FlowState.objects.filter(pk=fake_state.pk).update(last_succeeded_at=timezone.now(), next_run_at=timezone.now(),
+                                                      last_error="line one\nline two")
+    lines = [line for line in _call("flow_health").splitlines() if line.startswith("  ") and not line.startswith("  last error")]
+    header, rows = lines[0], lines[1:]
+    for column in ("enabled", "last success", "failures", "next run", "last error"):
+        start = header.index(column)
+        assert all(row[start - 1] == " " and row[start] != " " for row in rows if len(row) > start), (column, lines)
+    assert "- (off)" in lines[1] + lines[2] and "line one line two" in "".join(rows)
+
+
+def test_console_log_lines_carry_their_structured_detail():
+    import logging
+
+    from integrations.logformat import KeyValueFormatter
+
+    record = logging.LogRecord("integrations", logging.INFO, "", 0, "flow.finished", (), None)
+    record.integration, record.flow, record.status = 3, "pull_orders", "succeeded"
+    record.note = "two words"
+    text = KeyValueFormatter("%(levelname)s %(message)s").format(record)
+    assert text == 'INFO flow.finished flow=pull_orders integration=3 note="two words" status=succeeded'
+
+
 def test_rotate_credentials_re_encrypts_under_the_first_key(settings, fake_integration):
     # given: a new key first, the old one after it
     old_key = settings.FIELD_ENCRYPTION_KEYS[0]

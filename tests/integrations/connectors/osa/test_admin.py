@@ -34,3 +34,18 @@ def test_connection_failure_from_the_admin_shows_error(client, admin_user, osa_i
     # then
     osa_integration.refresh_from_db()
     assert osa_integration.status == Integration.Status.ERROR and "API Key or API Secret is wrong" in osa_integration.last_error
+
+
+def test_one_environment_control(admin_client, osa_integration):
+    """"Select OSA environment" is the Environment field itself; saving clears the separate setting."""
+    from django.urls import reverse
+
+    from integrations.models import Integration
+
+    url = reverse("admin:integrations_integration_change", args=[osa_integration.pk])
+    response = admin_client.get(url)
+    form = response.context["adminform"].form
+    assert "setting__osa_environment" not in form.fields
+    assert form.fields["environment"].label == "Select OSA environment"
+    assert form.initial["environment"] == osa_integration.settings["osa_environment"]
+    assert response.content.decode().count("Select OSA environment") == 1

@@ -176,7 +176,7 @@ def test_setting_force_osa_managed_routing(osa_integration, emulator, channel_or
     # then
     payload = EmuOrder.objects.get().payload
     assert payload["warehouse_code"] == warehouse and payload["managed_routing"] is forced
-    assert osa_integration.spec.extra == {"managed_routing_setting": "force_osa_managed_routing"}
+    assert osa_integration.spec.extra["managed_routing_setting"] == "force_osa_managed_routing"
 
 
 @pytest.mark.parametrize("choice", ["reviewRequired", "canceled", "canceledRestock", "failed"])
