@@ -22,7 +22,7 @@ PATH_CANCEL_ORDER = "/return_refund/202309/cancellations"
 PATH_CS_CONVERSATIONS = "/customer_service/202309/conversations"
 PATH_CS_SEND_MESSAGE = "/customer_service/202309/conversations/{conversation_id}/messages"
 
-ORDER_SEARCH_PAGE_SIZE = 50  # 1-100 allowed
+ORDER_SEARCH_PAGE_SIZE = 100  # the maximum (1-100 allowed, §4.1): the answer holds full orders, no detail call
 ORDER_DETAIL_MAX_IDS = 50
 
 # Per-shop request budget (reference §3.3: 50 QPS per API per app+shop; later docs suggest 3-10 rps for reads).

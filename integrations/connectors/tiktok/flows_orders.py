@@ -73,12 +73,11 @@ class PullOrders(Flow):
         def search(ge: int, lt: int, token: str) -> dict:
             return client.orders_search(body={"update_time_ge": ge, "update_time_lt": lt}, page_token=token)
 
+        # One call per 100 orders: Get Order List answers with full order objects (the same fields as Get Order
+        # Detail, reference §4.1), so nothing is fetched again; the detail call serves webhook-targeted ids only.
         for page in paging.sorted_window_pages(search, start=start, end=end, items_key="orders"):
-            wanted = [str(o["id"]) for o in page.records if o.get("id") and not skip_reason(o, filters)]
-            details: list[dict] = []
-            for batch in _chunks(wanted, c.ORDER_DETAIL_MAX_IDS):
-                details.extend(client.orders_get(ids=batch))
-            yield Page(items=details, next_cursor={"updated_since": max(done, page.complete_before)})
+            wanted = [o for o in page.records if o.get("id") and not skip_reason(o, filters)]
+            yield Page(items=wanted, next_cursor={"updated_since": max(done, page.complete_before)})
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from orders.models import Order

@@ -36,7 +36,7 @@ def test_api_signs_query_and_body_and_sends_token_header(tiktok_integration, tik
     call = tiktok_api.calls_to(c.PATH_ORDERS_SEARCH)[0]
     query = tiktok_api.query(call)
     assert query["app_key"] == APP_KEY and query["shop_cipher"] == SHOP_CIPHER and query["timestamp"] == "1700000000"
-    assert query["page_size"] == "50" and query["sort_field"] == "update_time" and query["sort_order"] == "ASC"
+    assert query["page_size"] == "100" and query["sort_field"] == "update_time" and query["sort_order"] == "ASC"
     assert call.request.headers["x-tts-access-token"] == ACCESS_TOKEN
     body_text = call.request.body.decode()
     assert json.loads(body_text) == {"update_time_ge": 1, "update_time_lt": 2}
