@@ -125,6 +125,9 @@ WEBHOOK_RATE_WINDOW_SECONDS = env.int("WEBHOOK_RATE_WINDOW_SECONDS", default=60)
 WEBHOOK_RATE_LIMIT_PER_ADDRESS = env.int("WEBHOOK_RATE_LIMIT_PER_ADDRESS", default=1200)
 WEBHOOK_RATE_LIMIT_PER_SHOP = env.int("WEBHOOK_RATE_LIMIT_PER_SHOP", default=300)
 WEBHOOK_CLIENT_IP_HEADER = env("WEBHOOK_CLIENT_IP_HEADER", default="")
+# Outbound request rates per remote account, shared by every worker (integrations/outbound_rate.py): Redis when
+# REDIS_URL is set, else the database. Off only in the test settings (tests of the limiter switch it on).
+OUTBOUND_RATE_LIMITS_ENABLED = env.bool("OUTBOUND_RATE_LIMITS_ENABLED", default=True)
 FLOW_BACKOFF_BASE_SECONDS = 30
 FLOW_BACKOFF_CAP_SECONDS = 3600
 

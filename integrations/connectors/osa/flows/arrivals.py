@@ -6,9 +6,8 @@ from typing import Iterator
 
 from django.db.models import Q
 
-from integrations import services
 from integrations.connectors.osa import adapter as osa
-from integrations.connectors.osa.flows.base import BATCH, INVENTORY, OsaFlow, _note, _push_outcome_record, _split_errors, osa_skus
+from integrations.connectors.osa.flows.base import BATCH, INVENTORY, OsaFlow, _note, _push_outcome_apply, _split_errors, osa_skus
 from integrations.flows import FlowResult, Page
 
 
@@ -71,21 +70,10 @@ class PushArrivals(OsaFlow):
 
         for arrival, kind, value in page.items:
             result.fetched += 1
-            _push_outcome_record(integration=self.integration, kind=self.push_kind, key=arrival.reference, obj=arrival,
-                                 sent=kind == "sent", value=value)
+            _push_outcome_apply(self, result, obj=arrival, key=arrival.reference, sent=kind == "sent", value=value,
+                                category=INVENTORY, noun="arrival", external_id=arrival.reference)
             if kind == "sent":
                 inventory_services.arrival_mark_sent(arrival=arrival, external_id=value, reason=ARRIVALS_REASON, run=self.ctx.run)
-                result.created += 1
-            else:
-                services.exception_raise(
-                    category=INVENTORY,
-                    code="osa_arrival_rejected",
-                    integration=self.integration,
-                    entity=arrival,
-                    dedup_key=f"osa:arrival:{self.integration.pk}:{arrival.pk}",
-                    message=f"Arrival {arrival.reference} not accepted by OSA: {value}",
-                )
-                result.record_error(external_id=arrival.reference, message=value)
 
 
 class PullReceipts(OsaFlow):

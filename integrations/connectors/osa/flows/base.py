@@ -10,6 +10,7 @@ from typing import ClassVar, Iterable, Iterator
 
 from django.utils import timezone
 
+from integrations import services
 from integrations.connectors.osa import adapter as osa
 from integrations.connectors.osa.connection import osa_adapter
 from integrations.exceptions import PayloadError
@@ -218,6 +219,25 @@ def _push_outcome_record(*, integration, kind: str, key: str, obj, sent: bool, v
         push.status, push.last_error = OutboundPush.Status.FAILED, value
     push.save()
     return push
+
+
+def _push_outcome_apply(flow, result, *, obj, key: str, sent: bool, value: str, category: str, noun: str,
+                        external_id: str) -> None:
+    """One push outcome of `obj` (an arrival, a return): its outbox row; a refusal also opens one exception on the
+    object (code `osa_<noun>_rejected`) and counts as a record error."""
+    _push_outcome_record(integration=flow.integration, kind=flow.push_kind, key=key, obj=obj, sent=sent, value=value)
+    if sent:
+        result.created += 1
+        return
+    services.exception_raise(
+        category=category,
+        code=f"osa_{noun}_rejected",
+        integration=flow.integration,
+        entity=obj,
+        dedup_key=f"osa:{noun}:{flow.integration.pk}:{obj.pk}",
+        message=f"{noun.capitalize()} {external_id} not accepted by OSA: {value}",
+    )
+    result.record_error(external_id=external_id, message=value)
 
 
 def _ct(obj):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from integrations import services
 from integrations.connectors.osa import adapter as osa
-from integrations.connectors.osa.flows.base import BATCH, FULFILLMENT, OsaFlow, _push_outcome_record, _split_errors, osa_skus
+from integrations.connectors.osa.flows.base import BATCH, FULFILLMENT, OsaFlow, _push_outcome_apply, _split_errors, osa_skus
 from integrations.flows import FlowResult, Page
 from integrations.models import OutboundPush
 
@@ -82,20 +81,8 @@ class PushReturns(OsaFlow):
     def apply(self, page: Page, result: FlowResult) -> None:
         for ret, kind, value in page.items:
             result.fetched += 1
-            _push_outcome_record(integration=self.integration, kind=self.push_kind, key=rma_reference(ret), obj=ret,
-                                 sent=kind == "sent", value=value)
-            if kind == "sent":
-                result.created += 1
-            else:
-                services.exception_raise(
-                    category=FULFILLMENT,
-                    code="osa_return_rejected",
-                    integration=self.integration,
-                    entity=ret,
-                    dedup_key=f"osa:return:{self.integration.pk}:{ret.pk}",
-                    message=f"Return {ret.external_id} not accepted by OSA: {value}",
-                )
-                result.record_error(external_id=ret.external_id, message=value)
+            _push_outcome_apply(self, result, obj=ret, key=rma_reference(ret), sent=kind == "sent", value=value,
+                                category=FULFILLMENT, noun="return", external_id=ret.external_id)
 
 
 class PullReturns(OsaFlow):
