@@ -240,9 +240,12 @@ def raw_rows(orders: list[dict]) -> list[list]:
     """The mapped rows the ingest writes, prepared outside the timed section (mapping is ingest work, not raw)."""
     from integrations.connectors.tiktok.mappers_orders import order_to_order_in
 
+    from orders.services.ingestion import _merge_lines
+
     pages = []
     for start in range(0, len(orders), SEARCH_MAX_PAGE):
-        pages.append([order_to_order_in(o) for o in orders[start:start + SEARCH_MAX_PAGE]])
+        mapped = [order_to_order_in(o) for o in orders[start:start + SEARCH_MAX_PAGE]]
+        pages.append([(o, list(_merge_lines(o).items())) for o in mapped])
     return pages
 
 
@@ -268,20 +271,17 @@ def run_raw(pages: list[list], *, label: str) -> dict:
                 now = timezone.now()
                 orders = [Order(integration=integration, external_id=o.external_id, status="onHold", created_at=now,
                                 payload_hash=o.payload_hash, tags=list(o.tags), **{f: getattr(o, f) for f in ORDER_FIELDS})
-                          for o in page]
+                          for o, _ in page]
                 Order.objects.bulk_create(orders, update_conflicts=True, unique_fields=["integration", "external_id"],
                                           update_fields=[*ORDER_FIELDS, "payload_hash"])
-                OrderLine.objects.bulk_create([
-                    OrderLine(order=order, sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount,
-                              tax=ln.tax, total=ln.unit_price * ln.quantity, name=ln.name,
-                              channel_line_ids=list(ln.channel_line_ids))
-                    for order, o in zip(orders, page) for ln in o.lines])
+                OrderLine.objects.bulk_create([  # the merged lines the ingest stores (one per SKU, not per unit)
+                    OrderLine(order=order, sku=sku, **row) for order, (_, merged) in zip(orders, page) for (_, sku), row in merged])
                 OrderEvent.objects.bulk_create([OrderEvent(order=order, at=now, kind="created", to_status="onHold",
                                                            message="received") for order in orders])
                 ExternalRef.objects.bulk_create([
                     ExternalRef(integration=integration, kind="order", external_id=o.external_id, content_type=order_ct,
                                 object_id=order.pk, remote_updated_at=o.remote_updated_at, payload_hash=o.payload_hash,
-                                synced_at=now) for order, o in zip(orders, page)],
+                                synced_at=now) for order, (o, _) in zip(orders, page)],
                     update_conflicts=True, unique_fields=["integration", "kind", "external_id"],
                     update_fields=["content_type", "object_id", "remote_updated_at", "payload_hash", "synced_at"])
                 FlowState.objects.filter(pk=state.pk).update(cursor={"updated_since": n})
@@ -327,6 +327,11 @@ def bench_memory(template: dict, size: int, *, kind: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--admin" in argv:  # `make benchmark BENCH_ARGS=--admin`: the admin benchmark on DATABASE_URL's seeded data
+        from tests.benchmarks import bench_admin
+
+        return bench_admin.main([a for a in argv if a not in ("--admin",) and not a.startswith("--sizes")])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
     parser.add_argument("--runs", type=int, default=3)
