@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from orders import services
+from orders.admin_list import OrderChangelistMixin
 from orders.models import (
     Cancellation, CancellationLine, Fulfillment, FulfillmentLine, HoldRule, Order, OrderEvent, OrderLine, Refund, RefundLine,
     Return, ReturnLine, RoutingRule, RoutingRuleLocation, ShippingRequest, ShippingRequestLine,
@@ -70,23 +71,17 @@ def _each(request, queryset, func, done: str, **kwargs):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(OrderChangelistMixin, admin.ModelAdmin):
     list_display = ("external_id", "integration", "status", "routing_state", "hold_until", "total", "currency", "ordered_at", "created_at")
     list_filter = ("status", HeldFilter, "routing_state", "integration", "fulfillment_type")
     search_fields = ("=external_id", "=lines__sku", "buyer_email")
     list_select_related = ("integration",)
-    show_full_result_count = False
-    date_hierarchy = "created_at"
     raw_id_fields = ("integration", "held_by_rule")
     readonly_fields = ("integration", "external_id", "status", "channel_status", "hold_until", "held_by_rule", "channel_hold",
                        "review_reason", "routing_state", "routing_attempts", "routing_next_at", "cancel_requested_at",
                        "created_at", "updated_at", "payload_hash")
     inlines = (OrderLineInline, ShippingRequestInline, OrderEventInline)
     actions = ("release_hold", "rehold", "cancel_orders", "reroute")
-
-    def get_search_results(self, request, queryset, search_term):
-        queryset, _ = super().get_search_results(request, queryset, search_term)
-        return queryset.distinct(), False
 
     def has_release_hold_permission(self, request):
         return request.user.has_perm("orders.release_hold")
