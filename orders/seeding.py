@@ -16,6 +16,7 @@ from django.utils import timezone
 # Share of each status in a mature shop's history (finished orders dominate).
 STATUS_MIX = (("delivered", 60), ("closed", 20), ("canceled", 6), ("inTransit", 4), ("onHold", 3), ("readyForFulfillment", 2),
               ("sentToFulfillment", 3), ("reviewRequired", 1), ("fulfilled", 1))
+OPEN = ("onHold", "readyForFulfillment", "sentToFulfillment", "reviewRequired")  # older than 14 days: delivered
 SKUS = 1000
 BATCH = 50_000
 
@@ -111,8 +112,11 @@ def seed_scale(*, orders: int, shops: int = 5, lines_per_order: int = 2, excepti
     def created(n: int) -> datetime:  # oldest first, the last ones today
         return now - timedelta(seconds=span * (1 - (n + 1) / orders))
 
+    recent = orders - int(orders * 14 / 730)  # orders of the last 14 days: the only ones still open
+
     def status(n: int) -> str:
-        return statuses[(n * 7919) % len(statuses)]
+        value = statuses[(n * 7919) % len(statuses)]
+        return value if n >= recent or value not in OPEN else "delivered"
 
     log(f"orders {orders:,} from id {first_order}")
     _write(Order, orders, {
