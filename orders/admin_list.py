@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 from orders.models import OrderLine
 
 COUNT_CAP = 10_000
-FRAGMENT_DAYS = 180
+FRAGMENT_DAYS = 30
 
 
 class CappedCountPaginator(Paginator):
