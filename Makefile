@@ -31,9 +31,12 @@ soak: install
 	DATABASE_URL=$${SOAK_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard_soak} \
 	REDIS_URL=$${SOAK_REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/python manage.py soak
 
-# Rerunnable ingestion benchmark (queries per page, orders/s, peak memory); see tests/benchmarks/.
+# Rerunnable benchmarks (orders/s min/median/max, ratio to raw, queries per page, API calls ÷ minimum, memory in
+# its own pass); JSON in artifacts/benchmarks/, README tables regenerated from them. See tests/benchmarks/.
+# BENCH_ARGS=--admin runs the admin benchmark instead (PostgreSQL, seeded by manage.py seed_scale).
 benchmark: install
-	$(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),) $(BENCH_ARGS)
+	$(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),) $(if $(RUNS),--runs $(RUNS),) $(BENCH_ARGS)
+	$(BIN)/python -m tests.benchmarks.readme_table
 
 clean:
 	rm -rf $(VENV) var

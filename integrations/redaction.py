@@ -112,9 +112,15 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME_FULL.fullmatch(str(name)))
 
 
+# Per-request values (a fresh HMAC signature on every call): never registered, or the registry and its pattern
+# would grow with every request a worker makes; they travel only as `sign=…`, which the name rule masks anyway.
+PER_REQUEST_NAMES = frozenset({"sign", "signature", "timestamp"})
+
+
 def secrets_register_params(params: dict | None) -> None:
     """Register the values of secret-named request parameters (auth codes, tokens) before they are sent."""
-    secrets_register(*(v for k, v in (params or {}).items() if is_secret_name(k)))
+    secrets_register(*(v for k, v in (params or {}).items()
+                       if str(k).lower() not in PER_REQUEST_NAMES and is_secret_name(k)))
 
 
 def redact(text):

@@ -348,10 +348,14 @@ def inventory_commit(*, location: Location, product: Product, quantity: int, ref
     return level
 
 
-def inventory_commitments_acknowledged(*, reference: str, at=None) -> int:
-    """The remote acknowledged `reference` (it now counts those units in its own commitments): a figure taken from
-    now on includes them. Idempotent. Changes no level: a figure stored so far was taken before now."""
-    return InventoryCommitment.objects.filter(reference=reference[:120], acknowledged_at__isnull=True).update(
+def inventory_commitments_acknowledged(*, reference: str = "", references: list[str] | None = None, at=None) -> int:
+    """The remote acknowledged `reference` (or each of `references`, one statement): it now counts those units in
+    its own commitments, so a figure taken from now on includes them. Idempotent. Changes no level: a figure
+    stored so far was taken before now."""
+    refs = [r[:120] for r in (references if references is not None else [reference])]
+    if not refs:
+        return 0
+    return InventoryCommitment.objects.filter(reference__in=refs, acknowledged_at__isnull=True).update(
         acknowledged_at=at or timezone.now())
 
 

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from orders import selectors, services
+from orders.admin_list import OrderChangelistMixin
 from orders.forms import HoldRuleForm, RoutingRuleForm
 from orders.models import (
     Cancellation, CancellationLine, Fulfillment, FulfillmentLine, HoldRule, Order, OrderEvent, OrderLine, Refund, RefundLine,
@@ -77,13 +78,11 @@ def _each(request, queryset, func, done: str, **kwargs):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(OrderChangelistMixin, admin.ModelAdmin):
     list_display = ("external_id", "integration", "status", "routing_state", "hold_until", "total", "currency", "ordered_at", "created_at")
     list_filter = ("status", HeldFilter, "routing_state", "integration", "fulfillment_type")
     search_fields = ("=external_id", "=lines__sku", "buyer_email")
     list_select_related = ("integration",)
-    show_full_result_count = False
-    date_hierarchy = "created_at"
     raw_id_fields = ("integration", "held_by_rule")
     # The change page is a read-only story (templates/admin/orders/order/change_form.html, data from
     # orders.selectors.order_page); the few things ops staff change go through the edit views below.
@@ -171,10 +170,6 @@ class OrderAdmin(admin.ModelAdmin):
                    "form": form, "order": order, "opts": self.model._meta, "original": order, "back": back,
                    "note": spec["note"](order)}
         return TemplateResponse(request, "admin/orders/order/edit_form.html", context)
-
-    def get_search_results(self, request, queryset, search_term):
-        queryset, _ = super().get_search_results(request, queryset, search_term)
-        return queryset.distinct(), False
 
     def has_release_hold_permission(self, request):
         return request.user.has_perm("orders.release_hold")

@@ -142,3 +142,4 @@ class UpsertResult:
     updated: int = 0
     unchanged: int = 0
     errors: list[dict] = field(default_factory=list)  # {"external_id", "field", "message"}
+    order_ids: dict[str, int] = field(default_factory=dict)  # external_id → Order pk of every order upserted

@@ -12,6 +12,7 @@ from orders.services.checks import (  # noqa: F401
 )
 from orders.services.shipping_requests import (  # noqa: F401
     shipping_request_cancel, shipping_request_mark_sent, shipping_request_mark_rejected, shipping_request_retry,
+    shipping_requests_mark_sent,
 )
 from orders.services.routing import (  # noqa: F401
     ROUTABLE, ROUTING_FAILURES, routing_rule_for, routing_exception_keys, order_route, orders_recheck_pending, orders_retry_routing, order_reroute,
@@ -64,6 +65,7 @@ __all__ = [
     "order_resolve_skus",
     "shipping_request_cancel",
     "shipping_request_mark_sent",
+    "shipping_requests_mark_sent",
     "shipping_request_mark_rejected",
     "shipping_request_retry",
     "ROUTABLE",

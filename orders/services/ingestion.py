@@ -135,8 +135,11 @@ def _duplicate_key(integration: Integration, external_id: str) -> str:
 
 
 @transaction.atomic
-def orders_upsert_from_channel(*, integration: Integration, orders_in: list[OrderIn], run=None) -> UpsertResult:
-    """Page-level upsert on (integration, external_id). See CONTRACT.md for the status rules."""
+def orders_upsert_from_channel(*, integration: Integration, orders_in: list[OrderIn], run=None,
+                               existing: dict[str, Order] | None = None) -> UpsertResult:
+    """Page-level upsert on (integration, external_id). See CONTRACT.md for the status rules. `existing`: the
+    caller's own lookup of this page's orders (external_id → Order, read in this transaction; ids missing from
+    it are new), so a page looks its orders up once. The result names the pk of every order upserted."""
     result = UpsertResult()
     valid: dict[str, OrderIn] = {}
     duplicates: set[str] = set()
@@ -154,17 +157,25 @@ def orders_upsert_from_channel(*, integration: Integration, orders_in: list[Orde
         valid[data.external_id] = data  # a repeat in the same page: the later one wins
     if not valid:
         return result
-    # An order received once (no conflicting copy in its page) clears its earlier duplicate exception.
-    exceptions_resolve(dedup_keys=[_duplicate_key(integration, eid) for eid in valid if eid not in duplicates],
-                       note="order received once")
-    existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=list(valid))}
+    if existing is None:
+        existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=list(valid))}
+    else:
+        existing = {eid: existing[eid] for eid in valid if eid in existing}
+    # An order received once (no conflicting copy in its page) clears its earlier duplicate exception. Only an
+    # order we already have can have one (the copy kept was stored with it), so a page of new orders asks nothing.
+    resolvable = [_duplicate_key(integration, eid) for eid in valid if eid not in duplicates and eid in existing]
+    if resolvable:
+        exceptions_resolve(dedup_keys=resolvable, note="order received once")
     skus = {ln.sku for data in valid.values() for ln in data.lines}
     products = inventory_services.products_for_skus(skus=sorted(skus), integration=integration)
     to_route: list[Order] = []
     new = [(data, _order_values(data)) for eid, data in valid.items() if eid not in existing]
     if new:
-        to_route += _orders_create_bulk(integration=integration, items=new, products=products, run=run)
+        created = _orders_create_bulk(integration=integration, items=new, products=products, run=run)
+        result.order_ids.update((o.external_id, o.pk) for o in created)
+        to_route += [o for o in created if o.status == S.READY_FOR_FULFILLMENT]
         result.created += len(new)
+    result.order_ids.update((eid, o.pk) for eid, o in existing.items())
     for external_id, order in existing.items():
         data = valid[external_id]
         values = _order_values(data)
@@ -180,7 +191,8 @@ def orders_upsert_from_channel(*, integration: Integration, orders_in: list[Orde
 
 def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], products: dict, run) -> list[Order]:
     """New orders of a page in a few bulk statements: each gets its final starting status (review, channel
-    hold, rule hold, ready, or the channel's done/canceled status) and a timeline. Returns the orders to route."""
+    hold, rule hold, ready, or the channel's done/canceled status) and one timeline event saying so (received,
+    new → starting status). Returns the orders created, pks set (the insert returns them)."""
     now = timezone.now()
     actor = _run_actor(run)
     rules = [r for r in HoldRule.objects.filter(enabled=True).filter(Q(integration__isnull=True) | Q(integration=integration))
@@ -222,10 +234,9 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
         by_sku = {line.sku: line for _, line in top}
         lines.extend(line for _, line in top)
         parts.extend((by_sku[bundle], line) for bundle, line in components)
-        events.append(OrderEvent(order=order, at=now, kind="created", message=f"received from {integration.name} ({order.channel_status})",
-                                 actor=actor, sync_run=run))
-        events.append(OrderEvent(order=order, at=now, kind="status", from_status=S.NEW, to_status=order.status, message=message,
-                                 actor=event_actor[:120], sync_run=run))
+        received = f"received from {integration.name} ({order.channel_status})"
+        events.append(OrderEvent(order=order, at=now, kind="created", from_status=S.NEW, to_status=order.status,
+                                 message=f"{received}: {message}" if message else received, actor=event_actor[:120], sync_run=run))
         for item in _created_cancellations(order=order, data=data):
             record = Cancellation(order=order, integration=integration, source=item.source, reason=item.reason[:255],
                                   external_id=item.external_id, status=item.status, is_full=item.is_full)
@@ -243,7 +254,7 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
     for order, (_, unknown, _, _, _) in zip(orders, plans):
         for sku in unknown:
             _raise_unknown_sku(order, sku)
-    return [o for o in orders if o.status == S.READY_FOR_FULFILLMENT]
+    return orders
 
 
 def _full_cancellation_in(data: OrderIn) -> CancellationIn:

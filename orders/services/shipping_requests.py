@@ -98,6 +98,67 @@ def shipping_request_mark_sent(*, shipping_request: ShippingRequest, external_id
     return sr
 
 
+@transaction.atomic
+def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]], run=None) -> list[ShippingRequest]:
+    """`shipping_request_mark_sent` for a page of (request, external_id, remote_status) in a bounded number of
+    queries, whatever the page size: orders locked then requests locked and re-read (two statements, pk order),
+    the unsent requests updated in one statement, their exceptions resolved in one, their orders moved to
+    sentToFulfillment by compare-and-set per expected status with one event each (bulk). A request cancelled or
+    already further on meanwhile takes the single-request path (rare)."""
+    from django.db.models import Q
+
+    from orders.models import Order, OrderEvent
+    from orders.services.lifecycle import order_can_transition
+
+    if not sent:
+        return []
+    wanted = {sr.pk: (external_id, remote_status) for sr, external_id, remote_status in sent}
+    list(Order.objects.select_for_update().filter(pk__in={sr.order_id for sr, _, _ in sent}).order_by("pk").values_list("pk", flat=True))
+    rows = list(ShippingRequest.objects.select_for_update(of=("self",)).select_related("order", "integration", "location")
+                .filter(pk__in=list(wanted)).order_by("pk"))
+    now = timezone.now()
+    unsent = [sr for sr in rows if sr.status in SR_UNSENT]
+    for sr in rows:
+        if sr.status not in SR_UNSENT:
+            external_id, remote_status = wanted[sr.pk]
+            shipping_request_mark_sent(shipping_request=sr, external_id=external_id, remote_status=remote_status, run=run)
+    if not unsent:
+        return rows
+    for sr in unsent:
+        external_id, remote_status = wanted[sr.pk]
+        sr.status, sr.external_id, sr.remote_status = SR.SENT_TO_FULFILLMENT, external_id, remote_status or sr.remote_status
+        sr.sent_at, sr.updated_at = sr.sent_at or now, now
+    ShippingRequest.objects.bulk_update(unsent, ["status", "external_id", "remote_status", "sent_at", "updated_at"])
+    prefixes = Q()
+    for sr in unsent:
+        prefixes |= Q(dedup_key__startswith=f"sr:{sr.pk}:")
+    keys = list(OpsException.objects.filter(prefixes, status=OpsException.Status.OPEN).exclude(code="cancel_too_late")
+                .values_list("dedup_key", flat=True))
+    if keys:
+        exceptions_resolve(dedup_keys=keys, note="sent to fulfillment")
+    # One transition per order (a split order's requests move it once), compare-and-set on the status read under lock.
+    first_sr: dict[int, ShippingRequest] = {}
+    for sr in unsent:
+        first_sr.setdefault(sr.order_id, sr)
+    by_expected: dict[str, list[ShippingRequest]] = {}
+    for sr in first_sr.values():
+        order = sr.order
+        if order.status != S.SENT_TO_FULFILLMENT and order_can_transition(order=order, to_status=S.SENT_TO_FULFILLMENT):
+            by_expected.setdefault(order.status, []).append(sr)
+    actor, events = _run_actor(run)[:120], []
+    for expected, srs in by_expected.items():
+        moved = set(Order.objects.filter(pk__in=[sr.order_id for sr in srs], status=expected).values_list("pk", flat=True))
+        Order.objects.filter(pk__in=moved, status=expected).update(status=S.SENT_TO_FULFILLMENT, updated_at=now)
+        for sr in srs:
+            if sr.order_id in moved:
+                sr.order.status = S.SENT_TO_FULFILLMENT
+                events.append(OrderEvent(order_id=sr.order_id, kind="status", from_status=expected, to_status=S.SENT_TO_FULFILLMENT,
+                                         message=f"{sr.reference} sent to {sr.integration} as {sr.external_id}", actor=actor,
+                                         sync_run=run))
+    OrderEvent.objects.bulk_create(events)
+    return rows
+
+
 def _sr_exception_keys(sr: ShippingRequest) -> list[str]:
     return list(OpsException.objects.filter(status=OpsException.Status.OPEN, dedup_key__startswith=f"sr:{sr.pk}:").exclude(
         code="cancel_too_late").values_list("dedup_key", flat=True))

@@ -49,5 +49,6 @@ def test_timeline_of_a_routed_order_names_the_actors(shop, wh, sku_a):
     f.rule("r", [wh])
     services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in()])
     order = Order.objects.get()
-    kinds = list(order.events.values_list("kind", "to_status", "actor"))
-    assert kinds == [("created", "", "sync"), ("status", "readyForFulfillment", "sync"), ("routed", "", "routing")]
+    kinds = list(order.events.values_list("kind", "from_status", "to_status", "actor"))
+    # one event for the arrival and the starting status it got
+    assert kinds == [("created", "new", "readyForFulfillment", "sync"), ("routed", "", "", "routing")]

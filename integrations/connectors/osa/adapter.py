@@ -17,7 +17,7 @@ import requests
 from django.utils.dateparse import parse_datetime
 
 from integrations.exceptions import AuthError, PayloadError, PermanentError
-from integrations.http import BaseClient, RequestBudget
+from integrations.http import BaseClient, RequestBudget, parse_retry_after
 
 CONTRACT_VERSION = "osa-uc3-v1-assumed"
 
@@ -247,6 +247,31 @@ def _page(fn, body: dict, key: str) -> ListPage:
 # --- client -----------------------------------------------------------------------------------
 
 
+class AccountRateLimit:
+    """The OSA account's request rate, shared by every worker process and machine (integrations/outbound_rate.py),
+    keyed by the OSA domain: `settings.OSA_REQUESTS_PER_MINUTE` (default 120, i.e. 2 per second, what the former
+    per-process budget allowed each process). Plugs into BaseClient's `budget` hook."""
+
+    def __init__(self, *, key: str, per_minute: int) -> None:
+        self.key, self.per_minute = key, per_minute
+
+    def acquire(self) -> None:
+        from integrations.outbound_rate import outbound_slot_acquire
+
+        outbound_slot_acquire(key=self.key, limit=self.per_minute, per_seconds=60)
+
+    def pause(self, seconds: float) -> None:
+        from integrations.outbound_rate import outbound_pause
+
+        outbound_pause(key=self.key, seconds=seconds)
+
+
+def account_rate_limit(domain: str) -> AccountRateLimit:
+    from django.conf import settings
+
+    return AccountRateLimit(key=f"osa:{domain}", per_minute=int(getattr(settings, "OSA_REQUESTS_PER_MINUTE", 120)))
+
+
 class OsaAdapterV1(BaseClient):
     """HTTP Basic auth (API Key : API Secret) plus the OSA Domain header on every call."""
 
@@ -267,7 +292,7 @@ class OsaAdapterV1(BaseClient):
             base_url=base_url,
             counter=counter,
             session=session,
-            budget=budget if budget is not None else RequestBudget(rate_per_second=2.0, capacity=10),
+            budget=budget if budget is not None else account_rate_limit(domain),
         )
         self._auth = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
         self.domain = domain
@@ -283,6 +308,10 @@ class OsaAdapterV1(BaseClient):
 
     def classify(self, response: requests.Response) -> Any:
         status = response.status_code
+        if status == 429 and isinstance(self.budget, AccountRateLimit):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after:  # every worker calling this account waits until then
+                self.budget.pause(retry_after)
         if self.on_authenticated is not None and status < 500 and status not in (401, 403, 429):
             callback, self.on_authenticated = self.on_authenticated, None
             callback()

@@ -41,7 +41,7 @@ class TikTokClient(CatalogEndpoints, TikTokTransport):
         return cls(app_key=creds.get("app_key", ""), app_secret=creds.get("app_secret", ""),
                    access_token=creds.get("access_token", ""), shop_cipher=(integration.remote_state or {}).get("shop_cipher", ""),
                    base_url=api_base, auth_base_url=auth_base, integration=integration, counter=counter,
-                   budget=budget_for(integration.pk))
+                   budget=budget_for(integration))
 
     # --- generic signed call -----------------------------------------------------------------
 

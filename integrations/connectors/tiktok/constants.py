@@ -22,10 +22,11 @@ PATH_CANCEL_ORDER = "/return_refund/202309/cancellations"
 PATH_CS_CONVERSATIONS = "/customer_service/202309/conversations"
 PATH_CS_SEND_MESSAGE = "/customer_service/202309/conversations/{conversation_id}/messages"
 
-ORDER_SEARCH_PAGE_SIZE = 50  # 1-100 allowed
+ORDER_SEARCH_PAGE_SIZE = 100  # the maximum (1-100 allowed, §4.1): the answer holds full orders, no detail call
 ORDER_DETAIL_MAX_IDS = 50
 
-# Per-shop request budget (reference §3.3: 50 QPS per API per app+shop; later docs suggest 3-10 rps for reads).
+# Per-shop request rate, shared across workers (reference §3.3: 50 QPS per API per app+shop; later docs describe a
+# dynamic per app x shop QPS and suggest starting at 3-10 rps for reads). settings.TIKTOK_QPS overrides it.
 DEFAULT_QPS = 5.0
 # Refresh the access token this long before `access_token_expire_in`.
 REFRESH_AHEAD_SECONDS = 24 * 3600

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -74,12 +75,11 @@ class PullOrders(Flow):
         def search(ge: int, lt: int, token: str) -> dict:
             return client.orders_search(body={"update_time_ge": ge, "update_time_lt": lt}, page_token=token)
 
+        # One call per 100 orders: Get Order List answers with full order objects (the same fields as Get Order
+        # Detail, reference §4.1), so nothing is fetched again; the detail call serves webhook-targeted ids only.
         for page in paging.sorted_window_pages(search, start=start, end=end, items_key="orders"):
-            wanted = [str(o["id"]) for o in page.records if o.get("id") and not skip_reason(o, filters)]
-            details: list[dict] = []
-            for batch in _chunks(wanted, c.ORDER_DETAIL_MAX_IDS):
-                details.extend(client.orders_get(ids=batch))
-            yield Page(items=details, next_cursor={"updated_since": max(done, page.complete_before)})
+            wanted = [o for o in page.records if o.get("id") and not skip_reason(o, filters)]
+            yield Page(items=wanted, next_cursor={"updated_since": max(done, page.complete_before)})
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from orders.models import Order
@@ -105,25 +105,34 @@ class PullOrders(Flow):
         if not pending:
             return
         ids = [order_in.external_id for _, order_in in pending]
-        existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=ids).prefetch_related("lines")}
+        # The page's one lookup of its orders, shared with the upsert; lines only for orders carrying cancellations.
+        existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=ids)}
+        with_cancellations = [(raw, oi, existing[oi.external_id]) for raw, oi in pending
+                              if oi.external_id in existing and cancellations_from_order(raw, oi)]
+        if with_cancellations:
+            prefetch_related_objects([local for _, _, local in with_cancellations], "lines")
         # Cancellations seen on orders we already have go through the closed loop with their source and reason.
-        for raw, order_in in pending:
-            local = existing.get(order_in.external_id)
-            if local is None:
-                continue
+        touched = set()
+        for raw, order_in, local in with_cancellations:
             # Ordered lines only: a bundle's component lines may share a SKU with a line ordered on its own.
             local_canceled = defaultdict(int, {ln.sku: ln.canceled_quantity for ln in local.lines.all() if ln.bundle_line_id is None})
             for cancellation in cancellations_from_order(raw, order_in):
                 if cancellation.is_full:
                     if local.status != "canceled" and not getattr(local, "cancel_requested_at", None):
                         order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
+                        touched.add(order_in.external_id)
                     continue
                 sku = cancellation.lines[0].sku
                 wanted = next((ln.canceled_quantity for ln in order_in.lines if ln.sku == sku and not ln.bundle_sku), 0)
                 if local_canceled[sku] < wanted:
                     order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)
+                    touched.add(order_in.external_id)
                     local_canceled[sku] += 1
-        upserted = orders_upsert_from_channel(integration=integration, orders_in=[oi for _, oi in pending], run=self.ctx.run)
+        if touched:  # changed by the cancellations: the upsert reads them again
+            existing = {eid: o for eid, o in existing.items() if eid not in touched}
+            existing.update((o.external_id, o) for o in Order.objects.filter(integration=integration, external_id__in=touched))
+        upserted = orders_upsert_from_channel(integration=integration, orders_in=[oi for _, oi in pending], run=self.ctx.run,
+                                              existing=existing)
         result.created += upserted.created
         result.updated += upserted.updated
         result.unchanged += upserted.unchanged
@@ -133,11 +142,10 @@ class PullOrders(Flow):
             failed.add(str(error.get("external_id", "")))
             result.record_error(external_id=error.get("external_id", ""), field=error.get("field", ""), message=error.get("message", ""),
                                 payload=raw_by_id.get(str(error.get("external_id", ""))))
-        locals_by_id = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=ids)}
         services.external_refs_bind(integration=integration, kind=ORDER_KIND, rows=[
-            {"external_id": oi.external_id, "local": locals_by_id.get(oi.external_id), "remote_updated_at": oi.remote_updated_at,
-             "payload_hash": oi.payload_hash}
-            for _, oi in pending if oi.external_id not in failed and oi.external_id in locals_by_id
+            {"external_id": oi.external_id, "local": Order(pk=upserted.order_ids[oi.external_id]),
+             "remote_updated_at": oi.remote_updated_at, "payload_hash": oi.payload_hash}
+            for _, oi in pending if oi.external_id not in failed and oi.external_id in upserted.order_ids
         ])
 
 

@@ -73,6 +73,8 @@ def skip_reason(order: dict, filters: PullFilters) -> str:
     if is_platform_fulfilled(order) and not filters.pull_platform_shipped:
         return "shipped by platform"
     status = order.get("status", "")
+    if not status:  # a cut record is not filtered away silently: the mapper reports it (a visible record error)
+        return ""
     if status == "ON_HOLD":
         return "" if filters.pull_on_hold else "on hold"
     if status not in filters.statuses:

@@ -1,5 +1,5 @@
-"""TikTok wire basics shared by the business client and the token code: hosts, the per-shop request
-budget, the `{code, message, request_id, data}` envelope classification (reference §3), and the auth-host
+"""TikTok wire basics shared by the business client and the token code: hosts, the per-shop shared rate
+limit, the `{code, message, request_id, data}` envelope classification (reference §3), and the auth-host
 client (token get/refresh, §1.3-§1.4). Imports nothing else of this connector but constants, so
 `tokens.py` can use it without importing the business client (which imports `tokens.py`)."""
 from __future__ import annotations
@@ -11,23 +11,41 @@ from django.conf import settings
 
 from integrations.connectors.tiktok import constants as c
 from integrations.exceptions import AuthError, PermanentError, RateLimitedError, TransientError
-from integrations.http import BaseClient, CallCounter, RequestBudget, parse_retry_after
+from integrations.http import BaseClient, CallCounter, parse_retry_after
+from integrations.outbound_rate import outbound_pause, outbound_slot_acquire
 
 
 class TokenExpiredError(AuthError):
     """The access token expired (code 105002): refresh once and retry."""
 
 
-# One budget per integration in this process, so every client of a shop shares its QPS.
-_BUDGETS: dict[int, RequestBudget] = {}
+class ShopRateLimit:
+    """The shop's request rate, shared by every worker process and machine (integrations/outbound_rate.py):
+    TikTok counts requests per app and authorized shop (reference §3.3), so the key is the shop. Plugs into
+    BaseClient's `budget` hook: `acquire()` is called once before every request."""
+
+    def __init__(self, *, key: str, qps: float) -> None:
+        self.key = key
+        self.rate_per_second = qps
+
+    def acquire(self) -> None:
+        # Whole requests per period: 5 QPS = 5 per second; 0.5 QPS = 1 per 2 seconds.
+        per_seconds = 1 if self.rate_per_second >= 1 else round(1 / self.rate_per_second)
+        outbound_slot_acquire(key=self.key, limit=max(1, round(self.rate_per_second * per_seconds)), per_seconds=per_seconds)
+
+    def pause(self, seconds: float) -> None:
+        """A 429 with Retry-After: every process calling this shop waits until then."""
+        outbound_pause(key=self.key, seconds=seconds)
 
 
-def budget_for(integration_pk: int) -> RequestBudget:
-    rate = float(getattr(settings, "TIKTOK_QPS", c.DEFAULT_QPS))
-    budget = _BUDGETS.get(integration_pk)
-    if budget is None or budget.rate_per_second != rate:
-        budget = _BUDGETS[integration_pk] = RequestBudget(rate_per_second=rate)
-    return budget
+def rate_key(integration) -> str:
+    shop = (integration.remote_state or {}).get("shop_id") or f"integration-{integration.pk}"
+    return f"tiktok:{shop}"
+
+
+def budget_for(integration) -> ShopRateLimit:
+    """The shop's shared rate limit at `settings.TIKTOK_QPS` (default c.DEFAULT_QPS)."""
+    return ShopRateLimit(key=rate_key(integration), qps=float(getattr(settings, "TIKTOK_QPS", c.DEFAULT_QPS)))
 
 
 def base_urls(integration) -> tuple[str, str]:
@@ -55,8 +73,11 @@ class TikTokTransport(BaseClient):
         except ValueError:
             envelope = None
         if status == 429 or (isinstance(envelope, dict) and envelope.get("code") == c.CODE_RATE_LIMITED):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after and isinstance(self.budget, ShopRateLimit):
+                self.budget.pause(retry_after)
             raise RateLimitedError("tiktok: rate limited (36009002)", status=status, code=c.CODE_RATE_LIMITED,
-                                   retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                                   retry_after=retry_after)
         if not isinstance(envelope, dict) or "code" not in envelope:
             return super().classify(response)
         code, message = envelope.get("code"), str(envelope.get("message", ""))

@@ -157,14 +157,30 @@ class PushShippingRequests(OsaFlow):
         return SendOutcome(sr, "sent", remote=remote, payload=osa.shipping_request_to_json(request))
 
     def apply(self, page: Page, result: FlowResult) -> None:
+        """The page's outcomes in a bounded number of queries: outbox rows read once and written in bulk, the
+        sent requests marked together (orders.services.shipping_requests_mark_sent), commitments acknowledged in
+        one statement. Rejections and unmapped methods (rare) take their own exception paths."""
         from inventory import services as inventory_services
         from orders import services as order_services
 
         integration = self.integration
-        for o in page.items:
+        outcomes = [o for o in page.items if o.shipping_request is not None]
+        if not outcomes:
+            return
+        pushes = {p.idempotency_key: p for p in OutboundPush.objects.filter(
+            integration=integration, kind=self.push_kind, idempotency_key__in=[o.shipping_request.reference for o in outcomes])}
+        missing = [o.shipping_request for o in outcomes if o.kind != "unmapped" and o.shipping_request.reference not in pushes]
+        if missing:
+            content_type = _ct(missing[0])
+            OutboundPush.objects.bulk_create([
+                OutboundPush(integration=integration, kind=self.push_kind, idempotency_key=sr.reference, object_id=sr.pk,
+                             content_type=content_type) for sr in {sr.reference: sr for sr in missing}.values()],
+                ignore_conflicts=True)
+            pushes.update((p.idempotency_key, p) for p in OutboundPush.objects.filter(
+                integration=integration, kind=self.push_kind, idempotency_key__in=[sr.reference for sr in missing]))
+        changed, sent = {}, []
+        for o in outcomes:
             sr = o.shipping_request
-            if sr is None:
-                continue
             result.fetched += 1
             if o.kind == "unmapped":
                 what = f"“{o.source_method}”" if o.source_method else "(none)"
@@ -180,13 +196,9 @@ class PushShippingRequests(OsaFlow):
                 )
                 result.record_error(external_id=sr.reference, field="shipping_method", message=f"unmapped shipping method {what}")
                 continue
-            push, _ = OutboundPush.objects.get_or_create(
-                integration=integration,
-                kind=self.push_kind,
-                idempotency_key=sr.reference,
-                defaults={"object_id": sr.pk, "content_type": _ct(sr)},
-            )
+            push = pushes[sr.reference]
             push.attempts += 1
+            changed[push.pk] = push
             if o.kind == "sent":
                 already = push.status == OutboundPush.Status.SENT
                 push.status, push.remote_id, push.sent_at = (
@@ -197,24 +209,24 @@ class PushShippingRequests(OsaFlow):
                 push.payload = o.payload or push.payload
                 push.response = {"order_id": o.remote.order_id, "status": o.remote.status}
                 push.last_error = ""
-                push.save()
-                order_services.shipping_request_mark_sent(
-                    shipping_request=sr, external_id=o.remote.order_id, remote_status=o.remote.status, run=self.ctx.run
-                )
-                # OSA now counts these units in its own commitments: its figures taken from now on include them.
-                inventory_services.inventory_commitments_acknowledged(reference=sr.reference)
+                sent.append((sr, o.remote.order_id, o.remote.status))
                 if already:
                     result.unchanged += 1
                 else:
                     result.created += 1
             elif o.kind == "rejected":
                 push.status, push.last_error = OutboundPush.Status.FAILED, o.message
-                push.save()
                 order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code)
                 result.record_error(external_id=sr.reference, field=o.code, message=o.message)
             else:  # transient: stays pending; the next run looks the reference up before creating
                 push.last_error = o.message
-                push.save()
+        if changed:
+            OutboundPush.objects.bulk_update(list(changed.values()), ["attempts", "status", "remote_id", "sent_at", "payload",
+                                                                      "response", "last_error"])
+        if sent:
+            order_services.shipping_requests_mark_sent(sent=sent, run=self.ctx.run)
+            # OSA now counts these units in its own commitments: its figures taken from now on include them.
+            inventory_services.inventory_commitments_acknowledged(references=[sr.reference for sr, _, _ in sent])
 
 
 class CancelShippingRequests(OsaFlow):

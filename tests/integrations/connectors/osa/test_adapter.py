@@ -199,3 +199,18 @@ def test_reference_from_order_number_strips_store_prefix():
 def test_asin_products_send_no_weight():
     body = osa.product_to_json(osa.ProductInfo(sku="A", name="a", weight=Decimal("3"), asin="B00X"))
     assert body["asin"] == "B00X" and "weight" not in body
+
+
+def test_default_budget_is_the_accounts_shared_rate_limit(monkeypatch, responses, settings):
+    from integrations import outbound_rate
+
+    slots, pauses = [], []
+    monkeypatch.setattr(outbound_rate, "outbound_slot_acquire", lambda **kw: slots.append(kw) or 0.0)
+    monkeypatch.setattr(outbound_rate, "outbound_pause", lambda **kw: pauses.append(kw))
+    settings.OSA_REQUESTS_PER_MINUTE = 60
+    adapter = osa.OsaAdapterV1(base_url=BASE, api_key=KEY, api_secret=SECRET, domain=DOMAIN)
+    responses.add("GET", f"{BASE}/orders", status=429, headers={"Retry-After": "5"}, json={"statusCode": 429})
+    with pytest.raises(RateLimitedError):
+        adapter.order_find(reference="R-1")
+    assert slots == [{"key": f"osa:{DOMAIN}", "limit": 60, "per_seconds": 60}]
+    assert pauses == [{"key": f"osa:{DOMAIN}", "seconds": 5.0}]

@@ -7,11 +7,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from integrations.connectors.tiktok import constants as c
-from integrations.connectors.tiktok import tokens
+from integrations.connectors.tiktok import tokens, transport
 from integrations.connectors.tiktok.client import TikTokClient, base_urls, budget_for
 from integrations.connectors.tiktok.signing import sign_request
 from integrations.exceptions import AuthError, PermanentError, RateLimitedError, TransientError
-from tests.integrations.connectors.tiktok.conftest import ACCESS_TOKEN, APP_KEY, APP_SECRET, REFRESH_TOKEN, SHOP_CIPHER
+from tests.integrations.connectors.tiktok.conftest import ACCESS_TOKEN, APP_KEY, APP_SECRET, REFRESH_TOKEN, SHOP_CIPHER, SHOP_ID
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ def test_api_signs_query_and_body_and_sends_token_header(tiktok_integration, tik
     call = tiktok_api.calls_to(c.PATH_ORDERS_SEARCH)[0]
     query = tiktok_api.query(call)
     assert query["app_key"] == APP_KEY and query["shop_cipher"] == SHOP_CIPHER and query["timestamp"] == "1700000000"
-    assert query["page_size"] == "50" and query["sort_field"] == "update_time" and query["sort_order"] == "ASC"
+    assert query["page_size"] == "100" and query["sort_field"] == "update_time" and query["sort_order"] == "ASC"
     assert call.request.headers["x-tts-access-token"] == ACCESS_TOKEN
     body_text = call.request.body.decode()
     assert json.loads(body_text) == {"update_time_ge": 1, "update_time_lt": 2}
@@ -156,14 +156,34 @@ def test_base_urls_production_override_and_sandbox(tiktok_integration):
         assert base_urls(tiktok_integration) == ("http://127.0.0.1:8000/integrations/sandbox/tiktok",) * 2
 
 
-def test_clients_of_one_integration_share_a_request_budget(tiktok_integration):
-    assert TikTokClient.for_integration(tiktok_integration).budget is TikTokClient.for_integration(tiktok_integration).budget
-    assert budget_for(tiktok_integration.pk).rate_per_second == 1000.0  # tests' TIKTOK_QPS (conftest)
+def test_every_request_takes_a_slot_of_the_shops_shared_rate_limit(tiktok_integration, tiktok_api, monkeypatch):
+    # given: two clients of one shop (as two workers would build them)
+    slots = []
+    monkeypatch.setattr(transport, "outbound_slot_acquire", lambda **kw: slots.append(kw) or 0.0)
+    tiktok_api.ok("POST", c.PATH_ORDERS_SEARCH, data={"orders": [], "next_page_token": ""})
+    # when
+    for _ in range(2):
+        TikTokClient.for_integration(tiktok_integration).orders_search(body={"update_time_ge": 1, "update_time_lt": 2})
+    # then: one slot per request, under one key per shop, at the configured QPS (tests' TIKTOK_QPS: conftest)
+    assert slots == [{"key": f"tiktok:{SHOP_ID}", "limit": 1000, "per_seconds": 1}] * 2
 
 
-def test_default_budget_is_the_connector_default(tiktok_integration, settings):
+def test_default_rate_is_the_connector_default_and_a_slow_rate_spreads_over_seconds(tiktok_integration, settings, monkeypatch):
     del settings.TIKTOK_QPS
-    assert budget_for(tiktok_integration.pk).rate_per_second == c.DEFAULT_QPS
+    assert budget_for(tiktok_integration).rate_per_second == c.DEFAULT_QPS
+    slots = []
+    monkeypatch.setattr(transport, "outbound_slot_acquire", lambda **kw: slots.append(kw) or 0.0)
+    transport.ShopRateLimit(key="k", qps=0.5).acquire()
+    assert slots == [{"key": "k", "limit": 1, "per_seconds": 2}]
+
+
+def test_rate_limited_answer_with_retry_after_pauses_the_shop_for_every_worker(tiktok_integration, tiktok_api, monkeypatch):
+    pauses = []
+    monkeypatch.setattr(transport, "outbound_pause", lambda **kw: pauses.append(kw))
+    tiktok_api.error("POST", c.PATH_ORDERS_SEARCH, code=36009002, status=429, headers={"Retry-After": "7"})
+    with pytest.raises(RateLimitedError):
+        TikTokClient.for_integration(tiktok_integration).orders_search(body={})
+    assert pauses == [{"key": f"tiktok:{SHOP_ID}", "seconds": 7.0}]
 
 
 def test_per_item_errors_inside_a_success_answer_are_exposed(tiktok_integration, tiktok_api):

@@ -200,3 +200,11 @@ def test_property_units_and_money_are_conserved(items, virtual_bundles):
         assert sum(getattr(ln, field) for ln in parts) == sum(it[key] for it in bundled)
         assert all(getattr(ln, field) >= 0 for ln in parts)
     assert sum(ln.canceled_quantity for ln in parts) == 3 * sum(1 for it in bundled if it["canceled"])
+
+
+def test_order_without_status_is_not_filtered_away_but_reported_by_the_mapper():
+    cut = order("standard")
+    del cut["status"]
+    assert skip_reason(cut, filters()) == ""  # pulled, so that the run reports it
+    with pytest.raises(PayloadError):
+        order_to_order_in(cut)

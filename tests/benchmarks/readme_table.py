@@ -1,0 +1,82 @@
+"""Rewrite README's performance tables from artifacts/benchmarks/*.json (never typed by hand).
+
+    .venv/bin/python -m tests.benchmarks.readme_table
+
+Replaces the text between `<!-- bench:ingest:start -->` / `<!-- bench:ingest:end -->` and
+`<!-- bench:admin:start -->` / `<!-- bench:admin:end -->` in README.md."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "artifacts/benchmarks"
+
+
+def _load(pattern: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(OUT.glob(pattern))]
+
+
+def ingest_table(reports: list[dict]) -> str:
+    rows = ["| database | workload | orders | runs | orders/s min / median / max | raw orders/s (median) | ingest ÷ raw | "
+            "queries per page | API calls ÷ minimum | re-run orders/s (median) | re-run queries per page |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for rep in reports:
+        m = rep["machine"]
+        for row in rep["sizes"]:
+            f, r = row["first"], row["rerun"]
+            o = f["orders_per_second"]
+            rows.append(f"| {m.get('database_version', rep['database'])} | {rep['workload']} | {row['orders']:,} | {row['runs']} | "
+                        f"{o['min']} / {o['median']} / {o['max']} | {row['raw']['orders_per_second']['median']} | "
+                        f"{row['ratio_to_raw']['median']} | {f['queries_per_page']} | {f['api_ratio']} "
+                        f"({f['api_calls_total']} for {row['orders']:,}) | {r['orders_per_second']['median']} | {r['queries_per_page']} |")
+        memory = ", ".join(f"{x['orders']:,} orders {x['first_peak_mb']} MB" for x in rep.get("memory") or [])
+        notes.append(f"- {rep['database']} / {rep['workload']}: measured {rep['date']} on {m.get('host')} ({m.get('cpus')} CPUs, "
+                     f"load average {m.get('load_average')}, Python {m.get('python')}, Django {m.get('django')})"
+                     + (f"; peak Python memory (own pass): {memory}" if memory else ""))
+    return "\n".join(rows + [""] + notes)
+
+
+def admin_table(reports: list[dict]) -> str:
+    rows = []
+    for rep in reports:
+        m = rep["machine"]
+        rows.append(f"{rep['orders']:,} orders on {m.get('database_version', rep['database'])}, measured {rep['date']} on "
+                    f"{m.get('host')} ({m.get('cpus')} CPUs, load average {m.get('load_average')}); "
+                    f"{rep['runs']} runs per page, median (max):\n")
+        rows.append("| page | ms median (max), whole request | of which SQL, ms median | queries | target |")
+        rows.append("|---|---|---|---|---|")
+        for page in rep["pages"]:
+            sql = page.get("sql_ms", {}).get("median", "")
+            rows.append(f"| {page['label']} | {page['ms']['median']} ({page['ms']['max']}) | {sql} | {page['queries']} | "
+                        f"{page.get('target', '')} |")
+        rows.append("")
+    return "\n".join(rows)
+
+
+def replace(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- bench:{name}:start -->\n).*?(<!-- bench:{name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no bench:{name} markers")
+    return pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    ingest = _load("pull_orders_*.json")
+    if ingest:
+        text = replace(text, "ingest", ingest_table(ingest))
+    admin = _load("admin_*.json")
+    if admin:
+        text = replace(text, "admin", admin_table(admin))
+    readme.write_text(text)
+    print(f"README.md: {len(ingest)} ingest report(s), {len(admin)} admin report(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
