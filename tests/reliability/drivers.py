@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from tests.reliability.world import OSA, US, World
+from tests.reliability.world import KATANA, OSA, UK, US, World
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,40 @@ def _osa_cancelled(world: World):
     return remote
 
 
+# --- Katana (the UK shop's orders and stock; enable_katana() brings them into the world) ---
+
+def _katana_nothing(world: World) -> None:
+    world.enable_katana()
+
+
+def _katana_routed(world: World):
+    world.enable_katana()
+    remote = world.place_uk_order(("TEE-BLK-M", 2), ("CAP-RED", 1))
+    world.run(UK, "pull_orders")
+    world.release_holds()
+    return remote
+
+
+def _katana_sent(world: World):
+    remote = _katana_routed(world)
+    world.run(KATANA, "push_orders")
+    return remote
+
+
+def _katana_delivered(world: World):
+    remote = _katana_sent(world)
+    world.katana_ships()
+    return remote
+
+
+def _katana_hub_cancelled_after_sending(world: World):
+    from orders.services import order_cancel
+
+    remote = _katana_sent(world)
+    order_cancel(order=_local(remote), reason="customer asked by phone")
+    return remote
+
+
 DRIVERS: dict[tuple[str, str], Driver] = {
     ("tiktok", "pull_orders"): Driver(_order),
     ("tiktok", "pull_locations"): Driver(_nothing),
@@ -112,6 +146,12 @@ DRIVERS: dict[tuple[str, str], Driver] = {
     ("osa", "pull_returns"): Driver(_nothing),
     ("osa", "pull_receipts"): Driver(_nothing),
     ("osa", "push_products"): Driver(_nothing, method="POST", path=r"/products", push=True),
+    ("katana", "push_orders"): Driver(_katana_routed, method="POST", path=r"/sales_orders$", push=True),
+    ("katana", "cancel_orders"): Driver(_katana_hub_cancelled_after_sending, method="DELETE", path=r"/sales_orders/\d+$", push=True),
+    ("katana", "pull_fulfillments"): Driver(_katana_delivered),
+    ("katana", "pull_products"): Driver(_katana_nothing),
+    ("katana", "pull_locations"): Driver(_katana_nothing),
+    ("katana", "pull_inventory"): Driver(_katana_nothing),
 }
 
 _ACUMATICA_ELSEWHERE = "driven against the Acumatica emulator in tests/integrations/connectors/acumatica; not in this world yet"
@@ -124,14 +164,6 @@ NOT_DRIVEN: dict[tuple[str, str], str] = {
     ("tiktok", "push_order_cards"): "needs order-card settings and conversations: not seeded yet",
     ("osa", "push_returns"): "needs an RMA to send: not seeded yet",
     ("osa", "push_arrivals"): "needs an arrival (ASN) to send: not seeded yet",
-    # Katana: driven against its emulator by tests/integrations/connectors/katana (lost responses, 429, 422, paging,
-    # partial delivery, cancellations); not yet in this fault matrix (the world's Katana serves the inactive UK shop).
-    ("katana", "push_orders"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
-    ("katana", "cancel_orders"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
-    ("katana", "pull_fulfillments"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
-    ("katana", "pull_products"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
-    ("katana", "pull_locations"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
-    ("katana", "pull_inventory"): "Katana serves the UK shop, inactive in this world; see tests/integrations/connectors/katana",
     ("katana", "push_fbt_orders"): "off by default; tests/integrations/connectors/katana covers it",
     ("acumatica", "push_orders"): _ACUMATICA_ELSEWHERE,
     ("acumatica", "cancel_orders"): _ACUMATICA_ELSEWHERE,

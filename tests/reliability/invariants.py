@@ -195,6 +195,90 @@ def no_open_exception_without_cause(world=None) -> list[str]:
     return out
 
 
+def katana_records_once(world) -> list[str]:
+    """With Katana in the world: every shipping request routed to Katana and marked sent is exactly one live Katana
+    sales order (ours by `customer_ref`), no request is at Katana twice or there unmarked, a cancelled request's
+    sales order is gone unless the cancellation was too late; every Katana delivery is exactly one hub fulfillment
+    of the right request with the same units."""
+    if not getattr(world, "katana", False):
+        return []
+    from integrations.connectors.katana.models import EmuObject
+    from orders.models import Fulfillment, ShippingRequest
+
+    out = []
+    katana = world.katana_integration
+    orders = [o for o in EmuObject.objects.filter(account=world.katana_account, kind="sales_order")]
+    live = Counter(o.data.get("customer_ref") for o in orders if not o.deleted)
+    by_id = {str(o.data["id"]): o for o in orders}
+    out += [f"shipping request {ref} is {n} live Katana sales orders" for ref, n in live.items() if n > 1]
+    requests = list(ShippingRequest.objects.filter(integration=katana))
+    for sr in requests:
+        remote = by_id.get(sr.external_id) if sr.external_id else None
+        if sr.external_id and (remote is None or remote.data.get("customer_ref") != sr.reference):
+            out.append(f"shipping request {sr.reference} marked sent ({sr.external_id}) but Katana has no such sales order of ours")
+        if sr.status in CANCELED_SR:
+            if remote is not None and not remote.deleted and sr.cancel_state != "too_late":
+                out.append(f"shipping request {sr.reference} is {sr.status} but its Katana sales order still exists")
+        elif live.get(sr.reference) and not sr.external_id and sr.status != "failed":
+            out.append(f"shipping request {sr.reference} is at Katana but not marked sent (status {sr.status})")
+        elif sr.external_id and remote is not None and remote.deleted:
+            out.append(f"shipping request {sr.reference} is {sr.status} but Katana deleted its sales order")
+    known = {sr.reference for sr in requests}
+    out += [f"Katana sales order of unknown request {ref}" for ref in live if ref not in known]
+    recorded = Counter(Fulfillment.objects.filter(integration=katana).values_list("external_id", flat=True))
+    for f in EmuObject.objects.filter(account=world.katana_account, kind="fulfillment"):
+        if f.data.get("status") != "DELIVERED":
+            continue
+        key = f"katana-fulfillment-{f.data['id']}"
+        n = recorded.get(key, 0)
+        if n != 1:
+            out.append(f"Katana delivery {f.data['id']} recorded {n} times locally")
+            continue
+        local = Fulfillment.objects.select_related("shipping_request").get(integration=katana, external_id=key)
+        so = by_id.get(str(f.data["sales_order_id"]))
+        if local.shipping_request is None or so is None or local.shipping_request.reference != so.data.get("customer_ref"):
+            out.append(f"Katana delivery {f.data['id']} recorded on the wrong shipping request")
+        units = sum(int(r["quantity"]) for r in f.data.get("sales_order_fulfillment_rows", []))
+        local_units = sum(local.lines.values_list("quantity", flat=True))
+        if units != local_units:
+            out.append(f"Katana delivery {f.data['id']}: {units} units delivered, {local_units} recorded")
+    return out
+
+
+def katana_stock_matches(world) -> list[str]:
+    """With Katana in the world, once quiet: the hub's Fulfillable at each Katana location is Katana's
+    max(0, In stock − Committed) and on hand its In stock (what the hub has not yet seen is `committed_unseen`,
+    checked by stock_equations_hold); every incremental Katana pull's cursor is at most where its last successful run started
+    (a cursor past it would skip rows updated during the run)."""
+    if not getattr(world, "katana", False):
+        return []
+    from datetime import datetime
+
+    from integrations.connectors.katana.models import EmuObject
+    from inventory.models import InventoryLevel
+
+    out = []
+    account = world.katana_account
+    variants = {o.data["id"]: o.data["sku"] for o in EmuObject.objects.filter(account=account, kind="variant", deleted=False)}
+    remote = {}
+    for o in EmuObject.objects.filter(account=account, kind="inventory"):
+        sku = variants.get(o.data["variant_id"])
+        if sku:
+            remote[(sku, str(o.data["location_id"]))] = (o.data["in_stock"], max(0, o.data["in_stock"] - o.data["committed"]))
+    for level in InventoryLevel.objects.filter(location__integration=world.katana_integration).select_related("product", "location"):
+        figure = remote.get((level.product.sku, level.location.external_id))
+        if figure is not None and (level.on_hand, level.fulfillable) != figure:
+            out.append(f"{level.product.sku}@{level.location.code}: Katana says in stock {figure[0]} / fulfillable {figure[1]}, "
+                       f"hub has on hand {level.on_hand} / fulfillable {level.fulfillable}")
+    for state in FlowState.objects.filter(integration=world.katana_integration):
+        since = (state.cursor or {}).get("since")  # incremental pulls (inventory's `taken_at` is a full snapshot's time)
+        last = SyncRun.objects.filter(flow_state=state, status=SyncRun.Status.SUCCEEDED).order_by("-pk").first()
+        began = last and world.started.get(last.pk)  # the world's clock (SyncRun.started_at is real time)
+        if since and began and datetime.fromisoformat(since) > began:
+            out.append(f"Katana {state.flow} cursor {since} is past the start of its last run ({began.isoformat()})")
+    return out
+
+
 def _fulfilled_on_tiktok(order_pk: int) -> bool:
     from integrations.sandbox.models import EmuPackage
     from orders.models import Order
@@ -226,7 +310,7 @@ def fault_recorded(run: SyncRun) -> list[str]:
 
 
 ALL = (remote_records_once_locally, local_changes_once_remotely, no_order_cancelled_and_shipped, stock_equations_hold,
-       no_open_exception_without_cause, runs_recorded)
+       no_open_exception_without_cause, runs_recorded, katana_records_once, katana_stock_matches)
 
 
 def violations(world) -> list[str]:

@@ -11,6 +11,23 @@ from tests.reliability.world import INTEGRATION_OF, US
 
 PUSHES = [k for k, d in sorted(DRIVERS.items()) if d.push]
 PULLS = [("tiktok", "pull_orders"), ("osa", "pull_fulfillments"), ("osa", "pull_order_statuses")]
+# Defects this test found (strict: the fix turns them red and the entry must go).
+FOUND = {
+    ("katana", "push_orders", True): "found by the reliability suite: a worker whose lease expired while its POST "
+    "/sales_orders is on the wire and a second worker that claimed the flow both create the sales order (Katana has "
+    "no idempotency key; the second's find-before-send runs before the first's POST lands) → two live Katana sales "
+    "orders for one shipping request. Fix: after a create, list ours by ecommerce_order_id, keep the lowest id and "
+    "DELETE the others while NOT_SHIPPED",
+}
+
+
+def _params():
+    for connector, flow in PUSHES + PULLS:
+        for lease_expired in (False, True):
+            reason = FOUND.get((connector, flow, lease_expired))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(connector, flow, lease_expired, marks=marks,
+                               id=f"{connector}.{flow}-{'lease-expired' if lease_expired else 'lease-held'}")
 
 
 def _second_worker(world, connector, flow, *, lease_expired: bool, out: list):
@@ -23,8 +40,7 @@ def _second_worker(world, connector, flow, *, lease_expired: bool, out: list):
 
 
 @pytest.mark.reliability("two_workers")
-@pytest.mark.parametrize("lease_expired", [False, True], ids=["lease-held", "lease-expired"])
-@pytest.mark.parametrize("connector,flow", PUSHES + PULLS, ids=[f"{c}.{f}" for c, f in PUSHES + PULLS])
+@pytest.mark.parametrize("connector,flow,lease_expired", list(_params()))
 def test_two_workers_same_flow(world, connector, flow, lease_expired):
     driver = DRIVERS[(connector, flow)]
     driver.prepare(world)

@@ -12,7 +12,7 @@ from integrations import registry, services
 from integrations.models import FlowState, Integration, SyncRun
 from tests.reliability.remote import Remote
 
-US, OSA, KATANA = "TikTok US", "OSA (sandbox)", "Katana (sandbox)"
+US, OSA, KATANA, UK = "TikTok US", "OSA (sandbox)", "Katana (sandbox)", "TikTok UK"
 # Which integration of the world runs the flows of each connector.
 INTEGRATION_OF = {"tiktok": US, "osa": OSA, "katana": KATANA, "acumatica": "Acumatica"}  # Acumatica: not in the world yet (all NOT_DRIVEN)
 
@@ -28,6 +28,8 @@ class World:
     remote: Remote
     clock: object = None
     runs: list[SyncRun] = field(default_factory=list)
+    started: dict = field(default_factory=dict)  # run pk -> the world's clock when the run began
+    katana: bool = False  # enable_katana(): the UK shop and Katana join the world and its rounds
 
     # --- setup ---
 
@@ -46,6 +48,44 @@ class World:
         for integration in (self.us, self.osa):
             services.flow_states_ensure(integration=integration)
         return self
+
+    def enable_katana(self) -> "World":
+        """The UK shop's pipeline joins the world: TikTok UK orders are routed to Katana (the demo's routing rule),
+        Katana's emulator delivers what it is sent, Katana stock reaches TikTok UK. The inventory buffer is 0 so
+        every round takes Katana's figures (the buffer itself is covered by tests/integrations/connectors/katana)."""
+        from integrations.connectors.katana.models import EmuAccount as KatanaAccount
+        from integrations.sandbox.demo import _settings_apply
+
+        if self.katana:
+            return self
+        Integration.objects.filter(name__in=[UK, KATANA]).update(is_active=True)
+        KatanaAccount.objects.filter(pk=self.katana_account.pk).update(deliver_after_seconds=0, rate_limit=100000)
+        _settings_apply(self.katana_integration, {"inventory_buffer_minutes": 0})
+        for integration in (self.uk, self.katana_integration):
+            services.flow_states_ensure(integration=integration)
+        self.katana = True
+        return self
+
+    @property
+    def uk(self) -> Integration:
+        return Integration.objects.get(name=UK)
+
+    @property
+    def katana_integration(self) -> Integration:
+        return Integration.objects.get(name=KATANA)
+
+    @property
+    def uk_shop(self):
+        from integrations.sandbox.models import EmuShop
+
+        return EmuShop.objects.get(name="Sandbox Shop UK")
+
+    @property
+    def katana_account(self):
+        from integrations.connectors.katana.models import EmuAccount as KatanaAccount
+        from integrations.sandbox.demo import KATANA_ACCOUNT
+
+        return KatanaAccount.objects.get(name=KATANA_ACCOUNT)
 
     @property
     def us(self) -> Integration:
@@ -67,10 +107,10 @@ class World:
 
         return EmuAccount.objects.get(domain="sandbox-demo")
 
-    def sku(self, seller_sku: str):
+    def sku(self, seller_sku: str, shop=None):
         from integrations.sandbox.models import EmuSku
 
-        return EmuSku.objects.get(product__shop=self.shop, seller_sku=seller_sku)
+        return EmuSku.objects.get(product__shop=shop or self.shop, seller_sku=seller_sku)
 
     # --- remote actors ---
 
@@ -83,13 +123,34 @@ class World:
         order.refresh_from_db()
         return order
 
+    def place_uk_order(self, *items: tuple[str, int]):
+        """A buyer places and pays an order in the emulated TikTok UK shop (routed to Katana)."""
+        from integrations.sandbox import services as emu
+
+        shop = self.uk_shop
+        order = emu.order_create(shop=shop, items=[(self.sku(s, shop), q) for s, q in items], at=emu.now_ts() - 5)
+        emu.shop_advance(shop=shop)
+        order.refresh_from_db()
+        return order
+
+    def katana_ships(self) -> None:
+        """Katana's warehouse delivers every open sales order (with tracking): what its users do in Katana."""
+        from integrations.connectors.katana import emulator as katana_emulator
+
+        account = self.katana_account
+        for obj in account.emu_objects.filter(kind="sales_order", deleted=False):
+            if obj.data.get("status") in ("NOT_SHIPPED", "PENDING", "PARTIALLY_DELIVERED"):
+                katana_emulator.emulator_deliver(account=account, sales_order_id=obj.data["id"])
+
     # --- running ---
 
     def state(self, integration_name: str, flow: str) -> FlowState:
         return FlowState.objects.select_related("integration").get(integration__name=integration_name, flow=flow)
 
     def run(self, integration_name: str, flow: str, **kwargs) -> SyncRun:
+        began = timezone.now()
         run = services.flow_run(flow_state=self.state(integration_name, flow), trigger="command", **kwargs)
+        self.started[run.pk] = began
         self.runs.append(run)
         return run
 
@@ -107,6 +168,12 @@ class World:
         (OSA, "pull_order_statuses"), (OSA, "pull_fulfillments"), (US, "push_fulfillments"), (US, "push_cancellations"),
         (OSA, "pull_inventory"), (US, "push_inventory"),
     )
+    # With enable_katana(): the UK shop's pipeline through Katana, after the US one.
+    KATANA_ROUND = (
+        (UK, "pull_orders"), ("*", "release"), (KATANA, "push_orders"), (KATANA, "cancel_orders"), ("*", "katana_ships"),
+        (KATANA, "pull_fulfillments"), (UK, "push_fulfillments"), (UK, "push_cancellations"), (KATANA, "pull_products"),
+        (KATANA, "pull_locations"), (KATANA, "pull_inventory"), (UK, "push_inventory"),
+    )
 
     def settle(self, rounds: int = 4) -> list[SyncRun]:
         """Run the order pipeline until nothing changes any more (quiescence); returns the last round's runs."""
@@ -116,9 +183,12 @@ class World:
                 self.clock.tick(2)  # the next round runs a little later
             fingerprint = self.fingerprint()
             last = self.drain_outboxes()
-            for name, flow in self.ROUND:
+            for name, flow in self.ROUND + (self.KATANA_ROUND if self.katana else ()):
                 if flow == "release":
                     self.release_holds()
+                    continue
+                if flow == "katana_ships":
+                    self.katana_ships()
                     continue
                 last.append(self.run(name, flow))
             if self.fingerprint() == fingerprint:
@@ -152,4 +222,10 @@ class World:
             EmuPackage.objects.count(),
             tuple(OsaOrder.objects.order_by("pk").values_list("pk", "status")),
             EmuShipment.objects.count(),
-        )
+        ) + (self._katana_fingerprint() if self.katana else ())
+
+    def _katana_fingerprint(self) -> tuple:
+        from integrations.connectors.katana.models import EmuObject
+
+        return (tuple(EmuObject.objects.filter(account=self.katana_account).exclude(kind="inventory").order_by("pk")
+                      .values_list("pk", "deleted", "updated_at")),)

@@ -54,7 +54,9 @@ class PullFulfillments(KatanaFlow):
         items = []
         for so in orders:
             sr_pk = ours.get(str(so.get("id"))) if isinstance(so, dict) else None
-            if sr_pk is None or so.get("status") not in DELIVERED_STATES or so.get("deleted_at"):
+            # A sales order deleted after it was delivered (our cancellation's DELETE racing the warehouse: Katana
+            # has no conditional delete) still shipped: its deliveries are recorded, the core marks the cancel too late.
+            if sr_pk is None or so.get("status") not in DELIVERED_STATES:
                 continue
             fulfillments = []
             for listing in self.client.iterate("/sales_order_fulfillments", sales_order_id=int(so["id"])):

@@ -66,6 +66,22 @@ def test_full_delivery_fulfills_the_request(katana_integration, katana_api, sent
     assert sorted((line.sku, line.quantity) for line in Fulfillment.objects.get().lines.all()) == [("SKU-1", 2), ("SKU-2", 1)]
 
 
+def test_sales_order_deleted_after_delivery_still_records_its_delivery_as_too_late(katana_integration, katana_api, sent_sr):
+    """Our cancellation's DELETE raced the warehouse: Katana lists the sales order delivered and deleted. The goods
+    left, so the delivery is recorded and the cancellation marked too late (found by tests/reliability)."""
+    from orders import services as order_services
+
+    order_services.shipping_request_cancel_confirmed(shipping_request=sent_sr)
+    katana_api.listing("/sales_orders", [_delivered() | {"deleted_at": "2026-12-01T16:22:00.000Z"}])
+    katana_api.fixture("GET", "/sales_order_fulfillments", "sales_order_fulfillments__partial.json")
+    run = run_flow(katana_integration, "pull_fulfillments")
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 1
+    f = Fulfillment.objects.get()
+    assert f.external_id == "katana-fulfillment-7001" and f.shipping_request_id == sent_sr.pk
+    sent_sr.refresh_from_db()
+    assert sent_sr.cancel_state == ShippingRequest.CancelState.TOO_LATE
+
+
 def test_delivered_without_tracking_is_an_exception_and_records_nothing(katana_integration, katana_api, sent_sr):
     body = load_fixture("sales_order_fulfillments__partial.json")
     body["data"][0]["tracking_number"] = None
