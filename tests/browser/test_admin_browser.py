@@ -72,7 +72,7 @@ def test_run_a_flow_and_watch_the_order_appear(logged_in, site, shot, monkeypatc
         broker.purge_queue()
         page.goto(f"{site}{change}")
         shot(page, "integration")
-        page.locator("tr", has_text="pull_orders").first.locator("button[value=run]").click()
+        page.locator("tr", has=page.locator("button[value=run]")).filter(has_text="pull_orders").first.locator("button[value=run]").click()  # the flows table, not the health header
         page.wait_for_load_state()
         assert "queued" in page.content()
         shot(page, "flow_queued")
@@ -106,6 +106,7 @@ def test_change_a_tiktok_setting(logged_in, site, shot):
     if box.count() == 0:
         pytest.skip("the Integration change form has no cancel_push checkbox")
     was = us.setting("cancel_push")
+    page.locator("details", has=box).first.locator("summary").first.click()  # settings sit in collapsible sections
     box.first.set_checked(not was)
     shot(page, "setting_changed")
     page.locator("input[name=_save]").click()

@@ -102,9 +102,9 @@ def test_run_a_flow_and_see_its_result(logged_in, site, shot, worker):
     state = FlowState.objects.select_related("integration").get(integration__name="TikTok US", flow="pull_locations")
     page.goto(f"{site}{reverse('admin:integrations_integration_change', args=[state.integration_id])}")
     assert page.locator("#health-status").inner_text() in ("Working", "Not configured", "Failing")
-    page.locator("tr", has_text="pull_locations").first.locator("button[value=run]").click()
+    page.locator("tr", has=page.locator("button[value=run]")).filter(has_text="pull_locations").first.locator("button[value=run]").click()  # the flows table, not the health header
     page.wait_for_load_state()
-    assert "pull_locations: 1 flow run(s) queued." in page.content()
+    assert "Pull_locations: 1 flow run(s) queued." in page.content()  # the admin's message list applies capfirst
     assert worker.queue_size() == 1
     worker.purge_queue()
     run = services.flow_run(flow_state=state, trigger="admin")  # the worker
