@@ -11,22 +11,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings as dj_settings
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations import services
+from integrations import oauth_tokens
 from integrations.connectors.acumatica.client import AcumaticaAuthClient, instance_url
 from integrations.connectors.acumatica.models import TokenRefreshLease
-from integrations.exceptions import AuthError, PermanentError
-from integrations.models import Integration, OpsException
+from integrations.exceptions import AuthError
+from integrations.models import Integration
 from integrations.redaction import secrets_register
 
 REFRESH_AHEAD = timedelta(minutes=5)  # refresh this long before the access token expires
 REAUTHORIZE_CODE = "acumatica_reauthorize"
 REAUTHORIZE_DEDUP_KEY = "acumatica:reauthorize:{pk}"
-_TOKEN_FIELDS = ("credentials_encrypted", "remote_state", "auth_expires_at")
 
 
 def limiter_key(integration: Integration) -> str:
@@ -77,47 +75,24 @@ def token_needs_refresh(*, integration: Integration, now: datetime | None = None
     return integration.auth_expires_at - (now or timezone.now()) <= REFRESH_AHEAD
 
 
-@sensitive_variables("creds", "data", "stale_access_token")
 def token_refresh(*, integration: Integration, stale_access_token: str = "") -> str:
     """The access token to use: the stored one when valid (or when another worker refreshed since the caller read
     `stale_access_token`), else a refreshed one (once across all workers). Call it outside other transactions."""
-    TokenRefreshLease.objects.get_or_create(integration_id=integration.pk)
-    rejected: Exception | None = None
-    with transaction.atomic():
-        TokenRefreshLease.objects.select_for_update().get(integration_id=integration.pk)
-        fresh = Integration.objects.get(pk=integration.pk)  # read after the lock: sees a refresh just committed
-        creds = fresh.get_credentials()
-        current = creds.get("access_token", "")
-        if stale_access_token and current and current != stale_access_token:
-            token = current
-        elif not stale_access_token and current and not token_needs_refresh(integration=fresh):
-            token = current
-        elif not creds.get("refresh_token"):
-            token, rejected = "", AuthError("not connected yet: no refresh token stored")
-        else:
-            try:
-                data = auth_client(fresh).token_refresh(refresh_token=creds["refresh_token"])
-            except (AuthError, PermanentError) as exc:  # answered and refused: retrying cannot help
-                token, rejected = "", exc
-            else:
-                tokens_store(integration=fresh, data=data)
-                token = data["access_token"]
-    for name in _TOKEN_FIELDS:
-        setattr(integration, name, getattr(fresh, name))
-    if rejected is not None:
-        raise reauthorize_required(integration=integration, reason=str(rejected))
-    return token
+    return oauth_tokens.token_refresh_single_flight(
+        integration=integration, stale_access_token=stale_access_token, lease_model=TokenRefreshLease,
+        label="not connected yet",
+        needs_refresh=lambda fresh: token_needs_refresh(integration=fresh),
+        refresh=lambda fresh, creds: auth_client(fresh).token_refresh(refresh_token=creds["refresh_token"]),
+        store=lambda fresh, data: tokens_store(integration=fresh, data=data),
+        refused=lambda integration_, reason: reauthorize_required(integration=integration_, reason=reason),
+    )
 
 
 def reauthorize_required(*, integration: Integration, reason: str) -> AuthError:
     """Error status, flows paused, an open exception with the way out; returns the error to raise."""
     link = reverse("integrations:acumatica:connect", args=[integration.pk])
-    message = (f"Re-authorize Acumatica: open {link} ('Connect to Acumatica' on the integration page) and sign in "
-               f"again. The authorization is no longer valid ({reason}); flows are paused until then, nothing is lost.")
-    pause = "Re-authorize Acumatica: the authorization is no longer valid"
-    Integration.objects.filter(pk=integration.pk).update(paused_reason=pause)
-    integration.paused_reason = pause
-    services.integration_mark_error(integration=integration, message=message)
-    services.exception_raise(category=OpsException.Category.CONNECTOR, code=REAUTHORIZE_CODE, integration=integration,
-                             dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk), message=message)
-    return AuthError(message)
+    return oauth_tokens.reauthorize_required(
+        integration=integration, code=REAUTHORIZE_CODE, dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk),
+        message=(f"Re-authorize Acumatica: open {link} ('Connect to Acumatica' on the integration page) and sign in "
+                 f"again. The authorization is no longer valid ({reason}); flows are paused until then, nothing is lost."),
+        pause="Re-authorize Acumatica: the authorization is no longer valid")

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations import services
+from integrations import oauth_tokens
 from integrations.connectors.katana.models import TokenRefreshLease
-from integrations.exceptions import AuthError, PermanentError
+from integrations.exceptions import AuthError
 from integrations.http import BaseClient
-from integrations.models import Integration, OpsException
+from integrations.models import Integration
 
 REAUTHORIZE_CODE = "katana_reauthorize"
 REAUTHORIZE_DEDUP_KEY = "katana:reauthorize:{pk}"
 REFRESH_AHEAD = timedelta(minutes=5)
-_TOKEN_FIELDS = ("credentials_encrypted", "remote_state", "auth_expires_at")
 
 
 class KatanaAuthClient(BaseClient):
@@ -70,50 +68,30 @@ def token_needs_refresh(*, integration: Integration, now: datetime | None = None
     return integration.auth_expires_at - (now or timezone.now()) <= REFRESH_AHEAD
 
 
-@sensitive_variables("creds", "data", "stale_access_token")
 def token_refresh(*, integration: Integration, stale_access_token: str = "") -> str:
     """Refresh the pair once across all workers and return the access token to use. When the stored token differs
     from `stale_access_token` another worker refreshed meanwhile: that token is returned, no call is made. Call it
     outside other transactions (the new tokens commit with the refresh)."""
-    TokenRefreshLease.objects.get_or_create(integration_id=integration.pk)
-    rejected: Exception | None = None
-    with transaction.atomic():
-        TokenRefreshLease.objects.select_for_update().get(integration_id=integration.pk)
-        fresh = Integration.objects.get(pk=integration.pk)
-        creds = fresh.get_credentials()
-        current = creds.get("access_token", "")
-        if stale_access_token and current and current != stale_access_token:
-            token = current
-        elif not stale_access_token and current and not token_needs_refresh(integration=fresh):
-            token = current
-        elif not creds.get("refresh_token"):
-            token, rejected = "", AuthError("katana: no refresh token stored")
-        else:
-            form = {"grant_type": "refresh_token", "client_id": creds.get("oauth_client_id", ""),
-                    "client_secret": creds.get("oauth_client_secret", ""), "refresh_token": creds["refresh_token"]}
-            try:
-                data = KatanaAuthClient.for_integration(fresh).token(form=form)
-            except (AuthError, PermanentError) as exc:  # answered and refused: retrying cannot help
-                token, rejected = "", exc
-            else:
-                tokens_store(integration=fresh, data=data or {})
-                token = data["access_token"]
-    for name in _TOKEN_FIELDS:
-        setattr(integration, name, getattr(fresh, name))
-    if rejected is not None:
-        raise reauthorize_required(integration=integration, reason=str(rejected))
-    return token
+    return oauth_tokens.token_refresh_single_flight(
+        integration=integration, stale_access_token=stale_access_token, lease_model=TokenRefreshLease, label="katana",
+        needs_refresh=lambda fresh: token_needs_refresh(integration=fresh),
+        refresh=lambda fresh, creds: KatanaAuthClient.for_integration(fresh).token(form=_refresh_form(creds)),
+        store=lambda fresh, data: tokens_store(integration=fresh, data=data),
+        refused=lambda integration_, reason: reauthorize_required(integration=integration_, reason=reason),
+    )
+
+
+@sensitive_variables("creds")
+def _refresh_form(creds: dict) -> dict:
+    return {"grant_type": "refresh_token", "client_id": creds.get("oauth_client_id", ""),
+            "client_secret": creds.get("oauth_client_secret", ""), "refresh_token": creds["refresh_token"]}
 
 
 def reauthorize_required(*, integration: Integration, reason: str) -> AuthError:
     """Error status, flows paused, an open exception with the way out; returns the error to raise."""
     link = reverse("integrations:katana:connect", args=[integration.pk])
-    message = (f"Re-authorize Katana: open {link} (“Connect with Katana” on the integration page) and log in again. "
-               f"Katana refused the token refresh ({reason}); flows are paused until then.")
-    pause = "Re-authorize Katana: the token refresh was refused"
-    Integration.objects.filter(pk=integration.pk).update(paused_reason=pause)
-    integration.paused_reason = pause
-    services.integration_mark_error(integration=integration, message=message)
-    services.exception_raise(category=OpsException.Category.CONNECTOR, code=REAUTHORIZE_CODE, integration=integration,
-                             dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk), message=message)
-    return AuthError(message)
+    return oauth_tokens.reauthorize_required(
+        integration=integration, code=REAUTHORIZE_CODE, dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk),
+        message=(f"Re-authorize Katana: open {link} (“Connect with Katana” on the integration page) and log in again. "
+                 f"Katana refused the token refresh ({reason}); flows are paused until then."),
+        pause="Re-authorize Katana: the token refresh was refused")

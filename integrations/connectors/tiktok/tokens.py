@@ -15,21 +15,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone as dt_timezone
 
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations import services
+from integrations import oauth_tokens
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.models import TokenRefreshLease
 from integrations.connectors.tiktok.transport import TikTokAuthClient
-from integrations.exceptions import AuthError, PermanentError
-from integrations.models import Integration, OpsException
+from integrations.exceptions import AuthError
+from integrations.models import Integration
 
 REAUTHORIZE_CODE = "tiktok_reauthorize"
 REAUTHORIZE_DEDUP_KEY = "tiktok:reauthorize:{pk}"
-_TOKEN_FIELDS = ("credentials_encrypted", "remote_state", "auth_expires_at")
 
 
 def _from_epoch(value) -> datetime | None:
@@ -71,51 +69,27 @@ def token_needs_refresh(*, integration: Integration, now: datetime | None = None
     return integration.auth_expires_at - now <= timedelta(seconds=c.REFRESH_AHEAD_SECONDS)
 
 
-@sensitive_variables("creds", "data", "stale_access_token")
 def token_refresh(*, integration: Integration, stale_access_token: str = "") -> str:
     """Refresh the token pair (once across all workers) and return the access token to use.
 
     `stale_access_token` is the token the caller holds: when the stored one differs (another worker
     refreshed), the stored one is returned and no refresh is made. Call it outside other transactions:
     the new tokens must commit with the refresh, never roll back with a caller's work."""
-    TokenRefreshLease.objects.get_or_create(integration_id=integration.pk)
-    rejected: Exception | None = None
-    with transaction.atomic():
-        TokenRefreshLease.objects.select_for_update().get(integration_id=integration.pk)
-        fresh = Integration.objects.get(pk=integration.pk)  # read after the lock: sees a refresh just committed
-        creds = fresh.get_credentials()
-        current = creds.get("access_token", "")
-        if stale_access_token and current and current != stale_access_token:
-            token = current  # someone refreshed since the caller read its token
-        elif not stale_access_token and current and not token_needs_refresh(integration=fresh):
-            token = current
-        elif not creds.get("refresh_token"):
-            token, rejected = "", AuthError("tiktok: no refresh token stored")
-        else:
-            try:
-                data = TikTokAuthClient.for_integration(fresh).token_refresh(refresh_token=creds["refresh_token"])
-            except (AuthError, PermanentError) as exc:  # answered and refused: retrying cannot help
-                token, rejected = "", exc
-            else:
-                tokens_store(integration=fresh, data=data)
-                token = data["access_token"]
-    for name in _TOKEN_FIELDS:
-        setattr(integration, name, getattr(fresh, name))
-    if rejected is not None:
-        raise reauthorize_required(integration=integration, reason=str(rejected))
-    return token
+    return oauth_tokens.token_refresh_single_flight(
+        integration=integration, stale_access_token=stale_access_token, lease_model=TokenRefreshLease, label="tiktok",
+        needs_refresh=lambda fresh: token_needs_refresh(integration=fresh),
+        refresh=lambda fresh, creds: TikTokAuthClient.for_integration(fresh).token_refresh(refresh_token=creds["refresh_token"]),
+        store=lambda fresh, data: tokens_store(integration=fresh, data=data),
+        refused=lambda integration_, reason: reauthorize_required(integration=integration_, reason=reason),
+    )
 
 
 def reauthorize_required(*, integration: Integration, reason: str) -> AuthError:
     """Error status, flows paused, an open exception with the way out; returns the error to raise.
     Resolved by `auth.shop_bind` when the shop is connected again."""
     link = reverse("integrations:tiktok:connect", args=[integration.pk])
-    message = (f"Re-authorize TikTok: open {link} ('Connect to TikTok' on the integration page) and approve the "
-               f"shop again. TikTok refused the token refresh ({reason}); flows are paused until then.")
-    pause = "Re-authorize TikTok: the token refresh was refused"
-    Integration.objects.filter(pk=integration.pk).update(paused_reason=pause)
-    integration.paused_reason = pause
-    services.integration_mark_error(integration=integration, message=message)
-    services.exception_raise(category=OpsException.Category.CONNECTOR, code=REAUTHORIZE_CODE, integration=integration,
-                             dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk), message=message)
-    return AuthError(message)
+    return oauth_tokens.reauthorize_required(
+        integration=integration, code=REAUTHORIZE_CODE, dedup_key=REAUTHORIZE_DEDUP_KEY.format(pk=integration.pk),
+        message=(f"Re-authorize TikTok: open {link} ('Connect to TikTok' on the integration page) and approve the "
+                 f"shop again. TikTok refused the token refresh ({reason}); flows are paused until then."),
+        pause="Re-authorize TikTok: the token refresh was refused")
