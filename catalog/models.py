@@ -72,6 +72,13 @@ class Product(models.Model):
         same = Product.objects.filter(sku__iexact=self.sku).exclude(pk=self.pk).exclude(sku=self.sku).first()
         if same is not None:
             raise ValidationError({"sku": f"SKU {self.sku!r} differs only by letter case from existing SKU {same.sku!r}."})
+        # The reverse of ChannelOption.validate_unique: this master SKU reaches every integration where the product
+        # has no channel SKU, so it must not equal (whatever the letter case) another product's channel SKU there.
+        own = ChannelOption.objects.filter(product_id=self.pk, integration_id=models.OuterRef("integration_id")).exclude(channel_sku="")
+        taken = (ChannelOption.objects.filter(channel_sku__iexact=self.sku).exclude(product_id=self.pk)
+                 .exclude(models.Exists(own)).select_related("product", "integration").first())
+        if taken is not None:
+            raise ValidationError({"sku": master_sku_channel_message(self.sku, taken.channel_sku, taken.product.sku, taken.integration)})
 
     def validate_constraints(self, exclude=None):
         # uniq_product_sku_ci is checked by validate_unique (a message naming the existing SKU) and, for
@@ -110,6 +117,12 @@ def channel_sku_taken_message(wanted: str, existing: str, product_sku: str, inte
         return f"Channel SKU {wanted!r} is already used by product {product_sku} on {integration}."
     return (f"Channel SKU {wanted!r} differs only by letter case from channel SKU {existing!r} (product {product_sku}) "
             f"on {integration}; channel SKUs are matched exactly, so look-alikes are refused.")
+
+
+def master_sku_channel_message(wanted: str, channel_sku: str, product_sku: str, integration) -> str:
+    same = "is" if wanted == channel_sku else "differs only by letter case from"
+    return (f"SKU {wanted!r} {same} the channel SKU {channel_sku!r} of product {product_sku} on {integration}: both would "
+            f"reach it as look-alike SKUs. Choose another SKU, or give this product a channel SKU on {integration} first.")
 
 
 def channel_sku_master_message(wanted: str, master_sku: str, integration) -> str:

@@ -10,7 +10,8 @@ from import_export import fields
 
 from django.db.models.functions import Lower
 
-from catalog.models import BundleComponent, ChannelOption, Product, channel_sku_master_message, channel_sku_taken_message
+from catalog.models import (BundleComponent, ChannelOption, Product, channel_sku_master_message, channel_sku_taken_message,
+                            master_sku_channel_message)
 from catalog.sku import sku_normalize
 from integrations.resources import CHUNK, BulkModelResource, CachedForeignKeyWidget, _chunks, integration_widget
 
@@ -101,6 +102,19 @@ class ProductResource(BulkModelResource):
         for chunk in _chunks(lowered):
             for sku in Product.objects.annotate(sku_lower=Lower("sku")).filter(sku_lower__in=chunk).values_list("sku", flat=True):
                 self.case_twins[sku.lower()] = sku
+        # Other products' channel SKUs equal to a file SKU whatever the case (Product.validate_unique's reverse check).
+        self.channel_twins: dict[str, list[tuple[int, int, str, str, object]]] = {}
+        for chunk in _chunks(lowered):
+            for option in (ChannelOption.objects.annotate(sku_lower=Lower("channel_sku")).filter(sku_lower__in=chunk)
+                           .select_related("product", "integration")):
+                self.channel_twins.setdefault(option.sku_lower, []).append(
+                    (option.product_id, option.integration_id, option.channel_sku, option.product.sku, option.integration))
+        self.own_channel: set[tuple[int, int]] = set()
+        # Existing file products with their own channel SKU on an integration never reach it by master SKU.
+        holders = sorted({p.pk for sku, p in self.by_sku.items() if sku in self.file_skus}) if self.channel_twins else []
+        for chunk in _chunks(holders):
+            self.own_channel.update(ChannelOption.objects.filter(product_id__in=chunk).exclude(channel_sku="")
+                                    .values_list("product_id", "integration_id"))
         self.pending_parent: dict[int, str] = {}
         self.pending_components: dict[str, list[tuple[str, int]]] = {}
         return {(sku,): p for sku, p in self.by_sku.items() if sku in self.file_skus}
@@ -114,6 +128,9 @@ class ProductResource(BulkModelResource):
         if seen is not None and seen[0] != instance.sku:
             raise ValidationError({"sku": f"SKU {instance.sku!r} differs only by letter case from {seen[0]!r} "
                                           f"on row {seen[1]} of this file."})
+        for product_id, integration_id, channel_sku, product_sku, integration in self.channel_twins.get(key, ()):
+            if product_id != instance.pk and (instance.pk, integration_id) not in self.own_channel:
+                raise ValidationError({"sku": master_sku_channel_message(instance.sku, channel_sku, product_sku, integration)})
         self._seen_case.setdefault(key, (instance.sku, self._row_number))
         super().check_unique(instance)
 

@@ -269,6 +269,10 @@ class MappingForm(forms.ModelForm):
         integration, kind = data.get("integration"), data.get("kind")
         for name in ("source", "target"):
             if name in data and isinstance(data[name], str):
+                if kind == "sku":
+                    from catalog.sku import sku_normalize
+
+                    data[name] = sku_normalize(data[name])
                 data[name] = data[name].strip()
                 if not data[name]:
                     self.add_error(name, f"The {name} cannot be blank.")

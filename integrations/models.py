@@ -240,6 +240,22 @@ class Mapping(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.source} → {self.target}"
 
+    def normalize_skus(self) -> None:
+        """SKU mappings: source (channel SKU) and target (master SKU) normalised like every SKU (catalog/sku.py)."""
+        if self.kind == self.Kind.SKU:
+            from catalog.sku import sku_normalize
+
+            self.source = sku_normalize(self.source)
+            self.target = sku_normalize(self.target)
+
+    def clean(self):
+        self.normalize_skus()
+        super().clean()
+
+    def save(self, *args, **kwargs):
+        self.normalize_skus()
+        super().save(*args, **kwargs)
+
 
 class OpsException(models.Model):
     """An exception in Pipe17's sense: something blocking an entity that a person must look at."""

@@ -399,6 +399,22 @@ class MappingResource(BulkModelResource):
     def export_queryset(self, queryset):
         return queryset.select_related("integration")
 
+    def clean_dataset(self, dataset) -> None:
+        """SKU mappings' source and target normalised (catalog/sku.py) before the (integration, kind, source) lookup."""
+        super().clean_dataset(dataset)
+        headers = list(dataset.headers or [])
+        if "kind" not in headers:
+            return
+        from catalog.sku import sku_normalize
+
+        kind_at = headers.index("kind")
+        columns = [headers.index(c) for c in ("source", "target") if c in headers]
+        rows = [[sku_normalize(cell) if i in columns and str(row[kind_at] or "").strip() == "sku" and cell not in (None, "")
+                 else cell for i, cell in enumerate(row)] for row in dataset]
+        del dataset[:]
+        for row in rows:
+            dataset.append(row)
+
     def load_existing(self, dataset) -> dict:
         integrations = [i.pk for i in (self.fields["integration"].widget.cache or {}).values()]
         existing = {(m.integration_id, m.kind, m.source): m

@@ -157,3 +157,44 @@ def test_a_master_sku_overridden_on_that_integration_does_not_collide(world):
     ChannelOption(product=c, integration=osa, channel_sku="b-1").full_clean()
     assert not _import([["C-1", "OSA C", "b-1", "1"]]).has_validation_errors()
 
+
+
+# The reverse direction: a master SKU equal, or equal but for letter case, to another product's channel SKU.
+@pytest.mark.parametrize("look_alike", ["OSA-X1", "osa-x1", "ｏｓａ-ｘ１\u200b"])
+def test_a_new_master_sku_that_looks_like_a_channel_sku_is_refused(world, look_alike):
+    with pytest.raises(ValidationError) as info:
+        Product(sku=look_alike, name="c").full_clean()
+    message = info.value.message_dict["sku"][0]
+    assert "the channel SKU 'OSA-X1' of product A-1 on OSA C" in message
+    assert Product.objects.count() == 2
+
+
+def test_renaming_a_master_sku_onto_a_channel_sku_is_refused_unless_it_has_its_own_there(world):
+    osa, _, a, b = world
+    b.sku = "osa-x1"
+    with pytest.raises(ValidationError):
+        b.full_clean()
+    assert Product.objects.get(pk=b.pk).sku == "B-1"
+    # B has its own channel SKU on OSA C: its master SKU never reaches it, so no collision there.
+    ChannelOption.objects.create(product=b, integration=osa, channel_sku="OSA-B")
+    b.full_clean()
+    # A's master SKU equal to its own channel SKU is no collision either.
+    a.sku = "OSA-X1"
+    a.full_clean()
+
+
+def test_a_product_import_refuses_a_master_sku_that_looks_like_a_channel_sku(world):
+    from catalog.resources import ProductResource
+    from integrations.resources import SafeCSV
+
+    osa, _, a, b = world
+    ChannelOption.objects.create(product=b, integration=osa, channel_sku="OSA-B")
+    data = SafeCSV().create_dataset("sku,kind,name\nosa-x1,simple,new\nOSA-B,simple,b own\nNEW-1,simple,fine\n")
+    result = ProductResource().import_data(data)
+    assert [row.number for row in result.invalid_rows] == [1, 2]
+    assert "the channel SKU 'OSA-X1' of product A-1 on OSA C" in str(result.invalid_rows[0].error.message_dict["sku"])
+    assert "the channel SKU 'OSA-B' of product B-1 on OSA C" in str(result.invalid_rows[1].error.message_dict["sku"])
+    assert sorted(Product.objects.values_list("sku", flat=True)) == ["A-1", "B-1"]
+    # A's own master SKU may equal its own channel SKU; B-1 re-imported keeps its own channel SKU elsewhere.
+    ok = ProductResource().import_data(SafeCSV().create_dataset("sku,kind,name\nA-1,simple,a2\nB-1,simple,b2\n"))
+    assert not ok.has_validation_errors() and not ok.has_errors()

@@ -139,3 +139,17 @@ def test_mapping_form_suggests_and_enforces_connector_targets(fake_integration, 
 
 def _targets(integration, kind):
     return [("7117", "USPS (7117)")] if kind == "carrier" else []
+
+
+def test_mapping_form_normalises_sku_source_and_target(fake_integration):
+    from catalog.models import Product
+    from integrations.forms import MappingForm
+
+    Product.objects.create(sku="M-1", name="m")
+    form = MappingForm(data={"integration": fake_integration.pk, "kind": "sku", "source": "\u200bＳＫＵ-１", "target": "Ｍ-１\u200e", "notes": ""})
+    assert form.is_valid(), form.errors
+    form.save()
+    assert list(Mapping.objects.values_list("source", "target")) == [("SKU-1", "M-1")]
+    blank = MappingForm(data={"integration": fake_integration.pk, "kind": "sku", "source": "\u200b\u200e", "target": "M-1", "notes": ""})
+    assert not blank.is_valid() and "source" in blank.errors
+    assert Mapping.objects.count() == 1

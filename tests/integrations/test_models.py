@@ -49,3 +49,10 @@ def test_flow_states_follow_their_enable_setting(fake_integration):
     services.integration_update_settings(integration=fake_integration, values={"pull_things": False})
     state.refresh_from_db()
     assert state.enabled is False
+
+
+def test_sku_mapping_source_and_target_are_normalised_when_saved(fake_integration):
+    sku = Mapping.objects.create(integration=fake_integration, kind="sku", source="\u200bＳＫＵ-１\u200e ", target="\ufeffM-1")
+    other = Mapping.objects.create(integration=fake_integration, kind="attribute", source="Ｃｏｌｏｒ", target="colour")
+    assert (Mapping.objects.get(pk=sku.pk).source, Mapping.objects.get(pk=sku.pk).target) == ("SKU-1", "M-1")
+    assert Mapping.objects.get(pk=other.pk).source == "Ｃｏｌｏｒ"

@@ -120,3 +120,12 @@ def test_bad_mapping_file_records_no_history(shop):
     # then
     assert SettingsChange.objects.exists() is False
     assert Mapping.objects.exists() is False
+
+
+def test_sku_mapping_rows_are_normalised_before_the_natural_key_lookup(shop):
+    Mapping.objects.create(integration=shop, kind="sku", source="SKU-1", target="M-1")
+    result = MappingResource().import_data(csv_dataset(
+        "integration,kind,source,target,notes\nFake A,sku,\u200bＳＫＵ-１\t,M-2\u200e,\nFake A,carrier,\u200bUPS,ups,\n"))
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert sorted(Mapping.objects.values_list("kind", "source", "target")) == [
+        ("carrier", "\u200bUPS", "ups"), ("sku", "SKU-1", "M-2")]

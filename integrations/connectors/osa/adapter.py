@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import requests
 from django.utils.dateparse import parse_datetime
 
+from catalog.sku import sku_normalize
 from integrations.exceptions import AuthError, PayloadError, PermanentError
 from integrations.http import BaseClient, RequestBudget, parse_retry_after
 
@@ -482,11 +483,13 @@ def _qty(value: Any, *, external_id: str, field_name: str) -> int:
 def _lines(raw: Any, *, external_id: str) -> tuple[ShipmentLine, ...]:
     lines = []
     for line in raw or []:
-        if not line.get("sku"):
+        # Inbound SKUs are normalised like every SKU entering Switchyard (catalog/sku.py) before matching.
+        sku = sku_normalize(line.get("sku"))
+        if not sku:
             raise PayloadError("line without sku", external_id=external_id, field="lines.sku")
         lines.append(
             ShipmentLine(
-                sku=str(line["sku"]), quantity=_qty(line.get("quantity"), external_id=external_id, field_name="lines.quantity")
+                sku=sku, quantity=_qty(line.get("quantity"), external_id=external_id, field_name="lines.quantity")
             )
         )
     return tuple(lines)
@@ -628,7 +631,7 @@ def location_from_json(loc: dict) -> RemoteLocation:
 
 
 def inventory_from_json(i: dict) -> RemoteInventory:
-    sku = str(i.get("sku", ""))
+    sku = sku_normalize(i.get("sku"))
     key = f"{sku}@{i.get('location_code', '')}"
     if not sku or not i.get("location_code"):
         raise PayloadError("inventory row without sku or location_code", external_id=key, field="sku")

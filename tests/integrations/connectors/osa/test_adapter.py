@@ -214,3 +214,27 @@ def test_default_budget_is_the_accounts_shared_rate_limit(monkeypatch, responses
         adapter.order_find(reference="R-1")
     assert slots == [{"key": f"osa:{DOMAIN}", "limit": 60, "per_seconds": 60}]
     assert pauses == [{"key": f"osa:{DOMAIN}", "seconds": 5.0}]
+
+
+# Issue #11: SKUs in OSA's answers are normalised (catalog/sku.py) where they are parsed, before matching.
+LOOKALIKE = "\u200bＳＫＵ-１\u200e\t"
+
+
+def test_inbound_skus_are_normalised_in_every_parsed_answer():
+    inv = osa.inventory_from_json({"sku": LOOKALIKE, "location_code": "OSA-NJ", "fulfillable": 3})
+    assert inv.sku == "SKU-1"
+    ret = osa.return_from_json({"id": "R1", "reference": "RMA-1", "lines": [{"sku": LOOKALIKE, "received_quantity": 1}]})
+    assert [line.sku for line in ret.lines] == ["SKU-1"]
+    rec = osa.receipt_from_json({"id": "C1", "lines": [{"sku": LOOKALIKE, "quantity": 2}]})
+    assert [(line.sku, line.quantity) for line in rec.lines] == [("SKU-1", 2)]
+    shipment = osa.shipment_from_json(
+        {"id": "S1", "order_id": "O1", "reference": "SY-1-1", "lines": [{"sku": LOOKALIKE, "quantity": 1}]}
+    )
+    assert [line.sku for line in shipment.lines] == ["SKU-1"]
+
+
+def test_inbound_sku_that_is_only_invisible_characters_is_a_payload_error():
+    with pytest.raises(PayloadError):
+        osa.inventory_from_json({"sku": "\u200b\u200e", "location_code": "OSA-NJ", "fulfillable": 3})
+    with pytest.raises(PayloadError):
+        osa.receipt_from_json({"id": "C1", "lines": [{"sku": "\ufeff", "quantity": 2}]})
