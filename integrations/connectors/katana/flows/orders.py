@@ -97,14 +97,11 @@ class SalesOrderSupport(KatanaFlow):
                  if str(so.get("customer_ref") or "") == customer_ref and not so.get("deleted_at")]
         return sorted(found, key=lambda so: int(so["id"]))
 
-    def dedupe(self, so: dict, *, ecommerce_order_id: str, customer_ref: str) -> dict:
+    def dedupe(self, found: list[dict], *, customer_ref: str) -> dict:
         """Katana has no idempotency key: two workers (one whose lease expired mid-POST) may both have created the
         request's sales order. The lowest id is the one bound to the request; the others are deleted while still
         NOT_SHIPPED (recorded in `_duplicates_deleted`); one already further on is left and reported
         (`_duplicates_error`, raised as a visible exception in apply)."""
-        found = self.ours(ecommerce_order_id=ecommerce_order_id, customer_ref=customer_ref)
-        if not any(int(f["id"]) == int(so["id"]) for f in found):
-            found = sorted(found + [so], key=lambda f: int(f["id"]))
         keep, deleted, stuck = found[0], [], []
         for dup in found[1:]:
             if self.ctx.dry_run:  # a dry run deletes nothing
@@ -250,16 +247,17 @@ class PushSalesOrders(SalesOrderSupport):
             return Outcome(sr, "sent", remote={"id": int(push.remote_id), "status": m.NOT_SHIPPED},
                            rows=(push.response or {}).get("rows", {}), payload=push.payload)
         try:
-            so = self.find_sales_order(ecommerce_order_id=order.external_id, customer_ref=sr.reference) if earlier else None
-            if so is None:
-                so = self.client.sales_order_create(body=body)
+            # A later attempt looks ours up (a create whose answer was lost is found, not created again); after a
+            # create, so does this one: another worker (this one's lease expired mid-POST) may have created one too.
+            ours = self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference) if earlier else []
+            if not ours:
+                created = self.client.sales_order_create(body=body)
                 if order.shipping_total and siblings and siblings[0] == sr.pk:
-                    self._shipping_fee(so, order.shipping_total)
-            # Another worker (this one's lease expired mid-POST) may have created one too: keep the lowest id.
-            fee_error = so.get("_shipping_fee_error")
-            so = self.dedupe(so, ecommerce_order_id=order.external_id, customer_ref=sr.reference)
-            if fee_error and not so.get("_duplicates_deleted"):
-                so["_shipping_fee_error"] = fee_error
+                    self._shipping_fee(created, order.shipping_total)
+                ours = [so for so in self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference)
+                        if int(so["id"]) != int(created["id"])]
+                ours = sorted(ours + [created], key=lambda so: int(so["id"]))
+            so = self.dedupe(ours, customer_ref=sr.reference)
         except KatanaValidationError as exc:
             return Outcome(sr, "rejected", message=exc.message, code="katana_rejected",
                            cause_key=f"katana_rejected:{self.integration.pk}:{sr.reference}")
@@ -302,6 +300,8 @@ class PushSalesOrders(SalesOrderSupport):
                     services.exception_raise(
                         category=OpsException.Category.FULFILLMENT, code="katana_duplicate_sales_order",
                         integration=self.integration, entity=sr, dedup_key=dup_key, message=o.remote["_duplicates_error"])
+                else:
+                    services.exceptions_resolve(dedup_keys=[dup_key], note="one sales order left in Katana")
                 OutboundPush.objects.filter(pk=push.pk).update(
                     status=OutboundPush.Status.SENT, remote_id=remote_id, sent_at=push.sent_at or timezone.now(),
                     payload=o.payload or push.payload, response=response, last_error="")
