@@ -300,7 +300,7 @@ class PushSalesOrders(SalesOrderSupport):
                     services.exception_raise(
                         category=OpsException.Category.FULFILLMENT, code="katana_duplicate_sales_order",
                         integration=self.integration, entity=sr, dedup_key=dup_key, message=o.remote["_duplicates_error"])
-                else:
+                elif o.remote.get("_duplicates_deleted"):  # an earlier report of this request's duplicate is resolved
                     services.exceptions_resolve(dedup_keys=[dup_key], note="one sales order left in Katana")
                 OutboundPush.objects.filter(pk=push.pk).update(
                     status=OutboundPush.Status.SENT, remote_id=remote_id, sent_at=push.sent_at or timezone.now(),
