@@ -12,13 +12,7 @@ from tests.reliability.world import INTEGRATION_OF, US
 PUSHES = [k for k, d in sorted(DRIVERS.items()) if d.push]
 PULLS = [("tiktok", "pull_orders"), ("osa", "pull_fulfillments"), ("osa", "pull_order_statuses")]
 # Defects this test found (strict: the fix turns them red and the entry must go).
-FOUND = {
-    ("katana", "push_orders", True): "found by the reliability suite: a worker whose lease expired while its POST "
-    "/sales_orders is on the wire and a second worker that claimed the flow both create the sales order (Katana has "
-    "no idempotency key; the second's find-before-send runs before the first's POST lands) → two live Katana sales "
-    "orders for one shipping request. Fix: after a create, list ours by ecommerce_order_id, keep the lowest id and "
-    "DELETE the others while NOT_SHIPPED",
-}
+FOUND: dict = {}  # katana.push_orders-lease-expired: fixed (dedupe after create, flows/orders.py)
 
 
 def _params():

@@ -90,6 +90,42 @@ class SalesOrderSupport(KatanaFlow):
                     return so
         return None
 
+    def ours(self, *, ecommerce_order_id: str, customer_ref: str) -> list[dict]:
+        """Every live sales order of ours for one request, lowest id first."""
+        found = [so for listing in self.client.iterate("/sales_orders", ecommerce_order_id=ecommerce_order_id)
+                 for so in listing.items
+                 if str(so.get("customer_ref") or "") == customer_ref and not so.get("deleted_at")]
+        return sorted(found, key=lambda so: int(so["id"]))
+
+    def dedupe(self, found: list[dict], *, customer_ref: str) -> dict:
+        """Katana has no idempotency key: two workers (one whose lease expired mid-POST) may both have created the
+        request's sales order. The lowest id is the one bound to the request; the others are deleted while still
+        NOT_SHIPPED (recorded in `_duplicates_deleted`); one already further on is left and reported
+        (`_duplicates_error`, raised as a visible exception in apply)."""
+        keep, deleted, stuck = found[0], [], []
+        for dup in found[1:]:
+            if self.ctx.dry_run:  # a dry run deletes nothing
+                continue
+            if (dup.get("status") or m.NOT_SHIPPED) != m.NOT_SHIPPED:
+                stuck.append(f"{dup['id']} ({dup.get('status') or '?'})")
+                continue
+            try:
+                self.client.sales_order_delete(sales_order_id=int(dup["id"]))
+            except KatanaNotFound:
+                pass
+            except PermanentError as exc:
+                stuck.append(f"{dup['id']} (deletion refused: {exc.message})")
+                continue
+            deleted.append(int(dup["id"]))
+        keep = dict(keep)
+        if deleted:
+            keep["_duplicates_deleted"] = deleted
+        if stuck:
+            keep["_duplicates_error"] = (f"Katana has more than one sales order for shipping request {customer_ref}: "
+                                         f"{keep['id']} is kept; {', '.join(stuck)} could not be deleted (no longer "
+                                         "Not shipped). Delete the duplicate in Katana by hand.")
+        return keep
+
     def push_attempt(self, *, kind: str, key: str, obj) -> tuple[OutboundPush, int]:
         """The push ledger row, its attempt counted and committed BEFORE the request; returns (row, earlier attempts)."""
         if self.ctx.dry_run:  # a dry run writes nothing, not even the ledger row
@@ -211,11 +247,17 @@ class PushSalesOrders(SalesOrderSupport):
             return Outcome(sr, "sent", remote={"id": int(push.remote_id), "status": m.NOT_SHIPPED},
                            rows=(push.response or {}).get("rows", {}), payload=push.payload)
         try:
-            so = self.find_sales_order(ecommerce_order_id=order.external_id, customer_ref=sr.reference) if earlier else None
-            if so is None:
-                so = self.client.sales_order_create(body=body)
+            # A later attempt looks ours up (a create whose answer was lost is found, not created again); after a
+            # create, so does this one: another worker (this one's lease expired mid-POST) may have created one too.
+            ours = self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference) if earlier else []
+            if not ours:
+                created = self.client.sales_order_create(body=body)
                 if order.shipping_total and siblings and siblings[0] == sr.pk:
-                    self._shipping_fee(so, order.shipping_total)
+                    self._shipping_fee(created, order.shipping_total)
+                ours = [so for so in self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference)
+                        if int(so["id"]) != int(created["id"])]
+                ours = sorted(ours + [created], key=lambda so: int(so["id"]))
+            so = self.dedupe(ours, customer_ref=sr.reference)
         except KatanaValidationError as exc:
             return Outcome(sr, "rejected", message=exc.message, code="katana_rejected",
                            cause_key=f"katana_rejected:{self.integration.pk}:{sr.reference}")
@@ -250,6 +292,16 @@ class PushSalesOrders(SalesOrderSupport):
                             "rows": o.rows or (push.response or {}).get("rows", {})}
                 if o.remote.get("_shipping_fee_error"):
                     response["shipping_fee_error"] = o.remote["_shipping_fee_error"]
+                if o.remote.get("_duplicates_deleted"):
+                    response["duplicates_deleted"] = o.remote["_duplicates_deleted"]
+                dup_key = f"katana:duplicate_so:{self.integration.pk}:{sr.reference}"
+                if o.remote.get("_duplicates_error"):
+                    response["duplicates_error"] = o.remote["_duplicates_error"]
+                    services.exception_raise(
+                        category=OpsException.Category.FULFILLMENT, code="katana_duplicate_sales_order",
+                        integration=self.integration, entity=sr, dedup_key=dup_key, message=o.remote["_duplicates_error"])
+                elif o.remote.get("_duplicates_deleted"):  # an earlier report of this request's duplicate is resolved
+                    services.exceptions_resolve(dedup_keys=[dup_key], note="one sales order left in Katana")
                 OutboundPush.objects.filter(pk=push.pk).update(
                     status=OutboundPush.Status.SENT, remote_id=remote_id, sent_at=push.sent_at or timezone.now(),
                     payload=o.payload or push.payload, response=response, last_error="")

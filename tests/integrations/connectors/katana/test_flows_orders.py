@@ -24,6 +24,7 @@ def test_push_creates_one_not_shipped_sales_order_with_documented_fields(katana_
     # given
     sr = make_sr(uk_order)
     katana_api.fixture("POST", "/sales_orders", "sales_order__created.json")
+    katana_api.listing("/sales_orders", [])  # the look-up for duplicates after the create
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     # when
     run = run_flow(katana_integration, "push_orders")
@@ -53,6 +54,7 @@ def test_push_creates_one_not_shipped_sales_order_with_documented_fields(katana_
 def test_second_run_sends_nothing(katana_integration, katana_api, uk_order, make_sr, bound):
     make_sr(uk_order)
     katana_api.fixture("POST", "/sales_orders", "sales_order__created.json")
+    katana_api.listing("/sales_orders", [])  # the look-up for duplicates after the create
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     run_flow(katana_integration, "push_orders")
     run = run_flow(katana_integration, "push_orders")
@@ -122,9 +124,10 @@ def test_every_request_takes_a_slot_of_the_shared_limiter(katana_integration, ka
     monkeypatch.setattr(outbound_rate, "outbound_slot_acquire", lambda **kw: slots.append(kw) or 0.0)
     make_sr(uk_order)
     katana_api.fixture("POST", "/sales_orders", "sales_order__created.json")
+    katana_api.listing("/sales_orders", [])  # the look-up for duplicates after the create
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     run_flow(katana_integration, "push_orders")
-    assert slots == [{"key": f"katana:{katana_integration.pk}", "limit": 55, "per_seconds": 60}] * 2
+    assert slots == [{"key": f"katana:{katana_integration.pk}", "limit": 55, "per_seconds": 60}] * 3
 
 
 def test_unknown_sku_is_an_exception_naming_it_grouped_by_cause_and_redrive_sends(
@@ -150,6 +153,7 @@ def test_unknown_sku_is_an_exception_naming_it_grouped_by_cause_and_redrive_send
     katana_api.mock.reset()
     katana_api.listing("/variants", [{"id": 5512, "sku": "SKU-2"}])
     katana_api.fixture("POST", "/sales_orders", "sales_order__created.json")
+    katana_api.listing("/sales_orders", [])  # the look-up for duplicates after the create
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     run = run_flow(katana_integration, "push_orders")
     assert run.created == 1
@@ -166,6 +170,7 @@ def test_katana_sku_from_channel_options_is_used(katana_integration, katana_api,
     make_sr(uk_order)
     katana_api.listing("/variants", [{"id": 5511, "sku": "KAT 1"}])
     katana_api.fixture("POST", "/sales_orders", "sales_order__created.json")
+    katana_api.listing("/sales_orders", [])  # the look-up for duplicates after the create
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     run = run_flow(katana_integration, "push_orders")
     assert run.created == 1
@@ -191,6 +196,7 @@ def test_customer_per_channel_is_found_or_created_once(katana_integration, katan
     katana_api.listing("/customers", [])
     katana_api.ok("POST", "/customers", {"id": 4321, "name": "TikTok UK (Switchyard)"})
     katana_api.fixture("POST", "/sales_orders", "sales_order__created.json")
+    katana_api.listing("/sales_orders", [])  # the look-up for duplicates after the create
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     run_flow(katana_integration, "push_orders")
     [created] = katana_api.calls_to("/customers", "POST")
@@ -222,3 +228,41 @@ def test_revoked_key_fails_the_run_and_marks_the_integration(katana_integration,
     assert "katana-key-1" not in katana_integration.last_error
     sr.refresh_from_db()
     assert sr.status == ShippingRequestStatus.READY_FOR_FULFILLMENT
+
+
+def test_duplicate_created_by_a_worker_whose_lease_expired_is_deleted_lowest_id_kept(
+    katana_integration, katana_api, uk_order, make_sr, bound
+):
+    # given: another worker created the request's sales order (98700) while ours (98765) was on the wire
+    sr = make_sr(uk_order)
+    created = load_fixture("sales_order__created.json") | {"customer_ref": sr.reference}
+    katana_api.ok("POST", "/sales_orders", created)
+    katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
+    katana_api.listing("/sales_orders", [created | {"id": 98700}, created, created | {"id": 11, "customer_ref": "SY-other"}])
+    katana_api.ok("DELETE", "/sales_orders/98765", {})
+    # when
+    run = run_flow(katana_integration, "push_orders")
+    # then: one live sales order for the request, the lowest id bound, the deletion recorded
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error_message
+    [deleted] = katana_api.calls_to("/sales_orders/98765", "DELETE")
+    assert katana_api.calls_to("/sales_orders/11", "DELETE") == [] and katana_api.calls_to("/sales_orders/98700", "DELETE") == []
+    sr.refresh_from_db()
+    assert sr.external_id == "98700"
+    push = OutboundPush.objects.get(kind="katana_sales_order")
+    assert push.remote_id == "98700" and push.response["duplicates_deleted"] == [98765]
+    assert not OpsException.objects.filter(code="katana_duplicate_sales_order").exists()
+
+
+def test_duplicate_already_packed_is_left_and_raised_as_an_exception(katana_integration, katana_api, uk_order, make_sr, bound):
+    sr = make_sr(uk_order)
+    created = load_fixture("sales_order__created.json") | {"customer_ref": sr.reference}
+    katana_api.ok("POST", "/sales_orders", created | {"id": 98700})
+    katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
+    katana_api.listing("/sales_orders", [created | {"id": 98700}, created | {"status": "PACKED"}])
+    run = run_flow(katana_integration, "push_orders")
+    assert katana_api.calls_to("/sales_orders/98765", "DELETE") == []
+    sr.refresh_from_db()
+    assert sr.external_id == "98700"
+    exc = OpsException.objects.get(code="katana_duplicate_sales_order")
+    assert "98765 (PACKED)" in exc.message and exc.status == "open"
+    assert run.status == SyncRun.Status.SUCCEEDED
