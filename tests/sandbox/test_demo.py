@@ -66,8 +66,10 @@ def test_demo_publishes_only_the_routing_warehouse_to_tiktok(db, settings):
 
     settings.SANDBOX_ENABLED = True
     demo_seed(traffic=False)
-    sources = set(LocationLink.objects.values_list("source__name", flat=True))
-    assert sources == {"OSA New Jersey"}
+    # Each shop is fed by the one warehouse its orders are routed to (OSA's managed network is not linked).
+    links = set(LocationLink.objects.values_list("source__name", "target__integration__name"))
+    assert links == {("OSA New Jersey", "TikTok US"), ("Katana UK warehouse", "TikTok UK"),
+                     ("Acumatica Main warehouse", "TikTok US Wholesale")}
     us = Integration.objects.get(name="TikTok US")
     figures = [q for per_location in channel_quantities(integration=us).values() for q in per_location.values()]
     assert figures and max(figures) <= 200
