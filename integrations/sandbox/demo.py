@@ -43,10 +43,12 @@ OSA_FLOWS = ("push_shipping_requests", "cancel_shipping_requests", "pull_order_s
              "pull_locations")
 
 
-def demo_seed(*, traffic: bool = True, katana: bool = True, acumatica: bool = True) -> str:
+def demo_seed(*, traffic: bool = True, katana: bool = True, acumatica: bool = True, product_push: bool = True) -> str:
     """`traffic=False`: everything but the generated orders (the soak test drives its own traffic). `katana=False`:
     no Katana integration (UK orders go to OSA, as before Katana existed). `acumatica=False`: without the third shop
-    routed to the Acumatica emulator. The soak passes both: its checks model OSA as the only fulfillment source."""
+    routed to the Acumatica emulator. `product_push=False`: no catalog products pushed to the US shop (a listed
+    product without stock would be ordered by generated traffic and never route). The soak passes all three: its
+    checks model OSA, with stock for every listed SKU, as the only fulfillment source."""
     if not settings.SANDBOX_ENABLED:
         return ""
     notes: list[str] = []
@@ -56,10 +58,12 @@ def demo_seed(*, traffic: bool = True, katana: bool = True, acumatica: bool = Tr
     _catalog(notes)
     osa = _osa(notes)
     us = _tiktok_us(app, us_shop, notes)
-    _product_push(us, notes)
+    if product_push:
+        _product_push(us, notes)
     _flows(us, TIKTOK_FLOWS)  # US fully set up first: the UK integration is its imported copy
     uk = _tiktok_uk(app, uk_shop, us, notes)
-    _product_push_us_only(uk)
+    if product_push:
+        _product_push_us_only(uk)
     katana_location = _katana(uk, notes) if katana else None
     # With Katana, the UK shop's orders and stock are Katana's; the US shop stays on OSA.
     osa_channels = [(us, us_shop)] if katana_location is not None else [(us, us_shop), (uk, uk_shop)]

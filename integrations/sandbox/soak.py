@@ -140,7 +140,7 @@ def setup(site_url: str) -> str:
     settings.SITE_URL = site_url
     call_command("migrate", interactive=False, verbosity=0)
     call_command("bootstrap", verbosity=0, stdout=io.StringIO())  # its local admin password is not the soak's business
-    return demo_seed(traffic=False, katana=False, acumatica=False)  # the checks model OSA as the only fulfillment source (Katana, Acumatica: their own tests)
+    return demo_seed(traffic=False, katana=False, acumatica=False, product_push=False)  # the checks model OSA as the only fulfillment source, with stock for every listed SKU (Katana, Acumatica: their own tests)
 
 
 # --- child processes -----------------------------------------------------------------------------
