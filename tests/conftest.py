@@ -33,3 +33,16 @@ def _no_dns(monkeypatch):
         return [info[4][0] for info in infos]
 
     monkeypatch.setattr(safe_fetch, "resolve", resolve)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite the test database is a file (WAL, in a temporary directory), not Django's in-memory default.
+    With an in-memory database pytest-django hands the live server thread the test thread's own connection, so a
+    browser poll served while the test writes fails with "database table is locked" (CI, stop 20). A file gives
+    every thread its own connection and SQLite's busy timeout serialises them, as in production. Same speed."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
