@@ -56,7 +56,7 @@ def demo_seed(*, traffic: bool = True, katana: bool = True, acumatica: bool = Tr
     us_shop = _shop(app, "Sandbox Shop US", "US", "USD")
     uk_shop = _shop(app, "Sandbox Shop UK", "GB", "GBP")
     _catalog(notes)
-    osa = _osa(notes)
+    osa = _osa(notes, extra_skus=[sku for sku, *_ in PUSH_PRODUCTS] if product_push else [])
     us = _tiktok_us(app, us_shop, notes)
     if product_push:
         _product_push(us, notes)
@@ -150,15 +150,20 @@ def _catalog(notes: list[str]) -> None:
     notes.append("catalog: tee with 3 variants, cap, bundle")
 
 
-def _osa(notes: list[str]) -> Integration | None:
+def _osa(notes: list[str], *, extra_skus: list[str]) -> Integration | None:
+    """The OSA integration on the emulator: stock for every SKU the shops list (`extra_skus`: the products the demo
+    pushes to TikTok, so an order for them routes). Only OSA's warehouses report inventory ("Process inventory
+    information only for these locations types"): the managed network is no routing target, so it is neither linked
+    to TikTok nor counted (its stock would otherwise be an unlinked location's, raised as an exception)."""
     try:
         from integrations.connectors.osa import emulator as osa_emulator
+        from integrations.connectors.osa import settings as osa_settings
     except ImportError:
         notes.append("no OSA connector installed: no fulfillment integration")
         return None
     from integrations import services
 
-    skus = [s for s, *_ in VARIANTS + SIMPLE]
+    skus = [s for s, *_ in VARIANTS + SIMPLE] + list(extra_skus)
     existing = Integration.objects.filter(name=OSA_NAME).first()
     if existing is not None:
         return existing
@@ -166,6 +171,7 @@ def _osa(notes: list[str]) -> Integration | None:
     integration = services.integration_create(
         name=OSA_NAME, connector="osa", environment="sandbox",
         credentials={"api_key": account.api_key, "api_secret": account.api_secret, "osa_domain": OSA_DOMAIN})
+    _settings_apply(integration, {"inventory_location_types": osa_settings.LOCATION_TYPE_WAREHOUSE})
     notes.append("OSA integration on the OSA emulator")
     return integration
 

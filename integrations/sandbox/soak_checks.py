@@ -344,6 +344,24 @@ def collect_shipments() -> CheckResult:
     return check_shipments(remote=remote, hub=hub, channel=channel)
 
 
+def _osa_processed_location_codes(account, locations: dict) -> set[str]:
+    """The account's locations whose inventory the hub takes in: those of the types the OSA integration's "Process
+    inventory information only for these locations types" admits (the others are not mirrored, by setting)."""
+    from integrations.connectors.osa.flows.inventory import ALLOWED_TYPES
+    from integrations.connectors.osa.models import EmuLocation
+    from integrations.connectors.osa.settings import LOCATION_TYPE_BOTH
+
+    codes = set()
+    for emulated in EmuLocation.objects.filter(account=account):
+        location = locations.get(emulated.code)
+        if location is None:
+            continue
+        chosen = (location.integration.settings if location.integration else {}).get("inventory_location_types", LOCATION_TYPE_BOTH)
+        if emulated.type in ALLOWED_TYPES.get(chosen, ALLOWED_TYPES[LOCATION_TYPE_BOTH]):
+            codes.add(emulated.code)
+    return codes
+
+
 def collect_stock() -> CheckResult:
     from integrations.connectors.osa.models import EmuStock
     from inventory.models import InventoryLevel, Location
@@ -351,10 +369,11 @@ def collect_stock() -> CheckResult:
 
     rows = []
     for account in _osa_accounts():
-        locations = {loc.external_id: loc for loc in Location.objects.filter(integration__connector="osa")}
+        locations = {loc.external_id: loc for loc in Location.objects.filter(integration__connector="osa").select_related("integration")}
+        processed = _osa_processed_location_codes(account, locations)
         for stock in EmuStock.objects.filter(account=account).order_by("location_code", "sku"):
             location = locations.get(stock.location_code)
-            if location is None:
+            if location is None or stock.location_code not in processed:
                 continue
             level = InventoryLevel.objects.filter(location=location, product__sku=stock.sku).first()
             unsent = sum(ShippingRequestLine.objects.filter(

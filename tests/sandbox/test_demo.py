@@ -73,3 +73,55 @@ def test_demo_publishes_only_the_routing_warehouse_to_tiktok(db, settings):
     us = Integration.objects.get(name="TikTok US")
     figures = [q for per_location in channel_quantities(integration=us).values() for q in per_location.values()]
     assert figures and max(figures) <= 200
+
+
+def _serve_site_from_the_test_client(responses, site_url: str) -> None:
+    """The demo's connectors call the sandbox at SITE_URL: answer those calls with Django's test client."""
+    import re
+    from urllib.parse import urlsplit
+
+    from django.test import Client
+
+    client = Client()
+
+    def forward(request):
+        parts = urlsplit(request.url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in request.headers.items()
+                   if k.lower() not in ("content-type", "content-length", "host")}
+        response = client.generic(request.method, path, data=request.body or b"", content_type="application/json", **headers)
+        return response.status_code, {}, response.content
+
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        responses.add_callback(method, re.compile(re.escape(site_url.rstrip("/")) + r"/.*"), callback=forward)
+
+
+def test_demo_osa_inventory_reaches_the_hub_for_every_listed_sku_without_an_unlinked_location(db, settings, responses):
+    """The pushed tote has stock at OSA (an order for it routes), and OSA's managed network, which is not linked to
+    TikTok, is not processed (no "location not linked" exception in a fresh demo)."""
+    from integrations import services
+    from integrations.models import OpsException, SyncRun
+    from inventory.models import InventoryLevel
+
+    settings.SANDBOX_ENABLED = True
+    demo_seed(traffic=False, katana=False, acumatica=False)
+    _serve_site_from_the_test_client(responses, settings.SITE_URL)
+    osa = Integration.objects.get(connector="osa")
+    assert osa.settings["inventory_location_types"] == "warehouse"
+
+    run = services.flow_run(flow_state=osa.flow_states.get(flow="pull_inventory"))
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert not OpsException.objects.filter(code="location_not_linked").exists()
+    tote = InventoryLevel.objects.get(location__name="OSA New Jersey", product__sku="TOTE-NAT")
+    assert (tote.fulfillable, tote.available) == (200, 200)
+    assert not InventoryLevel.objects.filter(location__name="OSA managed network").exists()
+
+
+def test_demo_without_product_push_stocks_no_unlisted_product_at_osa(db, settings):
+    from integrations.connectors.osa.models import EmuStock
+
+    settings.SANDBOX_ENABLED = True
+    demo_seed(traffic=False, katana=False, acumatica=False, product_push=False)
+    assert not EmuStock.objects.filter(sku="TOTE-NAT").exists()
+    assert EmuStock.objects.filter(sku="CAP-RED", location_code="OSA-NJ").values_list("on_hand", flat=True).get() == 200

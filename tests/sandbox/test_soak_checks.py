@@ -234,3 +234,24 @@ def test_config_from_env_defaults_and_overrides():
 def test_config_refuses_bad_values(env):
     with pytest.raises(SoakError):
         SoakConfig.from_env(env)
+
+
+@pytest.mark.parametrize(("location_types", "compared"), [("warehouse", ["OSA-NJ"]), ("managed_and_warehouse", ["OSA-MANAGED", "OSA-NJ"])])
+def test_collect_stock_compares_only_the_locations_the_osa_integration_processes(db, location_types, compared):
+    """A location type the integration's "Process inventory information only for these locations types" leaves out is
+    not mirrored in the hub: its stock is not compared."""
+    from integrations import services
+    from integrations.connectors.osa import emulator
+    from inventory.models import Location
+
+    emulator.emulator_seed(domain="soak.example", skus=["TEE"], quantity=5)
+    osa = services.integration_create(name="OSA", connector="osa", environment="sandbox",
+                                      credentials={"api_key": "k", "api_secret": "s", "osa_domain": "soak.example"})
+    services.integration_update_settings(integration=osa, values={**osa.settings, "inventory_location_types": location_types},
+                                         summary="test")
+    for code in ("OSA-NJ", "OSA-MANAGED"):
+        Location.objects.create(integration=osa, code=code.lower(), name=code, external_id=code)
+
+    result = c.collect_stock()
+
+    assert result.figures.startswith(f"{len(compared)} SKU×location rows")
