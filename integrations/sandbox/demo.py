@@ -68,7 +68,7 @@ def demo_seed(*, traffic: bool = True, katana: bool = True, acumatica: bool = Tr
     # With Katana, the UK shop's orders and stock are Katana's; the US shop stays on OSA.
     osa_channels = [(us, us_shop)] if katana_location is not None else [(us, us_shop), (uk, uk_shop)]
     osa_location = _locations(osa, osa_channels, notes)
-    _inventory(osa_location, notes)
+    _inventory(osa_location, notes, extra_skus=[sku for sku, *_ in PUSH_PRODUCTS] if product_push else [])
     _rules(osa_location, notes)
     if katana_location is not None:
         _katana_links(katana_location, uk_shop, uk, notes)
@@ -274,13 +274,14 @@ def _locations(osa: Integration | None, channels: list[tuple[Integration, EmuSho
     return source
 
 
-def _inventory(location, notes: list[str]) -> None:
+def _inventory(location, notes: list[str], *, extra_skus: list[str]) -> None:
+    """The hub's levels at the routing warehouse as OSA holds them (the same SKUs `_osa` stocks), before any pull."""
     from inventory.models import InventoryLevel
     from inventory.services import inventory_levels_set
 
     if InventoryLevel.objects.filter(location=location).exists():
         return
-    skus = [sku for sku, *_ in VARIANTS + SIMPLE]
+    skus = [sku for sku, *_ in VARIANTS + SIMPLE] + list(extra_skus)
     if location.reports_fulfillable:  # the OSA emulator's figures: STOCK on hand, none committed
         inventory_levels_set(location=location, quantities={sku: {"on_hand": STOCK, "fulfillable": STOCK} for sku in skus},
                              reason="demo seed", basis="fulfillable")

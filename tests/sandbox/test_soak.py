@@ -13,8 +13,9 @@ from integrations.sandbox.models import EmuOrder
 
 @pytest.fixture
 def demo(db, settings):
+    """The demo as the soak seeds it (soak.seed, without its migrate and bootstrap)."""
     settings.SANDBOX_ENABLED = True
-    demo_seed(traffic=False)
+    demo_seed(traffic=False, katana=False, acumatica=False, product_push=False)
 
 
 def test_demo_without_traffic_places_no_order(demo):
@@ -37,9 +38,9 @@ def test_collectors_on_a_fresh_demo(demo):
     assert soak_checks.collect_orders().figures.startswith("emulator 0 ")
     stock = soak_checks.collect_stock()
     # Seeded: 200 of each SKU on both sides at the default warehouse (reported as Fulfillable, as the OSA flows
-    # store it); the managed location is not pulled yet.
-    assert len(stock.problems) == 4 and all(" @ osa-sandbox-osa-managed:" in p for p in stock.problems), stock.render()
-    assert "8 SKU×location rows, source fulfillable 1600, hub available 800" in stock.figures
+    # store it); the managed network is outside the OSA integration's processed location types: not compared.
+    assert stock.ok, stock.render()
+    assert stock.figures == "4 SKU×location rows, source fulfillable 800, hub available 800, unsent 0, mismatched 0"
     assert soak_checks.collect_ledger().ok
     assert soak_checks.collect_exceptions().ok
     assert soak_checks.in_flight()["hub orders open"] == 0
@@ -51,8 +52,7 @@ def test_collect_stock_names_a_hub_level_that_drifted_from_the_source(demo):
     level = InventoryLevel.objects.filter(location__integration__connector="osa", product__sku="CAP-RED").first()
     InventoryLevel.objects.filter(pk=level.pk).update(available=level.available - 4)
     result = soak_checks.collect_stock()
-    drifted = [p for p in result.problems if "managed" not in p]
-    assert drifted == [f"CAP-RED @ {level.location.code}: source on hand 200, committed 0 (fulfillable 200); hub fulfillable 200, "
+    assert result.problems == [f"CAP-RED @ {level.location.code}: source on hand 200, committed 0 (fulfillable 200); hub fulfillable 200, "
                        f"committed unseen 0, hub on hand 200, committed 0, available 196; hub unsent 0: available 196 ≠ source "
                        f"fulfillable 200 − hub unsent 0 = 200 (off by -4); available 196 ≠ hub fulfillable 200 − committed unseen 0"]
 
