@@ -450,14 +450,19 @@ def order_page_context(request, order) -> dict:
 
 
 def channel_order_url(order) -> str:
-    """The order at its channel when the connector declares a URL (ConnectorSpec.extra["order_url"], formatted with
-    external_id) and the integration talks to the real system (production)."""
+    """The order at its channel when the connector declares a URL (ConnectorSpec.extra["order_url"]: a template
+    formatted with external_id, or a dotted path to fn(order) -> url) and the integration talks to the real system
+    (production)."""
     try:
         template = order.integration.spec.extra.get("order_url", "")
     except KeyError:
         return ""
     if not template or order.integration.environment not in ("", "production"):
         return ""
+    if "{" not in template:
+        from integrations.registry import import_string
+
+        return import_string(template)(order)
     return template.format(external_id=order.external_id)
 
 
