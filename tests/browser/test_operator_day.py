@@ -200,3 +200,33 @@ def test_import_a_configuration_keeping_target_only_mappings(logged_in, site, sh
     kept = set(Mapping.objects.filter(integration=uk).values_list("kind", "source"))
     assert own <= kept
     shot(page, "imported_merged")
+
+
+def _preview(page) -> str:
+    page.evaluate("document.getElementById('rule-preview').textContent = ''")
+    page.locator("#rule-preview-button").click()
+    page.wait_for_function("document.getElementById('rule-preview').textContent.startsWith('This rule would have matched')")
+    return page.locator("#rule-preview").inner_text()
+
+
+def test_preview_a_routing_rule_with_unsaved_countries(logged_in, site, shot):
+    from orders.models import Order, RoutingRule
+
+    page = logged_in
+    demo_seed(traffic=False)
+    _an_order()  # shipped to the US
+    orders = Order.objects.count()
+    rule = RoutingRule.objects.filter(integration__isnull=True, skus=[], tags=[]).order_by("position").first()  # "everything else → OSA"
+    saved = (rule.countries, rule.skus)
+    page.goto(f"{site}{reverse('admin:orders_routingrule_change', args=[rule.pk])}")
+    page.select_option("#id_countries_from", "GB")
+    page.locator("#id_countries_add").click()
+    uk_only = _preview(page)
+    assert f"of the last {orders} orders" in uk_only
+    page.select_option("#id_countries_from", "US")
+    page.locator("#id_countries_add").click()
+    both = _preview(page)
+    assert int(both.split()[5]) >= int(uk_only.split()[5]) + 1  # "This rule would have matched N of ..."
+    shot(page, "rule_preview")
+    rule.refresh_from_db()
+    assert (rule.countries, rule.skus) == saved  # nothing saved
