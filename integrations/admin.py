@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.db.models import Q
@@ -188,14 +188,7 @@ class FlowStateInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        from django.db.models import OuterRef, Subquery
-
-        latest = SyncRun.objects.filter(flow_state=OuterRef("pk")).exclude(status=SyncRun.Status.SKIPPED).order_by("-pk")
-        return super().get_queryset(request).select_related("integration").annotate(
-            last_run_id=Subquery(latest.values("pk")[:1]), last_run_status=Subquery(latest.values("status")[:1]),
-            last_run_started=Subquery(latest.values("started_at")[:1]), last_run_finished=Subquery(latest.values("finished_at")[:1]),
-            last_run_pages=Subquery(latest.values("pages")[:1]), last_run_fetched=Subquery(latest.values("fetched")[:1]),
-            last_run_error=Subquery(latest.values("error_message")[:1]))
+        return selectors.flow_states_with_last_run(super().get_queryset(request).select_related("integration"))
 
     @admin.display(description="flow")
     def flow_label(self, obj):
@@ -207,22 +200,13 @@ class FlowStateInline(admin.TabularInline):
 
     @admin.display(description="last run")
     def last_run(self, obj):
-        run_id = getattr(obj, "last_run_id", None)
-        if not run_id:
-            return "never"
-        status = obj.last_run_status
-        url = reverse("admin:integrations_syncrun_change", args=[run_id])
-        started = timezone.localtime(obj.last_run_started).strftime("%Y-%m-%d %H:%M:%S") if obj.last_run_started else ""
-        if status == SyncRun.Status.RUNNING:
-            detail = f"page {obj.last_run_pages}, {obj.last_run_fetched} fetched so far"
-        elif obj.last_run_finished and obj.last_run_started:
-            detail = duration_text((obj.last_run_finished - obj.last_run_started).total_seconds())
-        else:
-            detail = ""
-        error = _first_line(obj.last_run_error or "", 100)
-        return format_html('<a href="{}" class="flow-last-run flow-run-{}">#{} {}</a><br><span class="help">{} · {}</span>{}',
-                           url, status, run_id, status, started, detail,
-                           format_html('<br><span class="errornote" style="padding:2px 4px">{}</span>', error) if error else "")
+        run = last_run_summary(obj)
+        if run is None:  # the cell is followed by flow_progress.js while a run is queued or running
+            return format_html('<span class="flow-last-run-cell" data-flow-state="{}">never</span>', obj.pk)
+        return format_html('<span class="flow-last-run-cell" data-flow-state="{}" data-run="{}"><a href="{}" class="flow-last-run '
+                           'flow-run-{}">#{} {}</a><br><span class="help">{} · {}</span>{}</span>', obj.pk, run["id"], run["url"],
+                           run["status"], run["id"], run["status"], run["started"], run["detail"],
+                           format_html('<br><span class="errornote" style="padding:2px 4px">{}</span>', run["error"]) if run["error"] else "")
 
     @admin.display(description="last success")
     def last_success(self, obj):
@@ -433,6 +417,7 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
             path("<int:pk>/test-connection/", wrap(self.test_connection_view), name="integrations_integration_test_connection"),
             path("<int:pk>/flow/<int:state_pk>/<str:action>/", wrap(self.flow_action_view),
                  name="integrations_integration_flow_action"),
+            path("<int:pk>/flows/progress/", wrap(self.flow_progress_view), name="integrations_integration_flow_progress"),
         ]
         return extra + super().get_urls()
 
@@ -464,14 +449,27 @@ class IntegrationAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
             if not needs_confirm:
                 return HttpResponseRedirect(back)
             return _confirm_page(request, self, action=action, states=[state], title_objects=[state], admin_action=None)
+        latest = selectors.flow_states_with_last_run(FlowState.objects.filter(pk=state.pk)).values_list("last_run_id", flat=True)
+        after = latest.first() or 0
         with transaction.atomic():
             count = _flow_action_apply(request, action, [state])
         runs = reverse("admin:integrations_syncrun_changelist") + "?" + urlencode(
             {"integration__id__exact": state.integration_id, "flow__exact": state.flow})
-        self.message_user(request, format_html('{}: {} Its progress and result show under “last run” in the flows table '
-                                               '(<a href="{}">all runs of this flow</a>).', state.flow,
-                                               _flow_action_message(action, count), runs), messages.SUCCESS)
-        return HttpResponseRedirect(back + "#flows")
+        message = _flow_action_message(action, count)
+        if action != "reset_cursor":
+            message += " Its progress and result show under “last run” in the flows table below, updated until it finishes"
+        self.message_user(request, format_html('{}: {} (<a href="{}">all runs of this flow</a>).', state.flow, message, runs),
+                          messages.SUCCESS)
+        follow = f"?{urlencode({'follow': state.pk, 'after': after})}" if action != "reset_cursor" else ""
+        return HttpResponseRedirect(back + follow + "#flows")
+
+    def flow_progress_view(self, request, pk):
+        """JSON for flow_progress.js: each flow's latest run (as in the flows table). View permission suffices."""
+        integration = get_object_or_404(Integration, pk=pk)
+        if not self.has_view_or_change_permission(request, integration):
+            raise PermissionDenied
+        states = selectors.flow_states_with_last_run(FlowState.objects.filter(integration=integration).order_by("pk"))
+        return JsonResponse({"flows": [{"id": s.pk, "flow": s.flow, "run": last_run_summary(s)} for s in states]})
 
 
 def _diff_lines(diff: dict) -> list[str]:
@@ -486,6 +484,23 @@ def _diff_lines(diff: dict) -> list[str]:
         else:
             lines.append(f"{group}: {changes!r}")
     return lines
+
+
+def last_run_summary(state) -> dict | None:
+    """The latest run of a flow state annotated by selectors.flow_states_with_last_run, as shown in the flows table
+    (and served to flow_progress.js while it follows a run)."""
+    run_id = getattr(state, "last_run_id", None)
+    if not run_id:
+        return None
+    started = timezone.localtime(state.last_run_started).strftime("%Y-%m-%d %H:%M:%S") if state.last_run_started else ""
+    if state.last_run_status == SyncRun.Status.RUNNING:
+        detail = f"page {state.last_run_pages}, {state.last_run_fetched} fetched so far"
+    elif state.last_run_finished and state.last_run_started:
+        detail = duration_text((state.last_run_finished - state.last_run_started).total_seconds())
+    else:
+        detail = ""
+    return {"id": run_id, "status": state.last_run_status, "url": reverse("admin:integrations_syncrun_change", args=[run_id]),
+            "started": started, "detail": detail, "error": _first_line(state.last_run_error or "", 100)}
 
 
 # --- FlowState -------------------------------------------------------------------------------------

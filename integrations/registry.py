@@ -78,6 +78,10 @@ class ConnectorSpec:
     # Mapping kinds this connector uses (shipping_method, carrier, ...), for the admin and exports.
     mapping_kinds: tuple[str, ...] = ()
     readme: str = ""
+    # Back-office hooks, all optional: admin_links, environment_setting, exception_help, order_url (a template with
+    # {external_id} or a dotted path to fn(order) -> url), mapping_targets (dotted path to fn(integration, kind) ->
+    # [(value, label)], no remote call), mapping_targets_strict (kinds whose targets must be among those), mapping_help
+    # ({kind: text}). README "Working in the back office".
     extra: dict = field(default_factory=dict)
 
     def setting(self, key: str) -> SettingSpec:

@@ -128,3 +128,18 @@ def health_status(*, integration: Integration, states) -> tuple[str, str, str]:
     if any(s.last_succeeded_at for s in enabled) or integration.status == Integration.Status.CONNECTED:
         return "ok", "Working", f"{len(enabled)} flow(s) enabled, none failing" if enabled else "connected; no flow enabled"
     return "not_configured", "Not configured", "no successful connection or run yet"
+
+
+def flow_states_with_last_run(queryset):
+    """Flow states annotated with their latest run that was not skipped: last_run_id, last_run_status,
+    last_run_started, last_run_finished, last_run_pages, last_run_fetched, last_run_error (one query)."""
+    from django.db.models import OuterRef, Subquery
+
+    from integrations.models import SyncRun
+
+    latest = SyncRun.objects.filter(flow_state=OuterRef("pk")).exclude(status=SyncRun.Status.SKIPPED).order_by("-pk")
+    return queryset.annotate(
+        last_run_id=Subquery(latest.values("pk")[:1]), last_run_status=Subquery(latest.values("status")[:1]),
+        last_run_started=Subquery(latest.values("started_at")[:1]), last_run_finished=Subquery(latest.values("finished_at")[:1]),
+        last_run_pages=Subquery(latest.values("pages")[:1]), last_run_fetched=Subquery(latest.values("fetched")[:1]),
+        last_run_error=Subquery(latest.values("error_message")[:1]))

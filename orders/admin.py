@@ -3,14 +3,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from orders import selectors, services
 from orders.admin_list import OrderChangelistMixin
-from orders.forms import HoldRuleForm, RoutingRuleForm
+from orders.forms import HoldRuleForm, RoutingRuleForm, routing_rule_with_edits
 from orders.models import (
     Cancellation, CancellationLine, Fulfillment, FulfillmentLine, HoldRule, Order, OrderEvent, OrderLine, Refund, RefundLine,
     Return, ReturnLine, RoutingRule, RoutingRuleLocation, ShippingRequest, ShippingRequestLine,
@@ -224,25 +225,45 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     form = RoutingRuleForm
     readonly_fields = ("preview",)
 
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("preview/", wrap(self.preview_view), name="orders_routingrule_preview"),
+                path("<int:pk>/preview/", wrap(self.preview_view), name="orders_routingrule_preview")] + super().get_urls()
+
     @admin.display(description="preview")
     def preview(self, obj):
-        """How the saved filters fare on the latest orders (orders.selectors.routing_rule_preview)."""
-        if obj is None or obj.pk is None:
-            return "Save the rule to see how many recent orders it matches."
-        p = selectors.routing_rule_preview(rule=obj)
+        """How the saved filters fare on the latest orders, and a button previewing the values being edited."""
+        url = reverse("admin:orders_routingrule_preview", args=[obj.pk] if obj is not None and obj.pk else [])
+        text = self.preview_text(obj) if obj is not None and obj.pk else "Not saved yet."
+        return format_html('<span id="rule-preview">{}</span> <button type="button" class="button" id="rule-preview-button" '
+                           'data-url="{}">Preview the values being edited</button>', text, url)
+
+    def preview_text(self, rule) -> str:
+        p = selectors.routing_rule_preview(rule=rule)
         if not p["orders"]:
             return "No orders yet to preview against."
         text = f"This rule would have matched {p['matched']} of the last {p['orders']} orders"
         if p["taken_earlier"]:
             text += f" ({p['taken_earlier']} of them are taken by an earlier rule first)"
-        return text + ("." if obj.enabled else ". It is disabled: it matches nothing until enabled.")
+        return text + ("." if rule.enabled else ". It is disabled: it matches nothing until enabled.")
+
+    def preview_view(self, request, pk=None):
+        """POST the rule form's fields: the preview of those values, nothing saved (JSON {text} or {errors})."""
+        obj = get_object_or_404(RoutingRule, pk=pk) if pk is not None else None
+        allowed = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+        if request.method != "POST" or not allowed:
+            raise PermissionDenied
+        rule, errors = routing_rule_with_edits(request.POST, instance=obj)
+        if errors:
+            return JsonResponse({"errors": errors})
+        return JsonResponse({"text": self.preview_text(rule)})
 
     def response_change(self, request, obj):
-        messages.info(request, self.preview(obj))
+        messages.info(request, self.preview_text(obj))
         return super().response_change(request, obj)
 
     def response_add(self, request, obj, post_url_continue=None):
-        messages.info(request, self.preview(obj))
+        messages.info(request, self.preview_text(obj))
         return super().response_add(request, obj, post_url_continue)
 
 
@@ -450,14 +471,19 @@ def order_page_context(request, order) -> dict:
 
 
 def channel_order_url(order) -> str:
-    """The order at its channel when the connector declares a URL (ConnectorSpec.extra["order_url"], formatted with
-    external_id) and the integration talks to the real system (production)."""
+    """The order at its channel when the connector declares a URL (ConnectorSpec.extra["order_url"]: a template
+    formatted with external_id, or a dotted path to fn(order) -> url) and the integration talks to the real system
+    (production)."""
     try:
         template = order.integration.spec.extra.get("order_url", "")
     except KeyError:
         return ""
     if not template or order.integration.environment not in ("", "production"):
         return ""
+    if "{" not in template:
+        from integrations.registry import import_string
+
+        return import_string(template)(order)
     return template.format(external_id=order.external_id)
 
 

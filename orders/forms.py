@@ -3,8 +3,10 @@ refused with a clear message), SKU suggestions from the catalog (an HTML datalis
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.utils.html import format_html, format_html_join
 
+from orders.countries import COUNTRIES, COUNTRY_NAMES
 from orders.models import HoldRule, RoutingRule
 
 SKU_SUGGESTIONS = 500
@@ -69,23 +71,27 @@ def _unknown_skus(skus: list[str]) -> list[str]:
     return [s for s in skus if s not in known]
 
 
-def _clean_countries(values: list[str]) -> list[str]:
-    for value in values:
-        if not value.replace(" ", "").isalpha():
-            raise forms.ValidationError(f"“{value}” is not a country: use two-letter codes such as US, GB (or the name).")
-    return values
-
-
 class RoutingRuleForm(forms.ModelForm):
     skus = ListField(help_text="Only orders containing any of these SKUs, comma-separated (empty: any). Must be catalog SKUs.",
                      widget=_SkuDatalist(attrs={"size": 60}))
     tags = ListField(help_text="Only orders with any of these tags, comma-separated (empty: any).")
-    countries = ListField(upper=True, help_text="Ship-to countries, comma-separated two-letter codes, e.g. US, CA (empty: any).")
+    countries = forms.MultipleChoiceField(
+        required=False, choices=COUNTRIES, widget=FilteredSelectMultiple("countries", is_stacked=False),
+        help_text="Ship-to countries (ISO 3166 codes; none chosen: any).")
     regions = ListField(upper=True, help_text="Ship-to states / regions, comma-separated, e.g. CA, NY (empty: any).")
 
     class Meta:
         model = RoutingRule
         exclude = ["locations"]  # ranked candidates: the inline
+
+    class Media:
+        js = ("orders/rule_preview.js",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A value saved before the codes were a list (e.g. a country name) stays choosable rather than silently dropped.
+        legacy = [c for c in (self.instance.countries or []) if c not in COUNTRY_NAMES]
+        self.fields["countries"].choices = [(c, f"{COUNTRY_NAMES.get(c, c)} ({c})") for c, _ in COUNTRIES] + [(c, c) for c in legacy]
 
     def clean_skus(self):
         skus = self.cleaned_data["skus"]
@@ -94,8 +100,17 @@ class RoutingRuleForm(forms.ModelForm):
             raise forms.ValidationError(f"Unknown SKU(s): {', '.join(unknown)}. Create the products first or fix the spelling.")
         return skus
 
-    def clean_countries(self):
-        return _clean_countries(self.cleaned_data["countries"])
+
+PREVIEW_FIELDS = ("integration", "skus", "tags", "countries", "regions", "position", "enabled")
+
+
+def routing_rule_with_edits(data, *, instance: RoutingRule | None = None) -> tuple[RoutingRule | None, dict[str, list[str]]]:
+    """The rule with the values being edited applied, unsaved (for the preview), or the errors of the fields the
+    preview depends on. Errors elsewhere (e.g. a duplicate name) do not stop a preview."""
+    form = RoutingRuleForm(data=data, instance=instance)
+    form.is_valid()  # fills form.instance from the fields that validated; nothing is saved
+    errors = {name: list(messages) for name, messages in form.errors.items() if name in PREVIEW_FIELDS}
+    return (None, errors) if errors else (form.instance, {})
 
 
 class HoldRuleForm(forms.ModelForm):

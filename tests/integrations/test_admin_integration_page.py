@@ -59,14 +59,54 @@ def test_disabled_flow_shows_no_next_run(admin_client, fake_integration, fake_st
 
 def test_run_now_says_where_to_follow_the_run(admin_client, fake_integration, fake_state, django_capture_on_commit_callbacks):
     url = reverse("admin:integrations_integration_flow_action", args=[fake_integration.pk, fake_state.pk, "run"])
+    earlier = SyncRun.objects.create(flow_state=fake_state, integration=fake_integration, flow=fake_state.flow, trigger="schedule",
+                                     status="succeeded", finished_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(url)
-    assert response["Location"].endswith("#flows")
+    # the page follows this flow until a run newer than the one shown when Run now was pressed has finished
+    assert response["Location"] == reverse("admin:integrations_integration_change", args=[fake_integration.pk]) + \
+        f"?follow={fake_state.pk}&after={earlier.pk}#flows"
     page = admin_client.get(response["Location"])
     text = " ".join(str(m) for m in page.context["messages"])
     assert "pull_things: 1 flow run(s) queued." in text and "flow__exact=pull_things" in text
-    run = SyncRun.objects.get(flow_state=fake_state)
-    assert reverse("admin:integrations_syncrun_change", args=[run.pk]) in page.content.decode()
+    assert "updated until it finishes" in text
+    run = SyncRun.objects.exclude(pk=earlier.pk).get(flow_state=fake_state)
+    body = page.content.decode()
+    assert reverse("admin:integrations_syncrun_change", args=[run.pk]) in body
+    assert f'data-flow-state="{fake_state.pk}" data-run="{run.pk}"' in body
+    assert "integrations/flow_progress.js" in body
+    assert f'data-progress-url="{reverse("admin:integrations_integration_flow_progress", args=[fake_integration.pk])}"' in body
+
+
+def test_flow_progress_json_gives_each_flows_latest_run(admin_client, fake_integration, fake_state, django_assert_max_num_queries):
+    url = reverse("admin:integrations_integration_flow_progress", args=[fake_integration.pk])
+    assert admin_client.get(url).json() == {"flows": [{"id": fake_state.pk, "flow": "pull_things", "run": None}]}
+    SyncRun.objects.create(flow_state=fake_state, integration=fake_integration, flow=fake_state.flow, trigger="admin",
+                           status="failed", error_message="boom\ntrace", finished_at=timezone.now())
+    running = SyncRun.objects.create(flow_state=fake_state, integration=fake_integration, flow=fake_state.flow, trigger="admin",
+                                     status="running", pages=2, fetched=150)
+    SyncRun.objects.create(flow_state=fake_state, integration=fake_integration, flow=fake_state.flow, trigger="webhook",
+                           status="skipped")
+    with django_assert_max_num_queries(6):
+        [flow] = admin_client.get(url).json()["flows"]
+    run = flow["run"]
+    assert (run["id"], run["status"], run["detail"], run["error"]) == (running.pk, "running", "page 2, 150 fetched so far", "")
+    assert run["url"] == reverse("admin:integrations_syncrun_change", args=[running.pk])
+    SyncRun.objects.filter(pk=running.pk).update(status="failed", error_message="boom\ntrace", finished_at=running.started_at + timedelta(seconds=3))
+    run = admin_client.get(url).json()["flows"][0]["run"]
+    assert (run["status"], run["detail"], run["error"]) == ("failed", "3.0 s", "boom")
+
+
+def test_flow_progress_needs_view_permission(client, django_user_model, fake_integration):
+    from django.contrib.auth.models import Permission
+
+    url = reverse("admin:integrations_integration_flow_progress", args=[fake_integration.pk])
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get(url).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_integration"))
+    client.force_login(django_user_model.objects.get(pk=staff.pk))
+    assert client.get(url).status_code == 200
 
 
 def test_changelist_status_is_computed(admin_client, fake_integration, fake_state, django_assert_max_num_queries):

@@ -43,5 +43,13 @@ SPEC = r.ConnectorSpec(
     connection_tester="integrations.connectors.acumatica.connection.connection_test",
     mapping_kinds=("shipping_method", "payment_method"),
     readme="integrations/connectors/acumatica/README.md",
-    extra={"admin_links": (("Connect to Acumatica", "integrations:acumatica:connect"),)},
+    extra={
+        "admin_links": (("Connect to Acumatica", "integrations:acumatica:connect"),),
+        "mapping_targets": "integrations.connectors.acumatica.backoffice.mapping_targets",
+        "mapping_help": {
+            "shipping_method": "Target: an Acumatica Ship Via code exactly as in Ship Via Codes (CS207500), e.g. UPSGROUND; "
+                               "codes seen on this tenant's shipments and already mapped are suggested.",
+            "payment_method": "Target: an Acumatica payment method ID (e.g. TTS); those already mapped are suggested.",
+        },
+    },
 )

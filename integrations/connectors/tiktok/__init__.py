@@ -21,5 +21,11 @@ SPEC = registry.ConnectorSpec(
     mapping_kinds=("carrier", "shipping_method", "payment_method", "order_type", "attribute", "sku"),
     readme="integrations/connectors/tiktok/README.md",
     environments=(("production", "Production"), ("sandbox", "Switchyard sandbox")),
-    extra={"admin_links": [("Connect to TikTok", "integrations:tiktok:connect")]},
+    extra={
+        "admin_links": [("Connect to TikTok", "integrations:tiktok:connect")],
+        "order_url": "integrations.connectors.tiktok.backoffice.order_url",
+        "mapping_targets": "integrations.connectors.tiktok.backoffice.mapping_targets",
+        "mapping_help": {"carrier": "Shipping providers are suggested once Push fulfillments has read the shop's list "
+                                    "for a delivery option; until then type the provider's name as TikTok shows it."},
+    },
 )

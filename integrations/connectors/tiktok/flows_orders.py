@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from integrations import services
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok import paging
+from integrations.connectors.tiktok.backoffice import shipping_providers_remember
 from integrations.connectors.tiktok.client import TikTokClient
 from integrations.connectors.tiktok.mappers_orders import PullFilters, cancellations_from_order, order_to_order_in, skip_reason
 from integrations.exceptions import NotSentError, PayloadError, PermanentError, TransientError
@@ -567,7 +568,9 @@ class PushFulfillments(_PushFlow):
 
     def _providers_for(self, client: TikTokClient, delivery_option_id: str) -> list[dict]:
         if delivery_option_id not in self._providers:
-            self._providers[delivery_option_id] = client.shipping_providers(delivery_option_id=delivery_option_id) if delivery_option_id else []
+            providers = client.shipping_providers(delivery_option_id=delivery_option_id) if delivery_option_id else []
+            self._providers[delivery_option_id] = providers
+            shipping_providers_remember(integration=self.ctx.integration, delivery_option_id=delivery_option_id, providers=providers)
         return self._providers[delivery_option_id]
 
     def _claimed(self, order, key: str) -> dict[str, str]:
