@@ -1,7 +1,7 @@
 """OAuth token refresh, single-flight across workers and machines, shared by every connector that holds an
 access/refresh token pair (TikTok, Katana, Acumatica).
 
-A refresh holds a row lock on the connector's `TokenRefreshLease` row (`select_for_update`; on SQLite the
+A refresh holds a row lock on the integration's `TokenRefreshLease` row (`select_for_update`; on SQLite the
 IMMEDIATE transaction serializes writers) for the whole refresh call, re-reads the tokens once it has the lock,
 and stores both new tokens in the same transaction. A worker arriving meanwhile waits on the lock and then uses
 the token just stored, so a single-use (rotating) refresh token is sent once, however slow the call.
@@ -18,7 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from integrations import services
 from integrations.exceptions import AuthError, PermanentError
-from integrations.models import Integration, OpsException
+from integrations.models import Integration, OpsException, TokenRefreshLease
 
 TOKEN_FIELDS = ("credentials_encrypted", "remote_state", "auth_expires_at")
 
@@ -28,7 +28,6 @@ def token_refresh_single_flight(
     *,
     integration: Integration,
     stale_access_token: str,
-    lease_model,
     label: str,
     needs_refresh: Callable[[Integration], bool],
     refresh: Callable[[Integration, dict], dict],
@@ -40,10 +39,10 @@ def token_refresh_single_flight(
     workers. `refresh(integration, credentials)` calls the remote's token endpoint; `store` persists its answer.
     Call it outside other transactions: the new tokens commit with the refresh, never roll back with a caller's
     work."""
-    lease_model.objects.get_or_create(integration_id=integration.pk)
+    TokenRefreshLease.objects.get_or_create(integration_id=integration.pk)
     rejected: Exception | None = None
     with transaction.atomic():
-        lease_model.objects.select_for_update().get(integration_id=integration.pk)
+        TokenRefreshLease.objects.select_for_update().get(integration_id=integration.pk)
         fresh = Integration.objects.get(pk=integration.pk)  # read after the lock: sees a refresh just committed
         creds = fresh.get_credentials()
         current = creds.get("access_token", "")
