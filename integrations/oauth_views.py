@@ -50,6 +50,14 @@ def _connect_context(provider: oauth.OAuthProvider, integration: Integration) ->
             "title": provider.connect_label}
 
 
+def callback_failed(request, *, label: str, exc: oauth.OAuthError):
+    """A refused callback: back to the integration's page with the reason, or a plain 400 without a valid state."""
+    if exc.integration is None:  # no valid state: no integration page to go back to
+        return HttpResponseBadRequest(f"{label} authorization failed: {exc}", content_type="text/plain")
+    messages.error(request, f"{label} authorization failed: {exc}")
+    return HttpResponseRedirect(change_url(exc.integration))
+
+
 def callback_view(provider: oauth.OAuthProvider):
     @credentials_required
     @sensitive_variables("code")
@@ -59,10 +67,7 @@ def callback_view(provider: oauth.OAuthProvider):
             integration = oauth.oauth_complete(provider=provider, state=request.GET.get("state", ""), code=code,
                                                user=request.user, error=request.GET.get("error", ""))
         except oauth.OAuthError as exc:
-            if exc.integration is None:  # no valid state: no integration page to go back to
-                return HttpResponseBadRequest(f"{provider.label} authorization failed: {exc}", content_type="text/plain")
-            messages.error(request, f"{provider.label} authorization failed: {exc}")
-            return HttpResponseRedirect(change_url(exc.integration))
+            return callback_failed(request, label=provider.label, exc=exc)
         messages.success(request, f"Connected “{integration.name}” to {provider.label}.")
         return HttpResponseRedirect(change_url(integration))
 

@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations.connectors.tiktok import auth, webhooks
-from integrations.oauth_views import change_url
+from integrations.oauth_views import callback_failed, change_url
 from integrations.models import Integration
 from integrations.permissions import credentials_required
 
@@ -34,10 +34,7 @@ def callback(request):
         outcome = auth.oauth_complete(state=request.GET.get("state", ""), code=code if code != "null" else "",
                                       user=request.user, error=request.GET.get("error", ""))
     except auth.OAuthError as exc:
-        if exc.integration is None:  # no valid state: no integration page to go back to
-            return HttpResponseBadRequest(f"TikTok authorization failed: {exc}", content_type="text/plain")
-        messages.error(request, f"TikTok authorization failed: {exc}")
-        return HttpResponseRedirect(change_url(exc.integration))
+        return callback_failed(request, label="TikTok", exc=exc)
     if not outcome.bound:
         return HttpResponseRedirect(reverse("integrations:tiktok:select_shop", args=[outcome.integration.pk]))
     messages.success(request, f"Connected to TikTok shop {outcome.integration.remote_state.get('shop_name', '')} "
