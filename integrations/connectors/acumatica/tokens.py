@@ -1,11 +1,12 @@
-"""Access/refresh tokens (reference §2.2): stored encrypted in the integration's credentials, the access token's
-expiry in `Integration.auth_expires_at`. Refreshed ahead of expiry and once on a 401.
+"""Access/refresh tokens (reference §2.2): stored encrypted in the integration's credentials, the access token's expiry
+in `Integration.auth_expires_at`. Refreshed ahead of expiry and once on a 401.
 
 Single flight across workers (integrations.oauth_tokens): a refresh holds a row lock on the integration's
-`integrations.TokenRefreshLease` for the whole refresh call, re-reads the tokens once it has the lock, and stores both
-new tokens in one write. Acumatica rotates refresh tokens, so a second worker refreshing with the old one would be
-refused; instead it waits on the lock and uses the token just stored. A refused refresh (revoked or expired grant) cannot recover by itself: the integration
-goes to Error, its flows pause and an exception says "Re-authorize Acumatica"; connecting again clears all three."""
+`integrations.TokenRefreshLease` for the whole refresh call, re-reads the tokens once it has the lock, and stores
+both new tokens in one write. Acumatica rotates refresh tokens, so a second worker refreshing with the old one would
+be refused; instead it waits on the lock and uses the token just stored. A refused refresh (revoked or expired
+grant) cannot recover by itself: the integration goes to Error, its flows pause and an exception says "Re-authorize
+Acumatica"; connecting again clears all three."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta

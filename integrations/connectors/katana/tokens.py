@@ -1,9 +1,10 @@
 """OAuth tokens (Katana's login host, reference §1.1): access + refresh token stored encrypted in the credentials,
 access expiry in `Integration.auth_expires_at`. Refresh tokens rotate and reusing an expired one invalidates the
 chain, so a refresh is single-flight across workers (integrations.oauth_tokens): it holds the integration's
-`integrations.TokenRefreshLease` row lock for the whole call, re-reads the tokens after the lock, and stores both new
-tokens in one write. A worker arriving meanwhile waits on the lock, then uses the token just stored. A refused refresh puts the integration in Error with a "Re-authorize
-Katana" exception and its flows paused; connecting again (integrations.oauth.oauth_complete) clears all three."""
+`integrations.TokenRefreshLease` row lock for the whole call, re-reads the tokens after the lock, and stores both
+new tokens in one write. A worker arriving meanwhile waits on the lock, then uses the token just stored. A refused
+refresh puts the integration in Error with a "Re-authorize Katana" exception and its flows paused; connecting again
+(integrations.oauth.oauth_complete) clears all three."""
 
 from __future__ import annotations
 
