@@ -373,6 +373,35 @@ class TaskLease(models.Model):
     def __str__(self) -> str:
         return f"task lease {self.name}"
 
+
+class OAuthState(models.Model):
+    """One OAuth authorization attempt (integrations.oauth): bound to the connector, the integration and the user
+    who started it, single-use, expiring. Only a SHA-256 of the state is stored."""
+
+    state_hash = models.CharField(max_length=64, unique=True)
+    connector = models.CharField(max_length=40)
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="oauth_states")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OAuth state"
+
+    def __str__(self) -> str:
+        return f"{self.connector} OAuth state for {self.integration_id} ({'used' if self.used_at else 'open'})"
+
+
+class TokenRefreshLease(models.Model):
+    """The row a token refresh locks for the length of the refresh call (integrations.oauth_tokens): one refresh
+    per integration in flight, whatever the connector."""
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="token_refresh_lease")
+
+    def __str__(self) -> str:
+        return f"refresh lock {self.integration_id}"
+
 class PendingUpload(models.Model):
     """A file uploaded for a two-step import (preview, then confirm), kept server-side between the steps:
     the confirm form carries only a random token (its SHA-256 is stored), usable once, by the uploader,

@@ -27,10 +27,9 @@ from integrations import services
 from integrations.connectors.osa.connection import osa_adapter
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.client import TikTokClient
-from integrations.connectors.tiktok.models import OAuthState
 from integrations.connectors.tiktok.transport import TikTokAuthClient
 from integrations.exceptions import ConnectorError
-from integrations.models import FlowState, Integration, OpsException, SyncRun
+from integrations.models import FlowState, Integration, OAuthState, OpsException, SyncRun
 from tests.integrations.connectors.tiktok.conftest import envelope
 
 pytestmark = pytest.mark.django_db

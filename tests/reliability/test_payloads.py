@@ -81,9 +81,6 @@ def test_expired_access_token_is_refreshed_and_the_run_completes(world, connecto
 
 
 @pytest.mark.reliability("expired_token")
-@pytest.mark.xfail(strict=True, reason="in-process interleaving: the second worker runs inside the first one's refresh on "
-                                       "the same connection, so the refresh row lock cannot block it (between real workers "
-                                       "it does: tiktok/test_tokens.py two-thread PostgreSQL test)")
 def test_slow_token_refresh_and_a_second_worker(world):
     """Worker A's refresh call hangs longer than the refresh lease; worker B needs a token meanwhile. TikTok's
     refresh token is single-use: whatever the interleaving, the integration stays connected and both runs work."""

@@ -1,42 +1,10 @@
-"""Acumatica connector state: OAuth `state` values and the token-refresh lease; plus the emulator's state
-(sandbox only: a fake Acumatica instance, nothing here is used when talking to a real one)."""
+"""Acumatica emulator's state (sandbox only: a fake Acumatica instance, nothing here is used when talking to a real
+one). OAuth states and the token-refresh lease are the generic `integrations.OAuthState` /
+`integrations.TokenRefreshLease`."""
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-
-class OAuthState(models.Model):
-    """One authorization attempt: single-use, bound to the user and the integration, expiring. Only a SHA-256
-    of the state is stored."""
-
-    state_hash = models.CharField(max_length=64, unique=True)
-    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="acumatica_oauth_states")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = "Acumatica OAuth state"
-
-    def __str__(self) -> str:
-        return f"OAuth state for {self.integration_id} ({'used' if self.used_at else 'open'})"
-
-
-class TokenRefreshLease(models.Model):
-    """The row a token refresh locks for the length of the refresh call: one refresh per integration in flight
-    (Acumatica rotates refresh tokens, so a second concurrent refresh would burn the grant)."""
-
-    integration = models.OneToOneField("integrations.Integration", on_delete=models.CASCADE,
-                                       related_name="acumatica_refresh_lease")
-
-    def __str__(self) -> str:
-        return f"refresh lock {self.integration_id}"
-
-
-# --- emulator (sandbox) ------------------------------------------------------------------------------------
 
 
 class EmuInstance(models.Model):

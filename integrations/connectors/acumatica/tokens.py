@@ -1,11 +1,12 @@
-"""Access/refresh tokens (reference §2.2): stored encrypted in the integration's credentials, the access token's
-expiry in `Integration.auth_expires_at`. Refreshed ahead of expiry and once on a 401.
+"""Access/refresh tokens (reference §2.2): stored encrypted in the integration's credentials, the access token's expiry
+in `Integration.auth_expires_at`. Refreshed ahead of expiry and once on a 401.
 
-Single flight across workers: a refresh holds a row lock on the integration's TokenRefreshLease for the whole
-refresh call, re-reads the tokens once it has the lock, and stores both new tokens in one write. Acumatica rotates
-refresh tokens, so a second worker refreshing with the old one would be refused; instead it waits on the lock and
-uses the token just stored. A refused refresh (revoked or expired grant) cannot recover by itself: the integration
-goes to Error, its flows pause and an exception says "Re-authorize Acumatica"; connecting again clears all three."""
+Single flight across workers (integrations.oauth_tokens): a refresh holds a row lock on the integration's
+`integrations.TokenRefreshLease` for the whole refresh call, re-reads the tokens once it has the lock, and stores
+both new tokens in one write. Acumatica rotates refresh tokens, so a second worker refreshing with the old one would
+be refused; instead it waits on the lock and uses the token just stored. A refused refresh (revoked or expired
+grant) cannot recover by itself: the integration goes to Error, its flows pause and an exception says "Re-authorize
+Acumatica"; connecting again clears all three."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -17,7 +18,6 @@ from django.views.decorators.debug import sensitive_variables
 
 from integrations import oauth_tokens
 from integrations.connectors.acumatica.client import AcumaticaAuthClient, instance_url
-from integrations.connectors.acumatica.models import TokenRefreshLease
 from integrations.exceptions import AuthError
 from integrations.models import Integration
 from integrations.redaction import secrets_register
@@ -79,8 +79,7 @@ def token_refresh(*, integration: Integration, stale_access_token: str = "") -> 
     """The access token to use: the stored one when valid (or when another worker refreshed since the caller read
     `stale_access_token`), else a refreshed one (once across all workers). Call it outside other transactions."""
     return oauth_tokens.token_refresh_single_flight(
-        integration=integration, stale_access_token=stale_access_token, lease_model=TokenRefreshLease,
-        label="not connected yet",
+        integration=integration, stale_access_token=stale_access_token, label="not connected yet",
         needs_refresh=lambda fresh: token_needs_refresh(integration=fresh),
         refresh=lambda fresh, creds: auth_client(fresh).token_refresh(refresh_token=creds["refresh_token"]),
         store=lambda fresh, data: tokens_store(integration=fresh, data=data),

@@ -2,13 +2,13 @@
 from django.conf import settings
 from django.urls import path
 
-from integrations.connectors.acumatica import views
+from integrations import oauth_views
+from integrations.connectors.acumatica import auth, views
 
 app_name = "acumatica"
 
 urlpatterns = [
-    path("connect/<int:integration_pk>/", views.connect, name="connect"),
-    path("callback/", views.callback, name="callback"),
+    *oauth_views.urlpatterns(auth.PROVIDER),
 ]
 if settings.SANDBOX_ENABLED:
     urlpatterns += [

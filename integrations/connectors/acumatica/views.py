@@ -1,62 +1,14 @@
-"""Acumatica views: the Connect page and OAuth callback (one call each into auth.py), and the emulator's HTTP
-endpoints (sandbox only, one call each into emulator.py)."""
+"""Acumatica views: the emulator's HTTP endpoints (sandbox only, one call each into emulator.py). The Connect page
+and OAuth callback are the generic ones (integrations.oauth_views, made from auth.PROVIDER in urls.py)."""
 from __future__ import annotations
 
 import json
 
 from django.conf import settings
-from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.urls import NoReverseMatch, reverse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_variables
-from django.views.decorators.http import require_http_methods
 
-from integrations.connectors.acumatica import auth, emulator, tokens
-from integrations.models import Integration
-from integrations.permissions import credentials_required
-
-
-def _change_url(integration: Integration) -> str:
-    try:
-        return reverse("admin:integrations_integration_change", args=[integration.pk])
-    except NoReverseMatch:
-        return reverse("admin:index")
-
-
-@credentials_required
-@require_http_methods(["GET", "POST"])
-def connect(request, integration_pk: int):
-    integration = get_object_or_404(Integration, pk=integration_pk, connector="acumatica")
-    if request.method == "POST":
-        try:
-            return HttpResponseRedirect(auth.oauth_start(integration=integration, user=request.user))
-        except auth.OAuthError as exc:
-            messages.error(request, str(exc))
-            return HttpResponseRedirect(_change_url(integration))
-    problem = ""
-    try:
-        tokens.auth_client(integration)
-    except Exception as exc:  # noqa: BLE001 - shown to the user, nothing else happens
-        problem = str(exc)
-    return render(request, "acumatica/connect.html", {"integration": integration, "redirect_uri": tokens.redirect_uri(),
-                                                      "problem": problem, "title": "Connect to Acumatica"})
-
-
-@credentials_required
-@sensitive_variables("code")
-def callback(request):
-    try:
-        integration = auth.oauth_complete(state=request.GET.get("state", ""), code=request.GET.get("code", ""),
-                                          user=request.user, error=request.GET.get("error", ""))
-    except auth.OAuthError as exc:
-        if exc.integration is None:
-            return HttpResponseBadRequest(f"Acumatica authorization failed: {exc}", content_type="text/plain")
-        messages.error(request, f"Acumatica authorization failed: {exc}")
-        return HttpResponseRedirect(_change_url(exc.integration))
-    messages.success(request, f"Connected “{integration.name}” to Acumatica.")
-    return HttpResponseRedirect(_change_url(integration))
+from integrations.connectors.acumatica import emulator
 
 
 # --- emulator (sandbox) --------------------------------------------------------------------------------------

@@ -1,37 +1,10 @@
-"""Katana connector state (OAuth states, the token-refresh lease) and the emulator's store (sandbox only)."""
+"""Katana emulator's store (sandbox only). OAuth states and the token-refresh lease are the generic
+`integrations.OAuthState` / `integrations.TokenRefreshLease`."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-
-class OAuthState(models.Model):
-    """One authorization attempt: single-use, bound to the user and the integration, expiring; only a SHA-256
-    of the state is stored."""
-
-    state_hash = models.CharField(max_length=64, unique=True)
-    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="katana_oauth_states")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = "Katana OAuth state"
-
-    def __str__(self) -> str:
-        return f"Katana OAuth state for {self.integration_id} ({'used' if self.used_at else 'open'})"
-
-
-class TokenRefreshLease(models.Model):
-    """The row a token refresh locks for the length of the refresh call: one refresh per integration in flight."""
-
-    integration = models.OneToOneField("integrations.Integration", on_delete=models.CASCADE, related_name="katana_refresh_lease")
-
-    def __str__(self) -> str:
-        return f"Katana refresh lock {self.integration_id}"
 
 
 class EmuAccount(models.Model):

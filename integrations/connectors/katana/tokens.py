@@ -1,9 +1,10 @@
 """OAuth tokens (Katana's login host, reference §1.1): access + refresh token stored encrypted in the credentials,
 access expiry in `Integration.auth_expires_at`. Refresh tokens rotate and reusing an expired one invalidates the
-chain, so a refresh is single-flight across workers: it holds the `TokenRefreshLease` row lock for the whole call,
-re-reads the tokens after the lock, and stores both new tokens in one write. A worker arriving meanwhile waits on
-the lock, then uses the token just stored. A refused refresh puts the integration in Error with a "Re-authorize
-Katana" exception and its flows paused; connecting again (auth.oauth_complete) clears all three."""
+chain, so a refresh is single-flight across workers (integrations.oauth_tokens): it holds the integration's
+`integrations.TokenRefreshLease` row lock for the whole call, re-reads the tokens after the lock, and stores both
+new tokens in one write. A worker arriving meanwhile waits on the lock, then uses the token just stored. A refused
+refresh puts the integration in Error with a "Re-authorize Katana" exception and its flows paused; connecting again
+(integrations.oauth.oauth_complete) clears all three."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from integrations import oauth_tokens
-from integrations.connectors.katana.models import TokenRefreshLease
 from integrations.exceptions import AuthError
 from integrations.http import BaseClient
 from integrations.models import Integration
@@ -73,7 +73,7 @@ def token_refresh(*, integration: Integration, stale_access_token: str = "") -> 
     from `stale_access_token` another worker refreshed meanwhile: that token is returned, no call is made. Call it
     outside other transactions (the new tokens commit with the refresh)."""
     return oauth_tokens.token_refresh_single_flight(
-        integration=integration, stale_access_token=stale_access_token, lease_model=TokenRefreshLease, label="katana",
+        integration=integration, stale_access_token=stale_access_token, label="katana",
         needs_refresh=lambda fresh: token_needs_refresh(integration=fresh),
         refresh=lambda fresh, creds: KatanaAuthClient.for_integration(fresh).token(form=_refresh_form(creds)),
         store=lambda fresh, data: tokens_store(integration=fresh, data=data),

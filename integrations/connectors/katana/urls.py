@@ -3,13 +3,13 @@
 from django.conf import settings
 from django.urls import path
 
-from integrations.connectors.katana import views
+from integrations import oauth_views
+from integrations.connectors.katana import auth, views
 
 app_name = "katana"
 
 urlpatterns = [
-    path("connect/<int:integration_pk>/", views.connect, name="connect"),
-    path("callback/", views.callback, name="callback"),
+    *oauth_views.urlpatterns(auth.PROVIDER),
     path("webhook/<int:integration_pk>/", views.webhook, name="webhook"),
 ]
 if settings.SANDBOX_ENABLED:

@@ -1,53 +1,16 @@
-"""Katana views: OAuth connect/callback, the webhook, and the emulator (sandbox). Each is one call deep."""
+"""Katana views: the webhook and the emulator (sandbox). Each is one call deep. OAuth connect/callback are the
+generic ones (integrations.oauth_views, made from auth.PROVIDER in urls.py)."""
 
 from __future__ import annotations
 
 import json
 
 from django.conf import settings
-from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
-from django.urls import NoReverseMatch, reverse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from integrations.connectors.katana import auth, emulator, webhooks
-from integrations.models import Integration
-from integrations.permissions import credentials_required
-
-
-def _change_url(integration: Integration) -> str:
-    try:
-        return reverse("admin:integrations_integration_change", args=[integration.pk])
-    except NoReverseMatch:
-        return reverse("admin:index")
-
-
-@credentials_required
-def connect(request, integration_pk: int):
-    integration = get_object_or_404(Integration, pk=integration_pk, connector="katana")
-    try:
-        return HttpResponseRedirect(auth.oauth_start(integration=integration, user=request.user))
-    except auth.OAuthError as exc:
-        messages.error(request, str(exc))
-        return HttpResponseRedirect(_change_url(integration))
-
-
-@credentials_required
-@sensitive_variables("code")
-def callback(request):
-    try:
-        integration = auth.oauth_complete(state=request.GET.get("state", ""), code=request.GET.get("code", ""),
-                                          user=request.user, error=request.GET.get("error", ""))
-    except auth.OAuthError as exc:
-        if exc.integration is None:
-            return HttpResponseBadRequest(f"Katana authorization failed: {exc}", content_type="text/plain")
-        messages.error(request, f"Katana authorization failed: {exc}")
-        return HttpResponseRedirect(_change_url(exc.integration))
-    messages.success(request, f"Connected {integration.name} to Katana.")
-    return HttpResponseRedirect(_change_url(integration))
+from integrations.connectors.katana import emulator, webhooks
 
 
 @csrf_exempt

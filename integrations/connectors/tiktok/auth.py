@@ -2,10 +2,7 @@
 shop selection, re-authorization, and the connection test (reference §1.2-§1.6, reliability §4.4)."""
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.db import transaction
@@ -15,24 +12,15 @@ from django.views.decorators.debug import sensitive_variables
 from integrations import services
 from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok.client import TikTokClient
-from integrations.connectors.tiktok.models import OAuthState
 from integrations.connectors.tiktok.tokens import REAUTHORIZE_DEDUP_KEY, tokens_store
 from integrations.connectors.tiktok.transport import TikTokAuthClient, base_urls
 from integrations.exceptions import AuthError, ConnectorError, PermanentError, TransientError
-from integrations.models import Integration
+from integrations.models import Integration, OAuthState
+from integrations.oauth import OAuthError, state_consume, state_issue
 from integrations.redaction import secrets_register
 
-STATE_TTL = timedelta(minutes=10)
+CONNECT_LABEL = "Connect to TikTok"
 AUTH_DEDUP_KEYS = ("tiktok:deauthorized:{pk}", "tiktok:auth_expiring:{pk}", REAUTHORIZE_DEDUP_KEY)
-
-
-class OAuthError(Exception):
-    """The authorization cannot complete; the message is shown to the user (on the integration's page
-    when the state was valid and `integration` is known)."""
-
-    def __init__(self, message: str, *, integration: Integration | None = None):
-        super().__init__(message)
-        self.integration = integration
 
 
 @dataclass
@@ -42,42 +30,15 @@ class OAuthOutcome:
     shops: list[dict] = field(default_factory=list)
 
 
-def _hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
 def oauth_start(*, integration: Integration, user) -> str:
     """A fresh single-use state bound to the user, and the seller authorization link carrying it."""
     creds = integration.get_credentials()
     if not creds.get("service_id") or not creds.get("app_key") or not creds.get("app_secret"):
         raise OAuthError("Enter the App key, App secret and Service ID before connecting to TikTok.")
-    state = secrets.token_urlsafe(32)
-    now = timezone.now()
-    OAuthState.objects.create(state_hash=_hash(state), integration=integration, user=user, created_at=now,
-                              expires_at=now + STATE_TTL)
+    state = state_issue(connector="tiktok", integration=integration, user=user)
     api_base, _ = base_urls(integration)
     authorize = f"{api_base}/open/authorize" if api_base != c.API_BASE_URL else c.AUTHORIZE_URL
     return f"{authorize}?{urlencode({'service_id': creds['service_id'], 'state': state})}"
-
-
-def _state_consume(*, state: str, user) -> OAuthState:
-    """Compare-and-set: exactly one callback can use a state, before it expires, as the same user."""
-    if not state:
-        raise OAuthError("The authorization answer has no state; start again from “Connect to TikTok”.")
-    row = OAuthState.objects.filter(state_hash=_hash(state)).select_related("integration").first()
-    if row is None:
-        raise OAuthError("Unknown authorization state; start again from “Connect to TikTok”.")
-    now = timezone.now()
-    if row.user_id != getattr(user, "pk", None):
-        raise OAuthError("This authorization was started by another user.")
-    if row.used_at is not None:
-        raise OAuthError("This authorization state was already used; start again from “Connect to TikTok”.")
-    if row.expires_at <= now:
-        raise OAuthError("This authorization state expired; start again from “Connect to TikTok”.")
-    won = OAuthState.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now)
-    if not won:
-        raise OAuthError("This authorization state was already used; start again from “Connect to TikTok”.")
-    return row
 
 
 @sensitive_variables("code", "data")
@@ -126,7 +87,7 @@ def oauth_complete(*, state: str, code: str, user, error: str = "") -> OAuthOutc
     from) and a settings-history entry. A refused, failed or mismatched authorization changes nothing
     (a re-authorization for another seller never replaces the tokens)."""
     secrets_register(code)  # single-use, but masked in any error text from here on
-    row = _state_consume(state=state, user=user)
+    row: OAuthState = state_consume(connector="tiktok", state=state, user=user, connect_label=CONNECT_LABEL)
     integration = row.integration
     if error or not code:
         raise OAuthError(f"TikTok did not authorize the shop ({error or 'no code'}).", integration=integration)

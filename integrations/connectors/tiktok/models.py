@@ -1,27 +1,9 @@
-"""TikTok connector state: OAuth `state` values, received webhooks, the token-refresh lease."""
+"""TikTok connector state: received webhooks. OAuth states and the token-refresh lease are the generic
+`integrations.OAuthState` / `integrations.TokenRefreshLease`."""
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-
-class OAuthState(models.Model):
-    """One authorization attempt: single-use, bound to the user and the integration, expiring.
-    Only a SHA-256 of the state travels back to the database lookup; the raw value is never stored."""
-
-    state_hash = models.CharField(max_length=64, unique=True)
-    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="tiktok_oauth_states")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = "TikTok OAuth state"
-
-    def __str__(self) -> str:
-        return f"OAuth state for {self.integration_id} ({'used' if self.used_at else 'open'})"
 
 
 class WebhookEvent(models.Model):
@@ -50,13 +32,3 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"webhook {self.type} {self.tts_notification_id}"
-
-
-class TokenRefreshLease(models.Model):
-    """The row a token refresh locks (`select_for_update`) for the length of the refresh call, so only one
-    refresh per integration is ever in flight (tokens.token_refresh)."""
-
-    integration = models.OneToOneField("integrations.Integration", on_delete=models.CASCADE, related_name="tiktok_refresh_lease")
-
-    def __str__(self) -> str:
-        return f"refresh lock {self.integration_id}"

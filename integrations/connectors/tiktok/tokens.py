@@ -21,7 +21,6 @@ from django.views.decorators.debug import sensitive_variables
 
 from integrations import oauth_tokens
 from integrations.connectors.tiktok import constants as c
-from integrations.connectors.tiktok.models import TokenRefreshLease
 from integrations.connectors.tiktok.transport import TikTokAuthClient
 from integrations.exceptions import AuthError
 from integrations.models import Integration
@@ -76,7 +75,7 @@ def token_refresh(*, integration: Integration, stale_access_token: str = "") -> 
     refreshed), the stored one is returned and no refresh is made. Call it outside other transactions:
     the new tokens must commit with the refresh, never roll back with a caller's work."""
     return oauth_tokens.token_refresh_single_flight(
-        integration=integration, stale_access_token=stale_access_token, lease_model=TokenRefreshLease, label="tiktok",
+        integration=integration, stale_access_token=stale_access_token, label="tiktok",
         needs_refresh=lambda fresh: token_needs_refresh(integration=fresh),
         refresh=lambda fresh, creds: TikTokAuthClient.for_integration(fresh).token_refresh(refresh_token=creds["refresh_token"]),
         store=lambda fresh, data: tokens_store(integration=fresh, data=data),

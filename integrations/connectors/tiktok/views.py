@@ -5,21 +5,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations.connectors.tiktok import auth, webhooks
+from integrations.oauth_views import callback_failed, change_url
 from integrations.models import Integration
 from integrations.permissions import credentials_required
-
-
-def _change_url(integration: Integration) -> str:
-    try:
-        return reverse("admin:integrations_integration_change", args=[integration.pk])
-    except NoReverseMatch:  # the Integration admin is not registered (yet)
-        return reverse("admin:index")
 
 
 @credentials_required
@@ -29,7 +23,7 @@ def connect(request, integration_pk: int):
         return HttpResponseRedirect(auth.oauth_start(integration=integration, user=request.user))
     except auth.OAuthError as exc:
         messages.error(request, str(exc))
-        return HttpResponseRedirect(_change_url(integration))
+        return HttpResponseRedirect(change_url(integration))
 
 
 @credentials_required
@@ -40,15 +34,12 @@ def callback(request):
         outcome = auth.oauth_complete(state=request.GET.get("state", ""), code=code if code != "null" else "",
                                       user=request.user, error=request.GET.get("error", ""))
     except auth.OAuthError as exc:
-        if exc.integration is None:  # no valid state: no integration page to go back to
-            return HttpResponseBadRequest(f"TikTok authorization failed: {exc}", content_type="text/plain")
-        messages.error(request, f"TikTok authorization failed: {exc}")
-        return HttpResponseRedirect(_change_url(exc.integration))
+        return callback_failed(request, label="TikTok", exc=exc)
     if not outcome.bound:
         return HttpResponseRedirect(reverse("integrations:tiktok:select_shop", args=[outcome.integration.pk]))
     messages.success(request, f"Connected to TikTok shop {outcome.integration.remote_state.get('shop_name', '')} "
                               f"({outcome.integration.remote_account_id}).")
-    return HttpResponseRedirect(_change_url(outcome.integration))
+    return HttpResponseRedirect(change_url(outcome.integration))
 
 
 @credentials_required
@@ -61,7 +52,7 @@ def select_shop(request, integration_pk: int):
         except auth.OAuthError as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
         messages.success(request, f"Connected to TikTok shop {integration.remote_account_id}.")
-        return HttpResponseRedirect(_change_url(integration))
+        return HttpResponseRedirect(change_url(integration))
     shops = (integration.remote_state or {}).get("pending_shops") or []
     return render(request, "tiktok/select_shop.html", {"integration": integration, "shops": shops, "title": "Choose a TikTok shop"})
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from integrations import bootstrap
-from integrations.connectors.acumatica.models import OAuthState
+from integrations.models import OAuthState
 from integrations.models import Integration, OpsException, SettingsChange
 from tests.integrations.connectors.acumatica.conftest import CLIENT_ID, CLIENT_SECRET, INSTANCE, load_fixture
 
@@ -76,7 +76,7 @@ def test_full_authorization_stores_both_tokens_and_records_the_change(client, ad
     assert form["grant_type"] == ["authorization_code"] and form["code"] == ["code-1"]
     assert form["client_secret"] == [CLIENT_SECRET]
     change = SettingsChange.objects.get(integration=new_integration)
-    assert change.summary == "Acumatica connected" and "acc-new-1" not in json.dumps(change.diff)
+    assert change.summary == "Acumatica connected (OAuth)" and "acc-new-1" not in json.dumps(change.diff)
 
 
 def test_forged_state_is_refused_and_nothing_is_called_or_written(client, admin_user, new_integration, responses):

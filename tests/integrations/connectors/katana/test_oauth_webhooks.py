@@ -130,7 +130,7 @@ def test_connect_needs_the_credentials_permission(client, oauth_integration, dja
 @pytest.mark.django_db
 def test_oauth_round_trip_binds_state_to_user_and_stores_both_tokens(client, admin_user, oauth_integration, responses,
                                                                       django_user_model):
-    from integrations.connectors.katana.models import OAuthState
+    from integrations.models import OAuthState
 
     client.force_login(admin_user)
     response = client.get(reverse("integrations:katana:connect", args=[oauth_integration.pk]))

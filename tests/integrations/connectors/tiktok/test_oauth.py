@@ -8,9 +8,8 @@ from django.utils import timezone
 
 from integrations import services
 from integrations.connectors.tiktok import constants as c
-from integrations.connectors.tiktok.models import OAuthState
-from integrations.connectors.tiktok.views import _change_url
-from integrations.models import Integration, OpsException
+from integrations.models import Integration, OAuthState, OpsException
+from integrations.oauth_views import change_url
 from tests.integrations.connectors.tiktok.conftest import APP_KEY, APP_SECRET, SERVICE_ID, SHOP_CIPHER, SHOP_ID
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +59,7 @@ def test_good_state_exchanges_code_and_binds_the_only_shop(staff, new_integratio
     assert stored.state_hash != state and len(stored.state_hash) == 64  # the raw state is not stored
     response = callback(staff, state)
     assert response.status_code == 302
-    assert response["Location"] == _change_url(new_integration)
+    assert response["Location"] == change_url(new_integration)
     assert tiktok_api.query(tiktok_api.calls_to(c.PATH_TOKEN_GET)[0]) == {
         "app_key": APP_KEY, "app_secret": APP_SECRET, "auth_code": "auth-code-1", "grant_type": "authorized_code"}
     new_integration.refresh_from_db()

@@ -9,9 +9,8 @@ from django.urls import reverse
 
 from integrations import bootstrap
 from integrations.connectors.tiktok import constants as c
-from integrations.connectors.tiktok.models import OAuthState
-from integrations.connectors.tiktok.views import _change_url
-from integrations.models import Integration, SettingsChange
+from integrations.models import Integration, OAuthState, SettingsChange
+from integrations.oauth_views import change_url
 from tests.integrations.connectors.tiktok.conftest import ACCESS_TOKEN, REFRESH_TOKEN, SHOP_CIPHER, SHOP_ID
 from tests.integrations.connectors.tiktok.test_oauth import answer_tokens_and_shops, callback, start
 
@@ -63,7 +62,7 @@ def test_integration_admin_connects_and_it_is_recorded(login, client, tiktok_int
     user = login(bootstrap.ADMIN_GROUP)
     answer_tokens_and_shops(tiktok_api, "two")
     response = callback(client, start(client, tiktok_integration))
-    assert response.status_code == 302 and response["Location"] == _change_url(tiktok_integration)
+    assert response.status_code == 302 and response["Location"] == change_url(tiktok_integration)
     assert tokens(tiktok_integration) == ("TTP_new_access", "TTP_new_refresh")
     change = SettingsChange.objects.get()
     assert (change.user, change.source) == (user, "admin")
@@ -110,7 +109,7 @@ def test_token_exchange_failures_answer_a_clear_message_and_change_nothing(login
     answer(tiktok_api)
     before = Integration.objects.get(pk=tiktok_integration.pk)
     response = callback(client, start(client, tiktok_integration))
-    assert response.status_code == 302 and response["Location"] == _change_url(tiktok_integration)
+    assert response.status_code == 302 and response["Location"] == change_url(tiktok_integration)
     text = " ".join(m.message for m in get_messages(response.wsgi_request))
     assert expected in text and "TikTok" in text
     after = Integration.objects.get(pk=tiktok_integration.pk)
