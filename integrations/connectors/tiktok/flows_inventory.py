@@ -127,7 +127,9 @@ class PushInventory(Flow):
         default = Location.objects.filter(integration=integration, is_default=True).first()
         default_id = default.external_id if default else ""
         client = make_client(self.ctx)
-        after = int(cursor.get("after_pk") or 0)
+        # A run asked for by a stock change (integrations/inventory_chain.py) is targeted: it goes over every SKU, not
+        # from where an interrupted scheduled run left its cursor.
+        after = 0 if self.ctx.params else int(cursor.get("after_pk") or 0)
         options = catalog_selectors.channel_options_for_inventory(
             integration=integration, skus=self.ctx.setting("inventory_update_skus") or None).filter(pk__gt=after)
         total = options.count()
