@@ -19,24 +19,26 @@ SOURCE_LOCATIONS_PARAM = "source_location_ids"
 
 
 def inventory_push_request(*, location_id: int, product_ids: Iterable[int]) -> int:
-    """Ask the push flow of every integration fed by this location (LocationLink) to run now. Returns how many
-    flows were asked. Only enabled flows declaring FlowSpec.runs_on_stock_change, of active integrations."""
-    from inventory.models import LocationLink
+    """Ask every enabled push flow that publishes this location's stock (FlowSpec.stock_sources: by link, total or
+    one chosen location, as the channel's settings say) to run now. Returns how many flows were asked."""
+    from django.db.models import Q
 
-    from integrations import services
+    from integrations import registry, services
     from integrations.models import FlowState
 
     if not list(product_ids):
         return 0
-    targets = set(LocationLink.objects.filter(source_id=location_id, target__integration__is_active=True)
-                  .values_list("target__integration_id", flat=True))
+    chained = {(connector.code, flow.code): flow.stock_sources for connector in registry.CONNECTORS.values()
+               for flow in connector.flows if flow.stock_sources}
+    if not chained:
+        return 0
+    wanted = Q()
+    for connector, flow in chained:
+        wanted |= Q(integration__connector=connector, flow=flow)
     asked = 0
-    for state in FlowState.objects.filter(integration_id__in=targets, enabled=True).select_related("integration"):
-        try:
-            spec = state.integration.spec.flow(state.flow)
-        except KeyError:  # a flow state left by a flow the connector no longer has
-            continue
-        if not spec.runs_on_stock_change:
+    for state in FlowState.objects.filter(wanted, enabled=True, integration__is_active=True).select_related("integration"):
+        sources = registry.import_string(chained[(state.integration.connector, state.flow)])
+        if location_id not in sources(state.integration):
             continue
         services.flow_targeted_request(flow_state=state, params={SOURCE_LOCATIONS_PARAM: [location_id]})
         asked += 1

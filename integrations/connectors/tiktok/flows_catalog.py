@@ -18,7 +18,7 @@ FLOWS: tuple = (
                enable_setting="prepare_product_push"),
     r.FlowSpec("push_inventory", "Push inventory to TikTok", "push", "inventory",
                f"{_PKG}.flows_inventory.PushInventory", default_interval=timedelta(minutes=5), enable_setting="push_inventory",
-               runs_on_stock_change=True),
+               stock_sources=f"{_PKG}.flows_inventory.stock_source_ids"),
     r.FlowSpec("pull_returns", "Pull returns from TikTok", "pull", "returns",
                f"{_PKG}.flows_returns.PullReturns", default_interval=timedelta(minutes=15), enable_setting="pull_returns",
                target_param="return_ids"),

@@ -66,6 +66,19 @@ def channel_quantities_for(ctx) -> dict[str, dict[str, int]]:
     return _Quantities(ctx).quantities()
 
 
+def stock_source_ids(integration) -> set[int]:
+    """The locations whose stock this shop's inventory push publishes, per the same settings as channel_quantities_for
+    (integrations/inventory_chain.py asks the push to run when one of them moves)."""
+    from inventory import selectors as inventory_selectors
+    from inventory.models import Location
+
+    code = integration.setting("inventory_location")
+    if code:
+        return set(Location.objects.filter(code=code).values_list("pk", flat=True))
+    return inventory_selectors.channel_source_ids(
+        integration=integration, total=bool(integration.setting("inventory_total_to_default_warehouse")))
+
+
 class _Quantities:
     def __init__(self, ctx):
         self.ctx = ctx
