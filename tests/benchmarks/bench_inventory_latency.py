@@ -195,31 +195,29 @@ def _stats(values: list[float]) -> dict:
 # --- the schedule model ----------------------------------------------------------------------------------------------
 
 def pull_reads(*, interval: float, duration: float, buffer: float, horizon: float) -> list[float]:
-    """Instants (s) at which the pull reads the source, per the engine's rules (see the module docstring)."""
+    """Instants (s) at which the pull reads the source, per the engine's rules (see the module docstring). Katana's
+    buffer compares the run's start with the previous read's `taken_at`, stamped as that read ended (flows/inventory.py):
+    a 1-minute buffer on a 1-minute dispatcher therefore skips every other tick."""
     reads, next_run, taken = [], 0.0, None
     tick = 0.0
     while tick < horizon:
         if next_run <= tick:
-            next_run = tick + interval  # flows_dispatch_due's claim
             if taken is None or tick - taken >= buffer:
-                taken = tick
+                taken = tick + duration
                 reads.append(tick)
             next_run = tick + duration + interval  # _finish_run after a success
         tick += TICK
     return reads
 
 
-def push_starts(*, interval: float, duration: float, horizon: float) -> list[float]:
-    return pull_reads(interval=interval, duration=duration, buffer=0.0, horizon=horizon)
-
-
 def simulate(*, pull_interval: float, push_interval: float, buffer: float, pull_s: float, push_s: float,
              seed: int = 1) -> dict:
-    horizon = 3600.0 * 3 + max(pull_interval, push_interval, buffer) * 4
+    period = max(pull_interval, push_interval, buffer, TICK)
+    horizon = max(3600.0 * 3, period * 8)
     reads = pull_reads(interval=pull_interval, duration=pull_s, buffer=buffer, horizon=horizon)
-    pushes = push_starts(interval=push_interval, duration=push_s, horizon=horizon)
+    pushes = pull_reads(interval=push_interval, duration=push_s, buffer=0.0, horizon=horizon)
     rng = random.Random(seed)
-    span = (reads[0] + 3600.0 * 2, reads[0] + 3600.0 * 3)
+    span = (reads[1], reads[-3])  # whole periods, away from the start and the end of the timeline
     chain, poll = [], []
     for _ in range(SAMPLES):
         change = rng.uniform(*span)
@@ -242,7 +240,10 @@ def scenarios(connector: str, measured: dict) -> dict:
     from integrations.connectors.katana import settings as katana_settings
     from integrations.models import Integration
 
-    pull_s, push_s = measured["pull_run_s"]["median"], measured["push_run_s"]["median"]
+    # The chained push runs inline inside the measured pull run here (tasks are synchronous): the pull alone is the
+    # chain minus the push.
+    push_s = measured["push_run_s"]["median"]
+    pull_s = max(0.0, measured["chain_s"]["median"] - push_s)
     source = Integration.objects.get(name=CONNECTORS[connector][0])
     demo_buffer = 60.0 * int(source.setting("inventory_buffer_minutes") or 0) if connector == "katana" else 0.0
     default_pull = registry.get_connector(connector).flow("pull_inventory").default_interval.total_seconds()
