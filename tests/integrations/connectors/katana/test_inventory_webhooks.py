@@ -12,7 +12,9 @@ from django.urls import reverse
 from integrations.models import FlowState, SyncRun
 from inventory.models import InventoryLevel, Location
 
-from .conftest import run_flow, settings_set
+from integrations.connectors.katana import emulator as emu
+
+from .conftest import BASE, run_flow, settings_set
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +77,27 @@ def test_targeted_read_ignores_the_buffer_reads_only_those_variants_and_keeps_th
     assert InventoryLevel.objects.get(location=location, product=products[0]).available == 37
     assert FlowState.objects.get(integration=katana_integration, flow="pull_inventory").cursor == cursor
     assert len(katana_api.calls_to("/inventory")) == 2
+
+
+def test_emulator_announces_a_stock_change_and_answers_for_that_variant_only(emulator, responses,
+                                                                           django_capture_on_commit_callbacks):
+    # given
+    hook = "https://hub.example/integrations/katana/webhook/1/"
+    emulator.webhook_url, emulator.webhook_token = hook, "tok"
+    emulator.save()
+    received = []
+    responses.add_callback("POST", hook, callback=lambda r: received.append(r) or (202, {}, b""))
+    variant = next(o.data for o in emulator.emu_objects.filter(kind="variant") if o.data["sku"] == "SKU-2")
+    location = emu._default_location(emulator)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        emu.emulator_set_stock(account=emulator, sku="SKU-2", location_id=location, in_stock=7)
+    # then
+    assert [json.loads(r.body) for r in received] == [{
+        "resource_type": "current_inventory", "action": "current_inventory.product_updated", "webhook_id": emulator.pk,
+        "object": {"id": variant["id"], "href": f"/v1/inventory?variant_id={variant['id']}"}}]
+    import requests
+
+    rows = requests.get(f"{BASE}/inventory", params={"variant_id": [variant["id"]]},
+                        headers={"Authorization": f"Bearer {emulator.api_key}"}, timeout=5).json()["data"]
+    assert [(r["variant_id"], r["quantity_in_stock"]) for r in rows] == [(variant["id"], "7.00000")]
