@@ -1,7 +1,7 @@
 """Inventory latency per connector: from a stock change at the emulated fulfillment source (OSA, Katana, Acumatica) to
 the new quantity at the emulated TikTok shop it feeds. Not part of the test suite.
 
-    make benchmark BENCH_ARGS=--latency
+    make benchmark-latency [RUNS=5]
     .venv/bin/python -m tests.benchmarks.bench_inventory_latency --runs 5
 
 Two parts, said plainly:
@@ -170,6 +170,39 @@ def measure(connector: str, runs: int) -> dict:
             "pull_interval_s": pull.interval.total_seconds(), "skus_at_source": _skus(pull)}
 
 
+def measure_katana_webhook(runs: int) -> dict:
+    """The stock change at the Katana emulator is announced by its webhook (current_inventory.product_updated), which
+    queues a targeted read of the variant (no buffer, no schedule), whose figure asks the TikTok push: all inline."""
+    from integrations import services
+    from integrations.connectors.katana.models import EmuAccount
+    from integrations.models import FlowState, Integration, SyncRun
+
+    source_name, shop_name = CONNECTORS["katana"]
+    link = _link(source_name, shop_name)
+    katana = Integration.objects.get(name=source_name)
+    services.integration_update_settings(integration=katana, values={**katana.settings, "webhooks_enabled": True})
+    katana.set_credentials({**katana.get_credentials(), "webhook_token": "bench-token"})
+    katana.save()
+    EmuAccount.objects.filter(name="sandbox-demo").update(
+        webhook_url=f"{settings.SITE_URL.rstrip('/')}/integrations/katana/webhook/{katana.pk}/", webhook_token="bench-token")
+    latencies, calls = [], []
+    try:
+        for _ in range(runs):
+            FlowState.objects.filter(integration=katana, flow="pull_inventory").update(
+                cursor={"taken_at": datetime.now(dt_timezone.utc).isoformat()})  # the buffer holds the poll back
+            before = tiktok_quantity(shop_name, link.target.external_id)
+            started = time.perf_counter()
+            source_take_one("katana", link.source)
+            latencies.append(time.perf_counter() - started)
+            after = tiktok_quantity(shop_name, link.target.external_id)
+            if after != before - 1:
+                raise RuntimeError(f"katana webhook: TikTok {SKU} went {before} → {after}, expected {before - 1}")
+            calls.append(SyncRun.objects.filter(integration=katana, flow="pull_inventory").latest("started_at").api_calls)
+    finally:
+        EmuAccount.objects.filter(name="sandbox-demo").update(webhook_url="")
+    return {"change_to_tiktok_s": _stats(latencies), "pull_api_calls": max(calls)}
+
+
 def _link(source_name: str, shop_name: str):
     from integrations.sandbox.models import EmuShop
     from inventory.models import LocationLink
@@ -275,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                 measured = measure(connector, args.runs)
                 results[connector] = {"measured": measured, "schedule": scenarios(connector, measured),
                                       "budget": BUDGETS[connector]}
+            results["katana"]["webhook"] = measure_katana_webhook(args.runs)
         report = {"benchmark": "inventory_latency", "database": connection.vendor, "runs": args.runs,
                   "date": datetime.now(dt_timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                   "connectors": results}
@@ -295,6 +329,10 @@ def print_report(report: dict) -> None:
         m = r["measured"]
         print(f"\n{name}: chain (pull + push) {m['chain_s']['median']} s median (pull {m['pull_run_s']['median']} s, "
               f"{m['pull_api_calls']} calls; push {m['push_run_s']['median']} s, {m['push_api_calls']} calls)")
+        if "webhook" in r:
+            w = r["webhook"]
+            print(f"  webhook  change → TikTok {w['change_to_tiktok_s']['median']} s median, "
+                  f"worst {w['change_to_tiktok_s']['max']} s ({w['pull_api_calls']} call per targeted read)")
         for label, s in r["schedule"].items():
             print(f"  {label:8} pull every {s['pull_interval_s']:.0f} s, buffer {s['buffer_s']:.0f} s: "
                   f"chain typical {s['chain']['typical_s']} s worst {s['chain']['worst_s']} s | "
