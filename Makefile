@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install test-pg soak benchmark clean
+.PHONY: run test install test-pg soak benchmark benchmark-latency clean
 
 run: install
 	$(BIN)/python manage.py runlocal
@@ -37,6 +37,12 @@ soak: install
 benchmark: install
 	$(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),) $(if $(RUNS),--runs $(RUNS),) $(BENCH_ARGS)
 	$(BIN)/python -m tests.benchmarks.readme_table
+
+# Inventory latency per connector (stock change at the emulated source → quantity at the emulated TikTok shop): the
+# chain measured in the sandbox, the schedule delays from the engine's rules; JSON in
+# artifacts/benchmarks/inventory_latency.json. See README "Performance" → "Inventory latency".
+benchmark-latency: install
+	$(BIN)/python -m tests.benchmarks.bench_inventory_latency $(if $(RUNS),--runs $(RUNS),)
 
 clean:
 	rm -rf $(VENV) var

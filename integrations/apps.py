@@ -17,6 +17,12 @@ class IntegrationsConfig(AppConfig):
 
         pre_execute.connect(broker.acknowledge_on_start, sender="django_q", dispatch_uid="integrations.ack_on_start")
 
+        from inventory import hooks
+
+        from integrations import inventory_chain
+
+        hooks.availability_listener_register(inventory_chain.inventory_push_request)
+
         self._secrets_redaction()
 
     @staticmethod

@@ -59,6 +59,9 @@ class FlowSpec:
     needs_auth: bool = True
     # The params key that narrows a run to some remote ids ("order_ids"): webhooks and record retries use it.
     target_param: str = ""
+    # An inventory push asked to run at once when the stock of a location it publishes moves: dotted path to
+    # `fn(integration) -> set of Location ids` the push reads from (integrations/inventory_chain.py); "" = off.
+    stock_sources: str = ""
 
 
 @dataclass(frozen=True)

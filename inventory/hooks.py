@@ -21,3 +21,21 @@ def restock_notify(*, product_ids: Iterable[int]) -> None:
     ids = list(product_ids)
     for listener in list(_restock_listeners):
         listener(product_ids=ids)
+
+
+AvailabilityListener = Callable[..., object]
+
+_availability_listeners: list[AvailabilityListener] = []
+
+
+def availability_listener_register(listener: AvailabilityListener) -> None:
+    """Call `listener(location_id=..., product_ids=[...])` whenever a remote-reported figure moved the available
+    quantity of those products at that location, up or down (registering twice is a no-op)."""
+    if listener not in _availability_listeners:
+        _availability_listeners.append(listener)
+
+
+def availability_notify(*, location_id: int, product_ids: Iterable[int]) -> None:
+    ids = list(product_ids)
+    for listener in list(_availability_listeners):
+        listener(location_id=location_id, product_ids=ids)

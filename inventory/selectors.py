@@ -61,6 +61,17 @@ def channel_buffer(*, integration) -> int:
     return policy.buffer_units if policy else 0
 
 
+def channel_source_ids(*, integration, location: Location | None = None, total: bool = False) -> set[int]:
+    """The stock-holding locations whose levels channel_quantities sums for this channel (same arguments)."""
+    from integrations import registry
+
+    if total:
+        return set(Location.objects.filter(is_active=True, exclude_from_totals=False)
+                   .exclude(integration__role=registry.CHANNEL).values_list("pk", flat=True))
+    targets = [location] if location is not None else list(Location.objects.filter(integration=integration, is_active=True))
+    return set(LocationLink.objects.filter(target__in=targets, source__is_active=True).values_list("source_id", flat=True))
+
+
 def channel_quantities(*, integration, location: Location | None = None, total: bool = False) -> dict[str, dict[str, int]]:
     """{sku: {channel_location_external_id: available}} to publish to a selling channel (available per level:
     see available_expression; for a location reporting Fulfillable, the remote's figure − the hub's commitments

@@ -186,7 +186,7 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
         levels = inventory_levels_lock(pairs=[(location.pk, p.pk) for p in products.values()])
         unseen = (_unseen_by_product(location=location, product_ids=[p.pk for p in products.values()], as_of=as_of)
                   if location.reports_fulfillable else {})
-        changed_levels, entries, restocked, figured = [], [], [], []
+        changed_levels, entries, restocked, figured, moved = [], [], [], [], []
         for sku, product in products.items():
             values = quantities[sku]
             level = levels[(location.pk, product.pk)]
@@ -216,6 +216,8 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
                 changed_levels.append(level)
             if available > before:
                 restocked.append(product.pk)
+            if available != before:
+                moved.append(product.pk)
         InventoryLevel.objects.bulk_update(changed_levels, [*SETTABLE_FIELDS, "available", "fulfillable_at", "committed_unseen",
                                                             "updated_at"])
         InventoryLedgerEntry.objects.bulk_create(entries)
@@ -223,9 +225,9 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
             # Counted in the figure now stored (and every later one): no longer needed.
             InventoryCommitment.objects.filter(location=location, product_id__in=figured).filter(
                 Q(quantity__lte=0) | Q(acknowledged_at__lte=as_of)).delete()
-        return restocked
+        return restocked, moved
 
-    restocked = with_deadlock_retry(write)
+    restocked, moved = with_deadlock_retry(write)
     if basis == "on_hand":
         _resolve_count_short(location_id=location.pk,
                              product_ids=[p.pk for sku, p in products.items() if "on_hand" in quantities[sku]])
@@ -233,6 +235,9 @@ def inventory_levels_set(*, location: Location, quantities: dict[str, dict[str, 
         # After commit, in its own transactions: routing locks other levels, which must not be taken while
         # this transaction holds these (lock order), and keeps this transaction short.
         transaction.on_commit(lambda: hooks.restock_notify(product_ids=restocked))
+    if moved:
+        # After commit: the channels this location feeds push the new figure now instead of on their next poll.
+        transaction.on_commit(lambda: hooks.availability_notify(location_id=location.pk, product_ids=moved))
     return len(products)
 
 

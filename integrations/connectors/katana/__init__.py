@@ -24,7 +24,7 @@ FLOWS = (
     r.FlowSpec("pull_locations", "Pull locations from Katana", "pull", "locations", _F + "inventory.PullLocations",
                default_interval=timedelta(hours=6), enable_setting="pull_inventory"),
     r.FlowSpec("pull_inventory", "Pull inventory changes from Katana", "pull", "inventory", _F + "inventory.PullInventory",
-               default_interval=timedelta(minutes=15), enable_setting="pull_inventory"),
+               default_interval=timedelta(minutes=15), enable_setting="pull_inventory", target_param="variant_ids"),
     r.FlowSpec("push_fbt_orders", "Push Fulfilled by TikTok orders to Katana as Done sales orders", "push", "orders",
                _F + "orders.PushFbtOrders", default_interval=timedelta(minutes=15), enable_setting="push_fbt_orders"),
 )

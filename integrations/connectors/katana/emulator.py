@@ -127,6 +127,7 @@ def emulator_set_stock(*, account: EmuAccount, sku: str, location_id: int, in_st
     obj.data = {**obj.data, "in_stock": int(in_stock)}
     obj.updated_at = timezone.now()
     obj.save()
+    _inventory_webhook(account, variant.data["id"])
 
 
 def _add_stock(account: EmuAccount, variant_id: int, location_id: int, *, in_stock: int = 0, committed: int = 0) -> None:
@@ -134,6 +135,7 @@ def _add_stock(account: EmuAccount, variant_id: int, location_id: int, *, in_sto
     obj.data = {**obj.data, "in_stock": obj.data["in_stock"] + in_stock, "committed": max(0, obj.data["committed"] + committed)}
     obj.updated_at = timezone.now()
     obj.save()
+    _inventory_webhook(account, variant_id)
 
 
 def _default_location(account: EmuAccount) -> int:
@@ -189,12 +191,22 @@ def emulator_advance(*, account: EmuAccount, now: datetime | None = None) -> Non
 
 
 def _webhook(account: EmuAccount, action: str, so: dict) -> None:
-    if not account.webhook_url:
-        return
     obj = {"id": so["id"], "status": so.get("status", "")}
     if not action.endswith(".deleted"):
         obj["href"] = f"/v1/sales_orders/{so['id']}"
-    body = json.dumps({"resource_type": "sales_order", "action": action, "webhook_id": account.pk, "object": obj}).encode()
+    _deliver(account, {"resource_type": "sales_order", "action": action, "webhook_id": account.pk, "object": obj})
+
+
+def _inventory_webhook(account: EmuAccount, variant_id: int) -> None:
+    """Stock of a variant moved (the object's id is the variant's: the connector's assumed contract, webhooks.py)."""
+    _deliver(account, {"resource_type": "current_inventory", "action": "current_inventory.product_updated",
+                       "webhook_id": account.pk, "object": {"id": variant_id, "href": f"/v1/inventory?variant_id={variant_id}"}})
+
+
+def _deliver(account: EmuAccount, payload: dict) -> None:
+    if not account.webhook_url:
+        return
+    body = json.dumps(payload).encode()
     signature = hmac.new(account.webhook_token.encode(), body, hashlib.sha256).hexdigest()
     url = account.webhook_url
 
@@ -355,10 +367,13 @@ def handle(*, account: EmuAccount, method: str, resource: str, params, body: dic
         return (200, *_listing([o.data for o in account.emu_objects.filter(kind="location").order_by("pk")], params))
     if name == "inventory" and method == "GET":
         variants = {o.data["id"]: o.data for o in account.emu_objects.filter(kind="variant")}
+        wanted = set(params.getlist("variant_id")) if hasattr(params, "getlist") else set(filter(None, [params.get("variant_id")]))
         rows = []
         for o in sorted(account.emu_objects.filter(kind="inventory"), key=lambda o: (o.data["location_id"], o.data["variant_id"])):
             d = o.data
             if params.get("location_id") and str(d["location_id"]) != params["location_id"]:
+                continue
+            if wanted and str(d["variant_id"]) not in wanted:
                 continue
             row = {"variant_id": d["variant_id"], "location_id": d["location_id"],
                    "quantity_in_stock": f"{Decimal(d['in_stock']):.5f}", "quantity_committed": f"{Decimal(d['committed']):.5f}",

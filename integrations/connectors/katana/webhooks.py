@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 EVENTS = ("sales_order.delivered", "sales_order.updated", "sales_order.deleted", "sales_order.packed")
+# Stock moved (reference §1.5 "can trigger a resync"). Assumed contract: `object.id` is the variant id (Katana keys
+# inventory by variant and location and documents no id of its own); the variant is re-read by a targeted pull.
+INVENTORY_EVENTS = ("current_inventory.product_updated", "current_inventory.product_out_of_stock")
 
 
 def signature_valid(*, token: str, body: bytes, signature: str) -> bool:
@@ -50,7 +53,8 @@ def _limited(*, scope: str, key: str, limit: int) -> Outcome | None:
 
 def webhook_receive(*, integration_pk: int, body: bytes, signature: str, remote_addr: str = "") -> Outcome:
     """Per-address and per-integration rate limits → 429; unknown integration or webhooks off → 404; bad signature
-    → 401; not JSON → 400; a sales-order event → its id queued for a targeted re-fetch (202); anything else → 200."""
+    → 401; not JSON → 400; a sales-order event → its id queued for a targeted re-fetch (202), an inventory event → its
+    variant queued for a targeted inventory read (202); anything else → 200."""
     limited = _limited(scope="katana-webhook:address", key=remote_addr or "-", limit=settings.WEBHOOK_RATE_LIMIT_PER_ADDRESS)
     if limited:
         return limited
@@ -77,11 +81,17 @@ def webhook_receive(*, integration_pk: int, body: bytes, signature: str, remote_
     if not isinstance(payload, dict):
         return Outcome(400, "not an object")
     action, obj = str(payload.get("action") or ""), payload.get("object") or {}
-    so_id = obj.get("id") if isinstance(obj, dict) else None
-    if action not in EVENTS or not isinstance(so_id, int):
+    object_id = obj.get("id") if isinstance(obj, dict) else None
+    if action in EVENTS:
+        flow, key, off = "pull_fulfillments", "sales_order_ids", "fulfillments pull is off"
+    elif action in INVENTORY_EVENTS:
+        flow, key, off = "pull_inventory", "variant_ids", "inventory pull is off"
+    else:
         return Outcome(200, "ignored")
-    state = FlowState.objects.filter(integration=integration, flow="pull_fulfillments", enabled=True).first()
+    if not isinstance(object_id, int) or isinstance(object_id, bool):
+        return Outcome(200, "ignored")
+    state = FlowState.objects.filter(integration=integration, flow=flow, enabled=True).first()
     if state is None:
-        return Outcome(200, "fulfillments pull is off")
-    services.flow_targeted_request(flow_state=state, params={"sales_order_ids": [str(so_id)]})
+        return Outcome(200, off)
+    services.flow_targeted_request(flow_state=state, params={key: [str(object_id)]})
     return Outcome(202, "queued")

@@ -66,6 +66,19 @@ def channel_quantities_for(ctx) -> dict[str, dict[str, int]]:
     return _Quantities(ctx).quantities()
 
 
+def stock_source_ids(integration) -> set[int]:
+    """The locations whose stock this shop's inventory push publishes, per the same settings as channel_quantities_for
+    (integrations/inventory_chain.py asks the push to run when one of them moves)."""
+    from inventory import selectors as inventory_selectors
+    from inventory.models import Location
+
+    code = integration.setting("inventory_location")
+    if code:
+        return set(Location.objects.filter(code=code).values_list("pk", flat=True))
+    return inventory_selectors.channel_source_ids(
+        integration=integration, total=bool(integration.setting("inventory_total_to_default_warehouse")))
+
+
 class _Quantities:
     def __init__(self, ctx):
         self.ctx = ctx
@@ -127,7 +140,9 @@ class PushInventory(Flow):
         default = Location.objects.filter(integration=integration, is_default=True).first()
         default_id = default.external_id if default else ""
         client = make_client(self.ctx)
-        after = int(cursor.get("after_pk") or 0)
+        # A run asked for by a stock change (integrations/inventory_chain.py) is targeted: it goes over every SKU, not
+        # from where an interrupted scheduled run left its cursor.
+        after = 0 if self.ctx.params else int(cursor.get("after_pk") or 0)
         options = catalog_selectors.channel_options_for_inventory(
             integration=integration, skus=self.ctx.setting("inventory_update_skus") or None).filter(pk__gt=after)
         total = options.count()

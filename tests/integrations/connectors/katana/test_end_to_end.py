@@ -154,11 +154,14 @@ def test_emulator_delivery_webhook_is_signed_and_accepted(katana_integration, em
     so = EmuObject.objects.get(kind="sales_order")
     with django_capture_on_commit_callbacks(execute=True):
         emu.emulator_deliver(account=emulator, sales_order_id=so.data["id"])
-    assert [json.loads(r.body)["action"] for r in received] == ["sales_order.delivered", "sales_order.updated"]
-    body = received[0].body
-    assert received[0].headers["x-sha2-signature"] == hmac.new(b"tok-1", body, hashlib.sha256).hexdigest()
+    # The stock each shipped row took out (one event per variant moved), then the sales order's two events.
+    assert [json.loads(r.body)["action"] for r in received] == ["current_inventory.product_updated"] * 2 + [
+        "sales_order.delivered", "sales_order.updated"]
+    delivered = received[2]
+    body = delivered.body
+    assert delivered.headers["x-sha2-signature"] == hmac.new(b"tok-1", body, hashlib.sha256).hexdigest()
     response = client.post(reverse("integrations:katana:webhook", args=[katana_integration.pk]), data=body,
-                           content_type="application/json", HTTP_X_SHA2_SIGNATURE=received[0].headers["x-sha2-signature"])
+                           content_type="application/json", HTTP_X_SHA2_SIGNATURE=delivered.headers["x-sha2-signature"])
     assert response.status_code == 202
     state = FlowState.objects.get(integration=katana_integration, flow="pull_fulfillments")
     assert state.pending_params == {"sales_order_ids": [str(so.data["id"])]}
