@@ -10,7 +10,7 @@ from tests.reliability.remote import Fault
 from tests.reliability.world import INTEGRATION_OF, US
 
 PUSHES = [k for k, d in sorted(DRIVERS.items()) if d.push]
-PULLS = [("tiktok", "pull_orders"), ("osa", "pull_fulfillments"), ("osa", "pull_order_statuses")]
+PULLS = [("tiktok", "pull_orders"), ("osa", "pull_fulfillments"), ("osa", "pull_order_statuses"), ("acumatica", "pull_fulfillments")]
 # Defects this test found (strict: the fix turns them red and the entry must go).
 FOUND: dict = {}  # katana.push_orders-lease-expired: fixed (dedupe after create, flows/orders.py)
 

@@ -19,7 +19,8 @@ pytestmark = [
 ]
 
 # The pushes whose double send would hurt (a transactional world is slow to reset: three, not every push).
-PUSHES = [("osa", "cancel_shipping_requests"), ("osa", "push_shipping_requests"), ("tiktok", "push_fulfillments")]
+PUSHES = [("osa", "cancel_shipping_requests"), ("osa", "push_shipping_requests"), ("tiktok", "push_fulfillments"),
+          ("acumatica", "push_orders")]
 
 
 @pytest.fixture

@@ -237,9 +237,12 @@ class World:
     ACUMATICA_ROUND = (
         (WHOLESALE, "pull_orders"), ("*", "release"), (ACU, "push_orders"), (ACU, "cancel_orders"), ("*", "acumatica_ships"),
         (ACU, "pull_shipping_requests"), (ACU, "pull_fulfillments"), (WHOLESALE, "push_fulfillments"),
-        (WHOLESALE, "push_cancellations"), (ACU, "pull_products"), (ACU, "pull_locations"), (ACU, "pull_inventory"),
-        (WHOLESALE, "push_inventory"),
+        (WHOLESALE, "push_cancellations"), (ACU, "push_refunds"), (ACU, "pull_products"), (ACU, "pull_locations"),
+        (ACU, "push_locations"), (ACU, "pull_inventory"), (ACU, "push_inventory"), (WHOLESALE, "push_inventory"),
     )
+    # Flows a setting switches (dropdown directions, refunds off by default): a round runs only those switched on.
+    SWITCHED = {(ACU, "push_refunds"), (ACU, "pull_locations"), (ACU, "push_locations"), (ACU, "pull_inventory"),
+                (ACU, "push_inventory")}
 
     def settle(self, rounds: int = 4) -> list[SyncRun]:
         """Run the order pipeline until nothing changes any more (quiescence); returns the last round's runs."""
@@ -255,6 +258,8 @@ class World:
                     self.release_holds()
                 elif flow in ("katana_ships", "acumatica_ships"):
                     getattr(self, flow)()
+                elif (name, flow) in self.SWITCHED and not self.state(name, flow).enabled:
+                    continue
                 else:
                     last.append(self.run(name, flow))
             if self.fingerprint() == fingerprint:
