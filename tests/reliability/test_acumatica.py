@@ -115,8 +115,8 @@ SHIPMENTS = r"/entity/Default/23.200.001/Shipment$"
 
 @pytest.mark.reliability("paging")
 def test_acumatica_shipments_confirmed_while_fulfillments_page_lose_nothing(world, acu_small_pages):
-    """Between page 1 and page 2 every shipment is confirmed: page 1's were read open (nothing to record) and have
-    now moved past the window; the next run must record them, and pages 2-3 now."""
+    """Between page 1 and page 2 every shipment is confirmed: page 1's were read open (nothing to record), and all of
+    them have now moved past the run's window (LastModified after its end); the next runs must record all five."""
     from integrations.models import SyncRun
     from orders.models import Fulfillment
     from tests.reliability.remote import Fault
@@ -125,7 +125,7 @@ def test_acumatica_shipments_confirmed_while_fulfillments_page_lose_nothing(worl
     world.remote.inject(Fault("hook", method="GET", path=SHIPMENTS, skip=1, hook=lambda: _confirm_all(world)))
     run = world.run(ACU, "pull_fulfillments")
     assert run.status == SyncRun.Status.SUCCEEDED, run.error_message
-    assert run.created == 3  # pages 2 and 3, read after the confirmation
+    assert run.created == 0  # page 1 read open; the rest left the window (keyset + LastModified le the window's end)
     world.remote.clear()
     world.settle()
     assert Fulfillment.objects.filter(integration=world.acu_integration).count() == 5
@@ -208,7 +208,8 @@ def test_acumatica_access_token_expired_early_is_refreshed_and_the_run_completes
 
     DRIVERS[(connector, flow)].prepare(world)
     refresh_before = world.acu_integration.get_credentials()["refresh_token"]
-    EmuGrant.objects.filter(instance=world.acu_instance, kind="access").update(expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    EmuGrant.objects.filter(instance=world.acu_instance, kind="access").update(
+        expires_at=timezone.now() - timezone.timedelta(seconds=1))
     run = world.run_connector_flow(connector, flow)
     assert run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), (run.status, run.error_message)
     assert len([c for c in world.remote.calls if c.method == "POST" and c.path.endswith("/identity/connect/token")]) == 1

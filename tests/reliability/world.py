@@ -252,8 +252,8 @@ class World:
                 self.clock.tick(2)  # the next round runs a little later
             fingerprint = self.fingerprint()
             last = self.drain_outboxes()
-            rounds_flows = self.ROUND + (self.KATANA_ROUND if self.katana else ()) + (self.ACUMATICA_ROUND if self.acumatica else ())
-            for name, flow in rounds_flows:
+            flows = self.ROUND + (self.KATANA_ROUND if self.katana else ()) + (self.ACUMATICA_ROUND if self.acumatica else ())
+            for name, flow in flows:
                 if flow == "release":
                     self.release_holds()
                 elif flow in ("katana_ships", "acumatica_ships"):
