@@ -8,10 +8,16 @@ from tests.reliability.world import World
 
 
 @pytest.fixture
-def remote(responses, settings):
+def remote(responses, settings, monkeypatch):
+    from integrations.connectors.acumatica import client as acumatica_client
+    from integrations.connectors.acumatica.flows.base import AcumaticaFlow
+
     settings.SITE_URL = "http://127.0.0.1:8000"
     settings.SANDBOX_ENABLED = True
     settings.TIKTOK_QPS = 100000.0
+    monkeypatch.setattr(acumatica_client, "ACTION_POLL_INTERVAL", 0)  # a 202 is polled at once: no sleeps
+    # The emulator stamps LastModified with the world's clock at commit: no commit lag to wait out.
+    monkeypatch.setattr(AcumaticaFlow, "window_lag", timedelta(0))
     r = Remote()
     r.install(responses)
     return r

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from tests.reliability.world import KATANA, OSA, UK, US, World
+from tests.reliability.world import ACU, KATANA, OSA, UK, US, WHOLESALE, World
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Driver:
     method: str = ""
     path: str = ".*"
     push: bool = False
+    # The answer has no body to cut (Acumatica actions answer 202/204 empty): the malformed fault does not apply.
+    bodyless: bool = False
 
 
 def _nothing(world: World) -> None:
@@ -127,6 +129,82 @@ def _katana_hub_cancelled_after_sending(world: World):
     return remote
 
 
+# --- Acumatica (the US Wholesale shop's orders and stock; enable_acumatica() brings them into the world) ---
+
+def _acu_nothing(world: World) -> None:
+    world.enable_acumatica()
+
+
+def _acu_routed(world: World):
+    world.enable_acumatica()
+    remote = world.place_wholesale_order(("TEE-BLK-M", 2), ("CAP-RED", 1))
+    world.run(WHOLESALE, "pull_orders")
+    world.release_holds()
+    return remote
+
+
+def _acu_sent(world: World):
+    remote = _acu_routed(world)
+    world.run(ACU, "push_orders")
+    return remote
+
+
+def _acu_shipped(world: World):
+    remote = _acu_sent(world)
+    world.acumatica_ships()
+    return remote
+
+
+def _acu_hub_cancelled_after_sending(world: World):
+    from orders.services import order_cancel
+
+    remote = _acu_sent(world)
+    order_cancel(order=_local(remote), reason="customer asked by phone")
+    return remote
+
+
+def _acu_settings(world: World, **values) -> None:
+    from integrations import services
+
+    integration = world.acu_integration
+    services.integration_update_settings(integration=integration, values={**integration.settings, **values})
+
+
+def _acu_refunded(world: World):
+    """An order Acumatica shipped is refunded on the channel: one line, one unit (refunds switched on)."""
+    from decimal import Decimal
+
+    from orders.models import Refund, RefundLine
+
+    remote = _acu_shipped(world)
+    _acu_settings(world, push_refunds=True)
+    order = _local(remote)
+    line = order.lines.get(sku="CAP-RED")
+    refund = Refund.objects.create(order=order, integration=order.integration, external_id=f"RF-{order.external_id}",
+                                   status="completed", amount=line.unit_price)
+    RefundLine.objects.create(refund=refund, order_line=line, sku=line.sku, quantity=1, amount=line.unit_price)
+    return remote
+
+
+def _acu_inventory_to_push(world: World) -> None:
+    """Inventory direction switched to push; the hub counts 150 tees at MAIN, Acumatica 200: one adjustment of −50."""
+    from inventory.models import InventoryLevel
+
+    world.enable_acumatica()
+    _acu_settings(world, inventory_direction="push")
+    InventoryLevel.objects.filter(location__integration=world.acu_integration, product__sku="TEE-BLK-M").update(
+        on_hand=150, fulfillable=150, available=150)
+
+
+def _acu_location_to_push(world: World) -> None:
+    """Locations direction switched to push; a new hub location of Acumatica's without a WarehouseID."""
+    from inventory.models import Location
+
+    world.enable_acumatica()
+    _acu_settings(world, locations_direction="push")
+    Location.objects.create(integration=world.acu_integration, code="acu-west", name="West coast")
+
+
 DRIVERS: dict[tuple[str, str], Driver] = {
     ("tiktok", "pull_orders"): Driver(_order),
     ("tiktok", "pull_locations"): Driver(_nothing),
@@ -152,9 +230,18 @@ DRIVERS: dict[tuple[str, str], Driver] = {
     ("katana", "pull_products"): Driver(_katana_nothing),
     ("katana", "pull_locations"): Driver(_katana_nothing),
     ("katana", "pull_inventory"): Driver(_katana_nothing),
+    ("acumatica", "push_orders"): Driver(_acu_routed, method="PUT", path=r"/SalesOrder$", push=True),
+    ("acumatica", "cancel_orders"): Driver(_acu_hub_cancelled_after_sending, method="POST", path=r"/CancelSalesOrder$", push=True,
+                                             bodyless=True),
+    ("acumatica", "push_refunds"): Driver(_acu_refunded, method="PUT", path=r"/SalesOrder$", push=True),
+    ("acumatica", "pull_shipping_requests"): Driver(_acu_shipped),
+    ("acumatica", "pull_fulfillments"): Driver(_acu_shipped),
+    ("acumatica", "pull_products"): Driver(_acu_nothing),
+    ("acumatica", "pull_inventory"): Driver(_acu_nothing),
+    ("acumatica", "push_inventory"): Driver(_acu_inventory_to_push, method="PUT", path=r"/InventoryAdjustment$", push=True),
+    ("acumatica", "pull_locations"): Driver(_acu_nothing),
+    ("acumatica", "push_locations"): Driver(_acu_location_to_push, method="PUT", path=r"/Warehouse$", push=True),
 }
-
-_ACUMATICA_ELSEWHERE = "driven against the Acumatica emulator in tests/integrations/connectors/acumatica; not in this world yet"
 
 NOT_DRIVEN: dict[tuple[str, str], str] = {
     ("tiktok", "push_products"): "needs a complete TikTok listing (category, images, attributes): no remote call in this world",
@@ -165,14 +252,4 @@ NOT_DRIVEN: dict[tuple[str, str], str] = {
     ("osa", "push_returns"): "needs an RMA to send: not seeded yet",
     ("osa", "push_arrivals"): "needs an arrival (ASN) to send: not seeded yet",
     ("katana", "push_fbt_orders"): "off by default; tests/integrations/connectors/katana covers it",
-    ("acumatica", "push_orders"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "cancel_orders"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "push_refunds"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "pull_shipping_requests"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "pull_fulfillments"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "pull_products"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "pull_inventory"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "push_inventory"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "pull_locations"): _ACUMATICA_ELSEWHERE,
-    ("acumatica", "push_locations"): _ACUMATICA_ELSEWHERE,
 }

@@ -279,6 +279,58 @@ def katana_stock_matches(world) -> list[str]:
     return out
 
 
+def acumatica_records_once(world) -> list[str]:
+    """With Acumatica in the world: every shipping request routed to Acumatica and marked sent is exactly one sales
+    order of ours (`ExternalRef`), none live there twice or there unmarked, a cancelled request's sales order Canceled unless
+    the cancellation was too late; every refund pushed is one return order; every confirmed shipment is exactly one
+    hub fulfillment per sales order with the same units; every Acumatica stock adjustment of ours released."""
+    if not getattr(world, "acumatica", False):
+        return []
+    from integrations.connectors.acumatica.models import EmuRecord
+    from orders.models import Fulfillment, ShippingRequest
+
+    out = []
+    acu = world.acu_integration
+    records = EmuRecord.objects.filter(instance=world.acu_instance)
+    orders = {r.key: r.data for r in records.filter(entity="SalesOrder")}
+    sales = Counter(d.get("ExternalRef") for d in orders.values()
+                    if d.get("OrderType") == "SO" and d.get("Status") != "Canceled")
+    out += [f"shipping request {ref} is {n} Acumatica sales orders" for ref, n in sales.items() if n > 1]
+    returns = Counter(d.get("ExternalRef") for d in orders.values() if d.get("OrderType") == "RC")
+    out += [f"{ref} is {n} Acumatica return orders" for ref, n in returns.items() if n > 1]
+    requests = list(ShippingRequest.objects.filter(integration=acu))
+    for sr in requests:
+        remote = orders.get(sr.external_id) if sr.external_id else None
+        if sr.external_id and (remote is None or remote.get("ExternalRef") != sr.reference):
+            out.append(f"shipping request {sr.reference} marked sent ({sr.external_id}) but Acumatica has no such "
+                       "sales order of ours")
+        if sr.status in CANCELED_SR:
+            if remote is not None and remote.get("Status") != "Canceled" and sr.cancel_state != "too_late":
+                out.append(f"shipping request {sr.reference} is {sr.status} but its Acumatica sales order is "
+                           f"{remote.get('Status')}")
+        elif sales.get(sr.reference) and not sr.external_id and sr.status != "failed":
+            out.append(f"shipping request {sr.reference} is at Acumatica but not marked sent (status {sr.status})")
+    known = {sr.reference for sr in requests}
+    out += [f"Acumatica sales order of unknown request {ref}" for ref in sales if ref not in known]
+    recorded = Counter(Fulfillment.objects.filter(integration=acu).values_list("external_id", flat=True))
+    for shipment in records.filter(entity="Shipment", data__Status="Confirmed"):
+        for ref in shipment.data.get("Orders") or []:
+            key = f"{shipment.data['ShipmentNbr']}:{ref['OrderType']}/{ref['OrderNbr']}"
+            if recorded.get(key, 0) != 1:
+                out.append(f"Acumatica shipment {key} recorded {recorded.get(key, 0)} times locally")
+                continue
+            local = Fulfillment.objects.select_related("shipping_request").get(integration=acu, external_id=key)
+            if local.shipping_request is None or local.shipping_request.external_id != f"{ref['OrderType']}/{ref['OrderNbr']}":
+                out.append(f"Acumatica shipment {key} recorded on the wrong shipping request")
+            units = sum(int(d["ShippedQty"]) for d in shipment.data.get("Details") or [])
+            local_units = sum(local.lines.values_list("quantity", flat=True))
+            if units != local_units:
+                out.append(f"Acumatica shipment {key}: {units} units shipped, {local_units} recorded")
+    out += [f"Acumatica adjustment {r.key} ({r.data.get('ExternalRef')}) left {r.data.get('Status')}"
+            for r in records.filter(entity="InventoryAdjustment").exclude(data__Status="Released")]
+    return out
+
+
 def _fulfilled_on_tiktok(order_pk: int) -> bool:
     from integrations.sandbox.models import EmuPackage
     from orders.models import Order
@@ -310,7 +362,7 @@ def fault_recorded(run: SyncRun) -> list[str]:
 
 
 ALL = (remote_records_once_locally, local_changes_once_remotely, no_order_cancelled_and_shipped, stock_equations_hold,
-       no_open_exception_without_cause, runs_recorded, katana_records_once, katana_stock_matches)
+       no_open_exception_without_cause, runs_recorded, katana_records_once, katana_stock_matches, acumatica_records_once)
 
 
 def violations(world) -> list[str]:

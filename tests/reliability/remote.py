@@ -93,7 +93,9 @@ class Remote:
         content_type = request.headers.get("Content-Type", "application/json")
         # A client per call: workers in threads (PostgreSQL scenarios) must not share one.
         response = Client().generic(request.method, path, data=body, content_type=content_type, **headers)
-        kept = {k: v for k, v in response.items() if k.lower() in ("retry-after", "content-type", "x-pagination")}
+        kept = {k: v for k, v in response.items() if k.lower() in ("retry-after", "content-type", "x-pagination", "location")}
+        if "Location" in kept:  # an accepted action's status URL (Acumatica's 202), built by the test client's host
+            kept["Location"] = kept["Location"].replace("http://testserver", HOST)
         return response.status_code, kept, response.content
 
     def _handle(self, request):

@@ -19,7 +19,14 @@ pytestmark = [
 ]
 
 # The pushes whose double send would hurt (a transactional world is slow to reset: three, not every push).
-PUSHES = [("osa", "cancel_shipping_requests"), ("osa", "push_shipping_requests"), ("tiktok", "push_fulfillments")]
+PUSHES = [("osa", "cancel_shipping_requests"), ("osa", "push_shipping_requests"), ("tiktok", "push_fulfillments"),
+          ("acumatica", "push_orders")]
+# Found by the suite (strict: the fix turns it red and the entry must go); see test_concurrency.FOUND.
+FOUND = {("acumatica", "push_orders"): "a PUT /SalesOrder stuck past its lease and the worker that took over both create "
+                                       "the sales order: two live sales orders at Acumatica (not fixed yet)"}
+PARAMS = [pytest.param(c, f, id=f"{c}.{f}",
+                       marks=[pytest.mark.xfail(strict=True, reason=FOUND[(c, f)])] if (c, f) in FOUND else [])
+          for c, f in PUSHES]
 
 
 @pytest.fixture
@@ -30,7 +37,7 @@ def pg_world(transactional_db, remote, clock):
 
 
 @pytest.mark.reliability("two_workers")
-@pytest.mark.parametrize("connector,flow", PUSHES, ids=[f"{c}.{f}" for c, f in PUSHES])
+@pytest.mark.parametrize("connector,flow", PARAMS)
 def test_second_worker_takes_over_a_push_stuck_on_the_wire(pg_world, connector, flow):
     world = pg_world
     driver = DRIVERS[(connector, flow)]

@@ -13,8 +13,9 @@ from integrations.models import FlowState, Integration, SyncRun
 from tests.reliability.remote import Remote
 
 US, OSA, KATANA, UK = "TikTok US", "OSA (sandbox)", "Katana (sandbox)", "TikTok UK"
+ACU, WHOLESALE = "Acumatica (sandbox)", "TikTok US Wholesale"
 # Which integration of the world runs the flows of each connector.
-INTEGRATION_OF = {"tiktok": US, "osa": OSA, "katana": KATANA, "acumatica": "Acumatica"}  # Acumatica: not in the world yet (all NOT_DRIVEN)
+INTEGRATION_OF = {"tiktok": US, "osa": OSA, "katana": KATANA, "acumatica": ACU}
 
 
 def registry_flows() -> list[tuple[str, str]]:
@@ -30,6 +31,7 @@ class World:
     runs: list[SyncRun] = field(default_factory=list)
     started: dict = field(default_factory=dict)  # run pk -> the world's clock when the run began
     katana: bool = False  # enable_katana(): the UK shop and Katana join the world and its rounds
+    acumatica: bool = False  # enable_acumatica(): the US Wholesale shop and Acumatica join the world and its rounds
 
     # --- setup ---
 
@@ -44,7 +46,7 @@ class World:
         EmuOrder.objects.all().delete()  # the demo's generated traffic: this suite places its own orders
         EmuShop.objects.update(webhooks_enabled=False, pay_after_seconds=0, remorse_seconds=0, qps=100000)
         # One channel is enough here; Katana serves the UK shop only (its flows: tests/integrations/connectors/katana).
-        Integration.objects.filter(name__in=["TikTok UK", KATANA]).update(is_active=False)
+        Integration.objects.filter(name__in=["TikTok UK", KATANA, WHOLESALE, ACU]).update(is_active=False)
         for integration in (self.us, self.osa):
             services.flow_states_ensure(integration=integration)
         return self
@@ -65,6 +67,60 @@ class World:
             services.flow_states_ensure(integration=integration)
         self.katana = True
         return self
+
+    def enable_acumatica(self) -> "World":
+        """The US Wholesale shop's pipeline joins the world: its orders are routed to Acumatica's MAIN warehouse (the
+        demo's routing rule), with the Ship Via mapping the demo asks the operator to add (Standard shipping →
+        UPSGROUND). Acumatica's warehouse ships only when the world says so (`acumatica_ships`, each round), and its
+        stock reaches the Wholesale shop through pull_inventory."""
+        from integrations.connectors.acumatica.models import EmuInstance
+        from integrations.models import Mapping
+
+        if self.acumatica:
+            return self
+        Integration.objects.filter(name__in=[WHOLESALE, ACU]).update(is_active=True)
+        EmuInstance.objects.filter(pk=self.acu_instance.pk).update(ship_delay_seconds=10 ** 6, rate_limit_per_minute=100000)
+        Mapping.objects.get_or_create(integration=self.acu_integration, kind=Mapping.Kind.SHIPPING_METHOD,
+                                      source="Standard shipping", defaults={"target": "UPSGROUND"})
+        for integration in (self.wholesale, self.acu_integration):
+            services.flow_states_ensure(integration=integration)
+        self.acumatica = True
+        return self
+
+    @property
+    def wholesale(self) -> Integration:
+        return Integration.objects.get(name=WHOLESALE)
+
+    @property
+    def acu_integration(self) -> Integration:
+        return Integration.objects.get(name=ACU)
+
+    @property
+    def wholesale_shop(self):
+        from integrations.sandbox.demo import ACU_SHOP_NAME
+        from integrations.sandbox.models import EmuShop
+
+        return EmuShop.objects.get(name=ACU_SHOP_NAME)
+
+    @property
+    def acu_instance(self):
+        from integrations.connectors.acumatica.models import EmuInstance
+
+        return EmuInstance.objects.get(name="sandbox-demo")
+
+    def place_wholesale_order(self, *items: tuple[str, int]):
+        """A buyer places and pays an order in the emulated TikTok US Wholesale shop (routed to Acumatica)."""
+        return self._place(self.wholesale_shop, items)
+
+    def acumatica_ships(self) -> None:
+        """Acumatica's warehouse ships and confirms every open sales order of type SO (one package, tracking)."""
+        from integrations.connectors.acumatica import emulator as acu_emulator
+        from integrations.connectors.acumatica.models import EmuRecord
+
+        instance = self.acu_instance
+        for order in EmuRecord.objects.filter(instance=instance, entity="SalesOrder", data__Status="Open",
+                                              data__OrderType="SO").order_by("pk"):
+            acu_emulator.emulator_ship(instance=instance, order_nbr=order.data["OrderNbr"])
 
     @property
     def uk(self) -> Integration:
@@ -125,9 +181,11 @@ class World:
 
     def place_uk_order(self, *items: tuple[str, int]):
         """A buyer places and pays an order in the emulated TikTok UK shop (routed to Katana)."""
+        return self._place(self.uk_shop, items)
+
+    def _place(self, shop, items):
         from integrations.sandbox import services as emu
 
-        shop = self.uk_shop
         order = emu.order_create(shop=shop, items=[(self.sku(s, shop), q) for s, q in items], at=emu.now_ts() - 5)
         emu.shop_advance(shop=shop)
         order.refresh_from_db()
@@ -175,6 +233,17 @@ class World:
         (KATANA, "pull_locations"), (KATANA, "pull_inventory"), (UK, "push_inventory"),
     )
 
+    # With enable_acumatica(): the US Wholesale shop's pipeline through Acumatica.
+    ACUMATICA_ROUND = (
+        (WHOLESALE, "pull_orders"), ("*", "release"), (ACU, "push_orders"), (ACU, "cancel_orders"), ("*", "acumatica_ships"),
+        (ACU, "pull_shipping_requests"), (ACU, "pull_fulfillments"), (WHOLESALE, "push_fulfillments"),
+        (WHOLESALE, "push_cancellations"), (ACU, "push_refunds"), (ACU, "pull_products"), (ACU, "pull_locations"),
+        (ACU, "push_locations"), (ACU, "pull_inventory"), (ACU, "push_inventory"), (WHOLESALE, "push_inventory"),
+    )
+    # Flows a setting switches (dropdown directions, refunds off by default): a round runs only those switched on.
+    SWITCHED = {(ACU, "push_refunds"), (ACU, "pull_locations"), (ACU, "push_locations"), (ACU, "pull_inventory"),
+                (ACU, "push_inventory")}
+
     def settle(self, rounds: int = 4) -> list[SyncRun]:
         """Run the order pipeline until nothing changes any more (quiescence); returns the last round's runs."""
         last: list[SyncRun] = []
@@ -183,14 +252,16 @@ class World:
                 self.clock.tick(2)  # the next round runs a little later
             fingerprint = self.fingerprint()
             last = self.drain_outboxes()
-            for name, flow in self.ROUND + (self.KATANA_ROUND if self.katana else ()):
+            flows = self.ROUND + (self.KATANA_ROUND if self.katana else ()) + (self.ACUMATICA_ROUND if self.acumatica else ())
+            for name, flow in flows:
                 if flow == "release":
                     self.release_holds()
+                elif flow in ("katana_ships", "acumatica_ships"):
+                    getattr(self, flow)()
+                elif (name, flow) in self.SWITCHED and not self.state(name, flow).enabled:
                     continue
-                if flow == "katana_ships":
-                    self.katana_ships()
-                    continue
-                last.append(self.run(name, flow))
+                else:
+                    last.append(self.run(name, flow))
             if self.fingerprint() == fingerprint:
                 return last
         return last
@@ -222,10 +293,16 @@ class World:
             EmuPackage.objects.count(),
             tuple(OsaOrder.objects.order_by("pk").values_list("pk", "status")),
             EmuShipment.objects.count(),
-        ) + (self._katana_fingerprint() if self.katana else ())
+        ) + (self._katana_fingerprint() if self.katana else ()) + (self._acumatica_fingerprint() if self.acumatica else ())
 
     def _katana_fingerprint(self) -> tuple:
         from integrations.connectors.katana.models import EmuObject
 
         return (tuple(EmuObject.objects.filter(account=self.katana_account).exclude(kind="inventory").order_by("pk")
                       .values_list("pk", "deleted", "updated_at")),)
+
+    def _acumatica_fingerprint(self) -> tuple:
+        from integrations.connectors.acumatica.models import EmuRecord
+
+        return (tuple(EmuRecord.objects.filter(instance=self.acu_instance).exclude(entity__in=("Action", "Stock"))
+                      .order_by("pk").values_list("pk", "updated_at")),)
