@@ -89,9 +89,11 @@ def test_changelist_queries_are_pinned_whatever_the_number_of_orders(admin_clien
     many = {name: count(params) for name, params in
             {"list": {}, "status": {"status__exact": "onHold"}, "search": {"q": "A"}}.items()}
     assert few == many
-    # session, user, integration filter choices, count (an estimate or a capped count), rows with their integration;
-    # a search adds its two probes (order id, the SKU's lines)
-    assert many == {"list": 5, "status": 5, "search": 7}, many
+    # session, user, integration filter choices, count (capped), rows with their integration; a search adds its two
+    # probes (order id, the SKU's lines); PostgreSQL's unfiltered list asks for the table estimate first (a table
+    # this small, below the cap, is then counted)
+    estimate = 1 if connection.vendor == "postgresql" else 0
+    assert many == {"list": 5 + estimate, "status": 5, "search": 7}, many
 
 
 def test_order_table_has_the_changelist_indexes():
