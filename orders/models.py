@@ -97,7 +97,7 @@ class Order(models.Model):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    sku = models.CharField(max_length=100, db_index=True)
+    sku = models.CharField(max_length=100)  # indexed with order_id (Meta): the admin's SKU search reads only the index
     product = models.ForeignKey("catalog.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines")
     name = models.CharField(max_length=255, blank=True)
     quantity = models.PositiveIntegerField()
@@ -120,6 +120,7 @@ class OrderLine(models.Model):
             models.UniqueConstraint(fields=["order", "bundle_line", "sku"], condition=Q(bundle_line__isnull=False),
                                     name="uniq_order_bundle_component_sku"),
         ]
+        indexes = [models.Index(fields=["sku", "order"], name="orderline_sku_order_idx")]
 
     @property
     def units_per_bundle(self) -> int:

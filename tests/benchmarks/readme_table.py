@@ -47,11 +47,12 @@ def admin_table(reports: list[dict]) -> str:
         rows.append(f"{rep['orders']:,} orders on {m.get('database_version', rep['database'])}, measured {rep['date']} on "
                     f"{m.get('host')} ({m.get('cpus')} CPUs, load average {m.get('load_average')}); "
                     f"{rep['runs']} runs per page, median (max):\n")
-        rows.append("| page | ms median (max), whole request | of which SQL, ms median | queries | target |")
-        rows.append("|---|---|---|---|---|")
+        rows.append("| page | ms median (max), whole request | of which SQL, ms median | Django CPU, ms median (min) | queries | target |")
+        rows.append("|---|---|---|---|---|---|")
         for page in rep["pages"]:
             sql = page.get("sql_ms", {}).get("median", "")
-            rows.append(f"| {page['label']} | {page['ms']['median']} ({page['ms']['max']}) | {sql} | {page['queries']} | "
+            cpu = f"{page['cpu_ms']['median']} ({page['cpu_ms']['min']})" if "cpu_ms" in page else ""
+            rows.append(f"| {page['label']} | {page['ms']['median']} ({page['ms']['max']}) | {sql} | {cpu} | {page['queries']} | "
                         f"{page.get('target', '')} |")
         rows.append("")
     return "\n".join(rows)

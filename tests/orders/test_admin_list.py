@@ -37,7 +37,8 @@ def test_search_exact_order_id(admin_client, orders):
 def test_search_sku_lists_each_order_once_without_distinct(admin_client, orders):
     ids, sql = _ids(admin_client, "A")  # O-1 has two lines, one of them A: listed once, without DISTINCT
     assert ids == ["O-1", "O-2"]
-    assert "DISTINCT" not in sql.upper() and "ORDERS_ORDERLINE" not in sql.upper()  # ids read first, no join
+    assert "DISTINCT" not in sql.upper() and 'JOIN "ORDERS_ORDERLINE"' not in sql.upper()
+    assert '"ORDERS_ORDER"."ID" IN (SELECT' in sql.upper()  # the SKU's order ids read inside the query (index only)
 
 
 def test_search_sku_on_more_orders_than_the_cap_uses_exists(admin_client, orders, monkeypatch):
@@ -88,8 +89,11 @@ def test_changelist_queries_are_pinned_whatever_the_number_of_orders(admin_clien
     many = {name: count(params) for name, params in
             {"list": {}, "status": {"status__exact": "onHold"}, "search": {"q": "A"}}.items()}
     assert few == many
-    # session + user, integration filter choices, count, rows (with their integration), plus the search's probes
-    assert many["list"] <= 8 and many["search"] <= many["list"] + 2, many
+    # session, user, integration filter choices, count (capped), rows with their integration; a search adds its two
+    # probes (order id, the SKU's lines); PostgreSQL's unfiltered list asks for the table estimate first (a table
+    # this small, below the cap, is then counted)
+    estimate = 1 if connection.vendor == "postgresql" else 0
+    assert many == {"list": 5 + estimate, "status": 5, "search": 7}, many
 
 
 def test_order_table_has_the_changelist_indexes():

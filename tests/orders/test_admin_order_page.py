@@ -45,7 +45,7 @@ def test_page_tells_the_story(client, admin_user, shipped):
     assert 'name="_save"' not in body
 
 
-def test_page_queries_are_bounded_whatever_the_order_size(client, admin_user, shop, tpl, wh, django_assert_max_num_queries):
+def test_page_queries_are_bounded_whatever_the_order_size(client, admin_user, shop, tpl, wh, django_assert_num_queries):
     skus = [f.product(f"S{i}") for i in range(30)]
     for p in skus:
         f.stock(wh, p, 100)
@@ -55,7 +55,8 @@ def test_page_queries_are_bounded_whatever_the_order_size(client, admin_user, sh
     for i in range(5):
         services.order_set_tags(order=order, tags=[f"t{i}"])
     client.force_login(admin_user)
-    with django_assert_max_num_queries(30):
+    _page(client, order)  # process-wide caches (content types) warmed: the count below is then the same in any test order
+    with django_assert_num_queries(15):  # pinned: whatever the number of lines and events
         response = _page(client, order)
     assert response.status_code == 200
     assert response.content.decode().count('class="op-event"') == OrderEvent.objects.filter(order=order).count()

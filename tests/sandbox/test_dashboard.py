@@ -57,3 +57,18 @@ def test_admin_index_query_count_is_bounded(admin_client, django_assert_max_num_
     # the same bound holds with many more integrations, runs and orders
     with django_assert_max_num_queries(len(small.captured_queries)):
         admin_client.get("/")
+
+
+def test_estimated_counts_are_marked(db, monkeypatch):
+    """Finished statuses from PostgreSQL's statistics carry `estimated`: the dashboard shows them as ≈ (and says why)."""
+    from django.template.loader import render_to_string
+
+    summary = {"by_status": [{"status": "delivered", "label": "Delivered", "count": 812345, "estimated": True},
+                             {"status": "onHold", "label": "On hold", "count": 12, "estimated": False}],
+               "total": 812357, "held": {"total": 12, "due": 0, "next_due": None}, "estimated": True}
+    html = render_to_string("admin/dashboard/dashboard.html", {"orders_summary": summary})
+    assert "(≈ 812357)" in html
+    assert 'ops-num ops-estimated" title="estimated from the database statistics' in html and "≈ 812345</td>" in html
+    assert ">12</td>" in html and "≈ 12<" not in html
+    exact = render_to_string("admin/dashboard/dashboard.html", {"orders_summary": {**summary, "estimated": False, "by_status": summary["by_status"][1:]}})
+    assert "≈" not in exact
