@@ -22,6 +22,7 @@ from integrations.connectors.katana.flows.base import BATCH, VARIANT_REF, Katana
 from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Integration, OpsException, OutboundPush
+from integrations.pushes import PushOutcome, cancel_outcomes_record, push_outcomes_record
 
 PUSH_KIND = "katana_sales_order"
 FBT_KIND = "katana_fbt_sales_order"
@@ -37,7 +38,7 @@ class Rejected(Exception):
 @dataclass
 class Outcome:
     shipping_request: object
-    kind: str  # sent | rejected | transient
+    kind: str  # sent | rejected | held (refused before any call) | transient
     remote: dict = field(default_factory=dict)
     rows: dict = field(default_factory=dict)  # Katana sales_order_row_id → master SKU
     payload: dict = field(default_factory=dict)
@@ -226,8 +227,8 @@ class PushSalesOrders(SalesOrderSupport):
                   line.order_line.unit_price if line.order_line else None) for line in lines],
                 location_id=location_id,
             )
-        except Rejected as exc:
-            return Outcome(sr, "rejected", message=exc.message, code=exc.code, cause_key=exc.cause_key)
+        except Rejected as exc:  # refused before any call: not an attempt
+            return Outcome(sr, "held", message=exc.message, code=exc.code, cause_key=exc.cause_key)
         siblings = list(sr.order.shipping_requests.filter(integration=self.integration).order_by("pk").values_list("pk", flat=True))
         out = m.SalesOrderOut(
             order_no=order.external_id if len(siblings) <= 1 else f"{order.external_id}/{sr.reference}",
@@ -264,7 +265,8 @@ class PushSalesOrders(SalesOrderSupport):
         except PermanentError as exc:
             return Outcome(sr, "rejected", message=f"Katana refused the sales order: {exc.message}", code="katana_rejected",
                            cause_key=f"katana_rejected:{self.integration.pk}:{sr.reference}")
-        return Outcome(sr, "sent", remote=so, rows=_row_map(so, by_variant), payload=body, variants=looked_up)
+        return Outcome(sr, "sent", remote=so, rows=_row_map(so, by_variant) or (push.response or {}).get("rows", {}),
+                       payload=body, variants=looked_up)
 
     def _shipping_fee(self, so: dict, amount: Decimal) -> None:
         try:
@@ -273,54 +275,31 @@ class PushSalesOrders(SalesOrderSupport):
             so["_shipping_fee_error"] = str(exc)
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from inventory import services as inventory_services
-        from orders import services as order_services
-
+        """The page's outcomes in a bounded number of queries (integrations.pushes.push_outcomes_record; the attempt
+        was counted before the call). A duplicate sales order (rare) is reported or its report resolved here."""
+        sent = [o for o in page.items if o.kind == "sent"]
+        self.bind_variants({pid: v for o in sent for pid, v in o.variants.items()})
+        outcomes = []
         for o in page.items:
             sr = o.shipping_request
-            result.fetched += 1
-            push = OutboundPush.objects.filter(integration=self.integration, kind=PUSH_KIND,
-                                               idempotency_key=sr.reference).first()
-            if push is None and o.kind != "rejected":  # dry run: the ledger row was never written
-                push = OutboundPush.objects.create(integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference,
-                                                   object_id=sr.pk, content_type=ContentType.objects.get_for_model(sr))
-            if o.kind == "sent":
-                self.bind_variants(o.variants)
-                already = push.status == OutboundPush.Status.SENT
-                remote_id = str(o.remote.get("id"))
-                response = {"id": o.remote.get("id"), "status": o.remote.get("status", m.NOT_SHIPPED),
-                            "rows": o.rows or (push.response or {}).get("rows", {})}
-                if o.remote.get("_shipping_fee_error"):
-                    response["shipping_fee_error"] = o.remote["_shipping_fee_error"]
-                if o.remote.get("_duplicates_deleted"):
-                    response["duplicates_deleted"] = o.remote["_duplicates_deleted"]
-                dup_key = f"katana:duplicate_so:{self.integration.pk}:{sr.reference}"
-                if o.remote.get("_duplicates_error"):
-                    response["duplicates_error"] = o.remote["_duplicates_error"]
-                    services.exception_raise(
-                        category=OpsException.Category.FULFILLMENT, code="katana_duplicate_sales_order",
-                        integration=self.integration, entity=sr, dedup_key=dup_key, message=o.remote["_duplicates_error"])
-                elif o.remote.get("_duplicates_deleted"):  # an earlier report of this request's duplicate is resolved
-                    services.exceptions_resolve(dedup_keys=[dup_key], note="one sales order left in Katana")
-                OutboundPush.objects.filter(pk=push.pk).update(
-                    status=OutboundPush.Status.SENT, remote_id=remote_id, sent_at=push.sent_at or timezone.now(),
-                    payload=o.payload or push.payload, response=response, last_error="")
-                order_services.shipping_request_mark_sent(shipping_request=sr, external_id=remote_id,
-                                                          remote_status=response["status"], run=self.ctx.run)
-                # Katana's Committed now counts these units: its figures taken from now on include them.
-                inventory_services.inventory_commitments_acknowledged(reference=sr.reference)
-                if already:
-                    result.unchanged += 1
-                else:
-                    result.created += 1
-            elif o.kind == "rejected":
-                if push is not None:
-                    OutboundPush.objects.filter(pk=push.pk).update(status=OutboundPush.Status.FAILED, last_error=o.message)
-                order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code,
-                                                              cause_key=o.cause_key)
-                result.record_error(external_id=sr.reference, field=o.code, message=o.message)
-            elif push is not None:  # transient: stays pending; the next run looks the sales order up before creating
-                OutboundPush.objects.filter(pk=push.pk).update(last_error=o.message)
+            if o.kind != "sent":
+                outcomes.append(PushOutcome(sr, o.kind, message=o.message, code=o.code or "katana_rejected", cause_key=o.cause_key))
+                continue
+            response = {"id": o.remote.get("id"), "status": o.remote.get("status", m.NOT_SHIPPED), "rows": o.rows}
+            for key in ("shipping_fee_error", "duplicates_deleted", "duplicates_error"):
+                if o.remote.get(f"_{key}"):
+                    response[key] = o.remote[f"_{key}"]
+            dup_key = f"katana:duplicate_so:{self.integration.pk}:{sr.reference}"
+            if o.remote.get("_duplicates_error"):
+                services.exception_raise(
+                    category=OpsException.Category.FULFILLMENT, code="katana_duplicate_sales_order",
+                    integration=self.integration, entity=sr, dedup_key=dup_key, message=o.remote["_duplicates_error"])
+            elif o.remote.get("_duplicates_deleted"):  # an earlier report of this request's duplicate is resolved
+                services.exceptions_resolve(dedup_keys=[dup_key], note="one sales order left in Katana")
+            outcomes.append(PushOutcome(sr, "sent", remote_id=str(o.remote.get("id")), remote_status=response["status"],
+                                        response=response, payload=o.payload))
+        push_outcomes_record(integration=self.integration, kind=PUSH_KIND, outcomes=outcomes, result=result,
+                             run=self.ctx.run, count_attempt=False)
 
 
 class CancelSalesOrders(SalesOrderSupport):
@@ -362,19 +341,8 @@ class CancelSalesOrders(SalesOrderSupport):
         return sr, "canceled", "deleted in Katana"
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from orders import services as order_services
-
-        for sr, kind, message in page.items:
-            result.fetched += 1
-            if kind == "error":
-                result.record_error(external_id=sr.reference, message=f"Katana refused the deletion: {message}")
-                continue
-            order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
-            if kind == "too_late":
-                result.record_error(external_id=sr.reference,
-                                    message=f"too late: the Katana sales order is already {message}")
-            else:
-                result.updated += 1
+        cancel_outcomes_record(outcomes=page.items, result=result, refused="Katana refused the deletion: {message}",
+                               too_late="too late: the Katana sales order is already {message}")
 
 
 class PushFbtOrders(SalesOrderSupport):
