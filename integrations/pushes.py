@@ -51,7 +51,7 @@ def push_outcomes_record(*, integration, kind: str, outcomes: Iterable[PushOutco
 
     outcomes = [o for o in outcomes if o.shipping_request is not None]
     ledgered = [o.shipping_request for o in outcomes if o.kind != "held"]
-    pushes = _pushes(integration=integration, kind=kind, requests=ledgered)
+    pushes = outbox_rows(integration=integration, kind=kind, requests=ledgered)
     changed, sent = {}, []
     for o in outcomes:
         sr = o.shipping_request
@@ -83,8 +83,9 @@ def push_outcomes_record(*, integration, kind: str, outcomes: Iterable[PushOutco
         inventory_services.inventory_commitments_acknowledged(references=[sr.reference for sr, _, _ in sent])
 
 
-def _pushes(*, integration, kind: str, requests: list) -> dict[str, OutboundPush]:
-    """reference → the request's outbox row: one read, the missing rows created in one statement (and read back)."""
+def outbox_rows(*, integration, kind: str, requests: list) -> dict[str, OutboundPush]:
+    """reference → the request's outbox row: one read, the missing rows created pending with no attempt in one
+    statement (and read back)."""
     refs = list({sr.reference for sr in requests})
     if not refs:
         return {}

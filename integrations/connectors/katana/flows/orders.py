@@ -22,7 +22,7 @@ from integrations.connectors.katana.flows.base import BATCH, VARIANT_REF, Katana
 from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Integration, OpsException, OutboundPush
-from integrations.pushes import PushOutcome, cancel_outcomes_record, push_outcomes_record
+from integrations.pushes import PushOutcome, cancel_outcomes_record, outbox_rows, push_outcomes_record
 
 PUSH_KIND = "katana_sales_order"
 FBT_KIND = "katana_fbt_sales_order"
@@ -127,8 +127,12 @@ class SalesOrderSupport(KatanaFlow):
                                          "Not shipped). Delete the duplicate in Katana by hand.")
         return keep
 
-    def push_attempt(self, *, kind: str, key: str, obj) -> tuple[OutboundPush, int]:
-        """The push ledger row, its attempt counted and committed BEFORE the request; returns (row, earlier attempts)."""
+    def push_attempt(self, *, kind: str, key: str, obj, known: OutboundPush | None = None) -> tuple[OutboundPush, int]:
+        """The push ledger row, its attempt counted and committed BEFORE the request; returns (row, earlier attempts).
+        known: the row as read for the page (then only the attempt is written)."""
+        if known is not None and not self.ctx.dry_run:
+            OutboundPush.objects.filter(pk=known.pk).update(attempts=F("attempts") + 1)
+            return known, known.attempts
         if self.ctx.dry_run:  # a dry run writes nothing, not even the ledger row
             push = OutboundPush.objects.filter(integration=self.integration, kind=kind, idempotency_key=key).first()
             return push or OutboundPush(integration=self.integration, kind=kind, idempotency_key=key), \
@@ -141,10 +145,12 @@ class SalesOrderSupport(KatanaFlow):
         OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
         return push, earlier
 
-    def rows_for(self, lines: list[tuple], *, location_id: int | None) -> tuple[list[m.RowOut], dict, dict]:
-        """lines: (product, katana sku, quantity, unit price). → rows, variant id → master SKU, lookups made."""
-        products = [p for p, *_ in lines if p is not None]
-        bound = variant_ids_bound(integration=self.integration, product_ids=[p.pk for p in products])
+    def rows_for(self, lines: list[tuple], *, location_id: int | None,
+                 bound: dict | None = None) -> tuple[list[m.RowOut], dict, dict]:
+        """lines: (product, katana sku, quantity, unit price). → rows, variant id → master SKU, lookups made.
+        bound: product pk → variant id already read for the page (else read here)."""
+        if bound is None:
+            bound = variant_ids_bound(integration=self.integration, product_ids=[p.pk for p, *_ in lines if p is not None])
         looked_up, unknown, rows, by_variant = {}, [], [], {}
         for product, sku, quantity, price in lines:
             variant_id = bound.get(product.pk) if product is not None else None
@@ -194,9 +200,11 @@ class PushSalesOrders(SalesOrderSupport):
     def pages(self, cursor: dict) -> Iterator[Page]:
         from orders import selectors
 
-        rows = list(selectors.shipping_requests_to_send(integration=self.integration)[:200])
+        rows = list(selectors.shipping_requests_to_send(integration=self.integration)
+                    .select_related("order__integration").prefetch_related("lines__product", "lines__order_line")[:200])
         for start in range(0, len(rows), BATCH):
             outcomes: list[Outcome] = []
+            self._preload(rows[start:start + BATCH])
             for sr in rows[start:start + BATCH]:
                 try:
                     outcomes.append(self._send(sr))
@@ -209,6 +217,20 @@ class PushSalesOrders(SalesOrderSupport):
                     raise
             yield Page(items=outcomes, next_cursor={})
 
+    def _preload(self, rows: list) -> None:
+        """What the page's requests need, read once: Katana SKUs, bound variants, each order's requests here."""
+        from orders.models import ShippingRequest
+
+        products = {ln.product_id: ln.product for sr in rows for ln in sr.lines.all() if ln.product_id}
+        self._skus = katana_skus(integration=self.integration, products=products.values())
+        self._bound = variant_ids_bound(integration=self.integration, product_ids=list(products))
+        # the ledger rows read once (missing ones created pending, no attempt): sending a request writes its attempt only
+        self._pushes = {} if self.ctx.dry_run else outbox_rows(integration=self.integration, kind=PUSH_KIND, requests=rows)
+        self._siblings: dict[int, list[int]] = {}
+        for order_id, pk in (ShippingRequest.objects.filter(integration=self.integration, order_id__in={sr.order_id for sr in rows})
+                             .order_by("pk").values_list("order_id", "pk")):
+            self._siblings.setdefault(order_id, []).append(pk)
+
     def _send(self, sr) -> Outcome:
         order, channel = sr.order, sr.order.integration
         try:
@@ -218,18 +240,15 @@ class PushSalesOrders(SalesOrderSupport):
                                "Add it there (then Re-drive) or change the routing rule.",
                                f"katana_scope:{self.integration.pk}:{channel.pk}")
             customer_id = self.customer_id(channel)
-            lines = [line for line in sr.lines.all()]
-            products = [line.product for line in lines if line.product is not None]
-            skus = katana_skus(integration=self.integration, products=products)
             location_id = self.location_id(sr.location)
             rows, by_variant, looked_up = self.rows_for(
-                [(line.product, skus.get(line.product_id, line.sku) if line.product_id else line.sku, line.quantity,
-                  line.order_line.unit_price if line.order_line else None) for line in lines],
-                location_id=location_id,
+                [(line.product, self._skus.get(line.product_id, line.sku) if line.product_id else line.sku, line.quantity,
+                  line.order_line.unit_price if line.order_line else None) for line in sr.lines.all()],
+                location_id=location_id, bound=self._bound,
             )
         except Rejected as exc:  # refused before any call: not an attempt
             return Outcome(sr, "held", message=exc.message, code=exc.code, cause_key=exc.cause_key)
-        siblings = list(sr.order.shipping_requests.filter(integration=self.integration).order_by("pk").values_list("pk", flat=True))
+        siblings = self._siblings.get(sr.order_id, [])
         out = m.SalesOrderOut(
             order_no=order.external_id if len(siblings) <= 1 else f"{order.external_id}/{sr.reference}",
             customer_id=customer_id,
@@ -243,7 +262,7 @@ class PushSalesOrders(SalesOrderSupport):
             shipping_address=m.address_from_channel(order.shipping_address),
         )
         body = m.sales_order_body(out)
-        push, earlier = self.push_attempt(kind=PUSH_KIND, key=sr.reference, obj=sr)
+        push, earlier = self.push_attempt(kind=PUSH_KIND, key=sr.reference, obj=sr, known=self._pushes.get(sr.reference))
         if push.status == OutboundPush.Status.SENT and push.remote_id:
             return Outcome(sr, "sent", remote={"id": int(push.remote_id), "status": m.NOT_SHIPPED},
                            rows=(push.response or {}).get("rows", {}), payload=push.payload)

@@ -174,15 +174,10 @@ class PushShippingRequests(OsaFlow):
             result.fetched += 1
             what = f"“{o.source_method}”" if o.source_method else "(none)"
             services.exception_raise(
-                category=FULFILLMENT,
-                code="unmapped_shipping_method",
-                integration=integration,
-                entity=sr,
-                cause_key=f"shipping_method:{integration.pk}:{o.source_method}",
-                dedup_key=f"sr:{sr.pk}:unmapped_shipping_method",
+                category=FULFILLMENT, code="unmapped_shipping_method", integration=integration, entity=sr,
+                cause_key=f"shipping_method:{integration.pk}:{o.source_method}", dedup_key=f"sr:{sr.pk}:unmapped_shipping_method",
                 message=f"Shipping request {sr.reference} not sent to OSA: shipping method {what} has no Shipping Method "
-                f"Mapping for {integration.name}. Add the mapping; the request is sent on the next run.",
-            )
+                f"Mapping for {integration.name}. Add the mapping; the request is sent on the next run.")
             result.record_error(external_id=sr.reference, field="shipping_method", message=f"unmapped shipping method {what}")
         push_outcomes_record(integration=integration, kind=self.push_kind, outcomes=outcomes, result=result, run=self.ctx.run)
 
