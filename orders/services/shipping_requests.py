@@ -99,12 +99,14 @@ def shipping_request_mark_sent(*, shipping_request: ShippingRequest, external_id
 
 
 @transaction.atomic
-def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]], run=None) -> list[ShippingRequest]:
+def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]], run=None,
+                                move_order: bool = True) -> list[ShippingRequest]:
     """`shipping_request_mark_sent` for a page of (request, external_id, remote_status) in a bounded number of
     queries, whatever the page size: orders locked then requests locked and re-read (two statements, pk order),
     the unsent requests updated in one statement, their exceptions resolved in one, their orders moved to
-    sentToFulfillment by compare-and-set per expected status with one event each (bulk). A request cancelled or
-    already further on meanwhile takes the single-request path (rare)."""
+    sentToFulfillment by compare-and-set per expected status with one event each (bulk); move_order=False leaves
+    the orders' status as it is and writes one sr_sent event per request (bulk). A request cancelled or already
+    further on meanwhile takes the single-request path (rare)."""
     from django.db.models import Q
 
     from orders.models import Order, OrderEvent
@@ -121,7 +123,8 @@ def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]],
     for sr in rows:
         if sr.status not in SR_UNSENT:
             external_id, remote_status = wanted[sr.pk]
-            shipping_request_mark_sent(shipping_request=sr, external_id=external_id, remote_status=remote_status, run=run)
+            shipping_request_mark_sent(shipping_request=sr, external_id=external_id, remote_status=remote_status, run=run,
+                                       move_order=move_order)
     if not unsent:
         return rows
     for sr in unsent:
@@ -136,6 +139,12 @@ def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]],
                 .values_list("dedup_key", flat=True))
     if keys:
         exceptions_resolve(dedup_keys=keys, note="sent to fulfillment")
+    actor = _run_actor(run)[:120]
+    if not move_order:
+        OrderEvent.objects.bulk_create([OrderEvent(order_id=sr.order_id, kind="sr_sent", actor=actor, sync_run=run,
+                                                   message=f"{sr.reference} sent to {sr.integration} as {sr.external_id}")
+                                        for sr in unsent])
+        return rows
     # One transition per order (a split order's requests move it once), compare-and-set on the status read under lock.
     first_sr: dict[int, ShippingRequest] = {}
     for sr in unsent:
@@ -145,7 +154,7 @@ def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]],
         order = sr.order
         if order.status != S.SENT_TO_FULFILLMENT and order_can_transition(order=order, to_status=S.SENT_TO_FULFILLMENT):
             by_expected.setdefault(order.status, []).append(sr)
-    actor, events = _run_actor(run)[:120], []
+    events = []
     for expected, srs in by_expected.items():
         moved = set(Order.objects.filter(pk__in=[sr.order_id for sr in srs], status=expected).values_list("pk", flat=True))
         Order.objects.filter(pk__in=moved, status=expected).update(status=S.SENT_TO_FULFILLMENT, updated_at=now)

@@ -24,6 +24,7 @@ from integrations.connectors.acumatica.settings import GENERIC_CUSTOMER
 from integrations.exceptions import AuthError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Mapping, OutboundPush
+from integrations.pushes import PushOutcome, cancel_outcomes_record, push_outcomes_record
 
 PUSH_KIND = "acumatica_sales_order"
 REFUND_KIND = "acumatica_refund"
@@ -213,48 +214,21 @@ class PushSalesOrders(AcumaticaFlow):
         return Outcome(sr, "sent", remote=remote, payload=body)
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from inventory import services as inventory_services
-        from orders import services as order_services
-
-        move_order = bool(self.ctx.setting("mark_sent_to_fulfillment"))
+        """The page's outcomes in a bounded number of queries (integrations.pushes.push_outcomes_record)."""
+        outcomes = []
         for o in page.items:
-            sr = o.shipping_request
-            if sr is None:
-                continue
-            result.fetched += 1
             if o.kind == "held":
-                order_services.shipping_request_mark_rejected(shipping_request=sr, message=f"not sent to Acumatica: {o.message}",
-                                                              code=o.code, cause_key=o.cause)
-                result.record_error(external_id=sr.reference, field=o.field, message=o.message, exception=False)
-                continue
-            push, _ = OutboundPush.objects.get_or_create(
-                integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference,
-                defaults={"object_id": sr.pk, "content_type": ContentType.objects.get_for_model(sr)})
-            push.attempts += 1
-            if o.kind == "sent":
-                already = push.status == OutboundPush.Status.SENT
-                push.status, push.remote_id = OutboundPush.Status.SENT, _remote_id(o.remote)
-                push.sent_at = push.sent_at or timezone.now()
-                push.payload = o.payload or push.payload
-                push.response = {"order_type": o.remote.order_type, "order_nbr": o.remote.order_nbr, "status": o.remote.status}
-                push.last_error = ""
-                push.save()
-                order_services.shipping_request_mark_sent(shipping_request=sr, external_id=_remote_id(o.remote),
-                                                          remote_status=o.remote.status, run=self.ctx.run, move_order=move_order)
-                inventory_services.inventory_commitments_acknowledged(reference=sr.reference)
-                if already:
-                    result.unchanged += 1
-                else:
-                    result.created += 1
-            elif o.kind == "rejected":
-                push.status, push.last_error = OutboundPush.Status.FAILED, o.message[:2000]
-                push.save()
-                order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code,
-                                                              cause_key=o.cause)
-                result.record_error(external_id=sr.reference, field=o.field, message=o.message, exception=False)
-            else:  # transient: stays pending; the next run looks the order up before creating
-                push.last_error = o.message[:2000]
-                push.save()
+                outcomes.append(PushOutcome(o.shipping_request, "held", message=f"not sent to Acumatica: {o.message}",
+                                            run_message=o.message, code=o.code, cause_key=o.cause, field=o.field, exception=False))
+            elif o.kind == "sent":
+                outcomes.append(PushOutcome(o.shipping_request, "sent", remote_id=_remote_id(o.remote), remote_status=o.remote.status,
+                                            payload=o.payload, response={"order_type": o.remote.order_type,
+                                                                         "order_nbr": o.remote.order_nbr, "status": o.remote.status}))
+            else:
+                outcomes.append(PushOutcome(o.shipping_request, o.kind, message=o.message, code=o.code or "3pl_rejected",
+                                            cause_key=o.cause, field=o.field, exception=False))
+        push_outcomes_record(integration=self.integration, kind=PUSH_KIND, outcomes=outcomes, result=result, run=self.ctx.run,
+                             move_order=bool(self.ctx.setting("mark_sent_to_fulfillment")), error_limit=2000)
 
 
 class CancelSalesOrders(AcumaticaFlow):
@@ -307,19 +281,9 @@ class CancelSalesOrders(AcumaticaFlow):
         return "error", f"Acumatica still shows {nbr} as {after.status or 'not canceled'} after CancelSalesOrder"
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from orders import services as order_services
-
-        for sr, kind, message in page.items:
-            result.fetched += 1
-            if kind == "error":
-                result.record_error(external_id=sr.reference, message=f"Acumatica refused the cancellation: {message}")
-                continue
-            order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
-            if kind == "too_late":
-                result.record_error(external_id=sr.reference, exception=False,
-                                    message=f"too late: Acumatica has already shipped this order ({message})")
-            else:
-                result.updated += 1
+        cancel_outcomes_record(outcomes=page.items, result=result, refused="Acumatica refused the cancellation: {message}",
+                               too_late="too late: Acumatica has already shipped this order ({message})",
+                               too_late_exception=False)
 
 
 class PushRefunds(AcumaticaFlow):

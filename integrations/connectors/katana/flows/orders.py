@@ -22,6 +22,7 @@ from integrations.connectors.katana.flows.base import BATCH, VARIANT_REF, Katana
 from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Integration, OpsException, OutboundPush
+from integrations.pushes import PushOutcome, cancel_outcomes_record, outbox_rows, push_outcomes_record
 
 PUSH_KIND = "katana_sales_order"
 FBT_KIND = "katana_fbt_sales_order"
@@ -37,7 +38,7 @@ class Rejected(Exception):
 @dataclass
 class Outcome:
     shipping_request: object
-    kind: str  # sent | rejected | transient
+    kind: str  # sent | rejected | held (refused before any call) | transient
     remote: dict = field(default_factory=dict)
     rows: dict = field(default_factory=dict)  # Katana sales_order_row_id → master SKU
     payload: dict = field(default_factory=dict)
@@ -126,8 +127,12 @@ class SalesOrderSupport(KatanaFlow):
                                          "Not shipped). Delete the duplicate in Katana by hand.")
         return keep
 
-    def push_attempt(self, *, kind: str, key: str, obj) -> tuple[OutboundPush, int]:
-        """The push ledger row, its attempt counted and committed BEFORE the request; returns (row, earlier attempts)."""
+    def push_attempt(self, *, kind: str, key: str, obj, known: OutboundPush | None = None) -> tuple[OutboundPush, int]:
+        """The push ledger row, its attempt counted and committed BEFORE the request; returns (row, earlier attempts).
+        known: the row as read for the page (then only the attempt is written)."""
+        if known is not None and not self.ctx.dry_run:
+            OutboundPush.objects.filter(pk=known.pk).update(attempts=F("attempts") + 1)
+            return known, known.attempts
         if self.ctx.dry_run:  # a dry run writes nothing, not even the ledger row
             push = OutboundPush.objects.filter(integration=self.integration, kind=kind, idempotency_key=key).first()
             return push or OutboundPush(integration=self.integration, kind=kind, idempotency_key=key), \
@@ -140,10 +145,12 @@ class SalesOrderSupport(KatanaFlow):
         OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
         return push, earlier
 
-    def rows_for(self, lines: list[tuple], *, location_id: int | None) -> tuple[list[m.RowOut], dict, dict]:
-        """lines: (product, katana sku, quantity, unit price). → rows, variant id → master SKU, lookups made."""
-        products = [p for p, *_ in lines if p is not None]
-        bound = variant_ids_bound(integration=self.integration, product_ids=[p.pk for p in products])
+    def rows_for(self, lines: list[tuple], *, location_id: int | None,
+                 bound: dict | None = None) -> tuple[list[m.RowOut], dict, dict]:
+        """lines: (product, katana sku, quantity, unit price). → rows, variant id → master SKU, lookups made.
+        bound: product pk → variant id already read for the page (else read here)."""
+        if bound is None:
+            bound = variant_ids_bound(integration=self.integration, product_ids=[p.pk for p, *_ in lines if p is not None])
         looked_up, unknown, rows, by_variant = {}, [], [], {}
         for product, sku, quantity, price in lines:
             variant_id = bound.get(product.pk) if product is not None else None
@@ -193,9 +200,11 @@ class PushSalesOrders(SalesOrderSupport):
     def pages(self, cursor: dict) -> Iterator[Page]:
         from orders import selectors
 
-        rows = list(selectors.shipping_requests_to_send(integration=self.integration)[:200])
+        rows = list(selectors.shipping_requests_to_send(integration=self.integration)
+                    .select_related("order__integration").prefetch_related("lines__product", "lines__order_line")[:200])
         for start in range(0, len(rows), BATCH):
             outcomes: list[Outcome] = []
+            self._preload(rows[start:start + BATCH])
             for sr in rows[start:start + BATCH]:
                 try:
                     outcomes.append(self._send(sr))
@@ -208,6 +217,20 @@ class PushSalesOrders(SalesOrderSupport):
                     raise
             yield Page(items=outcomes, next_cursor={})
 
+    def _preload(self, rows: list) -> None:
+        """What the page's requests need, read once: Katana SKUs, bound variants, each order's requests here."""
+        from orders.models import ShippingRequest
+
+        products = {ln.product_id: ln.product for sr in rows for ln in sr.lines.all() if ln.product_id}
+        self._skus = katana_skus(integration=self.integration, products=products.values())
+        self._bound = variant_ids_bound(integration=self.integration, product_ids=list(products))
+        # the ledger rows read once (missing ones created pending, no attempt): sending a request writes its attempt only
+        self._pushes = {} if self.ctx.dry_run else outbox_rows(integration=self.integration, kind=PUSH_KIND, requests=rows)
+        self._siblings: dict[int, list[int]] = {}
+        for order_id, pk in (ShippingRequest.objects.filter(integration=self.integration, order_id__in={sr.order_id for sr in rows})
+                             .order_by("pk").values_list("order_id", "pk")):
+            self._siblings.setdefault(order_id, []).append(pk)
+
     def _send(self, sr) -> Outcome:
         order, channel = sr.order, sr.order.integration
         try:
@@ -217,18 +240,15 @@ class PushSalesOrders(SalesOrderSupport):
                                "Add it there (then Re-drive) or change the routing rule.",
                                f"katana_scope:{self.integration.pk}:{channel.pk}")
             customer_id = self.customer_id(channel)
-            lines = [line for line in sr.lines.all()]
-            products = [line.product for line in lines if line.product is not None]
-            skus = katana_skus(integration=self.integration, products=products)
             location_id = self.location_id(sr.location)
             rows, by_variant, looked_up = self.rows_for(
-                [(line.product, skus.get(line.product_id, line.sku) if line.product_id else line.sku, line.quantity,
-                  line.order_line.unit_price if line.order_line else None) for line in lines],
-                location_id=location_id,
+                [(line.product, self._skus.get(line.product_id, line.sku) if line.product_id else line.sku, line.quantity,
+                  line.order_line.unit_price if line.order_line else None) for line in sr.lines.all()],
+                location_id=location_id, bound=self._bound,
             )
-        except Rejected as exc:
-            return Outcome(sr, "rejected", message=exc.message, code=exc.code, cause_key=exc.cause_key)
-        siblings = list(sr.order.shipping_requests.filter(integration=self.integration).order_by("pk").values_list("pk", flat=True))
+        except Rejected as exc:  # refused before any call: not an attempt
+            return Outcome(sr, "held", message=exc.message, code=exc.code, cause_key=exc.cause_key)
+        siblings = self._siblings.get(sr.order_id, [])
         out = m.SalesOrderOut(
             order_no=order.external_id if len(siblings) <= 1 else f"{order.external_id}/{sr.reference}",
             customer_id=customer_id,
@@ -242,7 +262,7 @@ class PushSalesOrders(SalesOrderSupport):
             shipping_address=m.address_from_channel(order.shipping_address),
         )
         body = m.sales_order_body(out)
-        push, earlier = self.push_attempt(kind=PUSH_KIND, key=sr.reference, obj=sr)
+        push, earlier = self.push_attempt(kind=PUSH_KIND, key=sr.reference, obj=sr, known=self._pushes.get(sr.reference))
         if push.status == OutboundPush.Status.SENT and push.remote_id:
             return Outcome(sr, "sent", remote={"id": int(push.remote_id), "status": m.NOT_SHIPPED},
                            rows=(push.response or {}).get("rows", {}), payload=push.payload)
@@ -264,7 +284,8 @@ class PushSalesOrders(SalesOrderSupport):
         except PermanentError as exc:
             return Outcome(sr, "rejected", message=f"Katana refused the sales order: {exc.message}", code="katana_rejected",
                            cause_key=f"katana_rejected:{self.integration.pk}:{sr.reference}")
-        return Outcome(sr, "sent", remote=so, rows=_row_map(so, by_variant), payload=body, variants=looked_up)
+        return Outcome(sr, "sent", remote=so, rows=_row_map(so, by_variant) or (push.response or {}).get("rows", {}),
+                       payload=body, variants=looked_up)
 
     def _shipping_fee(self, so: dict, amount: Decimal) -> None:
         try:
@@ -273,54 +294,31 @@ class PushSalesOrders(SalesOrderSupport):
             so["_shipping_fee_error"] = str(exc)
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from inventory import services as inventory_services
-        from orders import services as order_services
-
+        """The page's outcomes in a bounded number of queries (integrations.pushes.push_outcomes_record; the attempt
+        was counted before the call). A duplicate sales order (rare) is reported or its report resolved here."""
+        sent = [o for o in page.items if o.kind == "sent"]
+        self.bind_variants({pid: v for o in sent for pid, v in o.variants.items()})
+        outcomes = []
         for o in page.items:
             sr = o.shipping_request
-            result.fetched += 1
-            push = OutboundPush.objects.filter(integration=self.integration, kind=PUSH_KIND,
-                                               idempotency_key=sr.reference).first()
-            if push is None and o.kind != "rejected":  # dry run: the ledger row was never written
-                push = OutboundPush.objects.create(integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference,
-                                                   object_id=sr.pk, content_type=ContentType.objects.get_for_model(sr))
-            if o.kind == "sent":
-                self.bind_variants(o.variants)
-                already = push.status == OutboundPush.Status.SENT
-                remote_id = str(o.remote.get("id"))
-                response = {"id": o.remote.get("id"), "status": o.remote.get("status", m.NOT_SHIPPED),
-                            "rows": o.rows or (push.response or {}).get("rows", {})}
-                if o.remote.get("_shipping_fee_error"):
-                    response["shipping_fee_error"] = o.remote["_shipping_fee_error"]
-                if o.remote.get("_duplicates_deleted"):
-                    response["duplicates_deleted"] = o.remote["_duplicates_deleted"]
-                dup_key = f"katana:duplicate_so:{self.integration.pk}:{sr.reference}"
-                if o.remote.get("_duplicates_error"):
-                    response["duplicates_error"] = o.remote["_duplicates_error"]
-                    services.exception_raise(
-                        category=OpsException.Category.FULFILLMENT, code="katana_duplicate_sales_order",
-                        integration=self.integration, entity=sr, dedup_key=dup_key, message=o.remote["_duplicates_error"])
-                elif o.remote.get("_duplicates_deleted"):  # an earlier report of this request's duplicate is resolved
-                    services.exceptions_resolve(dedup_keys=[dup_key], note="one sales order left in Katana")
-                OutboundPush.objects.filter(pk=push.pk).update(
-                    status=OutboundPush.Status.SENT, remote_id=remote_id, sent_at=push.sent_at or timezone.now(),
-                    payload=o.payload or push.payload, response=response, last_error="")
-                order_services.shipping_request_mark_sent(shipping_request=sr, external_id=remote_id,
-                                                          remote_status=response["status"], run=self.ctx.run)
-                # Katana's Committed now counts these units: its figures taken from now on include them.
-                inventory_services.inventory_commitments_acknowledged(reference=sr.reference)
-                if already:
-                    result.unchanged += 1
-                else:
-                    result.created += 1
-            elif o.kind == "rejected":
-                if push is not None:
-                    OutboundPush.objects.filter(pk=push.pk).update(status=OutboundPush.Status.FAILED, last_error=o.message)
-                order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code,
-                                                              cause_key=o.cause_key)
-                result.record_error(external_id=sr.reference, field=o.code, message=o.message)
-            elif push is not None:  # transient: stays pending; the next run looks the sales order up before creating
-                OutboundPush.objects.filter(pk=push.pk).update(last_error=o.message)
+            if o.kind != "sent":
+                outcomes.append(PushOutcome(sr, o.kind, message=o.message, code=o.code or "katana_rejected", cause_key=o.cause_key))
+                continue
+            response = {"id": o.remote.get("id"), "status": o.remote.get("status", m.NOT_SHIPPED), "rows": o.rows}
+            for key in ("shipping_fee_error", "duplicates_deleted", "duplicates_error"):
+                if o.remote.get(f"_{key}"):
+                    response[key] = o.remote[f"_{key}"]
+            dup_key = f"katana:duplicate_so:{self.integration.pk}:{sr.reference}"
+            if o.remote.get("_duplicates_error"):
+                services.exception_raise(
+                    category=OpsException.Category.FULFILLMENT, code="katana_duplicate_sales_order",
+                    integration=self.integration, entity=sr, dedup_key=dup_key, message=o.remote["_duplicates_error"])
+            elif o.remote.get("_duplicates_deleted"):  # an earlier report of this request's duplicate is resolved
+                services.exceptions_resolve(dedup_keys=[dup_key], note="one sales order left in Katana")
+            outcomes.append(PushOutcome(sr, "sent", remote_id=str(o.remote.get("id")), remote_status=response["status"],
+                                        response=response, payload=o.payload))
+        push_outcomes_record(integration=self.integration, kind=PUSH_KIND, outcomes=outcomes, result=result,
+                             run=self.ctx.run, count_attempt=False)
 
 
 class CancelSalesOrders(SalesOrderSupport):
@@ -362,19 +360,8 @@ class CancelSalesOrders(SalesOrderSupport):
         return sr, "canceled", "deleted in Katana"
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from orders import services as order_services
-
-        for sr, kind, message in page.items:
-            result.fetched += 1
-            if kind == "error":
-                result.record_error(external_id=sr.reference, message=f"Katana refused the deletion: {message}")
-                continue
-            order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
-            if kind == "too_late":
-                result.record_error(external_id=sr.reference,
-                                    message=f"too late: the Katana sales order is already {message}")
-            else:
-                result.updated += 1
+        cancel_outcomes_record(outcomes=page.items, result=result, refused="Katana refused the deletion: {message}",
+                               too_late="too late: the Katana sales order is already {message}")
 
 
 class PushFbtOrders(SalesOrderSupport):

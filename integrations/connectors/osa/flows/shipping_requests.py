@@ -17,7 +17,6 @@ from integrations.connectors.osa.flows.base import (
     HINTS,
     WAITING_LIMIT,
     OsaFlow,
-    _ct,
     _note,
     osa_skus,
     product_info,
@@ -25,6 +24,7 @@ from integrations.connectors.osa.flows.base import (
 from integrations.exceptions import AuthError, PayloadError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Mapping, OpsException, OutboundPush
+from integrations.pushes import PushOutcome, cancel_outcomes_record, push_outcomes_record
 
 
 @dataclass
@@ -157,76 +157,29 @@ class PushShippingRequests(OsaFlow):
         return SendOutcome(sr, "sent", remote=remote, payload=osa.shipping_request_to_json(request))
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        """The page's outcomes in a bounded number of queries: outbox rows read once and written in bulk, the
-        sent requests marked together (orders.services.shipping_requests_mark_sent), commitments acknowledged in
-        one statement. Rejections and unmapped methods (rare) take their own exception paths."""
-        from inventory import services as inventory_services
-        from orders import services as order_services
-
+        """The page's outcomes in a bounded number of queries (integrations.pushes.push_outcomes_record). An unmapped
+        method is not an attempt: no outbox row, the request stays ready, one exception per method names the fix."""
         integration = self.integration
-        outcomes = [o for o in page.items if o.shipping_request is not None]
-        if not outcomes:
-            return
-        pushes = {p.idempotency_key: p for p in OutboundPush.objects.filter(
-            integration=integration, kind=self.push_kind, idempotency_key__in=[o.shipping_request.reference for o in outcomes])}
-        missing = [o.shipping_request for o in outcomes if o.kind != "unmapped" and o.shipping_request.reference not in pushes]
-        if missing:
-            content_type = _ct(missing[0])
-            OutboundPush.objects.bulk_create([
-                OutboundPush(integration=integration, kind=self.push_kind, idempotency_key=sr.reference, object_id=sr.pk,
-                             content_type=content_type) for sr in {sr.reference: sr for sr in missing}.values()],
-                ignore_conflicts=True)
-            pushes.update((p.idempotency_key, p) for p in OutboundPush.objects.filter(
-                integration=integration, kind=self.push_kind, idempotency_key__in=[sr.reference for sr in missing]))
-        changed, sent = {}, []
-        for o in outcomes:
+        outcomes = []
+        for o in page.items:
             sr = o.shipping_request
-            result.fetched += 1
-            if o.kind == "unmapped":
-                what = f"“{o.source_method}”" if o.source_method else "(none)"
-                services.exception_raise(
-                    category=FULFILLMENT,
-                    code="unmapped_shipping_method",
-                    integration=integration,
-                    entity=sr,
-                    cause_key=f"shipping_method:{integration.pk}:{o.source_method}",
-                    dedup_key=f"sr:{sr.pk}:unmapped_shipping_method",
-                    message=f"Shipping request {sr.reference} not sent to OSA: shipping method {what} has no Shipping Method "
-                    f"Mapping for {integration.name}. Add the mapping; the request is sent on the next run.",
-                )
-                result.record_error(external_id=sr.reference, field="shipping_method", message=f"unmapped shipping method {what}")
+            if sr is None:
                 continue
-            push = pushes[sr.reference]
-            push.attempts += 1
-            changed[push.pk] = push
-            if o.kind == "sent":
-                already = push.status == OutboundPush.Status.SENT
-                push.status, push.remote_id, push.sent_at = (
-                    OutboundPush.Status.SENT,
-                    o.remote.order_id,
-                    push.sent_at or timezone.now(),
-                )
-                push.payload = o.payload or push.payload
-                push.response = {"order_id": o.remote.order_id, "status": o.remote.status}
-                push.last_error = ""
-                sent.append((sr, o.remote.order_id, o.remote.status))
-                if already:
-                    result.unchanged += 1
-                else:
-                    result.created += 1
-            elif o.kind == "rejected":
-                push.status, push.last_error = OutboundPush.Status.FAILED, o.message
-                order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code)
-                result.record_error(external_id=sr.reference, field=o.code, message=o.message)
-            else:  # transient: stays pending; the next run looks the reference up before creating
-                push.last_error = o.message
-        if changed:
-            OutboundPush.objects.bulk_update(list(changed.values()), ["attempts", "status", "remote_id", "sent_at", "payload",
-                                                                      "response", "last_error"])
-        if sent:
-            order_services.shipping_requests_mark_sent(sent=sent, run=self.ctx.run)
-            # OSA now counts these units in its own commitments: its figures taken from now on include them.
-            inventory_services.inventory_commitments_acknowledged(references=[sr.reference for sr, _, _ in sent])
+            if o.kind != "unmapped":
+                outcomes.append(PushOutcome(
+                    sr, o.kind, remote_id=o.remote.order_id if o.remote else "", remote_status=o.remote.status if o.remote else "",
+                    response={"order_id": o.remote.order_id, "status": o.remote.status} if o.remote else {},
+                    payload=o.payload, message=o.message, code=o.code or "3pl_rejected"))
+                continue
+            result.fetched += 1
+            what = f"“{o.source_method}”" if o.source_method else "(none)"
+            services.exception_raise(
+                category=FULFILLMENT, code="unmapped_shipping_method", integration=integration, entity=sr,
+                cause_key=f"shipping_method:{integration.pk}:{o.source_method}", dedup_key=f"sr:{sr.pk}:unmapped_shipping_method",
+                message=f"Shipping request {sr.reference} not sent to OSA: shipping method {what} has no Shipping Method "
+                f"Mapping for {integration.name}. Add the mapping; the request is sent on the next run.")
+            result.record_error(external_id=sr.reference, field="shipping_method", message=f"unmapped shipping method {what}")
+        push_outcomes_record(integration=integration, kind=self.push_kind, outcomes=outcomes, result=result, run=self.ctx.run)
 
 
 class CancelShippingRequests(OsaFlow):
@@ -260,18 +213,8 @@ class CancelShippingRequests(OsaFlow):
             yield Page(items=outcomes, next_cursor={})
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        from orders import services as order_services
-
-        for sr, kind, message in page.items:
-            result.fetched += 1
-            if kind == "error":
-                result.record_error(external_id=sr.reference, message=f"OSA refused the cancellation: {message}")
-                continue
-            order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
-            if kind == "too_late":
-                result.record_error(external_id=sr.reference, message="too late: OSA has already shipped this order")
-            else:
-                result.updated += 1
+        cancel_outcomes_record(outcomes=page.items, result=result, refused="OSA refused the cancellation: {message}",
+                               too_late="too late: OSA has already shipped this order")
 
 
 class PullOrderStatuses(OsaFlow):

@@ -51,21 +51,12 @@ def test_push_shipping_requests_page_queries_are_pinned_whatever_the_page_size(
     osa_integration, emulator, channel_order, make_sr, mapped, monkeypatch, count
 ):
     # given: the apply step of each page counted alone (the emulator answers in-process with queries of its own)
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from integrations.connectors.osa.flows.shipping_requests import PushShippingRequests
     from orders.models import OrderEvent, ShippingRequest
 
-    counted = []
-    real_apply = PushShippingRequests.apply
+    from ..query_counts import count_apply_queries
 
-    def apply(self, page, result):
-        with CaptureQueriesContext(connection) as captured:
-            real_apply(self, page, result)
-        counted.append((len(page.items), len(captured.captured_queries)))
-
-    monkeypatch.setattr(PushShippingRequests, "apply", apply)
+    counted = count_apply_queries(monkeypatch, PushShippingRequests)
     srs = _orders_with_requests(channel_order, make_sr, count)
     # when
     run = run_flow(osa_integration, "push_shipping_requests")

@@ -1,0 +1,130 @@
+"""Push-outcome bookkeeping shared by the fulfillment connectors (OSA, Katana, Acumatica): what a page of shipping
+requests pushed to a remote came to (sent / rejected / held / in doubt), written to the outbox (OutboundPush) and the
+orders core in a bounded number of queries whatever the page size, and the outcomes of closed-loop cancellations.
+
+The connector decides what each outcome is (its calls, its messages); this module only records them. Domain apps do
+not import it (it is framework: it calls orders and inventory services)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from integrations.flows import FlowResult
+from integrations.models import OutboundPush
+
+PUSH_FIELDS = ["attempts", "status", "remote_id", "sent_at", "payload", "response", "last_error"]
+
+
+@dataclass
+class PushOutcome:
+    """One shipping request's push. kind: sent (remote_id/remote_status/response/payload) | rejected (the remote
+    refused it: outbox row failed, request failed with an exception) | held (refused before any call: no outbox row,
+    request failed with an exception) | transient (outcome unknown: stays pending, last_error kept; the next run
+    looks the remote record up before creating)."""
+
+    shipping_request: Any
+    kind: str
+    remote_id: str = ""
+    remote_status: str = ""
+    response: dict = field(default_factory=dict)
+    payload: dict = field(default_factory=dict)
+    message: str = ""  # the request's exception (and the run's error unless run_message)
+    code: str = "3pl_rejected"
+    cause_key: str = ""
+    field: str = ""  # the run error's field
+    run_message: str = ""
+    exception: bool = True  # the run error opens the engine's own exception too
+
+
+def push_outcomes_record(*, integration, kind: str, outcomes: Iterable[PushOutcome], result: FlowResult, run,
+                         count_attempt: bool = True, move_order: bool = True, error_limit: int | None = None) -> None:
+    """Record a page of push outcomes: outbox rows read once (the missing ones created in one statement) and
+    written back in one bulk update; the sent requests marked together (orders.services.shipping_requests_mark_sent:
+    requests, orders and events in bulk) and their commitments acknowledged in one statement. Rejections (rare)
+    take the single-request path. count_attempt=False when the connector counted the attempt before its call
+    (Katana); move_order=False leaves the orders' status as it is (an sr_sent event each instead)."""
+    from inventory import services as inventory_services
+    from orders import services as order_services
+
+    outcomes = [o for o in outcomes if o.shipping_request is not None]
+    ledgered = [o.shipping_request for o in outcomes if o.kind != "held"]
+    pushes = outbox_rows(integration=integration, kind=kind, requests=ledgered)
+    changed, sent = {}, []
+    for o in outcomes:
+        sr = o.shipping_request
+        result.fetched += 1
+        if o.kind == "held":
+            _rejected(o, result)
+            continue
+        push = pushes[sr.reference]
+        push.attempts += 1 if count_attempt else 0
+        changed[push.pk] = push
+        if o.kind == "sent":
+            if push.status == OutboundPush.Status.SENT:
+                result.unchanged += 1
+            else:
+                result.created += 1
+            push.status, push.remote_id, push.sent_at = OutboundPush.Status.SENT, o.remote_id, push.sent_at or timezone.now()
+            push.payload, push.response, push.last_error = o.payload or push.payload, o.response, ""
+            sent.append((sr, o.remote_id, o.remote_status))
+        elif o.kind == "rejected":
+            push.status, push.last_error = OutboundPush.Status.FAILED, o.message[:error_limit]
+            _rejected(o, result)
+        else:
+            push.last_error = o.message[:error_limit]
+    if changed:
+        OutboundPush.objects.bulk_update(list(changed.values()), PUSH_FIELDS)
+    if sent:
+        order_services.shipping_requests_mark_sent(sent=sent, run=run, move_order=move_order)
+        # The remote now counts these units in its own commitments: its figures taken from now on include them.
+        inventory_services.inventory_commitments_acknowledged(references=[sr.reference for sr, _, _ in sent])
+
+
+def outbox_rows(*, integration, kind: str, requests: list) -> dict[str, OutboundPush]:
+    """reference → the request's outbox row: one read, the missing rows created pending with no attempt in one
+    statement (and read back)."""
+    refs = list({sr.reference for sr in requests})
+    if not refs:
+        return {}
+    rows = OutboundPush.objects.filter(integration=integration, kind=kind, idempotency_key__in=refs)
+    pushes = {p.idempotency_key: p for p in rows}
+    missing = {sr.reference: sr for sr in requests if sr.reference not in pushes}
+    if missing:
+        content_type = ContentType.objects.get_for_model(next(iter(missing.values())))
+        OutboundPush.objects.bulk_create([OutboundPush(integration=integration, kind=kind, idempotency_key=ref, object_id=sr.pk,
+                                                       content_type=content_type) for ref, sr in missing.items()],
+                                         ignore_conflicts=True)
+        pushes.update((p.idempotency_key, p) for p in rows.filter(idempotency_key__in=list(missing)))
+    return pushes
+
+
+def _rejected(o: PushOutcome, result: FlowResult) -> None:
+    from orders import services as order_services
+
+    sr = o.shipping_request
+    order_services.shipping_request_mark_rejected(shipping_request=sr, message=o.message, code=o.code, cause_key=o.cause_key)
+    result.record_error(external_id=sr.reference, field=o.field or o.code, message=o.run_message or o.message,
+                        exception=o.exception)
+
+
+def cancel_outcomes_record(*, outcomes: Iterable[tuple[Any, str, str]], result: FlowResult, refused: str, too_late: str,
+                           too_late_exception: bool = True) -> None:
+    """Record closed-loop cancellations: (request, canceled | too_late | error, remote's message) each. `refused` and
+    `too_late` are the run errors' texts, formatted with {message}. Confirmed and too-late cancellations take the
+    orders core's single-request path (stock released, the order re-routed or closed: rare, row by row)."""
+    from orders import services as order_services
+
+    for sr, kind, message in outcomes:
+        result.fetched += 1
+        if kind == "error":
+            result.record_error(external_id=sr.reference, message=refused.format(message=message))
+            continue
+        order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
+        if kind == "too_late":
+            result.record_error(external_id=sr.reference, message=too_late.format(message=message),
+                                exception=too_late_exception)
+        else:
+            result.updated += 1

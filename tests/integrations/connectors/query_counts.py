@@ -1,0 +1,35 @@
+"""Query counting for the push flows' apply step (the page's bookkeeping), shared by the connectors' performance
+tests: the emulators answer in-process with queries of their own, so only `apply` is counted."""
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+
+def count_apply_queries(monkeypatch, flow_class) -> list[tuple[int, int]]:
+    """Patch flow_class.apply to record (items in the page, queries it took) per page; returns the live list."""
+    counted: list[tuple[int, int]] = []
+    real_apply = flow_class.apply
+
+    def apply(self, page, result):
+        with CaptureQueriesContext(connection) as captured:
+            real_apply(self, page, result)
+        counted.append((len(page.items), len(captured.captured_queries)))
+
+    monkeypatch.setattr(flow_class, "apply", apply)
+    return counted
+
+
+def more_orders(order, count: int) -> list:
+    """`order` and count-1 copies of it (same lines, products and address), each ready for fulfillment."""
+    from orders.models import Order, OrderLine
+
+    orders = [order]
+    for n in range(1, count):
+        copy = Order.objects.create(integration=order.integration, external_id=f"{order.external_id}-{n}", status=order.status,
+                                    shipping_method=order.shipping_method, payment_method=order.payment_method,
+                                    currency=order.currency, shipping_address=order.shipping_address)
+        OrderLine.objects.bulk_create([OrderLine(order=copy, sku=ln.sku, product=ln.product, quantity=ln.quantity,
+                                                 unit_price=ln.unit_price) for ln in order.lines.all()])
+        orders.append(copy)
+    return orders
