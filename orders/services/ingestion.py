@@ -27,6 +27,7 @@ from orders.services.checks import (
 )
 from orders.services.shipping_requests import shipping_request_cancel
 from orders.services.lines import _lines_by_sku
+from orders.services.bulk_insert import objs_insert, rows_insert
 from orders.services.routing import order_route
 from orders.services.cancellations import order_cancel_from_channel
 from orders.services.holds import hold_rule_for, hold_until_for, _match_hold_rule
@@ -227,34 +228,48 @@ def _orders_create_bulk(*, integration, items: list[tuple[OrderIn, dict]], produ
         order.status = status
         orders.append(order)
         plans.append((merged, unknown, event_actor, message, data))
-    Order.objects.bulk_create(orders)
+    objs_insert(orders, now=now)
     lines, parts, events, cancellations, cancellation_lines = [], [], [], [], []
+    run_id = run.pk if run is not None else None
     for order, (merged, unknown, event_actor, message, data) in zip(orders, plans):
-        top, components = _lines_build(order=order, merged=merged, products=products)
-        by_sku = {line.sku: line for _, line in top}
-        lines.extend(line for _, line in top)
-        parts.extend((by_sku[bundle], line) for bundle, line in components)
+        rows = _line_rows(order=order, merged=merged, products=products)
+        lines.extend(row for bundle, row in rows if not bundle)
+        parts.extend((order.pk, bundle, row) for bundle, row in rows if bundle)
         received = f"received from {integration.name} ({order.channel_status})"
-        events.append(OrderEvent(order=order, at=now, kind="created", from_status=S.NEW, to_status=order.status,
-                                 message=f"{received}: {message}" if message else received, actor=event_actor[:120], sync_run=run))
+        events.append({"order_id": order.pk, "at": now, "kind": "created", "from_status": S.NEW, "to_status": order.status,
+                       "message": f"{received}: {message}" if message else received, "actor": event_actor[:120],
+                       "sync_run_id": run_id})
         for item in _created_cancellations(order=order, data=data):
             record = Cancellation(order=order, integration=integration, source=item.source, reason=item.reason[:255],
                                   external_id=item.external_id, status=item.status, is_full=item.is_full)
             cancellations.append(record)
-            cancellation_lines.extend((record, by_sku.get(ql.sku), ql) for ql in item.lines)
-    OrderLine.objects.bulk_create(lines)
-    for parent, line in parts:
-        line.bundle_line = parent
-    OrderLine.objects.bulk_create([line for _, line in parts])
-    OrderEvent.objects.bulk_create(events)
+            cancellation_lines.extend((record, order.pk, ql) for ql in item.lines)
+    # Line pks are read back only when something points at a line (bundle components, cancelled lines).
+    line_ids = rows_insert(OrderLine, lines, returning=bool(parts or cancellation_lines), now=now)
+    by_key = {(row["order_id"], row["sku"]): pk for row, pk in zip(lines, line_ids)}
+    for order_id, bundle, row in parts:
+        row["bundle_line_id"] = by_key[(order_id, bundle)]
+    rows_insert(OrderLine, [row for _, _, row in parts], now=now)
+    rows_insert(OrderEvent, events, now=now)
     Cancellation.objects.bulk_create(cancellations)
     CancellationLine.objects.bulk_create([
-        CancellationLine(cancellation=record, order_line=line, sku=ql.sku, quantity=ql.quantity)
-        for record, line, ql in cancellation_lines])
+        CancellationLine(cancellation=record, order_line_id=by_key.get((order_id, ql.sku)), sku=ql.sku, quantity=ql.quantity)
+        for record, order_id, ql in cancellation_lines])
     for order, (_, unknown, _, _, _) in zip(orders, plans):
         for sku in unknown:
             _raise_unknown_sku(order, sku)
     return orders
+
+
+def _line_rows(*, order: Order, merged: dict[tuple[str, str], dict], products: dict) -> list[tuple[str, dict]]:
+    """[(bundle SKU, line row by attname)] of a new order's merged lines (bundle_line_id set once the bundle line has
+    its pk); what _lines_build makes as model instances for an existing order."""
+    rows = []
+    for (bundle, sku), row in merged.items():
+        product = products.get(sku)
+        rows.append((bundle, {**row, "order_id": order.pk, "sku": sku, "product_id": product.pk if product else None,
+                              "is_bundle": row["is_bundle"] or bool(product and product.kind == Product.Kind.BUNDLE)}))
+    return rows
 
 
 def _full_cancellation_in(data: OrderIn) -> CancellationIn:

@@ -17,7 +17,7 @@ from integrations.connectors.tiktok import constants as c
 from integrations.connectors.tiktok import paging
 from integrations.connectors.tiktok.backoffice import shipping_providers_remember
 from integrations.connectors.tiktok.client import TikTokClient
-from integrations.connectors.tiktok.mappers_orders import PullFilters, cancellations_from_order, order_to_order_in, skip_reason
+from integrations.connectors.tiktok.mappers_orders import PullFilters, order_to_order_in, skip_reason
 from integrations.exceptions import NotSentError, PayloadError, PermanentError, TransientError
 from integrations.flows import Flow, FlowResult, Page
 from integrations.models import Mapping, OpsException, OutboundPush
@@ -109,7 +109,7 @@ class PullOrders(Flow):
         # The page's one lookup of its orders, shared with the upsert; lines only for orders carrying cancellations.
         existing = {o.external_id: o for o in Order.objects.filter(integration=integration, external_id__in=ids)}
         with_cancellations = [(raw, oi, existing[oi.external_id]) for raw, oi in pending
-                              if oi.external_id in existing and cancellations_from_order(raw, oi)]
+                              if oi.external_id in existing and oi.cancellations]
         if with_cancellations:
             prefetch_related_objects([local for _, _, local in with_cancellations], "lines")
         # Cancellations seen on orders we already have go through the closed loop with their source and reason.
@@ -117,7 +117,7 @@ class PullOrders(Flow):
         for raw, order_in, local in with_cancellations:
             # Ordered lines only: a bundle's component lines may share a SKU with a line ordered on its own.
             local_canceled = defaultdict(int, {ln.sku: ln.canceled_quantity for ln in local.lines.all() if ln.bundle_line_id is None})
-            for cancellation in cancellations_from_order(raw, order_in):
+            for cancellation in order_in.cancellations:
                 if cancellation.is_full:
                     if local.status != "canceled" and not getattr(local, "cancel_requested_at", None):
                         order_cancel_from_channel(order=local, cancellation=cancellation, run=self.ctx.run)

@@ -1,10 +1,10 @@
 """Pure mapping of TikTok orders (reference §4.3) into orders.interface dataclasses, and the pull filters."""
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from integrations.connectors.tiktok import constants as c
@@ -42,11 +42,20 @@ class PullFilters:
     only_ids: frozenset[str] = frozenset()
 
 
+ZERO = Decimal("0")
+
+
+@lru_cache(maxsize=4096)
+def _amount(text: str) -> Decimal:
+    """A TikTok amount string to cents (Decimals are immutable: a page repeats few distinct prices)."""
+    return Decimal(text).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
 def money(value, *, field: str = "", external_id: str = "") -> Decimal:
-    if value in (None, ""):
-        return Decimal("0")
+    if value is None or value == "":
+        return ZERO
     try:
-        return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+        return _amount(value if type(value) is str else str(value))
     except InvalidOperation:
         raise PayloadError(f"not an amount: {value!r}", external_id=external_id, field=field) from None
 
@@ -199,9 +208,9 @@ def order_to_order_in(order: dict, *, virtual_bundles: bool = True) -> OrderIn:
             tags.append(tag)
     if order.get("shipping_type") == "TIKTOK":
         tags.append("tiktok-shipping")
-    order_in = OrderIn(
-        external_id=external_id, channel_status=status, status=mapped,
-        lines=order_lines(order, virtual_bundles=virtual_bundles),
+    lines = order_lines(order, virtual_bundles=virtual_bundles)
+    return OrderIn(
+        external_id=external_id, channel_status=status, status=mapped, lines=lines,
         currency=pay.get("currency") or "USD",
         subtotal=amount("sub_total"), shipping_total=amount("shipping_fee"), tax_total=amount("tax"),
         discount_total=amount("seller_discount") + amount("platform_discount"), total=amount("total_amount"),
@@ -214,23 +223,26 @@ def order_to_order_in(order: dict, *, virtual_bundles: bool = True) -> OrderIn:
         ship_by=epoch(order.get("rts_sla_time")) or epoch(order.get("shipping_due_time")),
         deliver_by=epoch(order.get("delivery_sla_time")) or epoch(order.get("delivery_due_time")),
         tags=tuple(tags), payload_hash=payload_hash(order),
+        # TikTok's cancellation source and reason travel with the order, so a new order that arrives already
+        # cancelled (fully or some lines) keeps them.
+        cancellations=tuple(_cancellations(order, external_id=external_id, status=mapped, lines=lines)),
     )
-    # TikTok's cancellation source and reason travel with the order, so a new order that arrives already
-    # cancelled (fully or some lines) keeps them.
-    return dataclasses.replace(order_in, cancellations=tuple(cancellations_from_order(order, order_in)))
 
 
 def cancellations_from_order(order: dict, order_in: OrderIn) -> list[CancellationIn]:
     """Buyer/platform/seller cancellations seen on a pulled order: the whole order (status CANCELLED),
     or one cancellation per cancelled TikTok line item (one unit each). External ids are stable, so
     re-pulls are idempotent and later cancellations add up without double counting."""
-    external_id = order_in.external_id
+    return _cancellations(order, external_id=order_in.external_id, status=order_in.status, lines=order_in.lines)
+
+
+def _cancellations(order: dict, *, external_id: str, status: str, lines: tuple[OrderLineIn, ...]) -> list[CancellationIn]:
     source = CANCEL_SOURCES.get(order.get("cancellation_initiator") or "", "platform")
-    if order_in.status == "canceled":
+    if status == "canceled":
         return [CancellationIn(source=source, reason=order.get("cancel_reason", ""), external_id=f"{external_id}:order",
                                status="completed", is_full=True)]
     result = []
-    by_id = {line_id: line.sku for line in order_in.lines for line_id in line.channel_line_ids}
+    by_id = {line_id: line.sku for line in lines for line_id in line.channel_line_ids}
     for item in order.get("line_items") or []:
         if item.get("display_status") != "CANCELLED":
             continue

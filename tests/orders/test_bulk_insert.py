@@ -1,0 +1,83 @@
+"""orders.services.bulk_insert: the ingest's plain inserts past Django's per-field preparation store exactly what
+bulk_create would, return the pks in row order, take one statement per table, and refuse a duplicate key."""
+from datetime import datetime, timezone as dt_timezone
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from orders.models import Order, OrderEvent, OrderLine
+from orders.services.bulk_insert import objs_insert, rows_insert
+
+pytestmark = pytest.mark.django_db
+
+PLACED = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=dt_timezone.utc)
+
+
+def _order(shop, external_id: str) -> Order:
+    return Order(integration=shop, external_id=external_id, status="onHold", total=Decimal("12.35"), ordered_at=PLACED,
+                 shipping_address={"city": "Newark", "lines": ["1 Main St", None]}, tags=["tiktok", "cod"], created_at=PLACED)
+
+
+def test_objs_insert_sets_pks_and_stores_every_value(shop):
+    # given: two unsaved orders
+    orders = [_order(shop, "B-1"), _order(shop, "B-2")]
+    now = datetime(2026, 3, 4, 6, 0, tzinfo=dt_timezone.utc)
+    # when
+    with CaptureQueriesContext(connection) as captured:
+        objs_insert(orders, now=now)
+    # then: one statement; pks, updated_at and saved state set as bulk_create sets them
+    assert len(captured.captured_queries) == 1
+    assert [o.pk for o in orders] == list(Order.objects.order_by("pk").values_list("pk", flat=True))
+    assert [o.external_id for o in Order.objects.order_by("pk")] == ["B-1", "B-2"]
+    assert all(o.updated_at == now and not o._state.adding for o in orders)
+    stored = Order.objects.get(pk=orders[1].pk)
+    assert (stored.total, stored.subtotal, stored.ordered_at, stored.created_at, stored.updated_at) == (
+        Decimal("12.35"), Decimal("0.00"), PLACED, PLACED, now)
+    assert (stored.shipping_address, stored.tags, stored.currency, stored.held_by_rule_id, stored.routing_attempts) == (
+        {"city": "Newark", "lines": ["1 Main St", None]}, ["tiktok", "cod"], "USD", None, 0)
+
+
+def test_rows_insert_fills_defaults_and_returns_pks_in_row_order(shop):
+    # given: an order; line rows naming only some fields
+    order = _order(shop, "B-3")
+    objs_insert([order])
+    rows = [{"order_id": order.pk, "sku": f"SKU-{n}", "quantity": n + 1, "unit_price": Decimal("1.10") * (n + 1),
+             "channel_line_ids": [f"L{n}"]} for n in range(3)]
+    # when
+    ids = rows_insert(OrderLine, rows, returning=True)
+    # then
+    lines = {ln.pk: ln for ln in OrderLine.objects.all()}
+    assert [lines[pk].sku for pk in ids] == ["SKU-0", "SKU-1", "SKU-2"]
+    assert [(lines[pk].quantity, lines[pk].unit_price, lines[pk].channel_line_ids) for pk in ids] == [
+        (1, Decimal("1.10"), ["L0"]), (2, Decimal("2.20"), ["L1"]), (3, Decimal("3.30"), ["L2"])]
+    assert {(ln.name, ln.discount, ln.is_bundle, ln.canceled_quantity, ln.product_id, ln.bundle_line_id)
+            for ln in lines.values()} == {("", Decimal("0.00"), False, 0, None, None)}
+
+
+def test_rows_insert_without_pks_is_one_statement_and_returns_nothing(shop):
+    order = _order(shop, "B-4")
+    objs_insert([order])
+    rows = [{"order_id": order.pk, "at": PLACED, "kind": "created", "to_status": "onHold", "message": f"m{n}"} for n in range(50)]
+    with CaptureQueriesContext(connection) as captured:
+        assert rows_insert(OrderEvent, rows) == []
+    assert len(captured.captured_queries) == 1
+    assert OrderEvent.objects.filter(order=order, at=PLACED, kind="created", from_status="", actor="").count() == 50
+
+
+def test_a_duplicate_key_raises_and_inserts_nothing(shop):
+    # given: B-5 stored
+    objs_insert([_order(shop, "B-5")])
+    # when: a batch carrying B-5 again
+    with pytest.raises(IntegrityError), transaction.atomic():
+        objs_insert([_order(shop, "B-6"), _order(shop, "B-5")])
+    # then: the batch left nothing
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["B-5"]
+
+
+def test_empty_input_asks_nothing(shop):
+    with CaptureQueriesContext(connection) as captured:
+        assert rows_insert(OrderLine, [], returning=True) == []
+        objs_insert([])
+    assert captured.captured_queries == []
