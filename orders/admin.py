@@ -3,7 +3,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -249,9 +249,13 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
     def preview_view(self, request, pk=None):
         """POST the rule form's fields: the preview of those values, nothing saved (JSON {text} or {errors})."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        # The permission first: who may not change rules learns nothing, not even whether the rule exists.
+        if not (self.has_change_permission(request) if pk is not None else self.has_add_permission(request)):
+            raise PermissionDenied
         obj = get_object_or_404(RoutingRule, pk=pk) if pk is not None else None
-        allowed = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
-        if request.method != "POST" or not allowed:
+        if obj is not None and not self.has_change_permission(request, obj):
             raise PermissionDenied
         rule, errors = routing_rule_with_edits(request.POST, instance=obj)
         if errors:

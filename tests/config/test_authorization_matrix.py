@@ -202,6 +202,7 @@ CUSTOM_POST = {
     "admin:orders_order_action": {"superuser", "admins", "ops"},
     "admin:integrations_opsexception_act": {"superuser", "admins", "ops"},
     "admin:integrations_opsexception_redrive_group": {"superuser", "admins", "ops"},
+    "admin:orders_routingrule_preview": {"superuser", "admins"},  # routing rules: Integration admins change them
 }
 
 
