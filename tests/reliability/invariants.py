@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from integrations.models import FlowState, Integration, OpsException, SyncRun
+from integrations.models import FlowState, Integration, OpsException, OutboundPush, SyncRun
 
 ACTIVE_SR = ("readyForFulfillment", "sentToFulfillment", "partialFulfillment", "fulfilled")
 CANCELED_SR = ("canceled", "canceledRestock")
@@ -281,9 +281,10 @@ def katana_stock_matches(world) -> list[str]:
 
 def acumatica_records_once(world) -> list[str]:
     """With Acumatica in the world: every shipping request routed to Acumatica and marked sent is exactly one sales
-    order of ours (`ExternalRef`), none live there twice or there unmarked, a cancelled request's sales order Canceled unless
-    the cancellation was too late; every refund pushed is one return order; every confirmed shipment is exactly one
-    hub fulfillment per sales order with the same units; every Acumatica stock adjustment of ours released."""
+    order of ours (`ExternalRef`), none live there twice or there unmarked, a live request never bound to a Canceled copy, a
+    cancelled request's sales order Canceled unless the cancellation was too late; every refund pushed is one live return
+    order of ours (a cancelled copy aside), and the one it is bound to; every confirmed shipment is exactly one hub
+    fulfillment per sales order with the same units; every Acumatica stock adjustment of ours released."""
     if not getattr(world, "acumatica", False):
         return []
     from integrations.connectors.acumatica.models import EmuRecord
@@ -296,14 +297,21 @@ def acumatica_records_once(world) -> list[str]:
     sales = Counter(d.get("ExternalRef") for d in orders.values()
                     if d.get("OrderType") == "SO" and d.get("Status") != "Canceled")
     out += [f"shipping request {ref} is {n} Acumatica sales orders" for ref, n in sales.items() if n > 1]
-    returns = Counter(d.get("ExternalRef") for d in orders.values() if d.get("OrderType") == "RC")
-    out += [f"{ref} is {n} Acumatica return orders" for ref, n in returns.items() if n > 1]
+    returns = Counter(d.get("ExternalRef") for d in orders.values()
+                      if d.get("OrderType") == "RC" and d.get("Status") != "Canceled")
+    out += [f"{ref} is {n} live Acumatica return orders" for ref, n in returns.items() if n > 1]
+    for push in OutboundPush.objects.filter(integration=acu, kind="acumatica_refund", status=OutboundPush.Status.SENT):
+        remote = orders.get(push.remote_id)
+        if remote is None or remote.get("ExternalRef") != push.idempotency_key or remote.get("Status") == "Canceled":
+            out.append(f"{push.idempotency_key} marked sent ({push.remote_id}) but that is no live return order of ours")
     requests = list(ShippingRequest.objects.filter(integration=acu))
     for sr in requests:
         remote = orders.get(sr.external_id) if sr.external_id else None
         if sr.external_id and (remote is None or remote.get("ExternalRef") != sr.reference):
             out.append(f"shipping request {sr.reference} marked sent ({sr.external_id}) but Acumatica has no such "
                        "sales order of ours")
+        if sr.status not in CANCELED_SR and remote is not None and remote.get("Status") == "Canceled":
+            out.append(f"shipping request {sr.reference} is {sr.status} but bound to a Canceled sales order ({sr.external_id})")
         if sr.status in CANCELED_SR:
             if remote is not None and remote.get("Status") != "Canceled" and sr.cancel_state != "too_late":
                 out.append(f"shipping request {sr.reference} is {sr.status} but its Acumatica sales order is "

@@ -13,14 +13,9 @@ PUSHES = [k for k, d in sorted(DRIVERS.items()) if d.push]
 PULLS = [("tiktok", "pull_orders"), ("osa", "pull_fulfillments"), ("osa", "pull_order_statuses"),
          ("acumatica", "pull_fulfillments")]
 # Defects this test found (strict: the fix turns them red and the entry must go).
-# katana.push_orders-lease-expired: fixed (dedupe after create, flows/orders.py).
-_ACU_DOUBLE = ("found by the reliability suite: a worker whose lease expires while its PUT /SalesOrder is on the wire and "
-               "the worker that took the flow over both create the {what} (a PUT has no idempotency key; the second "
-               "worker has no push row yet, so it does not look before creating): two live {what}s at Acumatica")
-FOUND: dict = {
-    ("acumatica", "push_orders", True): _ACU_DOUBLE.format(what="sales order"),
-    ("acumatica", "push_refunds", True): _ACU_DOUBLE.format(what="return order"),
-}
+# katana.push_orders-lease-expired: fixed (dedupe after create, flows/orders.py); acumatica.push_orders-lease-expired
+# and acumatica.push_refunds-lease-expired: fixed the same way (look-up after every create, acumatica/flows/orders.py).
+FOUND: dict = {}
 
 
 def _params():

@@ -21,12 +21,9 @@ pytestmark = [
 # The pushes whose double send would hurt (a transactional world is slow to reset: three, not every push).
 PUSHES = [("osa", "cancel_shipping_requests"), ("osa", "push_shipping_requests"), ("tiktok", "push_fulfillments"),
           ("acumatica", "push_orders")]
-# Found by the suite (strict: the fix turns it red and the entry must go); see test_concurrency.FOUND.
-FOUND = {("acumatica", "push_orders"): "a PUT /SalesOrder stuck past its lease and the worker that took over both create "
-                                       "the sales order: two live sales orders at Acumatica (not fixed yet)"}
-PARAMS = [pytest.param(c, f, id=f"{c}.{f}",
-                       marks=[pytest.mark.xfail(strict=True, reason=FOUND[(c, f)])] if (c, f) in FOUND else [])
-          for c, f in PUSHES]
+# acumatica.push_orders was found by the suite (a PUT stuck past its lease and the worker that took over both created
+# the sales order); fixed by the look-up after every create (acumatica/flows/orders.py). See test_concurrency.FOUND.
+PARAMS = [pytest.param(c, f, id=f"{c}.{f}") for c, f in PUSHES]
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
 """Orders → Acumatica: sales orders (PUT, insert only), closed-loop cancellations (CancelSalesOrder), refunds as
 return orders. An order reaches Acumatica only through a shipping request routed to an Acumatica location
-(orders/CONTRACT.md "Downstream destinations"); one sales order per shipping request."""
+(orders/CONTRACT.md "Downstream destinations"); one sales order per shipping request.
+
+Never two live orders for one request or refund: a PUT has no idempotency key, so every create is followed by a
+look-up of our orders (`CustomerOrder`, our reference in `ExternalRef`). Two workers (one whose lease expired while
+its PUT was on the wire) may both have created one: the lowest OrderNbr is bound, the others are cancelled while
+their status allows, else a visible exception says which copy to cancel by hand (`dedupe`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field as dc_field
@@ -9,6 +14,7 @@ from typing import Any, Iterator
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
+from integrations import services
 from integrations.connectors.acumatica import mappers as m
 from integrations.connectors.acumatica.client import AcumaticaConflict, AcumaticaNotFound, AcumaticaRejected
 from integrations.connectors.acumatica.flows.base import (
@@ -21,9 +27,9 @@ from integrations.connectors.acumatica.flows.base import (
     source_in_scope,
 )
 from integrations.connectors.acumatica.settings import GENERIC_CUSTOMER
-from integrations.exceptions import AuthError, TransientError
+from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
-from integrations.models import Mapping, OutboundPush
+from integrations.models import Mapping, OpsException, OutboundPush
 from integrations.pushes import PushOutcome, cancel_outcomes_record, push_outcomes_record
 
 PUSH_KIND = "acumatica_sales_order"
@@ -37,11 +43,32 @@ MISSING_CUSTOMER, MISSING_SHIP_VIA, MISSING_PAYMENT, OUT_OF_SCOPE, BAD_ORDER_TYP
 )
 
 
+# Statuses in which an unwanted copy may still be cancelled (reference §2.7: the exact strings are unconfirmed; an
+# order with shipments or an invoice cannot be). Any other status, or none, is left and reported.
+CANCELLABLE_STATUSES = frozenset({"open", "on hold", "pending approval", "pending processing", "credit hold",
+                                  "awaiting payment"})
+
+
+@dataclass
+class Bound:
+    """The order bound to a request or refund, and what became of the other copies Acumatica had."""
+    remote: m.RemoteSalesOrder
+    duplicates_canceled: list[str] = dc_field(default_factory=list)
+    duplicates_error: str = ""
+
+    def report(self, response: dict) -> dict:
+        if self.duplicates_canceled:
+            response["duplicates_canceled"] = self.duplicates_canceled
+        if self.duplicates_error:
+            response["duplicates_error"] = self.duplicates_error
+        return response
+
+
 @dataclass
 class Outcome:
     shipping_request: Any
     kind: str  # sent | rejected | held | transient
-    remote: m.RemoteSalesOrder | None = None
+    bound: Bound | None = None
     message: str = ""
     code: str = ""
     cause: str = ""
@@ -63,6 +90,61 @@ def _remote_id(remote: m.RemoteSalesOrder) -> str:
 def _split_remote_id(value: str) -> tuple[str, str]:
     order_type, _, nbr = value.partition("/")
     return order_type, nbr
+
+
+def _lowest_live_first(so: m.RemoteSalesOrder) -> tuple:
+    return so.status.lower() == "canceled", len(so.order_nbr), so.order_nbr
+
+
+def ours(client, *, order_type: str, customer_order: str, external_ref: str,
+         created: m.RemoteSalesOrder | None = None) -> list[m.RemoteSalesOrder]:
+    """Every order of ours for one request or refund (same CustomerOrder, our reference in ExternalRef: a channel order
+    split over two warehouses has two sales orders with one CustomerOrder), live ones first, lowest OrderNbr first.
+    created: the order this attempt has just created (counted even if the list does not show it yet). Before any
+    create, a single order without ExternalRef is taken as ours."""
+    found = client.sales_orders_find(order_type=order_type, customer_order=customer_order)
+    mine = [so for so in found if so.external_ref == external_ref]
+    if created is None and not mine and len(found) == 1 and not found[0].external_ref:
+        mine = found
+    if created is not None and all(so.key != created.key for so in mine):
+        mine.append(created)
+    return sorted(mine, key=_lowest_live_first)
+
+
+def dedupe(client, found: list[m.RemoteSalesOrder], *, what: str, reference: str, dry_run: bool) -> Bound:
+    """found (from `ours`, not empty): the first is bound; every other live copy is cancelled (CancelSalesOrder) while
+    its status allows, else left and reported in `duplicates_error` (raised as a visible exception by apply)."""
+    keep, canceled, stuck = found[0], [], []
+    for dup in found[1:]:
+        status = dup.status.lower()
+        if status == "canceled" or dry_run:  # a dry run cancels nothing
+            continue
+        if status not in CANCELLABLE_STATUSES:
+            stuck.append(f"{dup.key} ({dup.status or 'status unknown'})")
+            continue
+        try:
+            client.sales_order_cancel(order_type=dup.order_type, order_nbr=dup.order_nbr)
+        except AcumaticaNotFound:
+            pass  # gone already
+        except PermanentError as exc:
+            stuck.append(f"{dup.key} (cancellation refused: {exc.message})")
+            continue
+        canceled.append(dup.key)
+    error = ""
+    if stuck:
+        error = (f"Acumatica has more than one {what} for {reference}: {keep.key} is kept; {', '.join(stuck)} could not "
+                 "be cancelled (no longer Open or On Hold). Cancel the duplicate in Acumatica by hand.")
+    return Bound(keep, canceled, error)
+
+
+def duplicates_record(*, integration, entity, code: str, dedup_key: str, bound: Bound) -> None:
+    """A duplicate left at Acumatica opens an exception; once the copies are cancelled, an earlier one is resolved.
+    No query when there was no duplicate (the usual case)."""
+    if bound.duplicates_error:
+        services.exception_raise(category=OpsException.Category.FULFILLMENT, code=code, integration=integration,
+                                 entity=entity, dedup_key=dedup_key, message=bound.duplicates_error)
+    elif bound.duplicates_canceled:
+        services.exceptions_resolve(dedup_keys=[dedup_key], note="one order left in Acumatica")
 
 
 class PushSalesOrders(AcumaticaFlow):
@@ -170,16 +252,11 @@ class PushSalesOrders(AcumaticaFlow):
             lines=tuple(m.SalesOrderLineOut(sku, qty, price, warehouse) for sku, (qty, price) in by_sku.items()),
         )
 
-    def _find(self, order: m.SalesOrderOut) -> m.RemoteSalesOrder | None:
-        """The sales order an earlier attempt created: same CustomerOrder, and our reference in ExternalRef (a
-        channel order split over two Acumatica warehouses has two sales orders with one CustomerOrder)."""
-        found = self.client.sales_orders_find(order_type=order.order_type, customer_order=order.customer_order)
-        mine = [so for so in found if so.external_ref == order.external_ref]
-        if mine:
-            return mine[0]
-        if len(found) == 1 and not found[0].external_ref:
-            return found[0]
-        return None
+    def _ours(self, order: m.SalesOrderOut, created: m.RemoteSalesOrder | None = None) -> list[m.RemoteSalesOrder]:
+        if created is not None and self.ctx.dry_run:  # nothing was created: nothing to look for
+            return [created]
+        return ours(self.client, order_type=order.order_type, customer_order=order.customer_order,
+                    external_ref=order.external_ref, created=created)
 
     def _send(self, sr) -> Outcome:
         held = self._held(sr)
@@ -188,20 +265,25 @@ class PushSalesOrders(AcumaticaFlow):
         push = self._pushes.get(sr.reference)
         if push is not None and push.status == OutboundPush.Status.SENT and push.remote_id:
             order_type, nbr = _split_remote_id(push.remote_id)
-            return Outcome(sr, "sent", remote=m.RemoteSalesOrder(order_type, nbr, "", sr.order.external_id, sr.reference))
+            return Outcome(sr, "sent", bound=Bound(m.RemoteSalesOrder(order_type, nbr, "", sr.order.external_id, sr.reference)))
         order = self._build(sr)
         body = m.sales_order_body(order)
         try:
-            remote = None
+            found = []
             if push is not None and push.attempts:
-                remote = self._find(order)  # a previous attempt may have reached Acumatica: look before creating
-            if remote is None:
+                found = self._ours(order)  # a previous attempt may have reached Acumatica: look before creating
+            if not found:
                 try:
-                    remote = self.client.sales_order_create(order=order)
+                    created = self.client.sales_order_create(order=order)
                 except AcumaticaConflict:
-                    remote = self._find(order)  # 412: it exists after all
-                    if remote is None:
+                    found = self._ours(order)  # 412: it exists after all
+                    if not found:
                         raise
+                else:
+                    # and look after creating: another worker (this one's lease expired mid-PUT) may have created one too
+                    found = self._ours(order, created)
+            bound = dedupe(self.client, found, what="sales order", reference=f"shipping request {sr.reference}",
+                           dry_run=self.ctx.dry_run)
         except AcumaticaRejected as exc:
             fields = ", ".join(dict.fromkeys(exc.fields)) or "(record)"
             return Outcome(sr, "rejected", message=exc.message, code="acumatica_rejected", field=fields,
@@ -211,19 +293,25 @@ class PushSalesOrders(AcumaticaFlow):
         except TransientError as exc:
             exc.shipping_request = sr
             raise
-        return Outcome(sr, "sent", remote=remote, payload=body)
+        return Outcome(sr, "sent", bound=bound, payload=body)
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        """The page's outcomes in a bounded number of queries (integrations.pushes.push_outcomes_record)."""
+        """The page's outcomes in a bounded number of queries (integrations.pushes.push_outcomes_record). A duplicate
+        sales order (rare) is reported or its report resolved here."""
         outcomes = []
         for o in page.items:
             if o.kind == "held":
                 outcomes.append(PushOutcome(o.shipping_request, "held", message=f"not sent to Acumatica: {o.message}",
                                             run_message=o.message, code=o.code, cause_key=o.cause, field=o.field, exception=False))
             elif o.kind == "sent":
-                outcomes.append(PushOutcome(o.shipping_request, "sent", remote_id=_remote_id(o.remote), remote_status=o.remote.status,
-                                            payload=o.payload, response={"order_type": o.remote.order_type,
-                                                                         "order_nbr": o.remote.order_nbr, "status": o.remote.status}))
+                remote = o.bound.remote
+                duplicates_record(integration=self.integration, entity=o.shipping_request, bound=o.bound,
+                                  code="acumatica_duplicate_sales_order",
+                                  dedup_key=f"acumatica:duplicate_so:{self.integration.pk}:{o.shipping_request.reference}")
+                outcomes.append(PushOutcome(o.shipping_request, "sent", remote_id=_remote_id(remote), remote_status=remote.status,
+                                            payload=o.payload, response=o.bound.report({
+                                                "order_type": remote.order_type, "order_nbr": remote.order_nbr,
+                                                "status": remote.status})))
             else:
                 outcomes.append(PushOutcome(o.shipping_request, o.kind, message=o.message, code=o.code or "3pl_rejected",
                                             cause_key=o.cause, field=o.field, exception=False))
@@ -254,9 +342,9 @@ class CancelSalesOrders(AcumaticaFlow):
             push = OutboundPush.objects.filter(integration=self.integration, kind=PUSH_KIND, idempotency_key=sr.reference).first()
             remote_id = push.remote_id if push and push.remote_id else ""
         if not remote_id:
-            found = [so for so in self.client.sales_orders_find(order_type=order_type_for(
+            found = sorted([so for so in self.client.sales_orders_find(order_type=order_type_for(
                 self.ctx.setting("order_types") or [], sr.order.integration), customer_order=sr.order.external_id)
-                if so.external_ref == sr.reference]
+                if so.external_ref == sr.reference], key=_lowest_live_first)  # a cancelled duplicate last
             if not found:
                 return "canceled", "never reached Acumatica"
             remote_id = _remote_id(found[0])
@@ -336,21 +424,24 @@ class PushRefunds(AcumaticaFlow):
         if not ret.lines:
             return refund, "error", "the refund has no lines to return", None
         push = OutboundPush.objects.filter(integration=self.integration, kind=REFUND_KIND, idempotency_key=key).first()
+        look = dict(order_type=ret.order_type, customer_order=ret.customer_order, external_ref=key)
         try:
-            remote = None
-            if push is not None and push.attempts:
-                found = [so for so in self.client.sales_orders_find(order_type=ret.order_type, customer_order=ret.customer_order)
-                         if so.external_ref in ("", key)]
-                remote = found[0] if found else None
-            if remote is None:
-                remote = self.client.return_order_create(ret=ret)
+            found = []
+            if push is not None and push.attempts:  # a previous attempt may have reached Acumatica: look before creating
+                found = ours(self.client, **look)
+            if not found:
+                created = self.client.return_order_create(ret=ret)
+                # and look after creating: another worker (this one's lease expired mid-PUT) may have created one too
+                found = [created] if self.ctx.dry_run else ours(self.client, **look, created=created)
+            bound = dedupe(self.client, found, what="return order", reference=f"refund {refund.external_id or refund.pk}",
+                           dry_run=self.ctx.dry_run)
         except AcumaticaRejected as exc:
             return refund, "rejected", exc.message, None
-        return refund, "sent", "", remote
+        return refund, "sent", "", bound
 
     def apply(self, page: Page, result: FlowResult) -> None:
         ct = None
-        for refund, kind, message, remote in page.items:
+        for refund, kind, message, bound in page.items:
             result.fetched += 1
             ct = ct or ContentType.objects.get_for_model(refund)
             push, _ = OutboundPush.objects.get_or_create(integration=self.integration, kind=REFUND_KIND,
@@ -358,8 +449,13 @@ class PushRefunds(AcumaticaFlow):
                                                          defaults={"object_id": refund.pk, "content_type": ct})
             push.attempts += 1
             if kind == "sent":
+                duplicates_record(integration=self.integration, entity=refund, bound=bound,
+                                  code="acumatica_duplicate_return_order",
+                                  dedup_key=f"acumatica:duplicate_return:{self.integration.pk}:{refund.pk}")
                 push.status, push.remote_id, push.sent_at, push.last_error = (
-                    OutboundPush.Status.SENT, _remote_id(remote), timezone.now(), "")
+                    OutboundPush.Status.SENT, _remote_id(bound.remote), timezone.now(), "")
+                push.response = bound.report({"order_type": bound.remote.order_type, "order_nbr": bound.remote.order_nbr,
+                                              "status": bound.remote.status})
                 push.save()
                 result.created += 1
             elif kind == "transient":

@@ -2,7 +2,7 @@
 
 - `acu_integration`: an Acumatica integration on INSTANCE (Default/23.200.001), connected (tokens stored, valid).
 - `acu_api`: the `responses` mock with helpers: `acu_api.fixture("PUT", "/SalesOrder", "salesorder_create__ok.json")`,
-  `acu_api.calls_to("/SalesOrder", "PUT")`.
+  `acu_api.none_found()` (the look-up every create is followed by finds no other order), `acu_api.calls_to("/SalesOrder", "PUT")`.
 - `limiter`: the shared outbound limiter stubbed, recording every slot and pause.
 - `emulator`: routes every call to INSTANCE through Django's test client into the Acumatica emulator (seeded tenant).
 - `channel_order` / `make_sr` / `mapped`: a TikTok-like channel order and shipping requests routed to Acumatica.
@@ -51,6 +51,11 @@ class AcuApi:
 
     def fixture(self, method: str, path: str, name: str, status: int = 200, **kwargs):
         return self.mock.add(method, self.url(path), json=load_fixture(name), status=status, **kwargs)
+
+    def none_found(self):
+        """The look-up after a create (GET SalesOrder by CustomerOrder) answers an empty list: no duplicate (the
+        created order itself is counted by the flow even when the list does not show it yet)."""
+        return self.ok("GET", "/SalesOrder", [])
 
     def calls_to(self, path: str, method: str | None = None) -> list:
         return [c for c in self.mock.calls

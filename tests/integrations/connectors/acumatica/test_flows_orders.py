@@ -22,6 +22,7 @@ def put_calls(acu_api):
 def test_push_creates_one_sales_order_with_the_documented_body(acu_integration, acu_api, channel_order, make_sr, mapped):
     sr = make_sr(channel_order)
     acu_api.fixture("PUT", "/SalesOrder", "salesorder_create__ok.json")
+    acu_api.fixture("GET", "/SalesOrder", "salesorder_list__found.json")  # the look-up after the create: ours only
     run = run_flow(acu_integration, "push_orders")
     assert (run.status, run.created) == ("succeeded", 1)
     body = json.loads(put_calls(acu_api)[0].request.body)
@@ -35,9 +36,15 @@ def test_push_creates_one_sales_order_with_the_documented_body(acu_integration, 
         {"InventoryID": {"value": "SKU-2"}, "OrderQty": {"value": 1}, "UnitPrice": {"value": 5.0}, "WarehouseID": {"value": "MAIN"}}]
     sr.refresh_from_db()
     assert (sr.status, sr.external_id, sr.remote_status) == ("sentToFulfillment", "SO/SO000123", "Open")
-    assert OutboundPush.objects.get(kind="acumatica_sales_order").remote_id == "SO/SO000123"
+    push = OutboundPush.objects.get(kind="acumatica_sales_order")
+    assert (push.remote_id, push.response) == ("SO/SO000123", {"order_type": "SO", "order_nbr": "SO000123", "status": "Open"})
+    # no duplicate: one extra GET (by CustomerOrder), nothing cancelled, no exception
+    lookups = acu_api.calls_to("/SalesOrder", "GET")
+    assert len(lookups) == 1 and "CustomerOrder+eq+%275770001%27" in lookups[0].request.url
+    assert len(acu_api.mock.calls) == 2 and acu_api.calls_to("/SalesOrder/CancelSalesOrder") == []
+    assert not OpsException.objects.filter(code="acumatica_duplicate_sales_order").exists()
     # the next run sends nothing
-    assert run_flow(acu_integration, "push_orders").fetched == 0 and len(put_calls(acu_api)) == 1
+    assert run_flow(acu_integration, "push_orders").fetched == 0 and len(acu_api.mock.calls) == 2
 
 
 def test_acumatica_channel_sku_is_sent_as_inventory_id(acu_integration, acu_api, channel_order, make_sr, mapped, products):
@@ -46,6 +53,7 @@ def test_acumatica_channel_sku_is_sent_as_inventory_id(acu_integration, acu_api,
     ChannelOption.objects.create(product=products[0], integration=acu_integration, channel_sku="MUG-BLK-12OZ")
     make_sr(channel_order)
     acu_api.fixture("PUT", "/SalesOrder", "salesorder_create__ok.json")
+    acu_api.none_found()
     run_flow(acu_integration, "push_orders")
     details = json.loads(put_calls(acu_api)[0].request.body)["Details"]
     assert [d["InventoryID"]["value"] for d in details] == ["MUG-BLK-12OZ", "SKU-2"]
@@ -94,6 +102,7 @@ def test_missing_ship_via_is_caught_before_the_call_one_cause_and_redrive_sends_
     exceptions_redrive(exceptions=[open_.first()], user=admin_user)
     for nbr in ("SO000123", "SO000124"):
         acu_api.ok("PUT", "/SalesOrder", {**load_fixture("salesorder_create__ok.json"), "OrderNbr": {"value": nbr}})
+    acu_api.none_found()
     run_flow(acu_integration, "push_orders")
     assert len(put_calls(acu_api)) == 2
     assert sorted(ShippingRequest.objects.values_list("external_id", flat=True)) == ["SO/SO000123", "SO/SO000124"]
@@ -146,6 +155,7 @@ def test_order_source_scoping_holds_other_sources(acu_integration, acu_api, chan
     settings_set(acu_integration, order_sources=["tiktok", "Fake A"])
     exceptions_redrive(exceptions=[exc])
     acu_api.fixture("PUT", "/SalesOrder", "salesorder_create__ok.json")
+    acu_api.none_found()
     run_flow(acu_integration, "push_orders")
     sr.refresh_from_db()
     assert sr.status == "sentToFulfillment"
@@ -155,6 +165,7 @@ def test_order_type_entry_for_the_channel_is_used(acu_integration, acu_api, chan
     settings_set(acu_integration, order_types=["tiktok:TT", "fake:WS"])
     make_sr(channel_order)
     acu_api.fixture("PUT", "/SalesOrder", "salesorder_create__ok.json")
+    acu_api.none_found()
     run_flow(acu_integration, "push_orders")
     assert json.loads(put_calls(acu_api)[0].request.body)["OrderType"] == {"value": "WS"}
 
@@ -182,6 +193,7 @@ def test_mark_sent_to_fulfillment_setting(acu_integration, acu_api, channel_orde
     settings_set(acu_integration, mark_sent_to_fulfillment=mark)
     sr = make_sr(channel_order)
     acu_api.fixture("PUT", "/SalesOrder", "salesorder_create__ok.json")
+    acu_api.none_found()
     run_flow(acu_integration, "push_orders")
     sr.refresh_from_db()
     channel_order.refresh_from_db()
@@ -193,7 +205,7 @@ def test_dry_run_sends_nothing(acu_integration, acu_api, channel_order, make_sr,
 
     make_sr(channel_order)
     services.flow_run(flow_state=acu_integration.flow_states.get(flow="push_orders"), dry_run=True)
-    assert put_calls(acu_api) == []
+    assert len(acu_api.mock.calls) == 0  # neither the create nor the look-up after it
 
 
 @pytest.mark.parametrize("api_url, message", [("not a url", "is not a valid instance URL"),

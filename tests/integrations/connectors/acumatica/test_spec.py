@@ -91,6 +91,7 @@ def test_sync_and_flow_health_commands_know_the_flows(acu_integration, acu_api, 
 
     make_sr(channel_order)
     acu_api.ok("PUT", "/SalesOrder", {"OrderType": {"value": "SO"}, "OrderNbr": {"value": "SO000900"}, "Status": {"value": "Open"}})
+    acu_api.none_found()
     out = StringIO()
     call_command("sync", "Acumatica", "push_orders", stdout=out)
     assert "succeeded" in out.getvalue()
