@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Test processes (pytest-xdist): one per core by default; TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test install test-pg soak benchmark benchmark-latency clean
 
@@ -10,7 +12,7 @@ run: install
 	$(BIN)/python manage.py runlocal
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 install: $(VENV)/.installed
 
@@ -23,7 +25,7 @@ $(VENV)/.installed: requirements.txt
 # The production path: PostgreSQL + Redis broker (defaults match the local services).
 test-pg: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/python -m pytest -q
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # Live soak test: a fresh soak database, the sandbox, one web server and SOAK_WORKERS (3) qcluster workers under
 # SOAK_MINUTES (10; SOAK_SECONDS for short runs) of traffic, then the end-to-end checks; see README "Soak test".

@@ -16,3 +16,15 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 OUTBOUND_RATE_LIMITS_ENABLED = False  # tests of integrations/outbound_rate.py switch it on
 REMOTE_URL_CHECK = False  # fake hosts (osa.partner.example...); tests/integrations/test_safe_fetch.py turns it on
+
+# pytest-xdist (`make test` runs the suite in one process per core): each test process has its own database
+# (pytest-django suffixes its name with the worker id) and, on the Redis broker, its own Redis database number, so one
+# process's queue purges and counts never see another's tasks.
+_XDIST_WORKER = env("PYTEST_XDIST_WORKER", default="")
+if REDIS_URL and _XDIST_WORKER.startswith("gw"):  # noqa: F405
+    from urllib.parse import urlsplit, urlunsplit
+
+    _redis = urlsplit(REDIS_URL)  # noqa: F405
+    _redis_db = int(_redis.path.strip("/") or 0) + int(_XDIST_WORKER[2:])
+    REDIS_URL = urlunsplit(_redis._replace(path=f"/{_redis_db}"))
+    Q_CLUSTER["redis"] = REDIS_URL

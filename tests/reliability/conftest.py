@@ -49,33 +49,3 @@ def clock(monkeypatch):
 @pytest.fixture
 def world(db, remote, clock):
     return World(remote=remote, clock=clock).seed()
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "reliability(category): a fault-injection scenario of tests/reliability/ (counted per category)")
-
-
-def pytest_collection_modifyitems(config, items):
-    counts: dict[str, dict[str, int]] = {}
-    for item in items:
-        marker = item.get_closest_marker("reliability")
-        if marker is None:
-            continue
-        row = counts.setdefault(marker.args[0], {"scenarios": 0, "xfail": 0})
-        row["scenarios"] += 1
-        if item.get_closest_marker("xfail") is not None:
-            row["xfail"] += 1
-    config._reliability_counts = counts
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    """Per-category scenario counts (`pytest --collect-only -q tests/reliability` prints them alone)."""
-    counts = getattr(config, "_reliability_counts", None)
-    if not counts:
-        return
-    terminalreporter.section("fault-injection scenarios (tests/reliability)")
-    for category, row in sorted(counts.items()):
-        terminalreporter.write_line(f"{category:<16} {row['scenarios']:>4}   of which xfail (known defect): {row['xfail']}")
-    total = sum(r["scenarios"] for r in counts.values())
-    pending = sum(r["xfail"] for r in counts.values())
-    terminalreporter.write_line(f"{'total':<16} {total:>4}   of which xfail (known defect): {pending}")

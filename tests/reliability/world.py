@@ -39,8 +39,9 @@ class World:
         from integrations.connectors.osa.models import EmuAccount
         from integrations.sandbox.demo import demo_seed
         from integrations.sandbox.models import EmuOrder, EmuShop
+        from tests.snapshot import seeded
 
-        demo_seed()
+        seeded("reliability-world", demo_seed)  # seeded once per test process, replayed per scenario (tests/snapshot.py)
         EmuAccount.objects.update(accept_delay_seconds=0, ship_delay_seconds=0, rate_limit_per_minute=100000)
         Integration.objects.update(created_at=timezone.now() - timedelta(days=2))  # orders placed hours ago are in scope
         EmuOrder.objects.all().delete()  # the demo's generated traffic: this suite places its own orders
