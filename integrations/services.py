@@ -23,6 +23,7 @@ from integrations.exceptions import AuthError, PayloadError, PermanentError, Rat
 from integrations.flows import FlowContext, FlowResult, payload_hash
 from integrations.http import CallCounter
 from integrations import redaction
+from integrations.bulk_insert import rows_upsert
 from integrations.ratelimit import rate_limit_counters_prune
 from integrations.models import (ExternalRef, FlowState, Integration, OpsException, PendingUpload, SettingsChange,
                                  SyncRun)
@@ -811,25 +812,28 @@ def external_refs_get(*, integration: Integration, kind: str, external_ids: Iter
 
 
 def external_refs_bind(*, integration: Integration, kind: str, rows: list[dict]) -> None:
-    """Bulk upsert bindings on (integration, kind, external_id). Each row: external_id, local (model
-    instance or None), remote_updated_at, payload_hash. Rows are de-duplicated (last wins) first,
-    because PostgreSQL rejects an upsert touching one key twice."""
+    """Bulk upsert bindings on (integration, kind, external_id): one statement per page (`bulk_insert.rows_upsert`,
+    past `bulk_create`'s per-value preparation). Each row: external_id, local (model instance or None),
+    remote_updated_at, payload_hash. Rows are de-duplicated (last wins) first, because an upsert may not touch one
+    key twice."""
     if not rows:
         return
     now = timezone.now()
-    unique: dict[str, ExternalRef] = {}
+    content_types: dict[type, int] = {}
+    unique: dict[str, dict] = {}
     for row in rows:
         local = row.get("local")
-        unique[str(row["external_id"])] = ExternalRef(
-            integration=integration, kind=kind, external_id=str(row["external_id"]),
-            content_type=ContentType.objects.get_for_model(local) if local is not None else None,
-            object_id=local.pk if local is not None else None,
-            remote_updated_at=row.get("remote_updated_at"), payload_hash=row.get("payload_hash", ""), synced_at=now,
-        )
-    ExternalRef.objects.bulk_create(
-        list(unique.values()), update_conflicts=True, unique_fields=["integration", "kind", "external_id"],
-        update_fields=["content_type", "object_id", "remote_updated_at", "payload_hash", "synced_at"],
-    )
+        if local is not None and type(local) not in content_types:
+            content_types[type(local)] = ContentType.objects.get_for_model(local).pk
+        external_id = str(row["external_id"])
+        unique[external_id] = {
+            "integration_id": integration.pk, "kind": kind, "external_id": external_id,
+            "content_type_id": content_types[type(local)] if local is not None else None,
+            "object_id": local.pk if local is not None else None,
+            "remote_updated_at": row.get("remote_updated_at"), "payload_hash": row.get("payload_hash", ""), "synced_at": now,
+        }
+    rows_upsert(ExternalRef, list(unique.values()), unique=["integration_id", "kind", "external_id"],
+                update=["content_type_id", "object_id", "remote_updated_at", "payload_hash", "synced_at"], now=now)
 
 
 def is_up_to_date(ref: ExternalRef | None, *, remote_updated_at: datetime | None, payload_hash: str) -> bool:

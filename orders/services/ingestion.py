@@ -27,7 +27,7 @@ from orders.services.checks import (
 )
 from orders.services.shipping_requests import shipping_request_cancel
 from orders.services.lines import _lines_by_sku
-from orders.services.bulk_insert import objs_insert, rows_insert
+from integrations.bulk_insert import objs_insert, rows_insert
 from orders.services.routing import order_route
 from orders.services.cancellations import order_cancel_from_channel
 from orders.services.holds import hold_rule_for, hold_until_for, _match_hold_rule

@@ -11,7 +11,11 @@ statement, and:
 Same semantics as `bulk_create` without conflict options: a row that violates a unique constraint raises
 `IntegrityError` (the caller's transaction rolls back); no signals; callable defaults are evaluated once per
 statement; `auto_now`/`auto_now_add` fields get the statement's time. Rows are dicts keyed by attname (`order_id`,
-not `order`); a missing key takes the field's default."""
+not `order`); a missing key takes the field's default.
+
+`rows_upsert` is the same insert with `ON CONFLICT (unique columns) DO UPDATE SET column = EXCLUDED.column` (both
+engines), for `bulk_create(update_conflicts=True)`'s job on the hot path (the external-ref bindings of every page).
+As with PostgreSQL's own rule, the rows must not repeat a key."""
 from __future__ import annotations
 
 import json
@@ -44,7 +48,8 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def rows_insert(model: type[models.Model], rows: list[dict], *, returning: bool = False, now=None) -> list[int]:
+def rows_insert(model: type[models.Model], rows: list[dict], *, returning: bool = False, now=None,
+                _conflict: str = "") -> list[int]:
     """Insert `rows` (dicts by attname) into `model`'s table; the new pks in row order when `returning`."""
     if not rows:
         return []
@@ -64,14 +69,16 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, returning: bool 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
-            cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){_conflict}"
                            + (f" RETURNING {pk}" if returning else ""), columns)
             return [r[0] for r in cursor.fetchall()] if returning else []
         tuples = list(zip(*columns))
         one = "(" + ", ".join(["%s"] * len(fields)) + ")"
         if not returning:
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES {one}", tuples)
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES {one}{_conflict}", tuples)
             return []
+        if _conflict:
+            raise ValueError("rows_upsert returns no pks")
         if not connection.features.can_return_rows_from_bulk_insert:  # SQLite < 3.35: one row at a time
             ids = []
             for params in tuples:
@@ -86,6 +93,16 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, returning: bool 
                            [v for params in chunk for v in params])
             ids.extend(r[0] for r in cursor.fetchall())
         return ids
+
+
+def rows_upsert(model: type[models.Model], rows: list[dict], *, unique: list[str], update: list[str], now=None) -> None:
+    """Insert `rows`, updating the `update` columns of a row whose `unique` columns (attnames, a unique constraint's
+    fields) already exist. One statement on PostgreSQL, one `executemany` on SQLite."""
+    qn = connection.ops.quote_name
+    by_attname = {f.attname: f.column for f in _columns(model)}
+    conflict = (f" ON CONFLICT ({', '.join(qn(by_attname[a]) for a in unique)}) DO UPDATE SET "
+                + ", ".join(f"{qn(by_attname[a])} = EXCLUDED.{qn(by_attname[a])}" for a in update))
+    rows_insert(model, rows, now=now, _conflict=conflict)
 
 
 def _array_type(field: models.Field) -> str:

@@ -1,4 +1,4 @@
-"""orders.services.bulk_insert: the ingest's plain inserts past Django's per-field preparation store exactly what
+"""integrations.bulk_insert: the ingest's plain inserts past Django's per-field preparation store exactly what
 bulk_create would, return the pks in row order, take one statement per table, and refuse a duplicate key."""
 from datetime import datetime, timezone as dt_timezone
 from decimal import Decimal
@@ -8,7 +8,9 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from orders.models import Order, OrderEvent, OrderLine
-from orders.services.bulk_insert import objs_insert, rows_insert
+from integrations.bulk_insert import objs_insert, rows_insert, rows_upsert
+from integrations.models import ExternalRef
+from tests.fixtures.order_ops import ops_connectors, shop  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +83,27 @@ def test_empty_input_asks_nothing(shop):
         assert rows_insert(OrderLine, [], returning=True) == []
         objs_insert([])
     assert captured.captured_queries == []
+
+
+def test_rows_upsert_inserts_new_keys_and_updates_only_the_named_columns_of_existing_ones(shop):
+    # given: one binding
+    first = datetime(2026, 3, 4, 5, 0, tzinfo=dt_timezone.utc)
+    later = datetime(2026, 3, 4, 6, 0, tzinfo=dt_timezone.utc)
+    rows_upsert(ExternalRef, [{"integration_id": shop.pk, "kind": "order", "external_id": "A", "object_id": 1,
+                               "payload_hash": "h1", "remote_updated_at": first, "synced_at": first}],
+                unique=["integration_id", "kind", "external_id"], update=["object_id", "payload_hash", "synced_at"])
+    original_pk = ExternalRef.objects.get(external_id="A").pk
+    # when: the same key again (new hash, new remote time that is not in `update`) and a new key, in one statement
+    with CaptureQueriesContext(connection) as captured:
+        rows_upsert(ExternalRef, [
+            {"integration_id": shop.pk, "kind": "order", "external_id": "A", "object_id": 2, "payload_hash": "h2",
+             "remote_updated_at": later, "synced_at": later},
+            {"integration_id": shop.pk, "kind": "order", "external_id": "B", "object_id": 3, "payload_hash": "h3",
+             "remote_updated_at": None, "synced_at": later},
+        ], unique=["integration_id", "kind", "external_id"], update=["object_id", "payload_hash", "synced_at"])
+    # then
+    assert len(captured.captured_queries) == 1
+    assert list(ExternalRef.objects.order_by("external_id").values_list(
+        "pk", "external_id", "object_id", "payload_hash", "remote_updated_at", "synced_at", "content_type_id")) == [
+        (original_pk, "A", 2, "h2", first, later, None),
+        (ExternalRef.objects.get(external_id="B").pk, "B", 3, "h3", None, later, None)]
