@@ -95,72 +95,55 @@ def _osa_cancelled(world: World):
     return remote
 
 
-# --- Katana (the UK shop's orders and stock; enable_katana() brings them into the world) ---
+# --- Katana and Acumatica: the same stages on another shop and downstream system -----------------------------------
+# Katana: the UK shop's orders and stock; Acumatica: the US Wholesale shop's. enable_katana() / enable_acumatica()
+# bring them into the world.
 
-def _katana_nothing(world: World) -> None:
-    world.enable_katana()
+@dataclass(frozen=True)
+class DownstreamStages:
+    """An order's stages on a channel routed to a downstream ERP/MRP: placed, routed, sent, shipped there, cancelled
+    in the hub after it was sent."""
 
+    enable: str  # the World method that joins the pipeline to the world
+    place: str  # the World method that places and pays an order in the channel's emulated shop
+    channel: str  # the channel integration's name
+    downstream: str  # the downstream integration's name
+    ships: str  # the World method with which the downstream system ships everything open
 
-def _katana_routed(world: World):
-    world.enable_katana()
-    remote = world.place_uk_order(("TEE-BLK-M", 2), ("CAP-RED", 1))
-    world.run(UK, "pull_orders")
-    world.release_holds()
-    return remote
+    def nothing(self, world: World) -> None:
+        getattr(world, self.enable)()
 
+    def routed(self, world: World):
+        getattr(world, self.enable)()
+        remote = getattr(world, self.place)(("TEE-BLK-M", 2), ("CAP-RED", 1))
+        world.run(self.channel, "pull_orders")
+        world.release_holds()
+        return remote
 
-def _katana_sent(world: World):
-    remote = _katana_routed(world)
-    world.run(KATANA, "push_orders")
-    return remote
+    def sent(self, world: World):
+        remote = self.routed(world)
+        world.run(self.downstream, "push_orders")
+        return remote
 
+    def shipped(self, world: World):
+        remote = self.sent(world)
+        getattr(world, self.ships)()
+        return remote
 
-def _katana_delivered(world: World):
-    remote = _katana_sent(world)
-    world.katana_ships()
-    return remote
+    def hub_cancelled_after_sending(self, world: World):
+        from orders.services import order_cancel
 
-
-def _katana_hub_cancelled_after_sending(world: World):
-    from orders.services import order_cancel
-
-    remote = _katana_sent(world)
-    order_cancel(order=_local(remote), reason="customer asked by phone")
-    return remote
-
-
-# --- Acumatica (the US Wholesale shop's orders and stock; enable_acumatica() brings them into the world) ---
-
-def _acu_nothing(world: World) -> None:
-    world.enable_acumatica()
-
-
-def _acu_routed(world: World):
-    world.enable_acumatica()
-    remote = world.place_wholesale_order(("TEE-BLK-M", 2), ("CAP-RED", 1))
-    world.run(WHOLESALE, "pull_orders")
-    world.release_holds()
-    return remote
+        remote = self.sent(world)
+        order_cancel(order=_local(remote), reason="customer asked by phone")
+        return remote
 
 
-def _acu_sent(world: World):
-    remote = _acu_routed(world)
-    world.run(ACU, "push_orders")
-    return remote
-
-
-def _acu_shipped(world: World):
-    remote = _acu_sent(world)
-    world.acumatica_ships()
-    return remote
-
-
-def _acu_hub_cancelled_after_sending(world: World):
-    from orders.services import order_cancel
-
-    remote = _acu_sent(world)
-    order_cancel(order=_local(remote), reason="customer asked by phone")
-    return remote
+KATANA_STAGES = DownstreamStages("enable_katana", "place_uk_order", UK, KATANA, "katana_ships")
+ACUMATICA_STAGES = DownstreamStages("enable_acumatica", "place_wholesale_order", WHOLESALE, ACU, "acumatica_ships")
+_katana_nothing, _katana_routed, _katana_sent = KATANA_STAGES.nothing, KATANA_STAGES.routed, KATANA_STAGES.sent
+_katana_delivered, _katana_hub_cancelled_after_sending = KATANA_STAGES.shipped, KATANA_STAGES.hub_cancelled_after_sending
+_acu_nothing, _acu_routed, _acu_sent = ACUMATICA_STAGES.nothing, ACUMATICA_STAGES.routed, ACUMATICA_STAGES.sent
+_acu_shipped, _acu_hub_cancelled_after_sending = ACUMATICA_STAGES.shipped, ACUMATICA_STAGES.hub_cancelled_after_sending
 
 
 def _acu_settings(world: World, **values) -> None:
