@@ -68,11 +68,13 @@ def pages() -> list[tuple[str, str, str]]:
 
 def _past_week() -> str:
     from datetime import timedelta
+    from urllib.parse import urlencode
 
     from django.utils import timezone
 
-    today = timezone.localdate()  # what DateFieldListFilter's "Past 7 days" link sends
-    return f"created_at__gte={today - timedelta(days=7)}&created_at__lt={today + timedelta(days=1)}"
+    # What DateFieldListFilter's "Past 7 days" link sends for a DateTimeField: aware midnights, offset included.
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return urlencode({"created_at__gte": str(today - timedelta(days=7)), "created_at__lt": str(today + timedelta(days=1))})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,9 @@ def window_start(*, cursor_value, overlap: timedelta, first_start: int) -> int:
 
 
 class _Seen:
-    """(id, update_time) pairs already returned in this run."""
+    """(id, update_time) pairs already returned in this run, from the read's current lower bound on: a search asked
+    for update_time >= t never returns an earlier row again, so `forget_before(t)` drops those keys and the memory
+    stays that of a page and its last second, whatever the window's size."""
 
     def __init__(self, *, id_key: str, time_key: str) -> None:
         self.id_key, self.time_key = id_key, time_key
@@ -63,6 +65,9 @@ class _Seen:
 
     def key(self, row: dict) -> tuple[str, int]:
         return str(row.get(self.id_key)), _time(row, self.time_key)
+
+    def forget_before(self, time: int) -> None:
+        self.keys = {key for key in self.keys if key[1] >= time}
 
     def fresh(self, rows: list[dict]) -> list[dict]:
         out = []
@@ -96,11 +101,13 @@ def sorted_window_pages(search: Search, *, start: int, end: int, items_key: str,
         if high > ge:
             yield WindowPage(records=seen.fresh(rows), complete_before=high)
             ge = high
+            seen.forget_before(ge)
             continue
         # A full page inside one second: read that second with page tokens until a pass proves it complete.
         for page in stable_pages(search, start=ge, end=ge + 1, items_key=items_key, seen=seen):
             yield WindowPage(records=page.records, complete_before=ge)
         ge += 1
+        seen.forget_before(ge)
     yield WindowPage(records=[], complete_before=end)
 
 

@@ -173,7 +173,7 @@ class OsaFlow(Flow):
         since = _since(cursor, self.overlap)
         stored = datetime.fromisoformat(cursor["since"]) if cursor.get("since") else None
         upper = None
-        key, page_no, seen = since, 1, set()
+        key, page_no, seen = since, 1, SeenRows()
         while True:
             if upper is None:
                 started = timezone.now()
@@ -182,8 +182,7 @@ class OsaFlow(Flow):
                 upper = listing.as_of or (started - self.window_lag)
             rows = [item for item in listing.items if item.updated_at is None or item.updated_at <= upper]
             beyond = len(rows) < len(listing.items)
-            fresh = [item for item in rows if _row_key(item) not in seen]
-            seen.update(_row_key(item) for item in fresh)
+            fresh = seen.fresh(rows)
             stamps = [item.updated_at for item in rows if item.updated_at]
             last = max(stamps) if stamps else None
             done = beyond or not listing.next_page or last is None
@@ -194,11 +193,28 @@ class OsaFlow(Flow):
                     page_no += 1  # a page full of one update time: step through it by page number
                 else:
                     key, page_no = last, 1
+                    seen.forget_before(key)  # asked for rows updated since `key`: nothing older comes back
                 reached = key if stored is None or (key and key > stored) else stored
             yield Page(items=[wrap(item) for item in fresh] + [wrap(e) for e in listing.errors],
                        next_cursor={"since": reached.isoformat()} if reached else {})
             if done:
                 return
+
+
+class SeenRows:
+    """Rows already yielded in this run, kept only from the read's current lower bound on, so memory is that of a page
+    and its last update time whatever the window's size (rows without an update time are always kept)."""
+
+    def __init__(self) -> None:
+        self.keys: set[tuple] = set()
+
+    def fresh(self, rows: list) -> list:
+        out = [item for item in rows if _row_key(item) not in self.keys]
+        self.keys.update(_row_key(item) for item in out)
+        return out
+
+    def forget_before(self, updated_at) -> None:
+        self.keys = {key for key in self.keys if key[-1] is None or key[-1] >= updated_at}
 
 
 def _row_key(item) -> tuple:
