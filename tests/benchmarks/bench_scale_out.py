@@ -68,8 +68,8 @@ class ScaleConfig:
     shops: int = 20
     traffic_seconds: int = 90
     orders_per_second: float = 3.0
-    warmup_seconds: int = 120  # upper bound
-    drain_seconds: int = 600  # upper bound
+    warmup_seconds: int = 90  # upper bound
+    drain_seconds: int = 480  # upper bound
     cluster_workers: int = 1  # Q_WORKERS of each qcluster
     seed: int = 14
     log_dir: Path = field(default_factory=lambda: ROOT / "var" / "scale")
@@ -165,6 +165,18 @@ def cpu_times() -> tuple[float, float]:
     return total - fields[3] - fields[4], total
 
 
+def processes() -> dict[int, tuple[str, int, int]]:
+    """{pid: (command, process group, CPU jiffies)} of every process on the machine (/proc)."""
+    out = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, comm, group, jiffies = metrics.proc_stat(path.read_text())
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+        out[pid] = (comm, group, jiffies)
+    return out
+
+
 def sent_orders() -> int:
     from orders.models import ShippingRequest
 
@@ -236,7 +248,7 @@ def measure(config: ScaleConfig, workers: int, *, say=print) -> dict:
         shops = list(EmuShop.objects.order_by("id"))
         rng = random.Random(config.seed)
         total = round(config.orders_per_second * config.traffic_seconds)
-        cpu_before = cpu_times()
+        cpu_before, procs_before = cpu_times(), processes()
         timeline["traffic_started"] = t0 = time.time()
         last_sample = 0.0
         while placed < total:
@@ -266,7 +278,9 @@ def measure(config: ScaleConfig, workers: int, *, say=print) -> dict:
         timeline["end"] = time.time()
         timeline["drained"] = sent >= placed
         timeline["drain_s"] = round(timeline["end"] - timeline["traffic_ended"], 1)
-        cpu_after = cpu_times()
+        cpu_after, procs_after = cpu_times(), processes()
+        groups = {p.pid: ("web (emulators, webhooks)" if label == "web" else "workers") for label, p in children.procs.items()}
+        groups[os.getpgrp()] = "benchmark (traffic, sampling)"
         load = [round(x, 2) for x in os.getloadavg()]
         say(f"  drain {'complete' if timeline['drained'] else 'NOT complete'} after {timeline['drain_s']:.0f} s: "
             f"{sent} of {placed} sent")
@@ -279,6 +293,10 @@ def measure(config: ScaleConfig, workers: int, *, say=print) -> dict:
     result = collect(config, workers=workers, timeline=timeline, samples=samples, hold_minutes=hold_minutes,
                      logs=children.log_texts())
     result["machine_busy_share"] = round(busy / total_jiffies, 2) if total_jiffies else None
+    # CPU seconds per part over traffic + drain, against the machine's (cores × seconds).
+    result["cpu_s"] = metrics.cpu_by_label(procs_before, procs_after, groups,
+                                           ticks_per_second=float(os.sysconf("SC_CLK_TCK")))
+    result["cpu_s"]["machine_capacity"] = round((os.cpu_count() or 1) * (timeline["end"] - timeline["traffic_started"]), 1)
     result["load_average_at_end"] = load
     result["log_dir"] = str(log_dir.relative_to(ROOT)) if log_dir.is_relative_to(ROOT) else str(log_dir)
     result["binds"] = binds(result)
@@ -511,6 +529,7 @@ def print_run(r: dict) -> None:
     print(f"  watch: queue max {w['queue_max']}, PostgreSQL connections max {w['pg_connections_max']}, failed tasks "
           f"{w['failed_tasks']}, failed runs {w['failed_runs']}, open exceptions {w['open_exceptions']}; machine "
           f"{r['machine_busy_share']} busy, load {r['load_average_at_end']}")
+    print(f"  CPU seconds over traffic + drain: {r['cpu_s']}")
     print(f"  binds: {'; '.join(r['binds'])}")
 
 

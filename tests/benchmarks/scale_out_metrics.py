@@ -17,6 +17,7 @@ import bisect
 import math
 import re
 import statistics
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -186,3 +187,27 @@ def remote_calls(responses: list[tuple[float, str, int]], *, limits_per_minute: 
                      "peak_per_minute": peak, "limit_per_minute": limit,
                      "peak_share_of_limit": round(peak / limit, 2) if limit else None}
     return out
+
+
+def proc_stat(line: str) -> tuple[int, str, int, int]:
+    """(pid, command, process group, CPU jiffies: user + system, its own and its waited-for children's) of one
+    /proc/<pid>/stat line; the command may hold spaces and parentheses, so the fields are read after the last ")"."""
+    head, _, rest = line.rpartition(")")
+    pid, _, comm = head.partition(" (")
+    fields = rest.split()
+    # After the command: state(0) ppid(1) pgrp(2) … utime(11) stime(12) cutime(13) cstime(14)
+    return int(pid), comm, int(fields[2]), sum(int(x) for x in fields[11:15])
+
+
+def cpu_by_label(before: dict[int, tuple[str, int, int]], after: dict[int, tuple[str, int, int]],
+                 groups: dict[int, str], *, ticks_per_second: float = 100.0) -> dict[str, float]:
+    """CPU seconds spent between two snapshots ({pid: (command, process group, jiffies)}), per label: a child process
+    group of the benchmark (`groups`: group id → label, e.g. "web", "workers"), "postgres" for the database's
+    processes, "other" for everything else on the machine. A process that started in between counts from zero; one
+    that ended is counted in its parent's children time once waited for (or lost)."""
+    out: dict[str, float] = defaultdict(float)
+    for pid, (comm, group, jiffies) in after.items():
+        spent = jiffies - (before[pid][2] if pid in before and before[pid][0] == comm else 0)
+        label = groups.get(group) or ("postgres" if comm == "postgres" else "other")
+        out[label] += max(0, spent) / ticks_per_second
+    return {k: round(v, 1) for k, v in sorted(out.items())}
