@@ -294,8 +294,8 @@ def measure(config: ScaleConfig, workers: int, *, say=print) -> dict:
                      logs=children.log_texts())
     result["machine_busy_share"] = round(busy / total_jiffies, 2) if total_jiffies else None
     # CPU seconds per part over traffic + drain, against the machine's (cores × seconds).
-    result["cpu_s"] = metrics.cpu_by_label(procs_before, procs_after, groups,
-                                           ticks_per_second=float(os.sysconf("SC_CLK_TCK")))
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    result["cpu_s"] = metrics.cpu_by_label(procs_before, procs_after, groups, busy_seconds=busy / tick, ticks_per_second=tick)
     result["cpu_s"]["machine_capacity"] = round((os.cpu_count() or 1) * (timeline["end"] - timeline["traffic_started"]), 1)
     result["load_average_at_end"] = load
     result["log_dir"] = str(log_dir.relative_to(ROOT)) if log_dir.is_relative_to(ROOT) else str(log_dir)

@@ -190,24 +190,29 @@ def remote_calls(responses: list[tuple[float, str, int]], *, limits_per_minute: 
 
 
 def proc_stat(line: str) -> tuple[int, str, int, int]:
-    """(pid, command, process group, CPU jiffies: user + system, its own and its waited-for children's) of one
-    /proc/<pid>/stat line; the command may hold spaces and parentheses, so the fields are read after the last ")"."""
+    """(pid, command, process group, CPU jiffies: user + system of the process itself) of one /proc/<pid>/stat line;
+    the command may hold spaces and parentheses, so the fields are read after the last ")". Children's times
+    (cutime, cstime) are left out: a reaped child brings its whole life's CPU, from before the measurement too."""
     head, _, rest = line.rpartition(")")
     pid, _, comm = head.partition(" (")
     fields = rest.split()
-    # After the command: state(0) ppid(1) pgrp(2) … utime(11) stime(12) cutime(13) cstime(14)
-    return int(pid), comm, int(fields[2]), sum(int(x) for x in fields[11:15])
+    # After the command: state(0) ppid(1) pgrp(2) … utime(11) stime(12)
+    return int(pid), comm, int(fields[2]), int(fields[11]) + int(fields[12])
 
 
 def cpu_by_label(before: dict[int, tuple[str, int, int]], after: dict[int, tuple[str, int, int]],
-                 groups: dict[int, str], *, ticks_per_second: float = 100.0) -> dict[str, float]:
+                 groups: dict[int, str], *, busy_seconds: float, ticks_per_second: float = 100.0) -> dict[str, float]:
     """CPU seconds spent between two snapshots ({pid: (command, process group, jiffies)}), per label: a child process
     group of the benchmark (`groups`: group id → label, e.g. "web", "workers"), "postgres" for the database's
-    processes, "other" for everything else on the machine. A process that started in between counts from zero; one
-    that ended is counted in its parent's children time once waited for (or lost)."""
+    processes, and "other": the machine's busy time (`busy_seconds`, from /proc/stat) minus all of those, i.e. every
+    other process and any process that ended in between (a recycled worker, a closed connection's backend). A process
+    that started in between counts from zero."""
     out: dict[str, float] = defaultdict(float)
     for pid, (comm, group, jiffies) in after.items():
+        label = groups.get(group) or ("postgres" if comm == "postgres" else None)
+        if label is None:
+            continue
         spent = jiffies - (before[pid][2] if pid in before and before[pid][0] == comm else 0)
-        label = groups.get(group) or ("postgres" if comm == "postgres" else "other")
         out[label] += max(0, spent) / ticks_per_second
+    out["other"] = max(0.0, busy_seconds - sum(out.values()))
     return {k: round(v, 1) for k, v in sorted(out.items())}

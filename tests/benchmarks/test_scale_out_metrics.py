@@ -156,12 +156,13 @@ def test_remote_calls_per_role_with_429s_and_the_busiest_minute_against_the_limi
 
 def test_proc_stat_reads_a_command_with_spaces_and_parentheses():
     line = "4242 (python (q) x) S 1 4200 4200 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0 100 0 0"
-    assert proc_stat(line) == (4242, "python (q) x", 4200, 310)
+    assert proc_stat(line) == (4242, "python (q) x", 4200, 300)
 
 
-def test_cpu_by_label_groups_children_postgres_and_the_rest():
+def test_cpu_by_label_groups_children_postgres_and_the_rest_of_the_machine():
     before = {10: ("python", 10, 100), 11: ("python", 11, 50), 20: ("postgres", 20, 1000), 30: ("make", 30, 5)}
     after = {10: ("python", 10, 300), 11: ("python", 11, 150), 12: ("python", 11, 40), 20: ("postgres", 20, 1250),
              21: ("postgres", 21, 10), 30: ("make", 30, 5), 31: ("chromium", 31, 500)}
-    assert cpu_by_label(before, after, {10: "web", 11: "workers"}) == {
-        "other": 5.0, "postgres": 2.6, "web": 2.0, "workers": 1.4}
+    # web 2.0 s, workers 1.0 + 0.4 s, postgres 2.5 + 0.1 s; the machine was busy 12 s: 6.0 s elsewhere
+    assert cpu_by_label(before, after, {10: "web", 11: "workers"}, busy_seconds=12.0) == {
+        "other": 6.0, "postgres": 2.6, "web": 2.0, "workers": 1.4}
