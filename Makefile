@@ -5,8 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Test processes (pytest-xdist): one per core by default; TEST_WORKERS=0 runs the suite in this process.
 TEST_WORKERS ?= auto
+# make benchmark-scale: worker counts, emulated shops, seconds of traffic, orders per second over all shops.
+SCALE_WORKERS ?= 1 2 4
+SCALE_SHOPS ?= 20
+SCALE_SECONDS ?= 90
+SCALE_ORDERS_PER_SECOND ?= 3
 
-.PHONY: run test install test-pg soak benchmark benchmark-latency clean
+.PHONY: run test install test-pg soak benchmark benchmark-latency benchmark-scale clean
 
 run: install
 	$(BIN)/python manage.py runlocal
@@ -45,6 +50,18 @@ benchmark: install
 # artifacts/benchmarks/inventory_latency.json. See README "Performance" → "Inventory latency".
 benchmark-latency: install
 	$(BIN)/python -m tests.benchmarks.bench_inventory_latency $(if $(RUNS),--runs $(RUNS),)
+
+# Scale-out on PostgreSQL + Redis (issue #14 item 6): for each of SCALE_WORKERS ("1 2 4") qcluster workers, a fresh
+# scale database (the name must contain "scale"), Redis db 14, the sandbox demo plus shops up to SCALE_SHOPS (20),
+# SCALE_SECONDS (90) of traffic at SCALE_ORDERS_PER_SECOND (3) over all shops, a drain until every order reached OSA;
+# orders/s, latency, lateness of due flows, fairness, remote calls and 429s. JSON in artifacts/benchmarks/scale_out.json,
+# README table regenerated. See README "Performance" → "Scale-out".
+benchmark-scale: install
+	DATABASE_URL=$${SCALE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard_scale} \
+	REDIS_URL=$${SCALE_REDIS_URL:-redis://127.0.0.1:6379/14} \
+	SCALE_WORKERS="$(SCALE_WORKERS)" SCALE_SHOPS=$(SCALE_SHOPS) SCALE_SECONDS=$(SCALE_SECONDS) \
+	SCALE_ORDERS_PER_SECOND=$(SCALE_ORDERS_PER_SECOND) $(BIN)/python -m tests.benchmarks.bench_scale_out
+	$(BIN)/python -m tests.benchmarks.readme_table
 
 clean:
 	rm -rf $(VENV) var

@@ -222,20 +222,25 @@ def _tiktok_us(app: EmuApp, shop: EmuShop, notes: list[str]) -> Integration:
 
 
 def _tiktok_uk(app: EmuApp, shop: EmuShop, us: Integration, notes: list[str]) -> Integration:
-    integration = Integration.objects.filter(name=UK_NAME).first()
+    return _tiktok_copy(app, shop, us, UK_NAME, notes)
+
+
+def _tiktok_copy(app: EmuApp, shop: EmuShop, us: Integration, name: str, notes: list[str]) -> Integration:
+    """A TikTok integration set up by importing the US integration's configuration, connected to `shop`."""
+    integration = Integration.objects.filter(name=name).first()
     if integration is None:
         try:
             from integrations.configuration import configuration_export, configuration_import
 
             content = configuration_export(integration=us)
-            integration, _plan = configuration_import(content=content, new_name=UK_NAME)
-            notes.append(f"{UK_NAME} set up by importing the {US_NAME} configuration")
+            integration, _plan = configuration_import(content=content, new_name=name)
+            notes.append(f"{name} set up by importing the {US_NAME} configuration")
         except ImportError:
             from integrations import services
 
-            integration = services.integration_create(name=UK_NAME, connector="tiktok", environment="sandbox",
+            integration = services.integration_create(name=name, connector="tiktok", environment="sandbox",
                                                       settings=dict(us.settings))
-            notes.append(f"{UK_NAME} set up by copying settings (no configuration helper)")
+            notes.append(f"{name} set up by copying settings (no configuration helper)")
         Integration.objects.filter(pk=integration.pk).update(environment="sandbox")
         integration.refresh_from_db()
         integration.set_credentials(_credentials(app))
@@ -323,6 +328,32 @@ def _flows(integration: Integration, codes: tuple[str, ...]) -> None:
         _settings_apply(integration, switches)
     FlowState.objects.filter(integration=integration, flow__in=[c for c in codes if c in known]).exclude(
         enabled=True, interval=FLOW_INTERVAL).update(enabled=True, interval=FLOW_INTERVAL, next_run_at=timezone.now())
+
+
+# --- more shops (issue 14: the scale-out benchmark) ---
+
+SCALE_SHOP_NAME, SCALE_CHANNEL_NAME = "Sandbox Shop {n:02d}", "TikTok {n:02d}"
+
+
+def demo_shops_add(*, total: int) -> list[Integration]:
+    """After `demo_seed(katana=False, …)`: more emulated US shops until `total` TikTok shops exist, each its own
+    TikTok integration (an import of the US integration's configuration), its warehouse linked from OSA's routing
+    warehouse, its flows on the demo's interval. The demo's hold rule, routing rule and OSA shipping-method mapping
+    apply to every TikTok order, so nothing else is needed. Idempotent; returns the added shops' integrations."""
+    us = Integration.objects.get(name=US_NAME)
+    osa = Integration.objects.get(name=OSA_NAME)
+    app = _app()
+    existing = EmuShop.objects.filter(app=app).count()
+    notes: list[str] = []
+    channels = []
+    for n in range(existing + 1, total + 1):
+        shop = _shop(app, SCALE_SHOP_NAME.format(n=n), "US", "USD")
+        channels.append((_tiktok_copy(app, shop, us, SCALE_CHANNEL_NAME.format(n=n), notes), shop))
+    if channels:
+        _locations(osa, channels, notes)
+    for integration, _shop_row in channels:
+        _flows(integration, TIKTOK_FLOWS)
+    return [integration for integration, _ in channels]
 
 
 # --- product push (issue 16): catalog products pushed to the emulated US shop ---

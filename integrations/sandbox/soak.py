@@ -71,14 +71,18 @@ class SoakConfig:
 
 # --- services and the dedicated database ----------------------------------------------------------
 
-def database_settings() -> dict:
+def database_settings(*, marker: str = "soak", what: str = "The soak test", target: str = "make soak") -> dict:
+    """The default database's settings, refused unless it is PostgreSQL whose name contains `marker` (the run drops
+    and recreates it) and Redis is the broker. `what` and `target` name the caller in the refusal (the scale
+    benchmark passes its own)."""
     db = settings.DATABASES["default"]
+    env = marker.upper()
     if db["ENGINE"] != "django.db.backends.postgresql":
-        raise SoakError("The soak test runs on PostgreSQL: set DATABASE_URL=postgres://… (make soak sets SOAK_DATABASE_URL).")
-    if "soak" not in str(db["NAME"]):
-        raise SoakError(f"Refusing to recreate database {db['NAME']!r}: the soak database's name must contain 'soak'.")
+        raise SoakError(f"{what} runs on PostgreSQL: set DATABASE_URL=postgres://… ({target} sets {env}_DATABASE_URL).")
+    if marker not in str(db["NAME"]):
+        raise SoakError(f"Refusing to recreate database {db['NAME']!r}: the {marker} database's name must contain '{marker}'.")
     if not settings.REDIS_URL:
-        raise SoakError("The soak test runs on the Redis broker: set REDIS_URL=redis://… (make soak sets SOAK_REDIS_URL).")
+        raise SoakError(f"{what} runs on the Redis broker: set REDIS_URL=redis://… ({target} sets {env}_REDIS_URL).")
     return db
 
 
@@ -195,6 +199,13 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)  # start_new_session: the group id is the child's pid
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def child_env(site_url: str, **extra: str) -> dict[str, str]:
+    """The environment of the web server and the workers: this process's (database, Redis, keys) plus the sandbox
+    on the web server's address."""
+    return {**os.environ, "SITE_URL": site_url, "SANDBOX_ENABLED": "1", "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"), **extra}
 
 
 def web_wait(url: str, *, timeout: float = 60) -> None:
@@ -329,9 +340,7 @@ def run(config: SoakConfig, *, say: Callable[[str], None] = print) -> list[soak_
     say("  " + setup(site_url))
     connections.close_all()
 
-    env = {**os.environ, "SITE_URL": site_url, "SANDBOX_ENABLED": "1", "PYTHONUNBUFFERED": "1",
-           "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local")}
-    children = Children(log_dir, env)
+    children = Children(log_dir, child_env(site_url))
 
     def alive() -> None:
         dead = children.dead()

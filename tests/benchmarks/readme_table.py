@@ -2,8 +2,9 @@
 
     .venv/bin/python -m tests.benchmarks.readme_table
 
-Replaces the text between `<!-- bench:ingest:start -->` / `<!-- bench:ingest:end -->` and
-`<!-- bench:admin:start -->` / `<!-- bench:admin:end -->` in README.md."""
+Replaces the text between `<!-- bench:ingest:start -->` / `<!-- bench:ingest:end -->`,
+`<!-- bench:admin:start -->` / `<!-- bench:admin:end -->` and `<!-- bench:scale:start -->` / `<!-- bench:scale:end -->`
+in README.md."""
 from __future__ import annotations
 
 import json
@@ -58,6 +59,35 @@ def admin_table(reports: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def scale_table(report: dict) -> str:
+    """The scale-out benchmark (artifacts/benchmarks/scale_out.json): one row per worker count."""
+    c, m = report["config"], report.get("machine", {})
+    head = (f"{c['shops']} shops, {c['orders_per_second']:g} orders/s for {c['traffic_seconds']} s, flows every "
+            f"{c['flow_interval_s']} s, {c['cluster_workers']} worker per qcluster; measured {report['date']} on "
+            f"{m.get('host')} ({m.get('cpus')} CPUs, load average {m.get('load_average')} at the end, "
+            f"{m.get('database_version', '')}, Redis).\n")
+    rows = ["| workers | placed / ingested / sent | orders/s end to end (send rate) | latency, s: p50 / p95 / max | "
+            "after hold and ingest, s: p50 / p95 / max | worst lateness of a due flow, s (queue wait p95 / max) | "
+            "sent per shop | worst lateness per shop, s | remote calls (429s); OSA busiest minute / limit | machine busy | "
+            "binds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["runs"]:
+        t, lat, after, late, f = r["throughput"], r["latency_s"], r["latency_after_hold_s"], r["lateness"], r["fairness"]
+        sent, wl = f["sent_per_shop"], f["worst_lateness_per_shop_s"]
+        calls = ", ".join(f"{role} {v['calls']:,} ({v['429']})" for role, v in r["remotes"].items())
+        osa = r["remotes"].get("osa")
+        if osa:
+            calls += f"; OSA {osa['peak_per_minute']} / {osa['limit_per_minute']:g}"
+        busy = r.get("machine_busy_share")
+        rows.append(f"| {r['workers']} | {r['placed']} / {r['ingested']} / {r['sent']}{'' if r['drained'] else ' (not drained)'} | "
+                    f"{t['orders_per_second']} ({t['send_rate_per_second']}) | {lat['p50']} / {lat['p95']} / {lat['max']} | "
+                    f"{after['p50']} / {after['p95']} / {after['max']} | "
+                    f"{late['worst_s']} ({late['queue_wait']['p95']} / {late['queue_wait']['max']}) | "
+                    f"{sent['min']:g} / {sent['median']:g} / {sent['max']:g} | {wl['min']} / {wl['median']} / {wl['max']} | "
+                    f"{calls} | {'' if busy is None else f'{busy:.0%}'} | {'; '.join(r.get('binds', []))} |")
+    return head + "\n" + "\n".join(rows)
+
+
 def replace(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- bench:{name}:start -->\n).*?(<!-- bench:{name}:end -->)", re.S)
     if not pattern.search(text):
@@ -74,8 +104,11 @@ def main() -> int:
     admin = _load("admin_*.json")
     if admin:
         text = replace(text, "admin", admin_table(admin))
+    scale = _load("scale_out.json")
+    if scale:
+        text = replace(text, "scale", scale_table(scale[0]))
     readme.write_text(text)
-    print(f"README.md: {len(ingest)} ingest report(s), {len(admin)} admin report(s)")
+    print(f"README.md: {len(ingest)} ingest report(s), {len(admin)} admin report(s), {len(scale)} scale-out report(s)")
     return 0
 
 

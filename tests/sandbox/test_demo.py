@@ -125,3 +125,34 @@ def test_demo_without_product_push_stocks_no_unlisted_product_at_osa(db, setting
     demo_seed(traffic=False, katana=False, acumatica=False, product_push=False)
     assert not EmuStock.objects.filter(sku="TOTE-NAT").exists()
     assert EmuStock.objects.filter(sku="CAP-RED", location_code="OSA-NJ").values_list("on_hand", flat=True).get() == 200
+
+
+def test_demo_shops_add_connects_more_shops_like_the_uk_one(db, settings):
+    """The scale-out benchmark's shops: each its own TikTok integration (an import of the US configuration, connected to
+    its emulated shop), fed by OSA's routing warehouse, with the demo's flows; idempotent."""
+    from datetime import timedelta
+
+    from inventory.models import LocationLink
+    from integrations.sandbox.demo import TIKTOK_FLOWS, demo_shops_add
+
+    settings.SANDBOX_ENABLED = True
+    demo_seed(traffic=False, katana=False, acumatica=False, product_push=False)
+    # when
+    added = demo_shops_add(total=4)
+    # then
+    assert [i.name for i in added] == ["TikTok 03", "TikTok 04"]
+    shops = {s.name: s for s in EmuShop.objects.all()}
+    assert sorted(shops) == ["Sandbox Shop 03", "Sandbox Shop 04", "Sandbox Shop UK", "Sandbox Shop US"]
+    us = Integration.objects.get(name="TikTok US")
+    for integration, shop in zip(added, ("Sandbox Shop 03", "Sandbox Shop 04")):
+        integration.refresh_from_db()
+        assert integration.remote_account_id == shops[shop].shop_id
+        assert integration.settings == us.settings
+        enabled = set(FlowState.objects.filter(integration=integration, enabled=True, interval=timedelta(seconds=30))
+                      .values_list("flow", flat=True))
+        assert enabled == set(TIKTOK_FLOWS)
+    links = set(LocationLink.objects.values_list("source__name", "target__integration__name"))
+    assert links == {("OSA New Jersey", name) for name in ("TikTok US", "TikTok UK", "TikTok 03", "TikTok 04")}
+    before = _counts()
+    assert demo_shops_add(total=4) == []
+    assert _counts() == before
