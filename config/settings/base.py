@@ -133,6 +133,10 @@ WEBHOOK_CLIENT_IP_HEADER = env("WEBHOOK_CLIENT_IP_HEADER", default="")
 # Outbound request rates per remote account, shared by every worker (integrations/outbound_rate.py): Redis when
 # REDIS_URL is set, else the database. Off only in the test settings (tests of the limiter switch it on).
 OUTBOUND_RATE_LIMITS_ENABLED = env.bool("OUTBOUND_RATE_LIMITS_ENABLED", default=True)
+# The shared limits themselves: TikTok calls per second per shop (integrations/connectors/tiktok/transport.py) and OSA
+# calls per minute per OSA account (integrations/connectors/osa/adapter.py).
+TIKTOK_QPS = env.float("TIKTOK_QPS", default=5.0)
+OSA_REQUESTS_PER_MINUTE = env.int("OSA_REQUESTS_PER_MINUTE", default=120)
 FLOW_BACKOFF_BASE_SECONDS = 30
 FLOW_BACKOFF_CAP_SECONDS = 3600
 

@@ -59,3 +59,17 @@ def test_sqlite_uses_wal_and_immediate_transactions():
                 assert cursor.fetchone()[0] == "wal"
         finally:
             wrapper.close()
+
+
+def test_outbound_rate_limits_are_read_from_the_environment():
+    # given: the two shared limits set in the environment (README Configuration)
+    env = _clean_env(**PROD_ENV, TIKTOK_QPS="2.5", OSA_REQUESTS_PER_MINUTE="300")
+    # when
+    result = _run(["-c", "import django; django.setup(); from django.conf import settings as s; "
+                         "print(s.TIKTOK_QPS, s.OSA_REQUESTS_PER_MINUTE)"], env)
+    # then
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2.5", "300"]
+    defaults = _run(["-c", "import django; django.setup(); from django.conf import settings as s; "
+                           "print(s.TIKTOK_QPS, s.OSA_REQUESTS_PER_MINUTE)"], _clean_env(**PROD_ENV))
+    assert defaults.stdout.split() == ["5.0", "120"]
