@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from integrations.exceptions import PayloadError
 
@@ -91,3 +91,26 @@ class Flow:
 def payload_hash(payload: Any) -> str:
     """Stable hash of a remote payload (key order independent)."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
+
+
+class SeenRows:
+    """Rows already yielded by a keyset read in this run (a request for rows updated at or after `t` returns the rows
+    at `t` again), kept only from the read's current lower bound on: `forget_before(t)` drops the keys no request can
+    meet again, so memory is that of a page and its last update time whatever the window's size. `key(row)` is a
+    tuple ending with the row's update time (None: kept for the whole run)."""
+
+    def __init__(self, key: Callable[[Any], tuple]) -> None:
+        self.key = key
+        self.keys: set[tuple] = set()
+
+    def fresh(self, rows: list) -> list:
+        out = []
+        for row in rows:
+            key = self.key(row)
+            if key not in self.keys:
+                self.keys.add(key)
+                out.append(row)
+        return out
+
+    def forget_before(self, updated_at) -> None:
+        self.keys = {key for key in self.keys if key[-1] is None or key[-1] >= updated_at}

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
 from integrations.exceptions import TransientError
+from integrations.flows import SeenRows
 
 # TikTok stamps update_time in whole seconds: the window ends before the run's current second and one more (small
 # clock differences between TikTok and us). Rows that TikTok's search shows late are re-read by the next run,
@@ -54,29 +55,9 @@ def window_start(*, cursor_value, overlap: timedelta, first_start: int) -> int:
     return int(cursor_value) - int(overlap.total_seconds())
 
 
-class _Seen:
-    """(id, update_time) pairs already returned in this run, from the read's current lower bound on: a search asked
-    for update_time >= t never returns an earlier row again, so `forget_before(t)` drops those keys and the memory
-    stays that of a page and its last second, whatever the window's size."""
-
-    def __init__(self, *, id_key: str, time_key: str) -> None:
-        self.id_key, self.time_key = id_key, time_key
-        self.keys: set[tuple[str, int]] = set()
-
-    def key(self, row: dict) -> tuple[str, int]:
-        return str(row.get(self.id_key)), _time(row, self.time_key)
-
-    def forget_before(self, time: int) -> None:
-        self.keys = {key for key in self.keys if key[1] >= time}
-
-    def fresh(self, rows: list[dict]) -> list[dict]:
-        out = []
-        for row in rows:
-            key = self.key(row)
-            if key not in self.keys:
-                self.keys.add(key)
-                out.append(row)
-        return out
+def _seen(*, id_key: str, time_key: str) -> SeenRows:
+    """(id, update_time) pairs already returned in this run (integrations.flows.SeenRows)."""
+    return SeenRows(lambda row: (str(row.get(id_key)), _time(row, time_key)))
 
 
 def _time(row: dict, time_key: str) -> int:
@@ -89,7 +70,7 @@ def _time(row: dict, time_key: str) -> int:
 def sorted_window_pages(search: Search, *, start: int, end: int, items_key: str, id_key: str = "id",
                         time_key: str = "update_time") -> Iterator[WindowPage]:
     """Read [start, end) of a search sorted by update_time ascending, by keyset continuation."""
-    seen = _Seen(id_key=id_key, time_key=time_key)
+    seen = _seen(id_key=id_key, time_key=time_key)
     ge = start
     while ge < end:
         data = search(ge, end, "")
@@ -112,10 +93,10 @@ def sorted_window_pages(search: Search, *, start: int, end: int, items_key: str,
 
 
 def stable_pages(search: Search, *, start: int, end: int, items_key: str, id_key: str = "id",
-                 time_key: str = "update_time", seen: _Seen | None = None) -> Iterator[WindowPage]:
+                 time_key: str = "update_time", seen: SeenRows | None = None) -> Iterator[WindowPage]:
     """Read [start, end) by page tokens, again until one pass is proven complete (see the module doc).
     Without `total_count` in the answers, a pass is trusted when it finds nothing new (so at least two)."""
-    seen = seen or _Seen(id_key=id_key, time_key=time_key)
+    seen = seen or _seen(id_key=id_key, time_key=time_key)
     for number in range(1, MAX_PASSES + 1):
         token, total, returned, new_in_pass = "", None, set(), 0
         while True:

@@ -14,7 +14,7 @@ from integrations import services
 from integrations.connectors.osa import adapter as osa
 from integrations.connectors.osa.connection import osa_adapter
 from integrations.exceptions import PayloadError
-from integrations.flows import Flow, FlowResult, Page
+from integrations.flows import Flow, FlowResult, Page, SeenRows
 from integrations.models import Integration, OpsException, OutboundPush, SettingsChange
 
 WAITING_LIMIT = timedelta(hours=24)
@@ -173,7 +173,7 @@ class OsaFlow(Flow):
         since = _since(cursor, self.overlap)
         stored = datetime.fromisoformat(cursor["since"]) if cursor.get("since") else None
         upper = None
-        key, page_no, seen = since, 1, SeenRows()
+        key, page_no, seen = since, 1, SeenRows(_row_key)
         while True:
             if upper is None:
                 started = timezone.now()
@@ -199,22 +199,6 @@ class OsaFlow(Flow):
                        next_cursor={"since": reached.isoformat()} if reached else {})
             if done:
                 return
-
-
-class SeenRows:
-    """Rows already yielded in this run, kept only from the read's current lower bound on, so memory is that of a page
-    and its last update time whatever the window's size (rows without an update time are always kept)."""
-
-    def __init__(self) -> None:
-        self.keys: set[tuple] = set()
-
-    def fresh(self, rows: list) -> list:
-        out = [item for item in rows if _row_key(item) not in self.keys]
-        self.keys.update(_row_key(item) for item in out)
-        return out
-
-    def forget_before(self, updated_at) -> None:
-        self.keys = {key for key in self.keys if key[-1] is None or key[-1] >= updated_at}
 
 
 def _row_key(item) -> tuple:

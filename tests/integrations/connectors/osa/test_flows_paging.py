@@ -9,6 +9,7 @@ from django.utils import timezone
 from integrations.connectors.osa import adapter as osa_adapter
 from integrations.connectors.osa import emulator as emu
 from integrations.connectors.osa.models import EmuAccount, EmuShipment
+from integrations.flows import SeenRows
 from integrations.models import FlowState
 from orders.models import Fulfillment
 
@@ -82,14 +83,14 @@ def test_a_long_window_remembers_only_the_rows_it_can_meet_again(monkeypatch):
         return SimpleNamespace(items=chunk, errors=[], as_of=timezone.now(), next_page=len(matching) > page * 100)
 
     sizes = []
-    real_fresh = base.SeenRows.fresh
+    real_fresh = SeenRows.fresh
 
     def fresh(self, items):
         out = real_fresh(self, items)
         sizes.append(len(self.keys))
         return out
 
-    monkeypatch.setattr(base.SeenRows, "fresh", fresh)
+    monkeypatch.setattr(SeenRows, "fresh", fresh)
     flow = SimpleNamespace(overlap=timedelta(0), window_lag=timedelta(0))
     # when
     pages = list(base.OsaFlow.pages_updated_since(flow, {"since": (start - timedelta(seconds=1)).isoformat()}, list_method))

@@ -4,6 +4,7 @@ import pytest
 
 from integrations.connectors.tiktok import paging
 from integrations.exceptions import TransientError
+from integrations.flows import SeenRows
 
 
 class OffsetSearch:
@@ -142,14 +143,14 @@ def test_a_long_window_remembers_only_the_rows_it_can_meet_again(monkeypatch):
     """Memory flat in the size of the work: keyset continuation asks for update_time >= the last page's highest time,
     so only rows at that time or later can come back; the keys of earlier rows are forgotten page by page."""
     sizes = []
-    real_fresh = paging._Seen.fresh
+    real_fresh = SeenRows.fresh
 
     def fresh(self, rows):
         out = real_fresh(self, rows)
         sizes.append(len(self.keys))
         return out
 
-    monkeypatch.setattr(paging._Seen, "fresh", fresh)
+    monkeypatch.setattr(SeenRows, "fresh", fresh)
     rows = [{"id": f"o{i}", "update_time": 1000 + i // 3} for i in range(3000)]  # three rows per second
     search = OffsetSearch(rows, page_size=100, with_total=False)
     # when
