@@ -74,7 +74,7 @@ class Integration(models.Model):
         return self.spec.setting(key).default
 
 
-# The dispatcher runs every minute, so shorter intervals run each minute (the sandbox demo uses 30 s);
+# The dispatcher ticks every 30 s and runs a flow at the tick nearest its due time (the sandbox demo uses 30 s);
 # below 30 s is a typo, not a schedule. A week is the longest useful one.
 FLOW_INTERVAL_MIN = timedelta(seconds=30)
 FLOW_INTERVAL_MAX = timedelta(days=7)

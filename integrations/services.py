@@ -707,17 +707,27 @@ def _slot_back(*, pk: int, claimed: datetime, previous: datetime):
 PENDING_REDISPATCH = timedelta(minutes=5)
 
 
+# The dispatcher's tick (integrations/schedules.py runs it twice a minute). A flow runs at the tick nearest its due
+# time: one due less than half a tick ahead is claimed now, so a 30-s interval runs every 30 s, not every minute.
+DISPATCH_TICK = timedelta(seconds=30)
+
+
 def flows_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) -> list[int]:
-    """Enqueue every enabled, due flow of an active integration. The next-run time is pushed forward
-    with a compare-and-set, so several dispatchers never enqueue the same flow twice. With
+    """Enqueue every enabled, due flow of an active integration (due by the next half tick). The next-run time
+    is pushed forward with a compare-and-set, so several dispatchers never enqueue the same flow twice. With
     `enqueue=False` the claimed flow-state ids are only returned (the caller runs them inline).
+
+    Fair under a backlog: the queue is first in, first out, so flows are enqueued by due time, the longest due
+    first (ties: the least recently started first), never by integration name.
 
     Also the outbox's safety net: every flow with targeted work pending whose time came gets a drain
     enqueued (compare-and-set on pending_run_at), whether or not its immediate enqueue worked."""
     now = now or timezone.now()
     runnable = (FlowState.objects.filter(enabled=True, integration__is_active=True)
                 .exclude(integration__status=Integration.Status.ERROR).filter(integration__paused_reason=""))
-    due = list(runnable.filter(next_run_at__lte=now).values_list("pk", "next_run_at", "interval"))
+    due = list(runnable.filter(next_run_at__lte=now + DISPATCH_TICK / 2)
+               .order_by("next_run_at", F("last_started_at").asc(nulls_first=True), "pk")
+               .values_list("pk", "next_run_at", "interval"))
     dispatched = []
     for pk, next_run_at, interval in due:
         won = FlowState.objects.filter(pk=pk, next_run_at=next_run_at).update(next_run_at=now + interval)

@@ -10,10 +10,11 @@ Two parts, said plainly:
    and the TikTok `push_inventory` it asks for (integrations/inventory_chain.py; tasks run inline here) sends the
    new quantity to the emulated shop over the sandbox API. The benchmark checks the emulated SKU really changed and
    records the wall time of the chain and of each run, and the API calls each run made. `--runs` times each.
-2. *Simulated schedule* (a model of the engine's rules, not a clock-driven run): the dispatcher runs once a minute
-   (integrations/schedules.py); flows_dispatch_due claims a due flow and sets next_run_at = tick + interval; a run
-   that succeeds sets next_run_at = its finish + interval (services._finish_run), so a flow runs at the first tick
-   at or after that; Katana's pull reads only when its last read is at least "Inventory buffer" old. A stock change
+2. *Simulated schedule* (a model of the engine's rules; tests/integrations/test_services.py drives the engine on a
+   fake clock and checks the model agrees): the dispatcher ticks every 30 s (integrations/schedules.py);
+   flows_dispatch_due claims a flow due by the next half tick and sets next_run_at = tick + interval; a run that
+   succeeds sets next_run_at = its finish + interval (services._finish_run), so a flow runs at the tick nearest
+   that; Katana's pull reads only when its last read is at least "Inventory buffer" old (less half a tick). A stock change
    at a uniformly random instant (10,000 samples over an hour of ticks) waits for the first pull that reads after
    it, then takes the measured median run times. `chain` is this branch (push asked at once); `poll` is the push
    waiting for its own scheduled run (before). Typical = median, worst = maximum over the samples.
@@ -49,7 +50,7 @@ from tests.benchmarks.bench_pull_orders import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SKU = "CAP-RED"
-TICK = 60.0  # the dispatcher's cron: every minute
+TICK = 30.0  # the dispatcher's tick (integrations.services.DISPATCH_TICK): two schedules, at :00 and :30
 SAMPLES = 10_000
 # Source integration → the demo shop it feeds (integrations/sandbox/demo.py).
 CONNECTORS = {"osa": ("OSA (sandbox)", "Sandbox Shop US"), "katana": ("Katana (sandbox)", "Sandbox Shop UK"),
@@ -229,14 +230,14 @@ def _stats(values: list[float]) -> dict:
 
 def pull_reads(*, interval: float, duration: float, buffer: float, horizon: float) -> list[float]:
     """Instants (s) at which the pull reads the source, per the engine's rules (see the module docstring). Katana's
-    buffer compares the run's start with the previous read's `taken_at`, stamped as that read ended (flows/inventory.py):
-    a 1-minute buffer on a 1-minute dispatcher therefore skips every other tick."""
+    buffer compares the run's start with the previous read's `taken_at` (stamped before its last page request: the
+    start of a one-page read), less half a tick (flows/inventory.py): a 1-minute buffer reads every other 30-s tick."""
     reads, next_run, taken = [], 0.0, None
     tick = 0.0
     while tick < horizon:
-        if next_run <= tick:
-            if taken is None or tick - taken >= buffer:
-                taken = tick + duration
+        if next_run <= tick + TICK / 2:  # flows_dispatch_due: the tick nearest the due time
+            if taken is None or tick - taken >= buffer - TICK / 2:
+                taken = tick
                 reads.append(tick)
             next_run = tick + duration + interval  # _finish_run after a success
         tick += TICK

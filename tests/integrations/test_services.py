@@ -185,6 +185,40 @@ def test_dispatch_enqueues_each_due_flow_once(fake_state, monkeypatch):
     assert calls == [fake_state.pk]
 
 
+def test_dispatch_enqueues_the_longest_due_first_whatever_the_names(fake_state, monkeypatch):
+    # Fair dispatch (#14.6): under a backlog the queue is first in, first out, so the enqueue order is the start
+    # order; it follows the due time (then the least recently started), not the integrations' names.
+    calls = []
+    monkeypatch.setattr(services, "flow_run_enqueue", lambda **kw: calls.append(kw["flow_state"].integration.name))
+    now = timezone.now()
+    states = {"Fake A": fake_state}
+    for name in ("Fake B", "Fake C", "Fake D"):
+        integration = services.integration_create(name=name, connector="fake", credentials={"api_key": "k"})
+        states[name] = integration.flow_states.get(flow="pull_things")
+    due = {"Fake A": now - timedelta(seconds=10), "Fake B": now - timedelta(seconds=50),
+           "Fake C": now - timedelta(seconds=30), "Fake D": now - timedelta(seconds=30)}
+    started = {"Fake C": now - timedelta(seconds=40), "Fake D": now - timedelta(seconds=90)}
+    for name, state in states.items():
+        FlowState.objects.filter(pk=state.pk).update(enabled=True, next_run_at=due[name],
+                                                     last_started_at=started.get(name, now - timedelta(seconds=60)))
+    services.flows_dispatch_due(now=now)
+    assert calls == ["Fake B", "Fake D", "Fake C", "Fake A"]
+
+
+def test_dispatch_runs_a_flow_at_the_tick_nearest_its_due_time(fake_state, monkeypatch):
+    # The dispatcher ticks every 30 s; a flow due less than half a tick ahead runs at this tick, so "every 30 s"
+    # means every 30 s (it meant every minute on a one-minute tick that waited for the next one).
+    monkeypatch.setattr(services, "flow_run_enqueue", lambda **kw: None)
+    now = timezone.now()
+    assert services.DISPATCH_TICK == timedelta(seconds=30)
+    FlowState.objects.filter(pk=fake_state.pk).update(enabled=True, next_run_at=now + timedelta(seconds=16))
+    assert services.flows_dispatch_due(now=now) == []
+    FlowState.objects.filter(pk=fake_state.pk).update(next_run_at=now + timedelta(seconds=15))
+    assert services.flows_dispatch_due(now=now) == [fake_state.pk]
+    fake_state.refresh_from_db()
+    assert fake_state.next_run_at == now + fake_state.interval
+
+
 def test_credentials_are_encrypted_at_rest(fake_integration):
     raw = Integration.objects.filter(pk=fake_integration.pk).values_list("credentials_encrypted", flat=True).get()
     assert "s3cr3t-value" not in raw and raw.startswith("gAAAA")
@@ -197,3 +231,23 @@ def test_exception_dedup_bumps_count(fake_integration):
     assert first.pk == again.pk and again.count == 2
     assert services.exceptions_resolve(dedup_keys=["k1"]) == 1
     assert OpsException.objects.get().status == "resolved"
+
+
+def test_engine_on_a_fake_clock_runs_a_30s_flow_at_every_tick_as_the_latency_model_says(fake_state, monkeypatch):
+    # The engine itself, driven by a fake clock: the dispatcher ticks every 30 s, each claimed run takes 1 s and
+    # succeeds (next run = finish + interval). The inventory-latency benchmark's schedule model must agree with it.
+    from tests.benchmarks.bench_inventory_latency import TICK, pull_reads
+
+    start = timezone.now().replace(microsecond=0)
+    clock = {"now": start}
+    monkeypatch.setattr(timezone, "now", lambda: clock["now"])
+    FlowState.objects.filter(pk=fake_state.pk).update(enabled=True, interval=timedelta(seconds=30), next_run_at=start)
+    ran = []
+    for tick in range(0, 300, int(TICK)):
+        clock["now"] = start + timedelta(seconds=tick)
+        for pk in services.flows_dispatch_due(now=clock["now"], enqueue=False):
+            ran.append(tick)
+            clock["now"] += timedelta(seconds=1)
+            assert services.flow_run(flow_state=FlowState.objects.get(pk=pk)).status == "succeeded"
+    assert ran == [0, 30, 60, 90, 120, 150, 180, 210, 240, 270]
+    assert ran == pull_reads(interval=30.0, duration=1.0, buffer=0.0, horizon=300.0)

@@ -59,7 +59,8 @@ class PullInventory(KatanaFlow):
         force = bool(self.ctx.force_full or self.ctx.setting("force_inventory_resync"))
         buffer = timedelta(minutes=max(0, int(self.ctx.setting("inventory_buffer_minutes") or 0)))
         taken = datetime.fromisoformat(cursor["taken_at"]) if cursor.get("taken_at") else None
-        if not force and taken is not None and timezone.now() - taken < buffer:
+        # A scheduled run comes at the dispatcher tick nearest its due time: the buffer ends at the tick nearest it too.
+        if not force and taken is not None and timezone.now() - taken < buffer - services.DISPATCH_TICK / 2:
             note(self.ctx, f"inventory buffer: last taken {taken:%H:%M:%S} UTC, next after {(taken + buffer):%H:%M:%S}")
             return
         self.as_of = timezone.now()

@@ -89,6 +89,28 @@ def test_inventory_buffer_skips_until_due_and_force_resync_ignores_it(katana_int
     assert katana_integration.settings["force_inventory_resync"] is False
 
 
+def test_inventory_buffer_ends_at_the_dispatcher_tick_nearest_it(katana_integration, katana_api, products):
+    # The buffer (60 min by default) is measured from the last read; a scheduled run comes at a 30-s tick, so a run
+    # less than half a tick before the buffer ends reads (else a 15-min poll with a 60-min buffer read every 75 min).
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.models import FlowState
+
+    katana_api.fixture("GET", "/locations", "locations.json")
+    run_flow(katana_integration, "pull_locations")
+    katana_api.fixture("GET", "/inventory", "inventory__page.json")
+    state = FlowState.objects.filter(integration=katana_integration, flow="pull_inventory")
+    settings_set(katana_integration, inventory_buffer_minutes=60)
+    state.update(cursor={"taken_at": (timezone.now() - timedelta(minutes=60) + timedelta(seconds=20)).isoformat()})
+    held = run_flow(katana_integration, "pull_inventory")
+    assert "inventory buffer" in held.note and katana_api.calls_to("/inventory") == []
+    state.update(cursor={"taken_at": (timezone.now() - timedelta(minutes=60) + timedelta(seconds=10)).isoformat()})
+    read = run_flow(katana_integration, "pull_inventory")
+    assert "inventory buffer" not in read.note and len(katana_api.calls_to("/inventory")) == 1
+
+
 def test_inventory_at_an_unpulled_location_is_an_exception(katana_integration, katana_api, products):
     katana_api.fixture("GET", "/inventory", "inventory__page.json")
     run = run_flow(katana_integration, "pull_inventory")
