@@ -39,10 +39,20 @@ soak: install
 	REDIS_URL=$${SOAK_REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/python manage.py soak
 
 # Rerunnable benchmarks (orders/s min/median/max, ratio to raw, queries per page, API calls ÷ minimum, memory in
-# its own pass); JSON in artifacts/benchmarks/, README tables regenerated from them. See tests/benchmarks/.
-# BENCH_ARGS=--admin runs the admin benchmark instead (PostgreSQL, seeded by manage.py seed_scale).
+# its own pass), on SQLite and then on PostgreSQL at BENCH_DATABASE_URL when it answers (its test_ database is
+# created and dropped); JSON in artifacts/benchmarks/, README tables regenerated from them. See tests/benchmarks/.
+# BENCH_ARGS=--admin runs the admin benchmark instead (PostgreSQL at DATABASE_URL, seeded by manage.py seed_scale).
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/switchyard_bench
+BENCH_PULL = $(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),) $(if $(RUNS),--runs $(RUNS),) $(if $(MEMORY_SIZES),--memory-sizes $(MEMORY_SIZES),) $(BENCH_ARGS)
 benchmark: install
-	$(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),) $(if $(RUNS),--runs $(RUNS),) $(BENCH_ARGS)
+ifneq ($(filter --admin,$(BENCH_ARGS)),)
+	$(BENCH_PULL)
+else
+	DATABASE_URL= $(BENCH_PULL)
+	@if $(BIN)/python -m tests.benchmarks.pg_reachable "$(BENCH_DATABASE_URL)"; then \
+	  DATABASE_URL="$(BENCH_DATABASE_URL)" $(BENCH_PULL); \
+	else echo "PostgreSQL does not answer at BENCH_DATABASE_URL: SQLite only"; fi
+endif
 	$(BIN)/python -m tests.benchmarks.readme_table
 
 # Inventory latency per connector (stock change at the emulated source → quantity at the emulated TikTok shop): the

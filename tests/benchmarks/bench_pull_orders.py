@@ -333,10 +333,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_admin.main([a for a in argv if a not in ("--admin",) and not a.startswith("--sizes")])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 10000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workload", choices=("live", "backfill"), default="live")
-    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 10000],
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 10000, 100000],
                         help="peak memory pass (tracemalloc on), not timed; empty to skip")
     args = parser.parse_args(argv)
     setup_test_environment()
