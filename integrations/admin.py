@@ -523,7 +523,8 @@ class FlowStateAdmin(admin.ModelAdmin):
     search_fields = ["integration__name", "flow"]
     raw_id_fields = ["integration"]
     readonly_fields = ["integration", "flow", "cursor", "next_run_at", "lease_token", "lease_expires_at",
-                       "consecutive_failures", "last_error", "last_started_at", "last_succeeded_at", "last_failed_at",
+                       "consecutive_failures", "last_error", "dispatched_at", "last_started_at", "last_succeeded_at",
+                       "last_failed_at",
                        "force_full", "pending_params", "pending_inflight", "pending_run_at", "pending_failures"]
     actions = ["action_run_now", "action_force_resync", "action_reset_cursor"]
 

@@ -98,6 +98,9 @@ class FlowState(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_started_at = models.DateTimeField(null=True, blank=True)
+    # Set when the dispatcher enqueues a scheduled run, cleared when that run starts (or folds into a running one):
+    # a flow whose run still waits in the queue is not enqueued again (services.flows_dispatch_due).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     last_succeeded_at = models.DateTimeField(null=True, blank=True)
     last_failed_at = models.DateTimeField(null=True, blank=True)
     # Set by "Force resync": the next run ignores the cursor / fingerprints once.

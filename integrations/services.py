@@ -301,7 +301,7 @@ def flow_run_pending(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.WE
     The ids are moved to `pending_inflight` when the run starts (ids queued meanwhile wait for the next
     drain, even an id already being drained: its new change may come after our read), put back when the
     run fails, and recovered by the next drain if the worker died."""
-    lease = flow_lease_claim(flow_state=flow_state)
+    lease = flow_lease_claim(flow_state=flow_state, dispatched=trigger == SyncRun.Trigger.SCHEDULE)
     if lease is None:
         return None
     with transaction.atomic():
@@ -326,14 +326,15 @@ class Lease:
     expires_at: datetime
 
 
-def flow_lease_claim(*, flow_state: FlowState, now: datetime | None = None) -> Lease | None:
-    """Compare-and-set claim; expiring so a killed worker does not block the flow forever."""
+def flow_lease_claim(*, flow_state: FlowState, now: datetime | None = None, dispatched: bool = False) -> Lease | None:
+    """Compare-and-set claim; expiring so a killed worker does not block the flow forever. `dispatched`: this is the
+    dispatcher's queued run starting (its mark is cleared in the same statement)."""
     now = now or timezone.now()
     token = secrets.token_hex(16)
     expires = now + timedelta(seconds=dj_settings.FLOW_LEASE_SECONDS)
     claimed = FlowState.objects.filter(pk=flow_state.pk).filter(
         Q(lease_token="") | Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
-    ).update(lease_token=token, lease_expires_at=expires)
+    ).update(lease_token=token, lease_expires_at=expires, **({"dispatched_at": None} if dispatched else {}))
     return Lease(token, expires) if claimed else None
 
 
@@ -386,7 +387,7 @@ def flow_run(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.SCHEDULE, 
     force-resync, and neither pushes back nor counts towards the scheduled poll. A targeted run that finds
     the flow busy queues its ids on the outbox: nothing is lost. Any run that finds the flow busy is *folded* into the
     running one (see _flow_run_folded): no skipped row each time."""
-    lease = flow_lease_claim(flow_state=flow_state)
+    lease = flow_lease_claim(flow_state=flow_state, dispatched=trigger == SyncRun.Trigger.SCHEDULE)
     if lease is None:
         return _flow_run_folded(flow_state=flow_state, trigger=trigger, user=user, dry_run=dry_run, params=params)
     flow_state.refresh_from_db()
@@ -405,8 +406,9 @@ def _flow_run_folded(*, flow_state: FlowState, trigger: str, user, dry_run: bool
         if params:
             flow_targeted_request(flow_state=flow_state, params=params, trigger=trigger)
             note = "flow busy: targeted ids queued for the next targeted run"
-        else:
-            FlowState.objects.filter(pk=flow_state.pk).update(rerun_requested=True)
+        else:  # a queued scheduled run folded in here has started, as far as the dispatcher is concerned
+            FlowState.objects.filter(pk=flow_state.pk).update(
+                rerun_requested=True, **({"dispatched_at": None} if trigger == SyncRun.Trigger.SCHEDULE else {}))
             note = "already running (lease held): it runs again once when it finishes"
         SyncRun.objects.filter(flow_state=flow_state, status=SyncRun.Status.RUNNING).update(coalesced=F("coalesced") + 1)
     return SyncRun(flow_state=flow_state, integration=flow_state.integration, flow=flow_state.flow, trigger=trigger,
@@ -700,7 +702,7 @@ def flow_run_enqueue(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.AD
 def _slot_back(*, pk: int, claimed: datetime, previous: datetime):
     """The dispatcher's enqueue failed (broker down): hand the slot back (compare-and-set) so the next tick
     tries again instead of the poll waiting a whole interval."""
-    return lambda: FlowState.objects.filter(pk=pk, next_run_at=claimed).update(next_run_at=previous)
+    return lambda: FlowState.objects.filter(pk=pk, next_run_at=claimed).update(next_run_at=previous, dispatched_at=None)
 
 
 # How long an enqueued drain may take to start before the dispatcher enqueues another one.
@@ -710,6 +712,9 @@ PENDING_REDISPATCH = timedelta(minutes=5)
 # The dispatcher's tick (integrations/schedules.py runs it twice a minute). A flow runs at the tick nearest its due
 # time: one due less than half a tick ahead is claimed now, so a 30-s interval runs every 30 s, not every minute.
 DISPATCH_TICK = timedelta(seconds=30)
+# A scheduled run enqueued this long ago and not started is taken for lost (its queue flushed, say): the flow is
+# enqueued again. django-q2's task timeout: a run that waited longer would be killed anyway.
+DISPATCH_STALE = timedelta(seconds=dj_settings.Q_CLUSTER["timeout"])
 
 
 def flows_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) -> list[int]:
@@ -726,11 +731,13 @@ def flows_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) -> 
     runnable = (FlowState.objects.filter(enabled=True, integration__is_active=True)
                 .exclude(integration__status=Integration.Status.ERROR).filter(integration__paused_reason=""))
     due = list(runnable.filter(next_run_at__lte=now + DISPATCH_TICK / 2)
+               .exclude(dispatched_at__gt=now - DISPATCH_STALE)  # its run still waits in the queue
                .order_by("next_run_at", F("last_started_at").asc(nulls_first=True), "pk")
                .values_list("pk", "next_run_at", "interval"))
     dispatched = []
     for pk, next_run_at, interval in due:
-        won = FlowState.objects.filter(pk=pk, next_run_at=next_run_at).update(next_run_at=now + interval)
+        won = FlowState.objects.filter(pk=pk, next_run_at=next_run_at).update(
+            next_run_at=now + interval, **({"dispatched_at": now} if enqueue else {}))
         if won:
             dispatched.append(pk)
             if enqueue:

@@ -251,3 +251,46 @@ def test_engine_on_a_fake_clock_runs_a_30s_flow_at_every_tick_as_the_latency_mod
             assert services.flow_run(flow_state=FlowState.objects.get(pk=pk)).status == "succeeded"
     assert ran == [0, 30, 60, 90, 120, 150, 180, 210, 240, 270]
     assert ran == pull_reads(interval=30.0, duration=1.0, buffer=0.0, horizon=300.0)
+
+
+def test_a_scheduled_run_still_in_the_queue_is_not_enqueued_again(fake_state, monkeypatch):
+    # Under a backlog a run can wait in the queue past its next tick: enqueuing it again piles copies that run back
+    # to back (the queue grows with every tick). A claimed flow is enqueued again only once its run started, or when
+    # the queued run looks lost (DISPATCH_STALE: the worker timeout).
+    calls = []
+    monkeypatch.setattr(services, "flow_run_enqueue", lambda **kw: calls.append(kw["trigger"]))
+    now = timezone.now()
+    FlowState.objects.filter(pk=fake_state.pk).update(enabled=True, next_run_at=now)
+    assert services.flows_dispatch_due(now=now) == [fake_state.pk]
+    later = now + timedelta(seconds=60)  # two ticks on, still queued, due again
+    assert services.flows_dispatch_due(now=later) == []
+    assert services.flows_dispatch_due(now=now + services.DISPATCH_STALE + timedelta(seconds=1)) == [fake_state.pk]
+    # once the queued run starts (even folded into a running one), the flow is dispatched as usual
+    FlowState.objects.filter(pk=fake_state.pk).update(next_run_at=now, dispatched_at=now)
+    assert services.flow_run(flow_state=fake_state, trigger="schedule").status == "succeeded"
+    FlowState.objects.filter(pk=fake_state.pk).update(next_run_at=now)
+    assert services.flows_dispatch_due(now=later) == [fake_state.pk]
+    assert calls == ["schedule", "schedule", "schedule"]
+
+
+def test_a_queued_run_folded_into_a_running_one_counts_as_started(fake_state):
+    now = timezone.now()
+    FlowState.objects.filter(pk=fake_state.pk).update(enabled=True, next_run_at=now, dispatched_at=now,
+                                                      lease_token="other", lease_expires_at=now + timedelta(minutes=5))
+    assert services.flow_run(flow_state=fake_state, trigger="schedule").status == "skipped"
+    fake_state.refresh_from_db()
+    assert (fake_state.dispatched_at, fake_state.rerun_requested) == (None, True)
+
+
+def test_an_enqueue_the_broker_refused_hands_the_slot_back_for_the_next_tick(fake_state, monkeypatch,
+                                                                              django_capture_on_commit_callbacks):
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr("django_q.tasks.async_task", refuse)
+    now = timezone.now()
+    FlowState.objects.filter(pk=fake_state.pk).update(enabled=True, next_run_at=now)
+    with django_capture_on_commit_callbacks(execute=True):  # the enqueue runs on commit
+        assert services.flows_dispatch_due(now=now) == [fake_state.pk]
+    fake_state.refresh_from_db()
+    assert (fake_state.next_run_at, fake_state.dispatched_at) == (now, None)

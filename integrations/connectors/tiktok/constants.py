@@ -44,6 +44,8 @@ ORDER_STATUSES = (
     ("CANCELLED", "Cancelled"),
 )
 DEFAULT_PULL_STATUSES = ["AWAITING_SHIPMENT", "CANCELLED", "DELIVERED"]
+# The statuses before an order is released to the seller (unpaid; then the buyer's remorse hour).
+PRE_RELEASE_STATUSES = ("UNPAID", "ON_HOLD")
 
 FULFILLMENT_BY_TIKTOK = "FULFILLMENT_BY_TIKTOK"
 

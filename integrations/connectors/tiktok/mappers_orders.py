@@ -84,6 +84,11 @@ def skip_reason(order: dict, filters: PullFilters) -> str:
     status = order.get("status", "")
     if not status:  # a cut record is not filtered away silently: the mapper reports it (a visible record error)
         return ""
+    return status_skip_reason(status, filters)
+
+
+def status_skip_reason(status: str, filters: PullFilters) -> str:
+    """Why an order in this TikTok status is not pulled ("" = pull it)."""
     if status == "ON_HOLD":
         return "" if filters.pull_on_hold else "on hold"
     if status not in filters.statuses:

@@ -47,7 +47,8 @@ def test_golden_vector_through_the_endpoint(client, enqueued, db):
     assert response.status_code == 200 and response.content == b""
     event = WebhookEvent.objects.get()
     assert (event.integration, event.type, event.tts_notification_id) == (integration, 1, "7380066284010030890")
-    assert enqueued == [("pull_orders", "webhook", {"order_ids": ["576653688135258178"]})]
+    # the golden body announces an UNPAID order: recorded, no read (the pull would skip it)
+    assert (event.status, enqueued) == ("ignored", [])
 
 
 def test_order_status_change_enqueues_a_targeted_pull(client, tiktok_integration, enqueued):
@@ -55,6 +56,30 @@ def test_order_status_change_enqueues_a_targeted_pull(client, tiktok_integration
     assert response.status_code == 200
     assert enqueued == [("pull_orders", "webhook", {"order_ids": ["576486316948490001"]})]
     assert WebhookEvent.objects.get().status == "enqueued"
+
+
+@pytest.mark.parametrize("status, settings_change, read", [
+    ("UNPAID", {}, False),
+    ("ON_HOLD", {}, False),
+    ("ON_HOLD", {"orders_pull_on_hold": True}, True),
+    ("UNPAID", {"orders_statuses": ["UNPAID", "AWAITING_SHIPMENT"]}, True),
+    ("AWAITING_SHIPMENT", {}, True),
+    ("CANCEL", {}, True),  # the webhook's name for CANCELLED: never judged by name, always read
+    ("IN_TRANSIT", {}, True),  # not in the pulled statuses, but the order may be ours: the read decides
+])
+def test_a_status_change_the_pull_would_skip_costs_no_read(client, tiktok_integration, enqueued, status, settings_change, read):
+    # Every new order announces UNPAID and ON_HOLD before AWAITING_SHIPMENT: two Get Order Detail calls for an order
+    # the pull skips (#14.1, API calls at the minimum)
+    services.integration_update_settings(integration=tiktok_integration,
+                                         values={**tiktok_integration.settings, **settings_change})
+    response = post(client, body_for(1, {"order_id": "5764", "order_status": status, "update_time": 1}))
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    if read:
+        assert (event.status, enqueued) == ("enqueued", [("pull_orders", "webhook", {"order_ids": ["5764"]})])
+    else:
+        assert (event.status, enqueued) == ("ignored", [])
+        assert event.note == f"order 5764 is {status}: not pulled ({'on hold' if status == 'ON_HOLD' else 'status UNPAID not pulled'}), no read"
 
 
 def test_invalid_signature_is_401_and_nothing_is_stored(client, tiktok_integration, enqueued):
