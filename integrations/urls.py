@@ -2,8 +2,9 @@
 add theirs in CONNECTOR_URLS."""
 from importlib import import_module
 
-from django.conf import settings
 from django.urls import include, path
+
+from integrations.sandbox.routing import sandbox_only
 
 app_name = "integrations"
 
@@ -27,7 +28,6 @@ def _optional(prefix: str, module: str):
 
 
 urlpatterns = [p for p in (_optional(prefix, module) for prefix, module in CONNECTOR_URLS) if p]
-if settings.SANDBOX_ENABLED:
-    sandbox = _optional("sandbox/", SANDBOX_URLS)
-    if sandbox:
-        urlpatterns.append(sandbox)
+sandbox = _optional("sandbox/", SANDBOX_URLS)
+if sandbox:
+    urlpatterns.append(sandbox_only([sandbox]))

@@ -1,16 +1,15 @@
 """OSA URLs: the emulator (sandbox) only; OSA has no webhooks in the assumed v1 contract."""
 
-from django.conf import settings
 from django.urls import path
 
 from integrations.connectors.osa import views
+from integrations.sandbox.routing import sandbox_only
 
 app_name = "osa"
 
 _API = "sandbox/api/v1/"
-urlpatterns = []
-if settings.SANDBOX_ENABLED:
-    urlpatterns = [
+urlpatterns = [
+    sandbox_only([
         path(_API + "account", views.account, name="emu-account"),
         path(_API + "orders", views.orders, name="emu-orders"),
         path(_API + "orders/<str:order_id>/cancel", views.order_cancel, name="emu-order-cancel"),
@@ -22,4 +21,5 @@ if settings.SANDBOX_ENABLED:
         path(_API + "returns", views.returns, name="emu-returns"),
         path(_API + "arrivals", views.arrivals, name="emu-arrivals"),
         path(_API + "receipts", views.receipts, name="emu-receipts"),
-    ]
+    ]),
+]

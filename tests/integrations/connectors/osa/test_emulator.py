@@ -88,5 +88,7 @@ def test_emulator_routes_are_named_under_osa_namespace():
 
 
 def test_emulator_is_off_without_sandbox(client, account, settings):
+    """No emulator route: the path falls to the admin's catch-all, as in production (the login page for anyone)."""
     settings.SANDBOX_ENABLED = False
-    assert client.get(f"{API}/account", **_auth()).status_code == 404
+    response = client.get(f"{API}/account", **_auth())
+    assert (response.status_code, response.url) == (302, f"/login/?next={API}/account")
