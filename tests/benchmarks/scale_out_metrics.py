@@ -3,13 +3,14 @@ scheduled flow runs from the run log, fairness across shops, throughput, and rem
 `http.response` log lines. No Django, no database: times are seconds since the epoch (floats).
 
 Lateness, by the engine's own rules (integrations/services.py): a run that succeeds sets the flow's
-`next_run_at = finish + interval` (`_finish_run`), so the flow is *due* then; the dispatcher (a django-q2 schedule,
-once a minute) claims due flows and enqueues them; a worker starts the run. The engine records neither the due time
+`next_run_at = finish + interval` (`_finish_run`), so the flow is *due* then; the dispatcher (two django-q2 schedules,
+a tick every 30 s) claims flows due by the next half tick and enqueues them; a worker starts the run. The engine records neither the due time
 nor the claim, so both are rebuilt: due = the previous untargeted run's finish + interval (only after a success or
 partial: a failure's back-off is random and not recorded, so that pair is left out and counted), and the claiming
 dispatcher tick = the first dispatcher task start at or after the due time (sampled from django-q2's task rows).
-lateness = run start − due = (tick − due: waiting for the minute tick, 0–60 s by design, plus the dispatcher's own
-queue wait) + (start − tick: waiting in the queue for a free worker). A flow that is due and has not started when the
+lateness = run start − due (0 for a run started before its due time: the nearest tick may come up to 15 s early) =
+(tick − due: waiting for the tick, 0–15 s by design, plus the dispatcher's own queue wait) + (start − tick: waiting in
+the queue for a free worker). A flow that is due and has not started when the
 measurement ends has an *open* wait (end − due): a starving flow shows there, not among the finished pairs."""
 from __future__ import annotations
 
