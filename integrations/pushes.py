@@ -113,18 +113,23 @@ def _rejected(o: PushOutcome, result: FlowResult) -> None:
 def cancel_outcomes_record(*, outcomes: Iterable[tuple[Any, str, str]], result: FlowResult, refused: str, too_late: str,
                            too_late_exception: bool = True) -> None:
     """Record closed-loop cancellations: (request, canceled | too_late | error, remote's message) each. `refused` and
-    `too_late` are the run errors' texts, formatted with {message}. Confirmed and too-late cancellations take the
-    orders core's single-request path (stock released, the order re-routed or closed: rare, row by row)."""
+    `too_late` are the run errors' texts, formatted with {message}. The confirmed ones are recorded together in a
+    bounded number of queries (orders.services.shipping_requests_cancel_confirmed: stock released, orders cancelled
+    in bulk; an order re-routed, per order); too-late ones (rare) take the orders core's single-request path."""
     from orders import services as order_services
 
+    confirmed, late = [], []
     for sr, kind, message in outcomes:
         result.fetched += 1
         if kind == "error":
             result.record_error(external_id=sr.reference, message=refused.format(message=message))
-            continue
-        order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
-        if kind == "too_late":
+        elif kind == "too_late":
+            late.append(sr)
             result.record_error(external_id=sr.reference, message=too_late.format(message=message),
                                 exception=too_late_exception)
         else:
+            confirmed.append(sr)
             result.updated += 1
+    order_services.shipping_requests_cancel_confirmed(shipping_requests=confirmed)
+    for sr in late:
+        order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=True)

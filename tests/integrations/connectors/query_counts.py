@@ -33,3 +33,12 @@ def more_orders(order, count: int) -> list:
                                                  unit_price=ln.unit_price) for ln in order.lines.all()])
         orders.append(copy)
     return orders
+
+
+def cancel_requested(orders) -> None:
+    """Each (sent) order cancelled in Switchyard: its requests' cancellation asked of the 3PL, the order waiting."""
+    from orders import services as order_services
+    from orders.models import Order
+
+    for order in orders:
+        order_services.order_cancel(order=Order.objects.get(pk=order.pk), reason="buyer changed their mind")
