@@ -7,7 +7,7 @@ not import it (it is framework: it calls orders and inventory services)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
@@ -67,38 +67,54 @@ def push_outcomes_record(*, integration, kind: str, outcomes: Iterable[PushOutco
                 result.unchanged += 1
             else:
                 result.created += 1
-            push.status, push.remote_id, push.sent_at = OutboundPush.Status.SENT, o.remote_id, push.sent_at or timezone.now()
-            push.payload, push.response, push.last_error = o.payload or push.payload, o.response, ""
+            outbox_sent(push, remote_id=o.remote_id, response=o.response, payload=o.payload)
             sent.append((sr, o.remote_id, o.remote_status))
         elif o.kind == "rejected":
             push.status, push.last_error = OutboundPush.Status.FAILED, o.message[:error_limit]
             _rejected(o, result)
         else:
             push.last_error = o.message[:error_limit]
-    if changed:
-        OutboundPush.objects.bulk_update(list(changed.values()), PUSH_FIELDS)
+    outbox_write(changed.values())
     if sent:
         order_services.shipping_requests_mark_sent(sent=sent, run=run, move_order=move_order)
         # The remote now counts these units in its own commitments: its figures taken from now on include them.
         inventory_services.inventory_commitments_acknowledged(references=[sr.reference for sr, _, _ in sent])
 
 
-def outbox_rows(*, integration, kind: str, requests: list) -> dict[str, OutboundPush]:
-    """reference → the request's outbox row: one read, the missing rows created pending with no attempt in one
-    statement (and read back)."""
-    refs = list({sr.reference for sr in requests})
-    if not refs:
+def outbox_rows(*, integration, kind: str, requests: list, key: Callable[[Any], str] | None = None) -> dict[str, OutboundPush]:
+    """key → the object's outbox row: one read, the missing rows created pending with no attempt in one statement
+    (and read back). key(object) is its idempotency key (default: a shipping request's reference)."""
+    key = key or _reference
+    objects = {key(obj): obj for obj in requests}
+    if not objects:
         return {}
-    rows = OutboundPush.objects.filter(integration=integration, kind=kind, idempotency_key__in=refs)
+    rows = OutboundPush.objects.filter(integration=integration, kind=kind, idempotency_key__in=list(objects))
     pushes = {p.idempotency_key: p for p in rows}
-    missing = {sr.reference: sr for sr in requests if sr.reference not in pushes}
+    missing = {k: obj for k, obj in objects.items() if k not in pushes}
     if missing:
         content_type = ContentType.objects.get_for_model(next(iter(missing.values())))
-        OutboundPush.objects.bulk_create([OutboundPush(integration=integration, kind=kind, idempotency_key=ref, object_id=sr.pk,
-                                                       content_type=content_type) for ref, sr in missing.items()],
+        OutboundPush.objects.bulk_create([OutboundPush(integration=integration, kind=kind, idempotency_key=k, object_id=obj.pk,
+                                                       content_type=content_type) for k, obj in missing.items()],
                                          ignore_conflicts=True)
         pushes.update((p.idempotency_key, p) for p in rows.filter(idempotency_key__in=list(missing)))
     return pushes
+
+
+def _reference(sr) -> str:
+    return sr.reference
+
+
+def outbox_sent(push: OutboundPush, *, remote_id: str, response: dict, payload: dict | None = None) -> None:
+    """The row (read by outbox_rows) as sent: written with the page's others by outbox_write."""
+    push.status, push.remote_id, push.sent_at = OutboundPush.Status.SENT, remote_id, push.sent_at or timezone.now()
+    push.payload, push.response, push.last_error = payload or push.payload, response, ""
+
+
+def outbox_write(pushes: Iterable[OutboundPush]) -> None:
+    """The page's outbox rows written back in one statement."""
+    pushes = list({p.pk: p for p in pushes}.values())
+    if pushes:
+        OutboundPush.objects.bulk_update(pushes, PUSH_FIELDS)
 
 
 def _rejected(o: PushOutcome, result: FlowResult) -> None:
