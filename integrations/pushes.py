@@ -1,6 +1,8 @@
 """Push-outcome bookkeeping shared by the fulfillment connectors (OSA, Katana, Acumatica): what a page of shipping
 requests pushed to a remote came to (sent / rejected / held / in doubt), written to the outbox (OutboundPush) and the
-orders core in a bounded number of queries whatever the page size, and the outcomes of closed-loop cancellations.
+orders core in a bounded number of queries whatever the page size, and the outcomes of closed-loop cancellations
+(bounded too). Other pushes keyed by their own idempotency key (Katana's FBT orders, Acumatica's refunds) use the
+outbox helpers alone: outbox_rows, outbox_sent, outbox_write.
 
 The connector decides what each outcome is (its calls, its messages); this module only records them. Domain apps do
 not import it (it is framework: it calls orders and inventory services)."""
