@@ -1,13 +1,15 @@
 """Push-outcome bookkeeping shared by the fulfillment connectors (OSA, Katana, Acumatica): what a page of shipping
 requests pushed to a remote came to (sent / rejected / held / in doubt), written to the outbox (OutboundPush) and the
-orders core in a bounded number of queries whatever the page size, and the outcomes of closed-loop cancellations.
+orders core in a bounded number of queries whatever the page size, and the outcomes of closed-loop cancellations
+(bounded too). Other pushes keyed by their own idempotency key (Katana's FBT orders, Acumatica's refunds) use the
+outbox helpers alone: outbox_rows, outbox_sent, outbox_write.
 
 The connector decides what each outcome is (its calls, its messages); this module only records them. Domain apps do
 not import it (it is framework: it calls orders and inventory services)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
@@ -67,38 +69,54 @@ def push_outcomes_record(*, integration, kind: str, outcomes: Iterable[PushOutco
                 result.unchanged += 1
             else:
                 result.created += 1
-            push.status, push.remote_id, push.sent_at = OutboundPush.Status.SENT, o.remote_id, push.sent_at or timezone.now()
-            push.payload, push.response, push.last_error = o.payload or push.payload, o.response, ""
+            outbox_sent(push, remote_id=o.remote_id, response=o.response, payload=o.payload)
             sent.append((sr, o.remote_id, o.remote_status))
         elif o.kind == "rejected":
             push.status, push.last_error = OutboundPush.Status.FAILED, o.message[:error_limit]
             _rejected(o, result)
         else:
             push.last_error = o.message[:error_limit]
-    if changed:
-        OutboundPush.objects.bulk_update(list(changed.values()), PUSH_FIELDS)
+    outbox_write(changed.values())
     if sent:
         order_services.shipping_requests_mark_sent(sent=sent, run=run, move_order=move_order)
         # The remote now counts these units in its own commitments: its figures taken from now on include them.
         inventory_services.inventory_commitments_acknowledged(references=[sr.reference for sr, _, _ in sent])
 
 
-def outbox_rows(*, integration, kind: str, requests: list) -> dict[str, OutboundPush]:
-    """reference → the request's outbox row: one read, the missing rows created pending with no attempt in one
-    statement (and read back)."""
-    refs = list({sr.reference for sr in requests})
-    if not refs:
+def outbox_rows(*, integration, kind: str, requests: list, key: Callable[[Any], str] | None = None) -> dict[str, OutboundPush]:
+    """key → the object's outbox row: one read, the missing rows created pending with no attempt in one statement
+    (and read back). key(object) is its idempotency key (default: a shipping request's reference)."""
+    key = key or _reference
+    objects = {key(obj): obj for obj in requests}
+    if not objects:
         return {}
-    rows = OutboundPush.objects.filter(integration=integration, kind=kind, idempotency_key__in=refs)
+    rows = OutboundPush.objects.filter(integration=integration, kind=kind, idempotency_key__in=list(objects))
     pushes = {p.idempotency_key: p for p in rows}
-    missing = {sr.reference: sr for sr in requests if sr.reference not in pushes}
+    missing = {k: obj for k, obj in objects.items() if k not in pushes}
     if missing:
         content_type = ContentType.objects.get_for_model(next(iter(missing.values())))
-        OutboundPush.objects.bulk_create([OutboundPush(integration=integration, kind=kind, idempotency_key=ref, object_id=sr.pk,
-                                                       content_type=content_type) for ref, sr in missing.items()],
+        OutboundPush.objects.bulk_create([OutboundPush(integration=integration, kind=kind, idempotency_key=k, object_id=obj.pk,
+                                                       content_type=content_type) for k, obj in missing.items()],
                                          ignore_conflicts=True)
         pushes.update((p.idempotency_key, p) for p in rows.filter(idempotency_key__in=list(missing)))
     return pushes
+
+
+def _reference(sr) -> str:
+    return sr.reference
+
+
+def outbox_sent(push: OutboundPush, *, remote_id: str, response: dict, payload: dict | None = None) -> None:
+    """The row (read by outbox_rows) as sent: written with the page's others by outbox_write."""
+    push.status, push.remote_id, push.sent_at = OutboundPush.Status.SENT, remote_id, push.sent_at or timezone.now()
+    push.payload, push.response, push.last_error = payload or push.payload, response, ""
+
+
+def outbox_write(pushes: Iterable[OutboundPush]) -> None:
+    """The page's outbox rows written back in one statement."""
+    pushes = list({p.pk: p for p in pushes}.values())
+    if pushes:
+        OutboundPush.objects.bulk_update(pushes, PUSH_FIELDS)
 
 
 def _rejected(o: PushOutcome, result: FlowResult) -> None:
@@ -113,18 +131,23 @@ def _rejected(o: PushOutcome, result: FlowResult) -> None:
 def cancel_outcomes_record(*, outcomes: Iterable[tuple[Any, str, str]], result: FlowResult, refused: str, too_late: str,
                            too_late_exception: bool = True) -> None:
     """Record closed-loop cancellations: (request, canceled | too_late | error, remote's message) each. `refused` and
-    `too_late` are the run errors' texts, formatted with {message}. Confirmed and too-late cancellations take the
-    orders core's single-request path (stock released, the order re-routed or closed: rare, row by row)."""
+    `too_late` are the run errors' texts, formatted with {message}. The confirmed ones are recorded together in a
+    bounded number of queries (orders.services.shipping_requests_cancel_confirmed: stock released, orders cancelled
+    in bulk; an order re-routed, per order); too-late ones (rare) take the orders core's single-request path."""
     from orders import services as order_services
 
+    confirmed, late = [], []
     for sr, kind, message in outcomes:
         result.fetched += 1
         if kind == "error":
             result.record_error(external_id=sr.reference, message=refused.format(message=message))
-            continue
-        order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=kind == "too_late")
-        if kind == "too_late":
+        elif kind == "too_late":
+            late.append(sr)
             result.record_error(external_id=sr.reference, message=too_late.format(message=message),
                                 exception=too_late_exception)
         else:
+            confirmed.append(sr)
             result.updated += 1
+    order_services.shipping_requests_cancel_confirmed(shipping_requests=confirmed)
+    for sr in late:
+        order_services.shipping_request_cancel_confirmed(shipping_request=sr, too_late=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
 from django.db import OperationalError, transaction
@@ -280,6 +281,15 @@ def _apply(level: InventoryLevel, location: Location, deltas: dict[str, int], *,
            allow_negative: bool = False) -> InventoryLevel:
     """Apply field deltas to a locked level, ledgered. Refuses (InsufficientInventory, nothing saved) to make a stock
     quantity negative, or to lower available below 0 unless allow_negative."""
+    entries = _deltas_apply(level, location, deltas, reason=reason, reference=reference, run=run, allow_negative=allow_negative)
+    level.save(update_fields=[*deltas, "available", "updated_at"])
+    InventoryLedgerEntry.objects.bulk_create(entries)
+    return level
+
+
+def _deltas_apply(level: InventoryLevel, location: Location, deltas: dict[str, int], *, reason: str, reference: str = "",
+                  run=None, allow_negative: bool = False) -> list[InventoryLedgerEntry]:
+    """`_apply` in memory: the level's fields and available changed, its ledger entries returned (not saved)."""
     before = level_available(level, location)
 
     def sku() -> str:  # only on refusal (a query)
@@ -297,11 +307,9 @@ def _apply(level: InventoryLevel, location: Location, deltas: dict[str, int], *,
     if available < 0 and available < before and not allow_negative:
         raise InsufficientInventory(f"{sku()} @ {location.name}: available would be {available}")
     level.available = available
-    level.save(update_fields=[*deltas, "available", "updated_at"])
-    InventoryLedgerEntry.objects.bulk_create([
-        _ledger(level, field, delta, reason, reference, run)
-        for field, delta in deltas.items() if delta and field != "committed_unseen"])
-    return level
+    level.updated_at = timezone.now()
+    return [_ledger(level, field, delta, reason, reference, run) for field, delta in deltas.items()
+            if delta and field != "committed_unseen"]
 
 
 def _commitment(*, location: Location, product: Product, reference: str) -> InventoryCommitment:
@@ -374,16 +382,70 @@ def inventory_release(*, location: Location, product: Product, quantity: int, co
     level = _level_for_update(location=location, product=product)
     commitment = (InventoryCommitment.objects.filter(location=location, product_id=product.pk, reference=reference[:120]).first()
                   if location.reports_fulfillable else None)
-    deltas = {"committed": -quantity}
+    deltas, take = _release_deltas(level, location, commitment, quantity=quantity, consume=consume)
+    if take:
+        InventoryCommitment.objects.filter(pk=commitment.pk).update(quantity=F("quantity") - take)
+    return _apply(level, location, deltas, reason=Reason.CONSUMED if consume else Reason.RELEASED, reference=reference, run=run,
+                  allow_negative=True)
+
+
+def _release_deltas(level: InventoryLevel, location: Location, commitment: InventoryCommitment | None, *, quantity: int,
+                    consume: bool) -> tuple[dict[str, int], int]:
+    """What releasing `quantity` changes on the (locked) level, and how much it takes off the commitment."""
+    deltas, take = {"committed": -quantity}, 0
     if commitment is not None:
         take = min(quantity, max(0, commitment.quantity))
         if take and not _counted_in_figure(commitment, level):
             deltas["committed_unseen"] = -take
-        InventoryCommitment.objects.filter(pk=commitment.pk).update(quantity=F("quantity") - take)
     if consume and not location.reports_fulfillable:
         deltas["on_hand"] = -min(quantity, max(0, level.on_hand))
-    return _apply(level, location, deltas, reason=Reason.CONSUMED if consume else Reason.RELEASED, reference=reference, run=run,
-                  allow_negative=True)
+    return deltas, take
+
+
+@dataclass(frozen=True)
+class Release:
+    """One commitment to undo (inventory_releases): what inventory_release takes, the product by id."""
+    location: Location
+    product_id: int
+    quantity: int
+    consume: bool = False
+    reference: str = ""
+
+
+@transaction.atomic
+def inventory_releases(*, releases: list[Release], run=None) -> None:
+    """`inventory_release` for many commitments at once, in a bounded number of statements: the levels locked
+    once (ascending id), the commitments of locations reporting Fulfillable read once, then levels, commitments
+    and ledger entries written in one statement each. Applied in the order given (a level released twice is
+    ledgered twice, each entry with the quantity after it)."""
+    if any(r.quantity <= 0 for r in releases):
+        raise ValueError("quantity must be positive")
+    if not releases:
+        return
+    levels = inventory_levels_lock(pairs=[(r.location.pk, r.product_id) for r in releases])
+    counted = [r for r in releases if r.location.reports_fulfillable]
+    commitments: dict[tuple[int, int, str], InventoryCommitment] = {}
+    if counted:
+        match = Q()
+        for r in counted:
+            match |= Q(location_id=r.location.pk, product_id=r.product_id, reference=r.reference[:120])
+        commitments = {(c.location_id, c.product_id, c.reference): c for c in InventoryCommitment.objects.filter(match)}
+    changed, taken, entries = {}, {}, []
+    for r in releases:
+        level = levels[(r.location.pk, r.product_id)]
+        commitment = commitments.get((r.location.pk, r.product_id, r.reference[:120])) if r.location.reports_fulfillable else None
+        deltas, take = _release_deltas(level, r.location, commitment, quantity=r.quantity, consume=r.consume)
+        if take:
+            commitment.quantity -= take
+            taken[commitment.pk] = commitment
+        entries += _deltas_apply(level, r.location, deltas, reason=Reason.CONSUMED if r.consume else Reason.RELEASED,
+                                 reference=r.reference, run=run, allow_negative=True)
+        changed[level.pk] = level
+    InventoryLevel.objects.bulk_update(list(changed.values()), ["on_hand", "committed", "committed_unseen", "available",
+                                                                "updated_at"])
+    if taken:
+        InventoryCommitment.objects.bulk_update(list(taken.values()), ["quantity"])
+    InventoryLedgerEntry.objects.bulk_create(entries)
 
 
 @transaction.atomic

@@ -18,7 +18,8 @@ from orders.services.routing import (  # noqa: F401
     ROUTABLE, ROUTING_FAILURES, routing_rule_for, routing_exception_keys, order_route, orders_recheck_pending, orders_retry_routing, order_reroute,
 )
 from orders.services.cancellations import (  # noqa: F401
-    shipping_request_canceled_by_fulfillment, shipping_request_cancel_confirmed, cancel_too_late_keys, order_cancel_from_channel,
+    shipping_request_canceled_by_fulfillment, shipping_request_cancel_confirmed, shipping_requests_cancel_confirmed,
+    cancel_too_late_keys, order_cancel_from_channel,
     order_cancel,
 )
 from orders.services.holds import (  # noqa: F401
@@ -78,6 +79,7 @@ __all__ = [
     "order_reroute",
     "shipping_request_canceled_by_fulfillment",
     "shipping_request_cancel_confirmed",
+    "shipping_requests_cancel_confirmed",
     "cancel_too_late_keys",
     "order_cancel_from_channel",
     "order_cancel",

@@ -1,18 +1,24 @@
 """Closed-loop cancellation: channel, user and 3PL cancellations and their outcomes."""
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from integrations.models import OpsException
 from integrations.services import exception_raise, exceptions_resolve
 from orders.interface import CancellationIn
-from orders.models import Cancellation, CancellationLine, FulfillmentLine, Order, OrderLine, ShippingRequest
+from orders.models import Cancellation, CancellationLine, FulfillmentLine, Order, OrderEvent, OrderLine, ShippingRequest
 from orders.services.lifecycle import (
-    CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, S, SR, SR_ACTIVE, SR_CANCELED, OrderActionError, _event, order_lock, order_transition,
-    order_sync_fulfillment_status, _run_actor, _save, sr_lock, _try_transition, _user_actor,
+    CHANNEL_DONE, FULFILLMENT_CANCEL_STATUSES, S, SR, SR_ACTIVE, SR_CANCELED, OrderActionError, _event, compare_and_set, order_lock,
+    order_transition, orders_transition, order_sync_fulfillment_status, _run_actor, _save, sr_lock, srs_lock, _try_transition,
+    _user_actor,
 )
-from orders.services.shipping_requests import shipping_request_cancel, _sr_exception_keys, _sr_release
+from orders.services.shipping_requests import (
+    shipping_request_cancel, _sr_exception_keys, _sr_release, _srs_exception_keys, _srs_release,
+)
 from orders.services.routing import ROUTABLE, order_route
 
 
@@ -107,26 +113,74 @@ def _shipped_any(order: Order) -> bool:
 def shipping_request_cancel_confirmed(*, shipping_request: ShippingRequest, too_late: bool = False) -> ShippingRequest:
     """Outcome of a requested cancellation at the 3PL, applied under the row lock. A request already
     cancelled here (it reached the 3PL while being cancelled) only closes its cancel request: its stock
-    was released when it was cancelled."""
+    was released when it was cancelled. Confirmed: `shipping_requests_cancel_confirmed` of this one request."""
+    if not too_late:
+        return shipping_requests_cancel_confirmed(shipping_requests=[shipping_request])[0]
     sr = sr_lock(shipping_request)
     if sr.cancel_state in (ShippingRequest.CancelState.CANCELED, ShippingRequest.CancelState.TOO_LATE):
         return sr
-    order = sr.order
-    actor = f"{sr.integration} (cancel confirmation)"
-    if too_late:
-        _cancel_too_late(sr)
-        return sr
-    sr.cancel_state = ShippingRequest.CancelState.CANCELED
-    if sr.status in SR_CANCELED:
-        sr.save(update_fields=["cancel_state", "updated_at"])
-    else:
-        sr.status = SR.CANCELED_RESTOCK if sr.restock_on_cancel else SR.CANCELED
-        sr.save(update_fields=["cancel_state", "status", "updated_at"])
-        _sr_release(sr, consume=not sr.restock_on_cancel)
-    exceptions_resolve(dedup_keys=_sr_exception_keys(sr), note="shipping request canceled")
-    _event(order, "sr_canceled", f"{sr.reference} canceled at {sr.integration}", actor)
-    _order_after_cancel_outcome(order, actor=actor)
+    _cancel_too_late(sr)
     return sr
+
+
+@transaction.atomic
+def shipping_requests_cancel_confirmed(*, shipping_requests: list[ShippingRequest]) -> list[ShippingRequest]:
+    """Confirmed cancellations at the 3PL for a page of requests, in a bounded number of queries whatever the page
+    size (re-routing excepted, see below). Returns the requests as re-read under their locks (pk order).
+
+    The orders then the requests are locked and re-read (two statements, pk order; `srs_lock`), and each request
+    is decided from its current state as `shipping_request_cancel_confirmed` decides it: one already closed here
+    (canceled / too late) is left as it is; one already cancelled here only closes its cancel request; any other
+    is cancelled (restock as asked when its cancellation was requested). They are written by compare-and-set on
+    the state they were read in (one UPDATE per (status, cancel state) read): one that changed meanwhile (possible
+    only without the row locks) is not overwritten but re-decided once from its current state. Then, each in one
+    statement: their stock released (levels locked in id order, after the orders and requests), their exceptions
+    resolved, one sr_canceled event each; then each order once no cancellation of it is outstanding
+    (`_orders_after_cancel_outcome`: bulk, except the re-routing of what a partially cancelled order has left,
+    which stays per order because it decides routing)."""
+    closed: dict[int, ShippingRequest] = {}
+    read: dict[int, ShippingRequest] = {}
+    release: list[tuple[ShippingRequest, bool]] = []
+    pending = list(shipping_requests)
+    for _ in range(2):
+        if not pending:
+            break
+        rows = srs_lock(pending)
+        prefetch_related_objects(rows, "lines")
+        read.update((sr.pk, sr) for sr in rows)
+        groups: dict[tuple[str, str, str], list[ShippingRequest]] = defaultdict(list)
+        for sr in rows:
+            if sr.cancel_state in (ShippingRequest.CancelState.CANCELED, ShippingRequest.CancelState.TOO_LATE):
+                continue
+            to = sr.status if sr.status in SR_CANCELED else SR.CANCELED_RESTOCK if sr.restock_on_cancel else SR.CANCELED
+            groups[(sr.status, sr.cancel_state, to)].append(sr)
+        pending = []
+        for (status, cancel_state, to), group in groups.items():
+            ours = compare_and_set(ShippingRequest, pks=[sr.pk for sr in group], expected={"status": status, "cancel_state": cancel_state},
+                                   values={"status": to, "cancel_state": ShippingRequest.CancelState.CANCELED})
+            for sr in group:
+                if sr.pk not in ours:
+                    pending.append(sr)
+                    continue
+                if sr.status not in SR_CANCELED:
+                    release.append((sr, not sr.restock_on_cancel))
+                sr.status, sr.cancel_state = to, ShippingRequest.CancelState.CANCELED
+                closed[sr.pk] = sr
+    if not closed:
+        return [read[pk] for pk in sorted(read)]
+    _srs_release(release)
+    exceptions_resolve(dedup_keys=_srs_exception_keys(closed.values()), note="shipping request canceled")
+    orders: dict[int, tuple[Order, str]] = {}
+    events = []
+    for pk in sorted(closed):
+        sr = closed[pk]
+        actor = f"{sr.integration} (cancel confirmation)"
+        events.append(OrderEvent(order=sr.order, kind="sr_canceled", message=f"{sr.reference} canceled at {sr.integration}",
+                                 actor=actor[:120]))
+        orders[sr.order_id] = (sr.order, actor)
+    OrderEvent.objects.bulk_create(events)
+    _orders_after_cancel_outcome(list(orders.values()))
+    return [read[pk] for pk in sorted(read)]
 
 
 def cancel_too_late_keys(order: Order) -> list[str]:
@@ -148,27 +202,62 @@ def _cancel_too_late(sr: ShippingRequest) -> None:
 
 
 def _order_after_cancel_outcome(order: Order, *, actor: str) -> None:
-    """Once no cancellation is outstanding: a full cancel completes (or stops if something shipped);
-    a partial cancel re-routes what is left (also after a partial shipment), and an order with nothing
-    left to route gets the status its shipments give it."""
+    """`_orders_after_cancel_outcome` of one order, locked and re-read here."""
     order_lock(order)
-    if order.shipping_requests.filter(cancel_state=ShippingRequest.CancelState.REQUESTED).exists():
+    _orders_after_cancel_outcome([(order, actor)])
+
+
+def _orders_after_cancel_outcome(orders: list[tuple[Order, str]]) -> None:
+    """(order, actor) each, read under the order's row lock held by the caller. Once no cancellation of an order is
+    outstanding: a full cancel completes (or stops if something shipped); a partial cancel re-routes what is left
+    (also after a partial shipment), and an order with nothing left to route gets the status its shipments give
+    it. Bulk (a fixed number of statements for any number of orders) but for the re-routing, per order."""
+    if not orders:
         return
-    if order.cancel_requested_at:
-        order.cancel_requested_at = None
-        _save(order, "cancel_requested_at")
-        if order.shipping_requests.filter(status__in=SR_ACTIVE).exists() or _shipped_any(order):
-            _event(order, "cancel_incomplete", "part of the order was already shipped; the cancellation did not complete", actor)
-            return
-        _try_transition(order=order, to_status=S.CANCELED, actor=actor, message="canceled at fulfillment")
-        Cancellation.objects.filter(order=order, status=Cancellation.Status.REQUESTED).update(status=Cancellation.Status.COMPLETED)
-    elif order.status in (S.SENT_TO_FULFILLMENT, *ROUTABLE) and not order.shipping_requests.filter(status__in=SR_ACTIVE).exists():
-        if order.status == S.SENT_TO_FULFILLMENT:
-            order_transition(order=order, to_status=S.READY_FOR_FULFILLMENT, actor=actor, message="re-routing what is left")
-        order.routing_state = ""
-        _save(order, "routing_state")
-        if not order_route(order=order, actor=actor):
-            order_sync_fulfillment_status(order=order, actor=actor)
+    outstanding = set(ShippingRequest.objects.filter(order_id__in=[o.pk for o, _ in orders],
+                                                     cancel_state=ShippingRequest.CancelState.REQUESTED)
+                      .values_list("order_id", flat=True))
+    orders = [(o, actor) for o, actor in orders if o.pk not in outstanding]
+    if not orders:
+        return
+    active = set(ShippingRequest.objects.filter(order_id__in=[o.pk for o, _ in orders], status__in=SR_ACTIVE)
+                 .values_list("order_id", flat=True))
+    waiting = [(o, actor) for o, actor in orders if o.cancel_requested_at]
+    if waiting:
+        Order.objects.filter(pk__in=[o.pk for o, _ in waiting]).update(cancel_requested_at=None, updated_at=timezone.now())
+        shipped = set(FulfillmentLine.objects.filter(fulfillment__order__in=[o.pk for o, _ in waiting if o.pk not in active])
+                      .values_list("fulfillment__order_id", flat=True))
+        complete: dict[str, list[Order]] = defaultdict(list)
+        incomplete = []
+        for order, actor in waiting:
+            order.cancel_requested_at = None
+            if order.pk in active or order.pk in shipped:
+                incomplete.append(OrderEvent(order=order, kind="cancel_incomplete", actor=actor[:120],
+                                             message="part of the order was already shipped; the cancellation did not complete"))
+            else:
+                complete[actor].append(order)
+        OrderEvent.objects.bulk_create(incomplete)
+        for actor, group in complete.items():
+            orders_transition(moves=[(o, "canceled at fulfillment") for o in group], to_status=S.CANCELED, actor=actor)
+        done = [o.pk for group in complete.values() for o in group]
+        if done:
+            Cancellation.objects.filter(order_id__in=done, status=Cancellation.Status.REQUESTED).update(
+                status=Cancellation.Status.COMPLETED)
+    waiting_ids = {o.pk for o, _ in waiting}
+    for order, actor in orders:
+        if order.pk not in waiting_ids and order.pk not in active and order.status in (S.SENT_TO_FULFILLMENT, *ROUTABLE):
+            _order_reroute(order, actor=actor)
+
+
+def _order_reroute(order: Order, *, actor: str) -> None:
+    """Route again what a partially cancelled order has left (caller holds the order's row lock; per order: it
+    decides routing); nothing left to route: the status its shipments give it."""
+    if order.status == S.SENT_TO_FULFILLMENT:
+        order_transition(order=order, to_status=S.READY_FOR_FULFILLMENT, actor=actor, message="re-routing what is left")
+    order.routing_state = ""
+    _save(order, "routing_state")
+    if not order_route(order=order, actor=actor):
+        order_sync_fulfillment_status(order=order, actor=actor)
 
 
 @transaction.atomic

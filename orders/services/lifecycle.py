@@ -85,6 +85,44 @@ def order_transition(*, order: Order, to_status: str, actor: str, user=None, run
                                      actor=actor[:120], user=user, sync_run=run)
 
 
+def orders_transition(*, moves: list[tuple[Order, str]], to_status: str, actor: str, run=None) -> list[Order]:
+    """`_try_transition` for many orders, (order, event message) each, read under their row locks: those whose status
+    allows the move are moved by compare-and-set, one UPDATE per status they were read in, with one event each
+    (one INSERT). One that moved on meanwhile (possible only without the row locks) is not overwritten: it is
+    re-decided once from its current status, like `_try_transition`. Returns the orders moved."""
+    by_expected: dict[str, list[tuple[Order, str]]] = defaultdict(list)
+    for order, message in moves:
+        if order.status != to_status and order_can_transition(order=order, to_status=to_status):
+            by_expected[order.status].append((order, message))
+    moved, events, stale = [], [], []
+    for expected, group in by_expected.items():
+        ours = compare_and_set(Order, pks=[o.pk for o, _ in group], expected={"status": expected}, values={"status": to_status})
+        for order, message in group:
+            if order.pk not in ours:
+                stale.append((order, message))
+                continue
+            order.status = to_status
+            moved.append(order)
+            events.append(OrderEvent(order=order, kind="status", from_status=expected, to_status=to_status, message=message,
+                                     actor=actor[:120], sync_run=run))
+    OrderEvent.objects.bulk_create(events)
+    for order, message in stale:
+        if _try_transition(order=order, to_status=to_status, actor=actor, run=run, message=message):
+            moved.append(order)
+    return moved
+
+
+def compare_and_set(model, *, pks: list[int], expected: dict, values: dict) -> set[int]:
+    """UPDATE the rows pks still in the `expected` state to `values` (and updated_at) in one statement; returns the
+    pks it changed. Every row matched (the usual case, always so under row locks): no other query. Otherwise the
+    rows it changed are told apart by the updated_at it wrote."""
+    now = timezone.now()
+    changed = model.objects.filter(pk__in=pks, **expected).update(**values, updated_at=now)
+    if changed == len(set(pks)):
+        return set(pks)
+    return set(model.objects.filter(pk__in=pks, updated_at=now, **values).values_list("pk", flat=True))
+
+
 def order_can_transition(*, order: Order, to_status: str) -> bool:
     return order.status == to_status or to_status in TRANSITIONS.get(order.status, frozenset())
 
@@ -117,6 +155,20 @@ def sr_lock(sr: ShippingRequest) -> ShippingRequest:
     sr.refresh_from_db(from_queryset=ShippingRequest.objects.select_for_update(of=("self",)).select_related(
         "order", "integration", "location"))
     return sr
+
+
+def srs_lock(requests) -> list[ShippingRequest]:
+    """`sr_lock` for many requests in two statements: their orders locked and re-read (pk order), then the requests
+    locked and re-read (pk order, with their integration and location); each request's `order` is the one
+    instance of its order."""
+    requests = list(requests)
+    orders = {o.pk: o for o in Order.objects.select_for_update(of=("self",)).filter(
+        pk__in={sr.order_id for sr in requests}).order_by("pk")}
+    rows = list(ShippingRequest.objects.select_for_update(of=("self",)).select_related("integration", "location")
+                .filter(pk__in={sr.pk for sr in requests}).order_by("pk"))
+    for sr in rows:
+        sr.order = orders[sr.order_id]
+    return rows
 
 
 def _event(order: Order, kind: str, message: str, actor: str, user=None, run=None) -> OrderEvent:

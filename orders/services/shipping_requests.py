@@ -3,26 +3,31 @@ from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from catalog.models import Product
 from integrations.models import OpsException, OutboundPush
 from integrations.services import exception_raise, exceptions_resolve
 from inventory import services as inventory_services
 from orders.models import ShippingRequest
-from orders.services.lifecycle import S, SR, SR_ACTIVE, SR_CANCELED, SR_UNSENT, _event, _run_actor, _try_transition, _user_actor, sr_lock
+from orders.services.lifecycle import (
+    S, SR, SR_ACTIVE, SR_CANCELED, SR_UNSENT, _event, _run_actor, _try_transition, _user_actor, orders_transition, sr_lock, srs_lock,
+)
 
 
 def _sr_release(sr: ShippingRequest, *, consume: bool, run=None) -> None:
     """Give back what the request still commits (quantity not shipped)."""
-    if sr.location_id is None:
-        return
-    inventory_services.inventory_levels_lock(pairs=[(sr.location_id, ln.product_id) for ln in sr.lines.all() if ln.product_id])
-    for line in sr.lines.all():
-        left = line.quantity - line.shipped_quantity
-        if left > 0 and line.product_id:
-            inventory_services.inventory_release(location=sr.location, product=Product(pk=line.product_id, sku=line.sku), quantity=left,
-                                                 consume=consume, reference=sr.reference, run=run)
+    _srs_release([(sr, consume)], run=run)
+
+
+def _srs_release(requests: list[tuple[ShippingRequest, bool]], *, run=None) -> None:
+    """Give back what each (request, consume) still commits (quantity not shipped), the levels locked once in id order
+    and written in bulk (inventory_services.inventory_releases)."""
+    inventory_services.inventory_releases(releases=[
+        inventory_services.Release(location=sr.location, product_id=line.product_id, quantity=line.quantity - line.shipped_quantity,
+                                   consume=consume, reference=sr.reference)
+        for sr, consume in requests if sr.location_id is not None
+        for line in sr.lines.all() if line.product_id and line.quantity > line.shipped_quantity], run=run)
 
 
 def _push_in_doubt(sr: ShippingRequest) -> bool:
@@ -107,17 +112,12 @@ def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]],
     sentToFulfillment by compare-and-set per expected status with one event each (bulk); move_order=False leaves
     the orders' status as it is and writes one sr_sent event per request (bulk). A request cancelled or already
     further on meanwhile takes the single-request path (rare)."""
-    from django.db.models import Q
-
-    from orders.models import Order, OrderEvent
-    from orders.services.lifecycle import order_can_transition
+    from orders.models import OrderEvent
 
     if not sent:
         return []
     wanted = {sr.pk: (external_id, remote_status) for sr, external_id, remote_status in sent}
-    list(Order.objects.select_for_update().filter(pk__in={sr.order_id for sr, _, _ in sent}).order_by("pk").values_list("pk", flat=True))
-    rows = list(ShippingRequest.objects.select_for_update(of=("self",)).select_related("order", "integration", "location")
-                .filter(pk__in=list(wanted)).order_by("pk"))
+    rows = srs_lock(sr for sr, _, _ in sent)
     now = timezone.now()
     unsent = [sr for sr in rows if sr.status in SR_UNSENT]
     for sr in rows:
@@ -132,13 +132,7 @@ def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]],
         sr.status, sr.external_id, sr.remote_status = SR.SENT_TO_FULFILLMENT, external_id, remote_status or sr.remote_status
         sr.sent_at, sr.updated_at = sr.sent_at or now, now
     ShippingRequest.objects.bulk_update(unsent, ["status", "external_id", "remote_status", "sent_at", "updated_at"])
-    prefixes = Q()
-    for sr in unsent:
-        prefixes |= Q(dedup_key__startswith=f"sr:{sr.pk}:")
-    keys = list(OpsException.objects.filter(prefixes, status=OpsException.Status.OPEN).exclude(code="cancel_too_late")
-                .values_list("dedup_key", flat=True))
-    if keys:
-        exceptions_resolve(dedup_keys=keys, note="sent to fulfillment")
+    exceptions_resolve(dedup_keys=_srs_exception_keys(unsent), note="sent to fulfillment")
     actor = _run_actor(run)[:120]
     if not move_order:
         OrderEvent.objects.bulk_create([OrderEvent(order_id=sr.order_id, kind="sr_sent", actor=actor, sync_run=run,
@@ -149,28 +143,24 @@ def shipping_requests_mark_sent(*, sent: list[tuple[ShippingRequest, str, str]],
     first_sr: dict[int, ShippingRequest] = {}
     for sr in unsent:
         first_sr.setdefault(sr.order_id, sr)
-    by_expected: dict[str, list[ShippingRequest]] = {}
-    for sr in first_sr.values():
-        order = sr.order
-        if order.status != S.SENT_TO_FULFILLMENT and order_can_transition(order=order, to_status=S.SENT_TO_FULFILLMENT):
-            by_expected.setdefault(order.status, []).append(sr)
-    events = []
-    for expected, srs in by_expected.items():
-        moved = set(Order.objects.filter(pk__in=[sr.order_id for sr in srs], status=expected).values_list("pk", flat=True))
-        Order.objects.filter(pk__in=moved, status=expected).update(status=S.SENT_TO_FULFILLMENT, updated_at=now)
-        for sr in srs:
-            if sr.order_id in moved:
-                sr.order.status = S.SENT_TO_FULFILLMENT
-                events.append(OrderEvent(order_id=sr.order_id, kind="status", from_status=expected, to_status=S.SENT_TO_FULFILLMENT,
-                                         message=f"{sr.reference} sent to {sr.integration} as {sr.external_id}", actor=actor,
-                                         sync_run=run))
-    OrderEvent.objects.bulk_create(events)
+    orders_transition(moves=[(sr.order, f"{sr.reference} sent to {sr.integration} as {sr.external_id}") for sr in first_sr.values()],
+                      to_status=S.SENT_TO_FULFILLMENT, actor=actor, run=run)
     return rows
 
 
 def _sr_exception_keys(sr: ShippingRequest) -> list[str]:
-    return list(OpsException.objects.filter(status=OpsException.Status.OPEN, dedup_key__startswith=f"sr:{sr.pk}:").exclude(
-        code="cancel_too_late").values_list("dedup_key", flat=True))
+    return _srs_exception_keys([sr])
+
+
+def _srs_exception_keys(requests) -> list[str]:
+    """The requests' open exceptions (but cancel_too_late, resolved by the return or refund) in one query."""
+    prefixes = Q()
+    for sr in requests:
+        prefixes |= Q(dedup_key__startswith=f"sr:{sr.pk}:")
+    if not prefixes:
+        return []
+    return list(OpsException.objects.filter(prefixes, status=OpsException.Status.OPEN).exclude(code="cancel_too_late")
+                .values_list("dedup_key", flat=True))
 
 
 @transaction.atomic

@@ -161,6 +161,49 @@ def test_remote_fulfillable_basis_release_and_ship(wh, sku_a):
     assert (level.fulfillable, level.available) == (8, 8)
 
 
+def test_releases_in_bulk_match_one_release_at_a_time(wh, wh2, sku_a, sku_b, django_assert_num_queries):
+    # given: wh2 reports Fulfillable (SY-1-1 counted in its figure, SY-2-1 not yet); wh is counted here
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory.models import InventoryCommitment
+
+    t0 = timezone.now()
+    f.stock(wh, sku_a, 10)
+    f.stock(wh, sku_b, 10)
+    services.inventory_levels_set(location=wh2, quantities={"A": {"fulfillable": 10}}, reason="pull", basis="fulfillable", as_of=t0)
+    services.inventory_commit(location=wh2, product=sku_a, quantity=2, reference="SY-1-1")
+    services.inventory_commit(location=wh2, product=sku_a, quantity=3, reference="SY-2-1")
+    services.inventory_commitments_acknowledged(reference="SY-1-1", at=t0 + timedelta(seconds=1))
+    services.inventory_levels_set(location=wh2, quantities={"A": {"fulfillable": 8}}, reason="pull", basis="fulfillable",
+                                  as_of=t0 + timedelta(seconds=2))
+    for ref, product, qty in (("SY-3-1", sku_a, 4), ("SY-3-1", sku_b, 2), ("SY-4-1", sku_a, 1)):
+        services.inventory_commit(location=wh, product=product, quantity=qty, reference=ref)
+    first_entry = InventoryLedgerEntry.objects.order_by("-pk").values_list("pk", flat=True).first()
+    R = services.Release
+    # when: five releases over three levels in one call (wh/A twice, one consumed)
+    with django_assert_num_queries(8):  # savepoint, 2 to lock the levels, commitments, levels, commitments, ledger, release
+        services.inventory_releases(releases=[
+            R(wh2, sku_a.pk, 2, reference="SY-1-1"), R(wh2, sku_a.pk, 3, reference="SY-2-1"),
+            R(wh, sku_a.pk, 4, consume=True, reference="SY-3-1"), R(wh, sku_b.pk, 2, reference="SY-3-1"),
+            R(wh, sku_a.pk, 1, reference="SY-4-1")])
+    # then: what inventory_release one at a time gives (test_remote_fulfillable_basis_release_and_ship,
+    # test_ship_release_consume_arithmetic), each change ledgered with the quantity after it
+    levels = {(lv.location_id, lv.product.sku): lv for lv in InventoryLevel.objects.select_related("product")}
+    remote = levels[(wh2.pk, "A")]
+    assert (remote.fulfillable, remote.committed, remote.committed_unseen, remote.available) == (8, 0, 0, 8)
+    assert [(lv.on_hand, lv.committed, lv.available) for lv in (levels[(wh.pk, "A")], levels[(wh.pk, "B")])] == [(6, 0, 6),
+                                                                                                              (10, 0, 10)]
+    assert list(InventoryCommitment.objects.values_list("reference", "quantity")) == [("SY-2-1", 0)]  # SY-1-1 in the figure
+    assert list(InventoryLedgerEntry.objects.filter(pk__gt=first_entry).order_by("pk").values_list(
+        "location_id", "product__sku", "field", "delta", "quantity_after", "reason", "reference")) == [
+        (wh2.pk, "A", "committed", -2, 3, "released", "SY-1-1"), (wh2.pk, "A", "committed", -3, 0, "released", "SY-2-1"),
+        (wh.pk, "A", "committed", -4, 1, "canceled_no_restock", "SY-3-1"),
+        (wh.pk, "A", "on_hand", -4, 6, "canceled_no_restock", "SY-3-1"),
+        (wh.pk, "B", "committed", -2, 0, "released", "SY-3-1"), (wh.pk, "A", "committed", -1, 0, "released", "SY-4-1")]
+
+
 def test_with_deadlock_retry_non_atomic_runs_a_pass_again_and_gives_up_on_other_errors(db):
     from django.db import OperationalError
 

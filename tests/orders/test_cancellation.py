@@ -5,7 +5,7 @@ from integrations.models import OpsException
 from inventory.models import InventoryLevel
 from orders import selectors, services
 from orders.interface import CancellationIn, FulfillmentIn, QuantityLineIn
-from orders.models import Cancellation, Order, ShippingRequest
+from orders.models import Cancellation, Order, OrderEvent, ShippingRequest
 from tests.orders import factories as f
 
 
@@ -274,3 +274,76 @@ def test_cancellations_to_push_selects_user_and_fulfillment_cancellations_not_th
     services.shipping_request_canceled_by_fulfillment(shipping_request=sr, status="canceledRestock", reason="out of stock")
     Cancellation.objects.create(order=sent_order, integration=shop, source="buyer", external_id="B1")
     assert [c.source for c in selectors.cancellations_to_push(integration=shop)] == ["fulfillment"]
+
+
+@pytest.fixture
+def two_sent_orders(shop, wh, sku_a, sku_b):
+    """O-1 and O-2 (2 × A, 1 × B each) sent to the 3PL as one request each."""
+    f.stock(wh, sku_a, 10)
+    f.stock(wh, sku_b, 10)
+    f.rule("r", [wh])
+    services.orders_upsert_from_channel(integration=shop, orders_in=[f.order_in(external_id=ext, lines=(("A", 2), ("B", 1)))
+                                                                     for ext in ("O-1", "O-2")])
+    for n, sr in enumerate(ShippingRequest.objects.order_by("pk")):
+        services.shipping_request_mark_sent(shipping_request=sr, external_id=f"OSA-{n}")
+    return list(Order.objects.order_by("external_id"))
+
+
+def test_a_page_of_confirmations_cancels_full_orders_and_reroutes_partial_ones(shop, two_sent_orders, wh):
+    # given: O-1 cancelled by the buyer; O-2's B cancelled (its request is cancelled, A to be routed again)
+    whole, partial = two_sent_orders
+    services.order_cancel_from_channel(order=whole, cancellation=CancellationIn(source="buyer", external_id="C1"))
+    _line_cancel(partial, "B", "C2")
+    first, second = ShippingRequest.objects.order_by("pk")
+    assert (first.cancel_state, second.cancel_state) == ("requested", "requested")
+    # when: the 3PL confirms both in one page
+    rows = services.shipping_requests_cancel_confirmed(shipping_requests=[second, first])
+    # then: both closed with their stock released; O-1 cancelled, O-2's A routed again on a new request
+    assert [(sr.pk, sr.status, sr.cancel_state) for sr in rows] == [(first.pk, "canceledRestock", "canceled"),
+                                                                    (second.pk, "canceledRestock", "canceled")]
+    assert [(o.external_id, o.status, o.cancel_requested_at) for o in Order.objects.order_by("external_id")] == [
+        ("O-1", "canceled", None), ("O-2", "readyForFulfillment", None)]
+    new = ShippingRequest.objects.exclude(pk__in=[first.pk, second.pk]).get()
+    assert (new.order_id, new.status, [(ln.sku, ln.quantity) for ln in new.lines.all()]) == (
+        partial.pk, "readyForFulfillment", [("A", 2)])
+    assert (_level("A").committed, _level("A").available, _level("B").committed, _level("B").available) == (2, 8, 0, 10)
+    assert sorted(OrderEvent.objects.filter(kind="sr_canceled").values_list("order__external_id", flat=True)) == ["O-1", "O-2"]
+    assert list(OrderEvent.objects.filter(to_status="canceled").values_list("order__external_id", "from_status")) == [
+        ("O-1", "sentToFulfillment")]
+    assert Cancellation.objects.get(external_id="C1").status == "completed"
+    # and: a repeat changes nothing
+    services.shipping_requests_cancel_confirmed(shipping_requests=[first, second])
+    assert OrderEvent.objects.filter(kind="sr_canceled").count() == 2 and ShippingRequest.objects.count() == 3
+    assert (_level("A").committed, _level("B").committed) == (2, 0)
+
+
+def test_a_request_changed_after_it_was_read_is_not_overwritten(shop, two_sent_orders, wh, monkeypatch):
+    # given: both orders cancelled by the buyer; between the read and the write of the page (no row locks here),
+    # another worker records the second request as shipped before the cancellation reached the 3PL
+    from orders.services import cancellations
+
+    for n, order in enumerate(two_sent_orders):
+        services.order_cancel_from_channel(order=order, cancellation=CancellationIn(source="buyer", external_id=f"C{n}"))
+    first, second = ShippingRequest.objects.order_by("pk")
+    real_lock, reads = cancellations.srs_lock, []
+
+    def lock_then_another_writer(requests):
+        rows = real_lock(requests)
+        reads.append([sr.pk for sr in rows])
+        if len(reads) == 1:
+            ShippingRequest.objects.filter(pk=second.pk).update(cancel_state="too_late")
+        return rows
+
+    monkeypatch.setattr(cancellations, "srs_lock", lock_then_another_writer)
+    # when
+    rows = services.shipping_requests_cancel_confirmed(shipping_requests=[first, second])
+    # then: the first is cancelled; the second keeps the other writer's state, re-read once, its stock still committed
+    assert reads == [[first.pk, second.pk], [second.pk]]
+    assert [(sr.pk, sr.status, sr.cancel_state) for sr in rows] == [(first.pk, "canceledRestock", "canceled"),
+                                                                    (second.pk, "sentToFulfillment", "too_late")]
+    assert list(ShippingRequest.objects.order_by("pk").values_list("status", "cancel_state")) == [
+        ("canceledRestock", "canceled"), ("sentToFulfillment", "too_late")]
+    assert (_level("A").committed, _level("B").committed) == (2, 1)
+    assert [(o.external_id, o.status) for o in Order.objects.order_by("external_id")] == [
+        ("O-1", "canceled"), ("O-2", "sentToFulfillment")]
+    assert list(OrderEvent.objects.filter(kind="sr_canceled").values_list("order__external_id", flat=True)) == ["O-1"]

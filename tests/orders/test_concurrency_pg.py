@@ -129,3 +129,33 @@ def test_hold_release_waits_for_a_cancellation_in_progress_and_skips_the_order(s
     assert Order.objects.get().status == "canceled"
     assert ShippingRequest.objects.exists() is False
     assert (_level("A").committed, _level("A").available) == (0, 10)
+
+
+def test_a_page_of_cancel_confirmations_waiting_on_a_shipment_decides_from_what_was_committed(routed, wh):
+    # given: the request sent and its cancellation asked of the 3PL; the cancel flow read it; meanwhile the 3PL's
+    # shipment is being recorded by another worker (its transaction open)
+    from orders.interface import FulfillmentIn
+
+    services.shipping_request_mark_sent(shipping_request=ShippingRequest.objects.get(), external_id="OSA-1")
+    _cancel(routed.pk)
+    read_by_cancel_flow = ShippingRequest.objects.get()
+    assert read_by_cancel_flow.cancel_state == "requested"
+    results, ready, release = {}, threading.Event(), threading.Event()
+    ship = start_in_thread(_holding(lambda: services.fulfillment_record(
+        integration=wh.integration, shipping_request=ShippingRequest.objects.get(), fulfillment=FulfillmentIn(external_id="F1")),
+        ready, release), results, "ship")
+    assert ready.wait(WAIT)
+    # when: the cancel flow records the 3PL's confirmation for its page
+    confirm = start_in_thread(lambda: services.shipping_requests_cancel_confirmed(shipping_requests=[read_by_cancel_flow]),
+                              results, "confirm")
+    _wait_until_someone_waits_on_a_lock()
+    release.set()
+    ship.join(WAIT), confirm.join(WAIT)
+    # then: the shipment stands (too late), nothing is released twice or cancelled over it
+    assert not isinstance(results["ship"], Exception) and not isinstance(results["confirm"], Exception), results
+    sr = ShippingRequest.objects.get()
+    assert (sr.status, sr.cancel_state) == ("fulfilled", "too_late")
+    assert [(r.status, r.cancel_state) for r in results["confirm"]] == [("fulfilled", "too_late")]
+    assert (_level("A").on_hand, _level("A").committed, _level("A").available) == (8, 0, 8)
+    assert OrderEvent.objects.filter(kind="sr_canceled").exists() is False
+    assert Order.objects.get().status == "fulfilled"

@@ -33,3 +33,25 @@ def more_orders(order, count: int) -> list:
                                                  unit_price=ln.unit_price) for ln in order.lines.all()])
         orders.append(copy)
     return orders
+
+
+def cancel_requested(orders) -> None:
+    """Each (sent) order cancelled in Switchyard: its requests' cancellation asked of the 3PL, the order waiting."""
+    from orders import services as order_services
+    from orders.models import Order
+
+    for order in orders:
+        order_services.order_cancel(order=Order.objects.get(pk=order.pk), reason="buyer changed their mind")
+
+
+def assert_cancelled(count: int) -> None:
+    """After a cancel flow confirmed every request of `count` orders (2 × SKU-1 and 1 × SKU-2 each, 20 on hand):
+    every request cancelled here with its stock released, every order cancelled with one event."""
+    from inventory.models import InventoryLevel
+    from orders.models import Order, OrderEvent, ShippingRequest
+
+    assert set(ShippingRequest.objects.values_list("status", "cancel_state")) == {("canceledRestock", "canceled")}
+    assert set(Order.objects.values_list("status", "cancel_requested_at")) == {("canceled", None)}
+    assert OrderEvent.objects.filter(kind="status", to_status="canceled").count() == count
+    assert OrderEvent.objects.filter(kind="sr_canceled").count() == count
+    assert sorted(InventoryLevel.objects.values_list("product__sku", "committed", "available")) == [("SKU-1", 0, 20), ("SKU-2", 0, 20)]

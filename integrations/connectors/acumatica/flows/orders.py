@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterator
 
-from django.contrib.contenttypes.models import ContentType
-from django.utils import timezone
 
 from integrations import services
 from integrations.connectors.acumatica import mappers as m
@@ -30,7 +28,9 @@ from integrations.connectors.acumatica.settings import GENERIC_CUSTOMER
 from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Mapping, OpsException, OutboundPush
-from integrations.pushes import PushOutcome, cancel_outcomes_record, push_outcomes_record
+from integrations.pushes import (
+    PushOutcome, cancel_outcomes_record, outbox_rows, outbox_sent, outbox_write, push_outcomes_record,
+)
 
 PUSH_KIND = "acumatica_sales_order"
 REFUND_KIND = "acumatica_refund"
@@ -398,6 +398,10 @@ class PushRefunds(AcumaticaFlow):
         skus = acumatica_skus(integration=self.integration, product_ids=product_ids)
         for start in range(0, len(refunds), BATCH):
             outcomes = []
+            # the page's ledger rows read once (an earlier attempt means: look the return order up before creating)
+            self._pushes = {p.idempotency_key: p for p in OutboundPush.objects.filter(
+                integration=self.integration, kind=REFUND_KIND,
+                idempotency_key__in=[_refund_key(r) for r in refunds[start:start + BATCH]])}
             try:
                 for refund in refunds[start:start + BATCH]:
                     current = refund
@@ -408,7 +412,7 @@ class PushRefunds(AcumaticaFlow):
             yield Page(items=outcomes, next_cursor={})
 
     def _send(self, refund, skus: dict) -> tuple:
-        key = f"refund:{refund.pk}"
+        key = _refund_key(refund)
         ret = m.ReturnOrderOut(
             order_type=(self.ctx.setting("refund_order_type") or "RC").strip().upper(),
             customer_id=(self.ctx.setting("generic_customer_id") or "").strip(),
@@ -423,7 +427,7 @@ class PushRefunds(AcumaticaFlow):
             return refund, "error", "no Generic Customer Id", None
         if not ret.lines:
             return refund, "error", "the refund has no lines to return", None
-        push = OutboundPush.objects.filter(integration=self.integration, kind=REFUND_KIND, idempotency_key=key).first()
+        push = self._pushes.get(key)
         look = dict(order_type=ret.order_type, customer_order=ret.customer_order, external_ref=key)
         try:
             found = []
@@ -440,30 +444,31 @@ class PushRefunds(AcumaticaFlow):
         return refund, "sent", "", bound
 
     def apply(self, page: Page, result: FlowResult) -> None:
-        ct = None
+        """The page's outcomes in a bounded number of queries: ledger rows read once (missing ones created in one
+        statement), each attempt counted, written back in one statement (integrations.pushes). A duplicate return
+        order (rare) is reported or its report resolved here."""
+        pushes = outbox_rows(integration=self.integration, kind=REFUND_KIND, requests=[refund for refund, *_ in page.items],
+                             key=_refund_key)
         for refund, kind, message, bound in page.items:
             result.fetched += 1
-            ct = ct or ContentType.objects.get_for_model(refund)
-            push, _ = OutboundPush.objects.get_or_create(integration=self.integration, kind=REFUND_KIND,
-                                                         idempotency_key=f"refund:{refund.pk}",
-                                                         defaults={"object_id": refund.pk, "content_type": ct})
+            push = pushes[_refund_key(refund)]
             push.attempts += 1
             if kind == "sent":
                 duplicates_record(integration=self.integration, entity=refund, bound=bound,
                                   code="acumatica_duplicate_return_order",
                                   dedup_key=f"acumatica:duplicate_return:{self.integration.pk}:{refund.pk}")
-                push.status, push.remote_id, push.sent_at, push.last_error = (
-                    OutboundPush.Status.SENT, _remote_id(bound.remote), timezone.now(), "")
-                push.response = bound.report({"order_type": bound.remote.order_type, "order_nbr": bound.remote.order_nbr,
-                                              "status": bound.remote.status})
-                push.save()
+                outbox_sent(push, remote_id=_remote_id(bound.remote), response=bound.report({
+                    "order_type": bound.remote.order_type, "order_nbr": bound.remote.order_nbr, "status": bound.remote.status}))
                 result.created += 1
             elif kind == "transient":
                 push.last_error = message[:2000]
-                push.save()
             else:
                 push.status, push.last_error = OutboundPush.Status.FAILED, message[:2000]
-                push.save()
-                result.record_error(external_id=f"refund:{refund.pk}", message=f"refund not sent to Acumatica: {message}")
+                result.record_error(external_id=_refund_key(refund), message=f"refund not sent to Acumatica: {message}")
+        outbox_write(pushes.values())
         if not page.items:
             note(self.ctx, "no refunds to send")
+
+
+def _refund_key(refund) -> str:
+    return f"refund:{refund.pk}"

@@ -13,7 +13,6 @@ from typing import Iterator
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import F
-from django.utils import timezone
 
 from integrations import services
 from integrations.connectors.katana import mappers as m
@@ -22,7 +21,9 @@ from integrations.connectors.katana.flows.base import BATCH, VARIANT_REF, Katana
 from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Integration, OpsException, OutboundPush
-from integrations.pushes import PushOutcome, cancel_outcomes_record, outbox_rows, push_outcomes_record
+from integrations.pushes import (
+    PushOutcome, cancel_outcomes_record, outbox_rows, outbox_sent, outbox_write, push_outcomes_record,
+)
 
 PUSH_KIND = "katana_sales_order"
 FBT_KIND = "katana_fbt_sales_order"
@@ -384,8 +385,10 @@ class PushFbtOrders(SalesOrderSupport):
                 .select_related("integration").prefetch_related("lines__product").order_by("pk")[: self.LIMIT])
 
     def pages(self, cursor: dict) -> Iterator[Page]:
+        candidates = list(self._candidates())
+        self._preload(candidates)
         outcomes = []
-        for order in self._candidates():
+        for order in candidates:
             try:
                 outcomes.append(self._send(order))
             except TransientError:
@@ -394,19 +397,27 @@ class PushFbtOrders(SalesOrderSupport):
                 raise
         yield Page(items=outcomes, next_cursor={})
 
+    def _preload(self, orders: list) -> None:
+        """What the orders need, read once: Katana SKUs, bound variants, the ledger rows (missing ones created
+        pending, no attempt): sending an order writes its attempt only."""
+        products = {ln.product_id: ln.product for order in orders for ln in order.lines.all() if ln.product_id}
+        self._skus = katana_skus(integration=self.integration, products=products.values())
+        self._bound = variant_ids_bound(integration=self.integration, product_ids=list(products))
+        self._pushes = {} if self.ctx.dry_run else outbox_rows(integration=self.integration, kind=FBT_KIND, requests=orders,
+                                                               key=_fbt_key)
+
     def _send(self, order) -> tuple:
-        key = f"fbt:{order.integration_id}:{order.external_id}"
+        key = _fbt_key(order)
         reference = f"FBT-{order.external_id}"
         try:
             customer_id = self.customer_id(order.integration)
             lines = [ln for ln in order.lines.all() if ln.quantity - ln.canceled_quantity > 0 and not ln.is_bundle]
-            skus = katana_skus(integration=self.integration, products=[ln.product for ln in lines if ln.product])
             rows, _, looked_up = self.rows_for(
-                [(ln.product, skus.get(ln.product_id, ln.sku) if ln.product_id else ln.sku, ln.quantity - ln.canceled_quantity,
-                  ln.unit_price) for ln in lines], location_id=None)
+                [(ln.product, self._skus.get(ln.product_id, ln.sku) if ln.product_id else ln.sku,
+                  ln.quantity - ln.canceled_quantity, ln.unit_price) for ln in lines], location_id=None, bound=self._bound)
         except Rejected as exc:
             return order, "rejected", {}, exc
-        push, earlier = self.push_attempt(kind=FBT_KIND, key=key, obj=order)
+        push, earlier = self.push_attempt(kind=FBT_KIND, key=key, obj=order, known=self._pushes.get(key))
         so_id = int(push.remote_id) if push.remote_id.isdigit() else None
         try:
             if so_id is None:
@@ -419,28 +430,50 @@ class PushFbtOrders(SalesOrderSupport):
                         currency=order.currency, order_created_date=order.ordered_at,
                         additional_info="Fulfilled by TikTok (pushed by Switchyard for reporting)")))
                 so_id = int(found["id"])
-                if not self.ctx.dry_run:  # created: remembered at once, so a failed status update never re-creates
+            try:
+                self.client.sales_order_update(sales_order_id=so_id, body={"status": m.DELIVERED})
+            except (KatanaValidationError, PermanentError):
+                raise  # recorded with the page (apply)
+            except Exception:
+                # the sales order exists: remembered at once, so the retry sets its status without creating one again
+                # (the page's apply records it otherwise, the counted attempt covers a worker lost in between)
+                if not self.ctx.dry_run and push.remote_id != str(so_id):
                     OutboundPush.objects.filter(pk=push.pk).update(remote_id=str(so_id))
-            self.client.sales_order_update(sales_order_id=so_id, body={"status": m.DELIVERED})
+                raise
         except (KatanaValidationError, PermanentError) as exc:
             return order, "rejected", {"id": so_id}, Rejected("katana_rejected", exc.message,
                                                               f"katana_fbt_rejected:{self.integration.pk}")
         return order, "sent", {"id": so_id, "looked_up": looked_up}, None
 
     def apply(self, page: Page, result: FlowResult) -> None:
+        """The page's outcomes in a bounded number of queries: ledger rows read once and written back in one
+        statement (integrations.pushes), variants found by look-up bound and the orders' exceptions resolved in one
+        pass; a rejection (rare) opens its exception."""
+        pushes = outbox_rows(integration=self.integration, kind=FBT_KIND, requests=[order for order, *_ in page.items],
+                             key=_fbt_key)
+        looked_up, resolved, changed = {}, [], []
         for order, kind, info, rejection in page.items:
             result.fetched += 1
-            key = f"fbt:{order.integration_id}:{order.external_id}"
+            push = pushes[_fbt_key(order)]
             if kind == "sent":
-                self.bind_variants(info.get("looked_up") or {})
-                OutboundPush.objects.filter(integration=self.integration, kind=FBT_KIND, idempotency_key=key).update(
-                    status=OutboundPush.Status.SENT, remote_id=str(info["id"]), sent_at=timezone.now(),
-                    response={"id": info["id"], "status": m.DELIVERED}, last_error="")
-                services.exceptions_resolve(dedup_keys=[f"katana:fbt:{self.integration.pk}:{order.pk}"], note="sent")
+                looked_up.update(info.get("looked_up") or {})
+                outbox_sent(push, remote_id=str(info["id"]), response={"id": info["id"], "status": m.DELIVERED})
+                changed.append(push)
+                resolved.append(f"katana:fbt:{self.integration.pk}:{order.pk}")
                 result.created += 1
                 continue
+            if info.get("id") is not None:  # created, its status refused: the retry only sets the status
+                push.remote_id = str(info["id"])
+                changed.append(push)
             services.exception_raise(
                 category=OpsException.Category.FULFILLMENT, code=rejection.code, integration=self.integration, entity=order,
                 cause_key=rejection.cause_key, dedup_key=f"katana:fbt:{self.integration.pk}:{order.pk}",
                 message=f"Fulfilled-by-TikTok order {order.external_id} not pushed to Katana: {rejection.message}")
             result.record_error(external_id=order.external_id, field=rejection.code, message=rejection.message)
+        self.bind_variants(looked_up)
+        outbox_write(changed)
+        services.exceptions_resolve(dedup_keys=resolved, note="sent")
+
+
+def _fbt_key(order) -> str:
+    return f"fbt:{order.integration_id}:{order.external_id}"

@@ -156,6 +156,27 @@ def test_fbt_status_update_failure_never_recreates(katana_integration, katana_ap
     assert second.created == 1 and katana_api.calls_to("/sales_orders", "POST") == []
 
 
+def test_fbt_status_refused_after_the_create_keeps_the_sales_order_for_the_retry(katana_integration, katana_api, fbt_order,
+                                                                                 products):
+    settings_set(katana_integration, push_fbt_orders=True)
+    bind_variant(katana_integration, products[0], 5511)
+    katana_api.ok("POST", "/sales_orders", {"id": 555, "status": "NOT_SHIPPED", "sales_order_rows": []})
+    katana_api.error("PATCH", "/sales_orders/555", status=422, body={"statusCode": 422, "name": "UnprocessableEntityError",
+                                                                      "message": "status cannot change"})
+    first = run_flow(katana_integration, "push_fbt_orders")
+    push = OutboundPush.objects.get(kind="katana_fbt_sales_order")
+    assert (first.created, first.failed) == (0, 1)
+    assert (push.status, push.attempts, push.remote_id) == ("pending", 1, "555")
+    assert OpsException.objects.get(code="katana_rejected").dedup_key == f"katana:fbt:{katana_integration.pk}:{fbt_order.pk}"
+    katana_api.mock.reset()
+    katana_api.ok("PATCH", "/sales_orders/555", {"id": 555, "status": "DELIVERED"})
+    second = run_flow(katana_integration, "push_fbt_orders", trigger="admin")
+    push.refresh_from_db()
+    assert second.created == 1 and katana_api.calls_to("/sales_orders", "POST") == []
+    assert (push.status, push.attempts, push.remote_id) == ("sent", 2, "555")
+    assert OpsException.objects.get(code="katana_rejected").status == "resolved"
+
+
 def test_fbt_off_by_default_pushes_nothing(katana_integration, fbt_order):
     state = katana_integration.flow_states.get(flow="push_fbt_orders")
     assert state.enabled is False and katana_integration.settings.get("push_fbt_orders", False) is False

@@ -1,6 +1,7 @@
 """Bounded queries per page for the Katana order pushes: the apply step takes the same number of queries for a page
 of 1 and of N shipping requests (outbox rows read once, requests, orders and events written in bulk)."""
 import json
+import re
 
 import pytest
 
@@ -9,7 +10,7 @@ from integrations.models import OutboundPush, SyncRun
 from orders.models import OrderEvent, ShippingRequest
 
 from ..query_counts import count_apply_queries, more_orders
-from .conftest import run_flow
+from .conftest import BASE, run_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +70,93 @@ def test_push_orders_reads_each_page_once_and_writes_only_the_ledger_per_request
     # then: each further request costs one query, its attempt counted and committed before its POST; everything else
     # is read or written once per page (was 41 and 66 queries before; now 41 and 45)
     assert six - one <= 5, (one, six)
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_cancel_orders_page_queries_are_pinned_whatever_the_page_size(katana_integration, emulator, uk_order, make_sr,
+                                                                      monkeypatch, count):
+    # given: sales orders pushed to Katana (not shipped), then each order cancelled in Switchyard
+    from ..query_counts import assert_cancelled, cancel_requested
+
+    run_flow(katana_integration, "pull_products")
+    srs = [make_sr(order) for order in more_orders(uk_order, count)]
+    run_flow(katana_integration, "push_orders")
+    cancel_requested(sr.order for sr in srs)
+    assert set(ShippingRequest.objects.values_list("cancel_state", flat=True)) == {"requested"}
+    counted = count_apply_queries(monkeypatch, CancelSalesOrders)
+    # when
+    run = run_flow(katana_integration, "cancel_orders")
+    # then: every sales order deleted in Katana, every request cancelled here, its stock released, its order cancelled
+    assert (run.status, run.updated) == (SyncRun.Status.SUCCEEDED, count)
+    assert_cancelled(count)
+    # was 31 queries per request (31 for a page of 1, 186 for 6: each through the single-request path); now 21 for the
+    # page whatever its size (savepoints included)
+    assert counted == [(count, 21)]
+
+
+def _fbt_orders(channel, products, count: int) -> list:
+    from decimal import Decimal
+
+    from orders.models import Order, OrderLine
+
+    orders = []
+    for n in range(count):
+        order = Order.objects.create(integration=channel, external_id=f"FBT-{n}", status="fulfilled", currency="GBP",
+                                     fulfillment_type="platform")
+        OrderLine.objects.create(order=order, sku="SKU-1", product=products[0], quantity=1, unit_price=Decimal("9.50"))
+        OrderLine.objects.create(order=order, sku="SKU-2", product=products[1], quantity=2, unit_price=Decimal("5.00"))
+        orders.append(order)
+    return orders
+
+
+def _fbt_katana(katana_api) -> dict:
+    """Katana answers each create with a sales order of its own id and each status update; returns id → status."""
+    ids, statuses = iter(range(700, 800)), {}
+
+    def create(request):
+        so_id = next(ids)
+        statuses[so_id] = "NOT_SHIPPED"
+        return 200, {}, json.dumps({"id": so_id, "status": "NOT_SHIPPED", "sales_order_rows": []})
+
+    def update(request):
+        so_id = int(request.url.rsplit("/", 1)[-1])
+        statuses[so_id] = json.loads(request.body)["status"]
+        return 200, {}, json.dumps({"id": so_id, "status": statuses[so_id]})
+
+    katana_api.mock.add_callback("POST", katana_api.url("/sales_orders"), callback=create)
+    katana_api.mock.add_callback("PATCH", re.compile(re.escape(BASE + "/sales_orders/") + r"\d+$"), callback=update)
+    return statuses
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_push_fbt_orders_page_queries_are_pinned_whatever_the_page_size(katana_integration, katana_api, channel, products,
+                                                                        monkeypatch, count):
+    # given: Fulfilled-by-TikTok orders; their variants bound; Katana answers every create and status update
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.connectors.katana.flows.orders import PushFbtOrders
+
+    from .conftest import bind_variant, settings_set
+
+    settings_set(katana_integration, push_fbt_orders=True)
+    bind_variant(katana_integration, products[0], 5511)
+    bind_variant(katana_integration, products[1], 5512)
+    orders = _fbt_orders(channel, products, count)
+    statuses = _fbt_katana(katana_api)
+    counted = count_apply_queries(monkeypatch, PushFbtOrders)
+    ContentType.objects.clear_cache()  # counted from the same (cold) cache whatever ran before
+    # when
+    with CaptureQueriesContext(connection) as captured:
+        run = run_flow(katana_integration, "push_fbt_orders")
+    # then: one sales order each, set Delivered, its ledger row sent with one attempt
+    assert (run.status, run.created) == (SyncRun.Status.SUCCEEDED, count)
+    assert sorted(statuses.values()) == ["DELIVERED"] * count
+    pushes = OutboundPush.objects.filter(kind="katana_fbt_sales_order").order_by("object_id")
+    assert [(p.object_id, p.status, p.attempts, p.remote_id) for p in pushes] == [
+        (order.pk, "sent", 1, str(700 + n)) for n, order in enumerate(orders)]
+    # the page's bookkeeping: was 2 queries per order (2 / 12 for 1 / 6), now 3 for the page; the whole run: was 10 per
+    # order (33 / 83), now 1 per order, its attempt counted and committed before its POST (never two sales orders)
+    assert counted == [(count, 3)]
+    assert len(captured.captured_queries) == 31 + count, [q["sql"] for q in captured.captured_queries]

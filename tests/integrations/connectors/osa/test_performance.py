@@ -67,3 +67,30 @@ def test_push_shipping_requests_page_queries_are_pinned_whatever_the_page_size(
     # was 10.6-12.3 queries per request; now at most 15 for the page whatever its size (savepoints included; one
     # less once the content type is cached)
     assert len(counted) == 1 and counted[0][0] == count and counted[0][1] <= 15, counted
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_cancel_shipping_requests_page_queries_are_pinned_whatever_the_page_size(
+    osa_integration, emulator, channel_order, make_sr, mapped, monkeypatch, count
+):
+    # given: requests sent to OSA (not shipped yet there), then each order cancelled in Switchyard
+    from integrations.connectors.osa.flows.shipping_requests import CancelShippingRequests
+    from orders.models import ShippingRequest
+
+    from ..query_counts import assert_cancelled, cancel_requested, count_apply_queries
+
+    emulator.accept_delay_seconds = 3600
+    emulator.save()
+    srs = _orders_with_requests(channel_order, make_sr, count)
+    run_flow(osa_integration, "push_shipping_requests")
+    cancel_requested(sr.order for sr in srs)
+    assert set(ShippingRequest.objects.values_list("cancel_state", flat=True)) == {"requested"}
+    counted = count_apply_queries(monkeypatch, CancelShippingRequests)
+    # when
+    run = run_flow(osa_integration, "cancel_shipping_requests")
+    # then: every request cancelled at OSA and here, its stock released, its order cancelled with one event
+    assert (run.status, run.updated) == ("succeeded", count)
+    assert_cancelled(count)
+    # was 31 queries per request (31 for a page of 1, 186 for 6: each through the single-request path); now 21 for the
+    # page whatever its size (savepoints included)
+    assert counted == [(count, 21)]
