@@ -69,3 +69,19 @@ def test_push_orders_reads_each_page_once_and_writes_only_the_ledger_per_request
     # then: each further request costs one query, its attempt counted and committed before its POST; everything else
     # is read or written once per page (was 41 and 66 queries before; now 41 and 45)
     assert six - one <= 5, (one, six)
+
+
+def test_push_orders_looks_each_unbound_sku_up_once_per_page(katana_integration, emulator, katana_api, uk_order, make_sr):
+    # given: 5 requests of the same two SKUs, neither bound to a Katana variant yet (no products pull before)
+    for order in more_orders(uk_order, 5):
+        make_sr(order)
+    # when
+    run = run_flow(katana_integration, "push_orders")
+    # then: one variant look-up per SKU for the page (was one per SKU per request: 10), then one create and one
+    # duplicate check per request, and the shipping fee of the one order that has a shipping total (uk_order's)
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 5
+    assert len(katana_api.calls_to("/variants", "GET")) == 2
+    assert len(katana_api.calls_to("/sales_orders", "POST")) == 5
+    assert len(katana_api.calls_to("/sales_orders", "GET")) == 5
+    assert len(katana_api.calls_to("/sales_order_shipping_fee", "POST")) == 1
+    assert run.api_calls == 2 + 5 + 5 + 1
