@@ -69,10 +69,12 @@ def sandbox_http(mock: responses.RequestsMock) -> None:
         headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in request.headers.items()
                    if k.lower() not in ("content-type", "content-length")}
         body = request.body or b""
-        answer = Client().generic(request.method, path, data=body.encode() if isinstance(body, str) else body,
-                                  content_type=request.headers.get("Content-Type", "application/json"), **headers)
+        # The remote's host, so the absolute URLs an emulator builds (a 202's Location to poll) point back here.
+        answer = Client(HTTP_HOST=urlsplit(host).netloc).generic(
+            request.method, path, data=body.encode() if isinstance(body, str) else body,
+            content_type=request.headers.get("Content-Type", "application/json"), **headers)
         return answer.status_code, {k: v for k, v in answer.items() if k.lower() in ("retry-after", "content-type",
-                                                                                     "x-pagination")}, answer.content
+                                                                                     "x-pagination", "location")}, answer.content
 
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         mock.add_callback(method, re.compile(re.escape(host) + r"/.*"), callback=forward)
