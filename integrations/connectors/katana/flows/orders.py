@@ -386,7 +386,11 @@ class PushFbtOrders(SalesOrderSupport):
 
     def pages(self, cursor: dict) -> Iterator[Page]:
         outcomes = []
-        for order in self._candidates():
+        candidates = list(self._candidates())
+        # Variants bound before the run, and those looked up during it (rows_for adds them): one look-up per SKU.
+        self._bound = variant_ids_bound(integration=self.integration,
+                                        product_ids={ln.product_id for o in candidates for ln in o.lines.all() if ln.product_id})
+        for order in candidates:
             try:
                 outcomes.append(self._send(order))
             except TransientError:
@@ -404,7 +408,7 @@ class PushFbtOrders(SalesOrderSupport):
             skus = katana_skus(integration=self.integration, products=[ln.product for ln in lines if ln.product])
             rows, _, looked_up = self.rows_for(
                 [(ln.product, skus.get(ln.product_id, ln.sku) if ln.product_id else ln.sku, ln.quantity - ln.canceled_quantity,
-                  ln.unit_price) for ln in lines], location_id=None)
+                  ln.unit_price) for ln in lines], location_id=None, bound=self._bound)
         except Rejected as exc:
             return order, "rejected", {}, exc
         push, earlier = self.push_attempt(kind=FBT_KIND, key=key, obj=order)

@@ -85,3 +85,22 @@ def test_push_orders_looks_each_unbound_sku_up_once_per_page(katana_integration,
     assert len(katana_api.calls_to("/sales_orders", "GET")) == 5
     assert len(katana_api.calls_to("/sales_order_shipping_fee", "POST")) == 1
     assert run.api_calls == 2 + 5 + 5 + 1
+
+
+def test_push_fbt_orders_looks_each_unbound_sku_up_once_per_run(katana_integration, emulator, katana_api, channel, products):
+    # given: 4 fulfilled-by-TikTok orders of SKU-1, not bound to its Katana variant yet
+    from decimal import Decimal
+
+    from orders.models import Order, OrderLine
+
+    for n in range(4):
+        order = Order.objects.create(integration=channel, external_id=f"FBT-{n}", status="fulfilled", currency="GBP",
+                                     fulfillment_type="platform")
+        OrderLine.objects.create(order=order, sku="SKU-1", product=products[0], quantity=1, unit_price=Decimal("9.50"))
+    # when
+    run = run_flow(katana_integration, "push_fbt_orders")
+    # then: one variant look-up for the run (was one per order: 4), then a create and a status update per order
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 4
+    assert len(katana_api.calls_to("/variants", "GET")) == 1
+    assert len(katana_api.calls_to("/sales_orders", "POST")) == 4
+    assert run.api_calls == 1 + 4 * 2
