@@ -11,7 +11,7 @@ SCALE_SHOPS ?= 20
 SCALE_SECONDS ?= 90
 SCALE_ORDERS_PER_SECOND ?= 3
 
-.PHONY: run test install test-pg soak benchmark benchmark-latency benchmark-scale clean
+.PHONY: run test install test-pg soak benchmark benchmark-latency benchmark-scale benchmark-api clean
 
 run: install
 	$(BIN)/python manage.py runlocal
@@ -71,6 +71,13 @@ benchmark-scale: install
 	REDIS_URL=$${SCALE_REDIS_URL:-redis://127.0.0.1:6379/14} \
 	SCALE_WORKERS="$(SCALE_WORKERS)" SCALE_SHOPS=$(SCALE_SHOPS) SCALE_SECONDS=$(SCALE_SECONDS) \
 	SCALE_ORDERS_PER_SECOND=$(SCALE_ORDERS_PER_SECOND) $(BIN)/python -m tests.benchmarks.bench_scale_out
+	$(BIN)/python -m tests.benchmarks.readme_table
+
+# API calls ÷ theoretical minimum for every flow of every connector (issue #14 item 1): a known workload in the sandbox
+# emulators (API_ORDERS, 250, orders per shop and rows per list), every registry flow run through the engine, calls read
+# from its sync runs; JSON in artifacts/benchmarks/api_calls.json, README table regenerated. See README "Performance".
+benchmark-api: install
+	$(BIN)/python -m tests.benchmarks.bench_api_calls $(if $(API_ORDERS),--orders $(API_ORDERS),)
 	$(BIN)/python -m tests.benchmarks.readme_table
 
 clean:

@@ -30,8 +30,10 @@ import re
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone as dt_timezone
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
@@ -70,13 +72,31 @@ def sandbox_http(mock: responses.RequestsMock) -> None:
         headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in request.headers.items()
                    if k.lower() not in ("content-type", "content-length")}
         body = request.body or b""
-        answer = Client().generic(request.method, path, data=body.encode() if isinstance(body, str) else body,
-                                  content_type=request.headers.get("Content-Type", "application/json"), **headers)
+        # The remote's host, so the absolute URLs an emulator builds (a 202's Location to poll) point back here.
+        answer = Client(HTTP_HOST=urlsplit(host).netloc).generic(
+            request.method, path, data=body.encode() if isinstance(body, str) else body,
+            content_type=request.headers.get("Content-Type", "application/json"), **headers)
         return answer.status_code, {k: v for k, v in answer.items() if k.lower() in ("retry-after", "content-type",
-                                                                                     "x-pagination")}, answer.content
+                                                                                     "x-pagination", "location")}, answer.content
 
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         mock.add_callback(method, re.compile(re.escape(host) + r"/.*"), callback=forward)
+
+
+@contextmanager
+def seeded_sandbox() -> Iterator[responses.RequestsMock]:
+    """A fresh test database with the demo seeded (seed()) and every call to SITE_URL answered by the sandbox (the
+    mock is yielded); the database is destroyed on the way out."""
+    setup_test_environment()
+    settings.SANDBOX_ENABLED = True
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            sandbox_http(mock)
+            seed()
+            yield mock
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def seed() -> None:
@@ -297,24 +317,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    setup_test_environment()
-    settings.SANDBOX_ENABLED = True
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            sandbox_http(mock)
-            seed()
-            results = {}
-            for connector in CONNECTORS:
-                measured = measure(connector, args.runs)
-                results[connector] = {"measured": measured, "schedule": scenarios(connector, measured),
-                                      "budget": BUDGETS[connector]}
-            results["katana"]["webhook"] = measure_katana_webhook(args.runs)
+    with seeded_sandbox():
+        results = {}
+        for connector in CONNECTORS:
+            measured = measure(connector, args.runs)
+            results[connector] = {"measured": measured, "schedule": scenarios(connector, measured),
+                                  "budget": BUDGETS[connector]}
+        results["katana"]["webhook"] = measure_katana_webhook(args.runs)
         report = {"benchmark": "inventory_latency", "database": connection.vendor, "runs": args.runs,
                   "date": datetime.now(dt_timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                   "connectors": results}
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
     print_report(report)
     out = ROOT / "artifacts/benchmarks"
     out.mkdir(parents=True, exist_ok=True)

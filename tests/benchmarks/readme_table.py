@@ -3,14 +3,16 @@
     .venv/bin/python -m tests.benchmarks.readme_table
 
 Replaces the text between `<!-- bench:ingest:start -->` / `<!-- bench:ingest:end -->`,
-`<!-- bench:admin:start -->` / `<!-- bench:admin:end -->` and `<!-- bench:scale:start -->` / `<!-- bench:scale:end -->`
-in README.md."""
+`<!-- bench:admin:start -->` / `<!-- bench:admin:end -->`, `<!-- bench:scale:start -->` / `<!-- bench:scale:end -->`
+and `<!-- bench:api:start -->` / `<!-- bench:api:end -->` in README.md."""
 from __future__ import annotations
 
 import json
 import re
 import sys
 from pathlib import Path
+
+from tests.benchmarks.api_calls_metrics import table as api_table
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "artifacts/benchmarks"
@@ -107,8 +109,12 @@ def main() -> int:
     scale = _load("scale_out.json")
     if scale:
         text = replace(text, "scale", scale_table(scale[0]))
+    api = _load("api_calls.json")
+    if api:
+        text = replace(text, "api", api_table(api[0]))
     readme.write_text(text)
-    print(f"README.md: {len(ingest)} ingest report(s), {len(admin)} admin report(s), {len(scale)} scale-out report(s)")
+    print(f"README.md: {len(ingest)} ingest report(s), {len(admin)} admin report(s), {len(scale)} scale-out report(s), "
+          f"{len(api)} API-calls report(s)")
     return 0
 
 

@@ -149,7 +149,8 @@ class SalesOrderSupport(KatanaFlow):
     def rows_for(self, lines: list[tuple], *, location_id: int | None,
                  bound: dict | None = None) -> tuple[list[m.RowOut], dict, dict]:
         """lines: (product, katana sku, quantity, unit price). → rows, variant id → master SKU, lookups made.
-        bound: product pk → variant id already read for the page (else read here)."""
+        bound: product pk → variant id already read for the page (else read here); a look-up made here is added to it,
+        so the page's other requests of that product do not look it up again."""
         if bound is None:
             bound = variant_ids_bound(integration=self.integration, product_ids=[p.pk for p, *_ in lines if p is not None])
         looked_up, unknown, rows, by_variant = {}, [], [], {}
@@ -160,7 +161,7 @@ class SalesOrderSupport(KatanaFlow):
                 if hits:
                     variant_id = int(hits[0]["id"])
                     if product is not None:
-                        looked_up[product.pk] = variant_id
+                        looked_up[product.pk] = bound[product.pk] = variant_id
             if variant_id is None:
                 unknown.append(sku)
                 continue

@@ -160,3 +160,38 @@ def test_push_fbt_orders_page_queries_are_pinned_whatever_the_page_size(katana_i
     # order (33 / 83), now 1 per order, its attempt counted and committed before its POST (never two sales orders)
     assert counted == [(count, 3)]
     assert len(captured.captured_queries) == 31 + count, [q["sql"] for q in captured.captured_queries]
+
+
+def test_push_orders_looks_each_unbound_sku_up_once_per_page(katana_integration, emulator, katana_api, uk_order, make_sr):
+    # given: 5 requests of the same two SKUs, neither bound to a Katana variant yet (no products pull before)
+    for order in more_orders(uk_order, 5):
+        make_sr(order)
+    # when
+    run = run_flow(katana_integration, "push_orders")
+    # then: one variant look-up per SKU for the page (was one per SKU per request: 10), then one create and one
+    # duplicate check per request, and the shipping fee of the one order that has a shipping total (uk_order's)
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 5
+    assert len(katana_api.calls_to("/variants", "GET")) == 2
+    assert len(katana_api.calls_to("/sales_orders", "POST")) == 5
+    assert len(katana_api.calls_to("/sales_orders", "GET")) == 5
+    assert len(katana_api.calls_to("/sales_order_shipping_fee", "POST")) == 1
+    assert run.api_calls == 2 + 5 + 5 + 1
+
+
+def test_push_fbt_orders_looks_each_unbound_sku_up_once_per_run(katana_integration, emulator, katana_api, channel, products):
+    # given: 4 fulfilled-by-TikTok orders of SKU-1, not bound to its Katana variant yet
+    from decimal import Decimal
+
+    from orders.models import Order, OrderLine
+
+    for n in range(4):
+        order = Order.objects.create(integration=channel, external_id=f"FBT-{n}", status="fulfilled", currency="GBP",
+                                     fulfillment_type="platform")
+        OrderLine.objects.create(order=order, sku="SKU-1", product=products[0], quantity=1, unit_price=Decimal("9.50"))
+    # when
+    run = run_flow(katana_integration, "push_fbt_orders")
+    # then: one variant look-up for the run (was one per order: 4), then a create and a status update per order
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 4
+    assert len(katana_api.calls_to("/variants", "GET")) == 1
+    assert len(katana_api.calls_to("/sales_orders", "POST")) == 4
+    assert run.api_calls == 1 + 4 * 2
