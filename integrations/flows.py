@@ -58,6 +58,8 @@ class FlowContext:
     counter: Any = None
     # Targeted runs (webhooks, admin): e.g. {"order_ids": ["576..."]}; flows may narrow their fetch.
     params: dict = field(default_factory=dict)
+    # The run's lease on the flow (services.flow_lease_unbroken: has another worker possibly run it meanwhile?).
+    lease_token: str = ""
 
     def setting(self, key: str) -> Any:
         return self.integration.setting(key)

@@ -338,6 +338,22 @@ def flow_lease_claim(*, flow_state: FlowState, now: datetime | None = None, disp
     return Lease(token, expires) if claimed else None
 
 
+# The clocks of the machines running workers may differ by this much (NTP keeps them far closer).
+LEASE_CLOCK_SKEW = timedelta(seconds=60)
+
+
+def flow_lease_unbroken(*, ctx) -> bool:
+    """No other worker can have started this flow since this run took its lease: the lease is still ours and its
+    expiry more than the clock skew away (another worker claims a flow only once its lease has expired; renewals
+    happen between pages, so it cannot have lapsed and come back within one). A push that has just created a remote
+    record without an idempotency key asks this before reading back for a concurrent duplicate: unbroken, there was
+    no concurrent run of this flow; a retry of an attempt in doubt reads back whatever this says. One query."""
+    if not ctx.lease_token:
+        return False
+    return FlowState.objects.filter(pk=ctx.flow_state.pk, lease_token=ctx.lease_token,
+                                    lease_expires_at__gt=timezone.now() + LEASE_CLOCK_SKEW).exists()
+
+
 def flow_lease_renew(*, flow_state: FlowState, lease: Lease) -> bool:
     expires = timezone.now() + timedelta(seconds=dj_settings.FLOW_LEASE_SECONDS)
     ok = FlowState.objects.filter(pk=flow_state.pk, lease_token=lease.token).update(lease_expires_at=expires)
@@ -435,7 +451,8 @@ def _flow_run_body(*, flow_state: FlowState, lease: Lease, trigger: str, user, p
     result = FlowResult()
     counter = CallCounter()
     ctx = FlowContext(integration=integration, flow_state=flow_state, run=run, started_at=now, dry_run=dry_run,
-                      force_full=flow_state.force_full and not targeted, counter=counter, params=params)
+                      force_full=flow_state.force_full and not targeted, counter=counter, params=params,
+                      lease_token=lease.token)
     cursor = dict(flow_state.cursor or {})
     error: BaseException | None = None
     try:

@@ -294,3 +294,21 @@ def test_an_enqueue_the_broker_refused_hands_the_slot_back_for_the_next_tick(fak
         assert services.flows_dispatch_due(now=now) == [fake_state.pk]
     fake_state.refresh_from_db()
     assert (fake_state.next_run_at, fake_state.dispatched_at) == (now, None)
+
+
+def test_the_lease_is_unbroken_only_while_it_is_ours_and_far_from_expiry(fake_state):
+    # A push without an idempotency key reads back after a create only when another worker may have run the flow
+    # meanwhile: that needs our lease to have expired (or been taken). Clocks may differ by LEASE_CLOCK_SKEW.
+    from integrations.flows import FlowContext
+
+    lease = services.flow_lease_claim(flow_state=fake_state)
+    ctx = FlowContext(integration=fake_state.integration, flow_state=fake_state, run=None, started_at=timezone.now(),
+                      lease_token=lease.token)
+    assert services.flow_lease_unbroken(ctx=ctx) is True
+    near = timezone.now() + services.LEASE_CLOCK_SKEW - timedelta(seconds=1)
+    FlowState.objects.filter(pk=fake_state.pk).update(lease_expires_at=near)
+    assert services.flow_lease_unbroken(ctx=ctx) is False
+    FlowState.objects.filter(pk=fake_state.pk).update(lease_expires_at=lease.expires_at, lease_token="another worker")
+    assert services.flow_lease_unbroken(ctx=ctx) is False
+    no_lease = FlowContext(integration=fake_state.integration, flow_state=fake_state, run=None, started_at=timezone.now())
+    assert services.flow_lease_unbroken(ctx=no_lease) is False

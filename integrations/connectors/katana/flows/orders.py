@@ -270,15 +270,18 @@ class PushSalesOrders(SalesOrderSupport):
                            rows=(push.response or {}).get("rows", {}), payload=push.payload)
         try:
             # A later attempt looks ours up (a create whose answer was lost is found, not created again); after a
-            # create, so does this one: another worker (this one's lease expired mid-POST) may have created one too.
+            # create, so does this one when another worker may have created one too: this attempt retries one in
+            # doubt (whose POST may land late), or this run's lease broke during the call (services.flow_lease_unbroken).
             ours = self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference) if earlier else []
             if not ours:
                 created = self.client.sales_order_create(body=body)
                 if order.shipping_total and siblings and siblings[0] == sr.pk:
                     self._shipping_fee(created, order.shipping_total)
-                ours = [so for so in self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference)
-                        if int(so["id"]) != int(created["id"])]
-                ours = sorted(ours + [created], key=lambda so: int(so["id"]))
+                ours = [created]
+                if earlier or not services.flow_lease_unbroken(ctx=self.ctx):
+                    ours += [so for so in self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference)
+                             if int(so["id"]) != int(created["id"])]
+                ours = sorted(ours, key=lambda so: int(so["id"]))
             so = self.dedupe(ours, customer_ref=sr.reference)
         except KatanaValidationError as exc:
             return Outcome(sr, "rejected", message=exc.message, code="katana_rejected",

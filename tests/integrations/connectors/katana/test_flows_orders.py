@@ -124,10 +124,9 @@ def test_every_request_takes_a_slot_of_the_shared_limiter(katana_integration, ka
     monkeypatch.setattr(outbound_rate, "outbound_slot_acquire", lambda **kw: slots.append(kw) or 0.0)
     make_sr(uk_order)
     katana_api.fixture("POST", "/sales_orders", "sales_order__created.json")
-    katana_api.listing("/sales_orders", [])  # the look-up for duplicates after the create
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     run_flow(katana_integration, "push_orders")
-    assert slots == [{"key": f"katana:{katana_integration.pk}", "limit": 55, "per_seconds": 60}] * 3
+    assert slots == [{"key": f"katana:{katana_integration.pk}", "limit": 55, "per_seconds": 60}] * 2
 
 
 def test_unknown_sku_is_an_exception_naming_it_grouped_by_cause_and_redrive_sends(
@@ -230,13 +229,44 @@ def test_revoked_key_fails_the_run_and_marks_the_integration(katana_integration,
     assert sr.status == ShippingRequestStatus.READY_FOR_FULFILLMENT
 
 
+def _create_while_the_lease_breaks(katana_api, integration, answer: dict) -> None:
+    """Katana answers the create; meanwhile this run's lease expired (the worker stalled mid-call), so another worker
+    may have taken the flow and created one too."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.models import FlowState
+
+    def create(request):
+        FlowState.objects.filter(integration=integration, flow="push_orders").update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1))
+        return 200, {}, json.dumps(answer)
+
+    katana_api.mock.add_callback("POST", katana_api.url("/sales_orders"), callback=create)
+
+
+def test_a_first_create_under_an_unbroken_lease_is_not_read_back(katana_integration, katana_api, uk_order, make_sr, bound):
+    # No idempotency key at Katana: a duplicate needs a second worker, which needs this run's lease to break; with it
+    # held from the attempt's commit to the answer, the read-back for a duplicate is a wasted call (#14.1)
+    sr = make_sr(uk_order)
+    katana_api.ok("POST", "/sales_orders", load_fixture("sales_order__created.json") | {"customer_ref": sr.reference})
+    katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
+    run = run_flow(katana_integration, "push_orders")
+    assert (run.status, run.api_calls) == (SyncRun.Status.SUCCEEDED, 2)
+    assert katana_api.calls_to("/sales_orders", "GET") == []
+    sr.refresh_from_db()
+    assert sr.external_id == "98765"
+
+
 def test_duplicate_created_by_a_worker_whose_lease_expired_is_deleted_lowest_id_kept(
     katana_integration, katana_api, uk_order, make_sr, bound
 ):
-    # given: another worker created the request's sales order (98700) while ours (98765) was on the wire
+    # given: this run's lease expired while its POST was on the wire (the worker stalled), and another worker created
+    # the request's sales order (98700) while ours (98765) was on the wire
     sr = make_sr(uk_order)
     created = load_fixture("sales_order__created.json") | {"customer_ref": sr.reference}
-    katana_api.ok("POST", "/sales_orders", created)
+    _create_while_the_lease_breaks(katana_api, katana_integration, created)
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     katana_api.listing("/sales_orders", [created | {"id": 98700}, created, created | {"id": 11, "customer_ref": "SY-other"}])
     katana_api.ok("DELETE", "/sales_orders/98765", {})
@@ -256,7 +286,7 @@ def test_duplicate_created_by_a_worker_whose_lease_expired_is_deleted_lowest_id_
 def test_duplicate_already_packed_is_left_and_raised_as_an_exception(katana_integration, katana_api, uk_order, make_sr, bound):
     sr = make_sr(uk_order)
     created = load_fixture("sales_order__created.json") | {"customer_ref": sr.reference}
-    katana_api.ok("POST", "/sales_orders", created | {"id": 98700})
+    _create_while_the_lease_breaks(katana_api, katana_integration, created | {"id": 98700})
     katana_api.ok("POST", "/sales_order_shipping_fee", {"id": 1})
     katana_api.listing("/sales_orders", [created | {"id": 98700}, created | {"status": "PACKED"}])
     run = run_flow(katana_integration, "push_orders")
