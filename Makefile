@@ -38,9 +38,10 @@ soak: install
 	DATABASE_URL=$${SOAK_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchyard_soak} \
 	REDIS_URL=$${SOAK_REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/python manage.py soak
 
-# Rerunnable benchmarks (orders/s min/median/max, ratio to raw, queries per page, API calls ÷ minimum, memory in
-# its own pass), on SQLite and then on PostgreSQL at BENCH_DATABASE_URL when it answers (its test_ database is
-# created and dropped); JSON in artifacts/benchmarks/, README tables regenerated from them. See tests/benchmarks/.
+# Rerunnable benchmarks: pull_orders (orders/s min/median/max, ratio to raw, queries per page, API calls ÷ minimum,
+# memory in its own pass) on SQLite and then on PostgreSQL at BENCH_DATABASE_URL when it answers (its test_ database
+# is created and dropped), then API calls ÷ minimum for every flow of every connector (benchmark-api); JSON in
+# artifacts/benchmarks/, README tables regenerated from them. See tests/benchmarks/.
 # BENCH_ARGS=--admin runs the admin benchmark instead (PostgreSQL at DATABASE_URL, seeded by manage.py seed_scale).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/switchyard_bench
 BENCH_PULL = $(BIN)/python -m tests.benchmarks.bench_pull_orders $(if $(SIZES),--sizes $(SIZES),) $(if $(RUNS),--runs $(RUNS),) $(if $(MEMORY_SIZES),--memory-sizes $(MEMORY_SIZES),) $(BENCH_ARGS)
@@ -52,6 +53,7 @@ else
 	@if $(BIN)/python -m tests.benchmarks.pg_reachable "$(BENCH_DATABASE_URL)"; then \
 	  DATABASE_URL="$(BENCH_DATABASE_URL)" $(BENCH_PULL); \
 	else echo "PostgreSQL does not answer at BENCH_DATABASE_URL: SQLite only"; fi
+	DATABASE_URL= $(BIN)/python -m tests.benchmarks.bench_api_calls $(if $(API_ORDERS),--orders $(API_ORDERS),)
 endif
 	$(BIN)/python -m tests.benchmarks.readme_table
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterator
 
+from django.db.models import F
 
 from integrations import services
 from integrations.connectors.acumatica import mappers as m
@@ -184,8 +185,8 @@ class PushSalesOrders(AcumaticaFlow):
         self._payment = {mp.source: mp.target for mp in maps if mp.kind == Mapping.Kind.PAYMENT_METHOD}
         product_ids = {ln.product_id for sr in rows for ln in sr.lines.all() if ln.product_id}
         self._skus = acumatica_skus(integration=self.integration, product_ids=product_ids)
-        self._pushes = {p.idempotency_key: p for p in OutboundPush.objects.filter(
-            integration=self.integration, kind=PUSH_KIND, idempotency_key__in=[sr.reference for sr in rows])}
+        # the ledger rows read once (missing ones created pending, no attempt): sending a request writes its attempt only
+        self._pushes = {} if self.ctx.dry_run else outbox_rows(integration=self.integration, kind=PUSH_KIND, requests=rows)
         return rows
 
     # --- checks made before any call: each missing thing is its own cause, so fixing it and pressing Re-drive
@@ -268,9 +269,12 @@ class PushSalesOrders(AcumaticaFlow):
             return Outcome(sr, "sent", bound=Bound(m.RemoteSalesOrder(order_type, nbr, "", sr.order.external_id, sr.reference)))
         order = self._build(sr)
         body = m.sales_order_body(order)
+        earlier = push.attempts if push is not None else 0
+        if push is not None:  # the attempt counted and committed BEFORE the PUT: a lost answer is never created twice
+            OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
         try:
             found = []
-            if push is not None and push.attempts:
+            if earlier:
                 found = self._ours(order)  # a previous attempt may have reached Acumatica: look before creating
             if not found:
                 try:
@@ -280,8 +284,10 @@ class PushSalesOrders(AcumaticaFlow):
                     if not found:
                         raise
                 else:
-                    # and look after creating: another worker (this one's lease expired mid-PUT) may have created one too
-                    found = self._ours(order, created)
+                    # and look after creating when another worker may have created one too: this attempt retries one
+                    # in doubt, or this run's lease broke during the PUT (services.flow_lease_unbroken)
+                    again = earlier or not services.flow_lease_unbroken(ctx=self.ctx)
+                    found = self._ours(order, created) if again else [created]
             bound = dedupe(self.client, found, what="sales order", reference=f"shipping request {sr.reference}",
                            dry_run=self.ctx.dry_run)
         except AcumaticaRejected as exc:
@@ -316,7 +322,8 @@ class PushSalesOrders(AcumaticaFlow):
                 outcomes.append(PushOutcome(o.shipping_request, o.kind, message=o.message, code=o.code or "3pl_rejected",
                                             cause_key=o.cause, field=o.field, exception=False))
         push_outcomes_record(integration=self.integration, kind=PUSH_KIND, outcomes=outcomes, result=result, run=self.ctx.run,
-                             move_order=bool(self.ctx.setting("mark_sent_to_fulfillment")), error_limit=2000)
+                             count_attempt=False, move_order=bool(self.ctx.setting("mark_sent_to_fulfillment")),
+                             error_limit=2000)
 
 
 class CancelSalesOrders(AcumaticaFlow):

@@ -1,5 +1,7 @@
-"""Never two live orders for one request or refund: every create is followed by a look-up by CustomerOrder (a PUT has
-no idempotency key; two workers, one whose lease expired mid-PUT, may both have created one). The lowest OrderNbr of
+"""Never two live orders for one request or refund: a create is followed by a look-up by CustomerOrder (a PUT has
+no idempotency key; two workers, one whose lease expired mid-PUT, may both have created one) when another worker may
+have created one too: a sales order whose attempt retries one in doubt or whose run's lease broke mid-PUT; every
+return order (their attempts are counted after the call). The lowest OrderNbr of
 ours is bound, the other live copies are cancelled while their status allows, else a visible exception."""
 import json
 from datetime import timedelta
@@ -22,6 +24,19 @@ def so(nbr, status="Open", ref="SY-5770001-1", order_type="SO", customer_order="
             "CustomerOrder": {"value": customer_order}, "ExternalRef": {"value": ref}}
 
 
+def created_while_the_lease_breaks(acu_api, integration, answer: dict) -> None:
+    """Acumatica answers the PUT; meanwhile this run's lease expired (the worker stalled mid-call), so another worker
+    may have taken the flow and created one too."""
+    from integrations.models import FlowState
+
+    def put(request):
+        FlowState.objects.filter(integration=integration, flow="push_orders").update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1))
+        return 200, {}, json.dumps(answer)
+
+    acu_api.mock.add_callback("PUT", acu_api.url("/SalesOrder"), callback=put)
+
+
 def cancel_bodies(acu_api):
     return [json.loads(c.request.body)["entity"] for c in acu_api.calls_to("/SalesOrder/CancelSalesOrder", "POST")]
 
@@ -33,7 +48,7 @@ def test_duplicate_created_by_another_worker_is_cancelled_and_the_lowest_bound(a
     sr = make_sr(channel_order)
     services.exception_raise(category="fulfillment", code=DUP_CODE, integration=acu_integration, entity=sr,
                              dedup_key=f"acumatica:duplicate_so:{acu_integration.pk}:{sr.reference}", message="earlier")
-    acu_api.ok("PUT", "/SalesOrder", so("SO000124"))
+    created_while_the_lease_breaks(acu_api, acu_integration, so("SO000124"))
     acu_api.ok("GET", "/SalesOrder", [so("SO000121", "Canceled"), so("SO000122", ref="SY-5770001-9"), so("SO000123"),
                                       so("SO000124")])
     acu_api.mock.add("POST", BASE + "/SalesOrder/CancelSalesOrder", status=204)
@@ -54,7 +69,7 @@ def test_duplicate_created_by_another_worker_is_cancelled_and_the_lowest_bound(a
 def test_duplicate_too_far_along_is_left_and_raised(acu_integration, acu_api, channel_order, make_sr, mapped, status):
     # given: this worker creates SO000123; a copy SO000124 is already shipping (or its status is unknown)
     sr = make_sr(channel_order)
-    acu_api.ok("PUT", "/SalesOrder", so("SO000123"))
+    created_while_the_lease_breaks(acu_api, acu_integration, so("SO000123"))
     acu_api.ok("GET", "/SalesOrder", [so("SO000123"), so("SO000124", status)])
     # when
     run = run_flow(acu_integration, "push_orders")
@@ -73,7 +88,7 @@ def test_duplicate_too_far_along_is_left_and_raised(acu_integration, acu_api, ch
 
 def test_refused_cancellation_of_a_duplicate_is_raised(acu_integration, acu_api, channel_order, make_sr, mapped):
     sr = make_sr(channel_order)
-    acu_api.ok("PUT", "/SalesOrder", so("SO000124"))
+    created_while_the_lease_breaks(acu_api, acu_integration, so("SO000124"))
     acu_api.ok("GET", "/SalesOrder", [so("SO000123"), so("SO000124")])
     acu_api.ok("POST", "/SalesOrder/CancelSalesOrder", {"message": "An error has occurred.",
                                                         "exceptionMessage": "The order has a shipment."}, status=400)
@@ -82,6 +97,29 @@ def test_refused_cancellation_of_a_duplicate_is_raised(acu_integration, acu_api,
     assert sr.external_id == "SO/SO000123" and len(cancel_bodies(acu_api)) == 1
     assert "SO/SO000124 (cancellation refused: Acumatica rejected the request: The order has a shipment.)" in \
         OpsException.objects.get(code=DUP_CODE, status="open").message
+
+
+def test_a_first_create_under_an_unbroken_lease_is_not_read_back_and_its_attempt_is_committed_before(
+        acu_integration, acu_api, channel_order, make_sr, mapped):
+    # No idempotency key at Acumatica: a duplicate needs a second worker, which needs this run's lease to break, or an
+    # attempt in doubt, which the attempt committed before the PUT records (#14.1: the read-back was one GET per order)
+    sr = make_sr(channel_order)
+    seen = []
+
+    def put(request):
+        seen.append(OutboundPush.objects.get(kind="acumatica_sales_order", idempotency_key=sr.reference).attempts)
+        return 200, {}, json.dumps(so("SO000123"))
+
+    acu_api.mock.add_callback("PUT", acu_api.url("/SalesOrder"), callback=put)
+    # when
+    run = run_flow(acu_integration, "push_orders")
+    # then
+    assert (run.status, run.created, run.api_calls, seen) == ("succeeded", 1, 1, [1])
+    assert acu_api.calls_to("/SalesOrder", "GET") == []
+    sr.refresh_from_db()
+    assert sr.external_id == "SO/SO000123"
+    push = OutboundPush.objects.get(kind="acumatica_sales_order")
+    assert (push.status, push.attempts, push.remote_id) == ("sent", 1, "SO/SO000123")
 
 
 def test_a_retry_that_finds_two_of_ours_binds_the_lowest_without_creating(acu_integration, acu_api, channel_order,
@@ -125,9 +163,11 @@ def test_duplicate_return_order_is_cancelled(acu_integration, acu_api, channel_o
     assert not OpsException.objects.filter(code="acumatica_duplicate_return_order").exists()
 
 
-def test_emulator_answers_the_look_up_and_the_copy_is_cancelled(acu_integration, emulator, channel_order, make_sr, mapped):
-    """Against the emulator: another worker's sales order for the request is already there (000001); this run creates
-    000002, finds both by CustomerOrder, keeps 000001 and cancels 000002 (CancelSalesOrder, 202 polled)."""
+def test_emulator_answers_the_look_up_and_the_copy_is_cancelled(acu_integration, emulator, channel_order, make_sr, mapped,
+                                                                monkeypatch):
+    """Against the emulator: another worker's sales order for the request is already there (000001) and this run's
+    lease broke while it created 000002; it finds both by CustomerOrder, keeps 000001 and cancels 000002
+    (CancelSalesOrder, 202 polled)."""
     from integrations.connectors.acumatica import emulator as emu
     from integrations.connectors.acumatica.models import EmuGrant, EmuRecord
 
@@ -136,6 +176,7 @@ def test_emulator_answers_the_look_up_and_the_copy_is_cancelled(acu_integration,
     emu.entity_put(instance=emulator, entity="SalesOrder", headers={}, params={}, body=emu.wrap({
         "OrderType": "SO", "CustomerID": "TIKTOK", "CustomerOrder": "5770001", "ExternalRef": sr.reference,
         "ShipVia": "UPSGROUND", "PaymentMethod": "TTS", "Details": [{"InventoryID": "SKU-1", "OrderQty": 2}]}))
+    monkeypatch.setattr(services, "flow_lease_unbroken", lambda **kw: False)
     run = run_flow(acu_integration, "push_orders")
     assert (run.status, run.created) == ("succeeded", 1)
     sr.refresh_from_db()
