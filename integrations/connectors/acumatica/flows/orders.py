@@ -405,10 +405,10 @@ class PushRefunds(AcumaticaFlow):
         skus = acumatica_skus(integration=self.integration, product_ids=product_ids)
         for start in range(0, len(refunds), BATCH):
             outcomes = []
-            # the page's ledger rows read once (an earlier attempt means: look the return order up before creating)
-            self._pushes = {p.idempotency_key: p for p in OutboundPush.objects.filter(
-                integration=self.integration, kind=REFUND_KIND,
-                idempotency_key__in=[_refund_key(r) for r in refunds[start:start + BATCH]])}
+            # the page's ledger rows read once, the missing ones created pending (an earlier attempt means: look the
+            # return order up before creating)
+            self._pushes = {} if self.ctx.dry_run else outbox_rows(
+                integration=self.integration, kind=REFUND_KIND, requests=refunds[start:start + BATCH], key=_refund_key)
             try:
                 for refund in refunds[start:start + BATCH]:
                     current = refund
@@ -436,14 +436,19 @@ class PushRefunds(AcumaticaFlow):
             return refund, "error", "the refund has no lines to return", None
         push = self._pushes.get(key)
         look = dict(order_type=ret.order_type, customer_order=ret.customer_order, external_ref=key)
+        earlier = push.attempts if push is not None else 0
+        if push is not None:  # the attempt counted and committed BEFORE the PUT: a lost answer is never created twice
+            OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
         try:
             found = []
-            if push is not None and push.attempts:  # a previous attempt may have reached Acumatica: look before creating
+            if earlier:  # a previous attempt may have reached Acumatica: look before creating
                 found = ours(self.client, **look)
             if not found:
                 created = self.client.return_order_create(ret=ret)
-                # and look after creating: another worker (this one's lease expired mid-PUT) may have created one too
-                found = [created] if self.ctx.dry_run else ours(self.client, **look, created=created)
+                # and look after creating when another worker may have created one too: this attempt retries one in
+                # doubt, or this run's lease broke during the PUT (services.flow_lease_unbroken)
+                again = not self.ctx.dry_run and (earlier or not services.flow_lease_unbroken(ctx=self.ctx))
+                found = ours(self.client, **look, created=created) if again else [created]
             bound = dedupe(self.client, found, what="return order", reference=f"refund {refund.external_id or refund.pk}",
                            dry_run=self.ctx.dry_run)
         except AcumaticaRejected as exc:
@@ -452,14 +457,13 @@ class PushRefunds(AcumaticaFlow):
 
     def apply(self, page: Page, result: FlowResult) -> None:
         """The page's outcomes in a bounded number of queries: ledger rows read once (missing ones created in one
-        statement), each attempt counted, written back in one statement (integrations.pushes). A duplicate return
+        statement), written back in one statement (integrations.pushes). A duplicate return
         order (rare) is reported or its report resolved here."""
         pushes = outbox_rows(integration=self.integration, kind=REFUND_KIND, requests=[refund for refund, *_ in page.items],
                              key=_refund_key)
         for refund, kind, message, bound in page.items:
             result.fetched += 1
-            push = pushes[_refund_key(refund)]
-            push.attempts += 1
+            push = pushes[_refund_key(refund)]  # its attempt was counted before the call (_send)
             if kind == "sent":
                 duplicates_record(integration=self.integration, entity=refund, bound=bound,
                                   code="acumatica_duplicate_return_order",

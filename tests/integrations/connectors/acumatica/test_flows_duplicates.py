@@ -24,13 +24,13 @@ def so(nbr, status="Open", ref="SY-5770001-1", order_type="SO", customer_order="
             "CustomerOrder": {"value": customer_order}, "ExternalRef": {"value": ref}}
 
 
-def created_while_the_lease_breaks(acu_api, integration, answer: dict) -> None:
+def created_while_the_lease_breaks(acu_api, integration, answer: dict, flow: str = "push_orders") -> None:
     """Acumatica answers the PUT; meanwhile this run's lease expired (the worker stalled mid-call), so another worker
     may have taken the flow and created one too."""
     from integrations.models import FlowState
 
     def put(request):
-        FlowState.objects.filter(integration=integration, flow="push_orders").update(
+        FlowState.objects.filter(integration=integration, flow=flow).update(
             lease_expires_at=timezone.now() - timedelta(seconds=1))
         return 200, {}, json.dumps(answer)
 
@@ -151,7 +151,8 @@ def test_duplicate_return_order_is_cancelled(acu_integration, acu_api, channel_o
                               quantity=1, amount=Decimal("9.50"))
     settings_set(acu_integration, push_refunds=True)
     key = f"refund:{refund.pk}"
-    acu_api.ok("PUT", "/SalesOrder", so("RC000008", ref=key, order_type="RC", customer_order="5770001-RRF-1"))
+    created_while_the_lease_breaks(acu_api, acu_integration, so("RC000008", ref=key, order_type="RC",
+                                                                customer_order="5770001-RRF-1"), flow="push_refunds")
     acu_api.ok("GET", "/SalesOrder", [so(n, ref=key, order_type="RC", customer_order="5770001-RRF-1")
                                       for n in ("RC000007", "RC000008")])
     acu_api.mock.add("POST", BASE + "/SalesOrder/CancelSalesOrder", status=204)
