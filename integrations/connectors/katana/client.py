@@ -193,8 +193,9 @@ class KatanaClient(BaseClient):
         """POST /sales_order_shipping_fee (sales_order_id, amount as a string, description)."""
         return self.call("POST", SALES_ORDER_SHIPPING_FEE, json=body)
 
-    def sales_order_fulfillments_list(self, *, sales_order_id: int, page: int = 1) -> Listing:
-        return self.list_page(SALES_ORDER_FULFILLMENTS, page=page, sales_order_id=int(sales_order_id))
+    def sales_order_fulfillments_list(self, *, page: int = 1, **filters: Any) -> Listing:
+        """GET /sales_order_fulfillments (filters: sales_order_id, status, updated_at_min, include_deleted, ...)."""
+        return self.list_page(SALES_ORDER_FULFILLMENTS, page=page, **filters)
 
     # --- customers, catalog, stock --------------------------------------------------------------
 

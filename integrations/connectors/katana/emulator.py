@@ -344,7 +344,7 @@ def handle(*, account: EmuAccount, method: str, resource: str, params, body: dic
             raise _invalid(errors)
         return 201, {"id": _next_id(account), **(body or {})}, {}
     if name == "sales_order_fulfillments" and method == "GET":
-        objs = account.emu_objects.filter(kind="fulfillment").order_by("pk")
+        objs = _updated_filter(account.emu_objects.filter(kind="fulfillment").order_by("pk"), params)
         so_id = params.get("sales_order_id")
         data = [o.data for o in objs if so_id is None or str(o.data["sales_order_id"]) == str(so_id)]
         return (200, *_listing(data, params))

@@ -1,7 +1,9 @@
-"""Fulfillments ← Katana: a sales order Delivered (or Partially delivered) with tracking → fulfillment_record, per
-Katana fulfillment (rows → quantities, so partial deliveries are partial fulfillments). Incremental by
-`updated_at_min` with overlap; webhooks and record retries run it targeted on `sales_order_ids` (re-fetched by id,
-never trusting a webhook body)."""
+"""Fulfillments ← Katana: a Delivered Katana fulfillment with tracking → fulfillment_record (rows → quantities, so
+partial deliveries are partial fulfillments). Incremental: the fulfillments themselves are listed by `updated_at_min`
+with overlap (one call per 250, reference §1.2's common list filter; this read one call per delivered sales order
+before), grouped by sales order and matched to the shipping requests we sent; webhooks and record retries run it
+targeted on `sales_order_ids` (each sales order re-fetched by id and its fulfillments read, never trusting a webhook
+body)."""
 
 from __future__ import annotations
 
@@ -41,8 +43,24 @@ class PullFulfillments(KatanaFlow):
                     continue
             yield Page(items=self._with_fulfillments(orders), next_cursor={})
             return
-        for listing, next_cursor in self.pages_updated_since(cursor, self.client.sales_orders_list, include_deleted="true"):
-            yield Page(items=self._with_fulfillments(listing.items), next_cursor=next_cursor)
+        for listing, next_cursor in self.pages_updated_since(cursor, self.client.sales_order_fulfillments_list,
+                                                             include_deleted="true"):
+            yield Page(items=self._by_sales_order(listing.items), next_cursor=next_cursor)
+
+    def _by_sales_order(self, fulfillments: list) -> list:
+        """(sales order stub, its fulfillments on this page, shipping request pk) for the sales orders we sent. A deleted
+        fulfillment is left out (listed only so the set never shrinks while paging); a fulfillment of a sales order
+        deleted after delivery is not deleted itself: it is recorded and the core marks the cancellation too late."""
+        from orders.models import ShippingRequest
+
+        grouped: dict[str, list] = {}
+        for f in fulfillments:
+            if isinstance(f, dict) and f.get("sales_order_id") is not None and not f.get("deleted_at"):
+                grouped.setdefault(str(f["sales_order_id"]), []).append(f)
+        ours = dict(ShippingRequest.objects.filter(integration=self.integration, external_id__in=list(grouped))
+                    .values_list("external_id", "pk"))
+        return [({"id": int(so_id) if so_id.isdigit() else so_id}, rows, ours[so_id])
+                for so_id, rows in grouped.items() if so_id in ours]
 
     def _with_fulfillments(self, orders: list) -> list:
         """(sales order, its fulfillments, shipping request pk) for delivered orders we sent; reads only."""

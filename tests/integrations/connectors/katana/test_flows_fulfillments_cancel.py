@@ -31,8 +31,7 @@ def _delivered(status="PARTIALLY_DELIVERED"):
 
 
 def test_partial_delivery_becomes_a_partial_fulfillment_with_tracking(katana_integration, katana_api, sent_sr):
-    # given
-    katana_api.listing("/sales_orders", [_delivered(), load_fixture("sales_order__created.json") | {"id": 5}])
+    # given: Katana lists the fulfillments changed since the cursor (sales order 98765's: ours)
     katana_api.fixture("GET", "/sales_order_fulfillments", "sales_order_fulfillments__partial.json")
     # when
     run = run_flow(katana_integration, "pull_fulfillments")
@@ -44,21 +43,22 @@ def test_partial_delivery_becomes_a_partial_fulfillment_with_tracking(katana_int
     assert [(line.sku, line.quantity) for line in f.lines.all()] == [("SKU-1", 1)]
     sent_sr.refresh_from_db()
     assert sent_sr.status == ShippingRequestStatus.PARTIAL_FULFILLMENT
+    # one call: the fulfillments themselves (not the sales orders, then one call per delivered order)
     [fetch] = katana_api.calls_to("/sales_order_fulfillments")
-    assert "sales_order_id=98765" in fetch.request.url
+    assert "include_deleted=true" in fetch.request.url and "sales_order_id" not in fetch.request.url
+    assert katana_api.calls_to("/sales_orders") == [] and run.api_calls == 1
     # the cursor moved to the run's start; a second run asks from there (minus the overlap) and records nothing new
     state = katana_integration.flow_states.get(flow="pull_fulfillments")
     assert "since" in state.cursor
     run2 = run_flow(katana_integration, "pull_fulfillments")
     assert run2.created == 0 and Fulfillment.objects.count() == 1
-    assert "updated_at_min=" in katana_api.calls_to("/sales_orders")[-1].request.url
+    assert "updated_at_min=" in katana_api.calls_to("/sales_order_fulfillments")[-1].request.url
 
 
 def test_full_delivery_fulfills_the_request(katana_integration, katana_api, sent_sr):
     body = load_fixture("sales_order_fulfillments__partial.json")
     body["data"][0]["sales_order_fulfillment_rows"] = [{"sales_order_row_id": 44001, "quantity": 2},
                                                        {"sales_order_row_id": 44002, "quantity": 1}]
-    katana_api.listing("/sales_orders", [_delivered("DELIVERED")])
     katana_api.ok("GET", "/sales_order_fulfillments", body)
     run_flow(katana_integration, "pull_fulfillments")
     sent_sr.refresh_from_db()
@@ -67,12 +67,11 @@ def test_full_delivery_fulfills_the_request(katana_integration, katana_api, sent
 
 
 def test_sales_order_deleted_after_delivery_still_records_its_delivery_as_too_late(katana_integration, katana_api, sent_sr):
-    """Our cancellation's DELETE raced the warehouse: Katana lists the sales order delivered and deleted. The goods
-    left, so the delivery is recorded and the cancellation marked too late (found by tests/reliability)."""
+    """Our cancellation's DELETE raced the warehouse: the sales order is deleted, its fulfillment (Delivered) is not.
+    The goods left, so the delivery is recorded and the cancellation marked too late (found by tests/reliability)."""
     from orders import services as order_services
 
     order_services.shipping_request_cancel_confirmed(shipping_request=sent_sr)
-    katana_api.listing("/sales_orders", [_delivered() | {"deleted_at": "2026-12-01T16:22:00.000Z"}])
     katana_api.fixture("GET", "/sales_order_fulfillments", "sales_order_fulfillments__partial.json")
     run = run_flow(katana_integration, "pull_fulfillments")
     assert run.status == SyncRun.Status.SUCCEEDED and run.created == 1
@@ -85,12 +84,21 @@ def test_sales_order_deleted_after_delivery_still_records_its_delivery_as_too_la
 def test_delivered_without_tracking_is_an_exception_and_records_nothing(katana_integration, katana_api, sent_sr):
     body = load_fixture("sales_order_fulfillments__partial.json")
     body["data"][0]["tracking_number"] = None
-    katana_api.listing("/sales_orders", [_delivered()])
     katana_api.ok("GET", "/sales_order_fulfillments", body)
     run = run_flow(katana_integration, "pull_fulfillments")
     assert run.status == SyncRun.Status.PARTIAL and Fulfillment.objects.count() == 0
     exc = OpsException.objects.get(code="record_skipped")
     assert "without a tracking number" in exc.message and exc.details["external_id"] == "98765"
+
+
+def test_a_deleted_fulfillment_and_one_of_a_sales_order_not_ours_are_left_alone(katana_integration, katana_api, sent_sr):
+    body = load_fixture("sales_order_fulfillments__partial.json")
+    ours = body["data"][0]
+    body["data"] = [ours | {"deleted_at": "2026-12-01T16:30:00.000Z"}, ours | {"id": 7002, "sales_order_id": 5}]
+    katana_api.ok("GET", "/sales_order_fulfillments", body)
+    run = run_flow(katana_integration, "pull_fulfillments")
+    assert (run.status, run.fetched, run.created) == (SyncRun.Status.SUCCEEDED, 0, 0)
+    assert Fulfillment.objects.count() == 0
 
 
 def test_targeted_run_refetches_the_sales_order_by_id(katana_integration, katana_api, sent_sr):
