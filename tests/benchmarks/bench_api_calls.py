@@ -293,7 +293,7 @@ def phase_inventory(b: Bench) -> None:
               fixed(2, "one InventoryAdjustment PUT + ReleaseAdjustment action for the warehouse", f"{REF_DOWN} §2.4")],
              "the current on-hand of each changed item is read with one InventorySummaryInquiry per item (the adjustment "
              "is a difference); one StockItem list with $expand=WarehouseDetails would read them all (§2.7), but the "
-             "emulator does not serve that list yet: not changed here (see the report)")
+             "emulator does not serve that list yet: not changed")
 
 
 # Katana's and Acumatica's pushes (no idempotency key, §1.4, §2.4) commit each attempt before the call and read the
