@@ -301,7 +301,7 @@ def flow_run_pending(*, flow_state: FlowState, trigger: str = SyncRun.Trigger.WE
     The ids are moved to `pending_inflight` when the run starts (ids queued meanwhile wait for the next
     drain, even an id already being drained: its new change may come after our read), put back when the
     run fails, and recovered by the next drain if the worker died."""
-    lease = flow_lease_claim(flow_state=flow_state, dispatched=trigger == SyncRun.Trigger.SCHEDULE)
+    lease = flow_lease_claim(flow_state=flow_state)
     if lease is None:
         return None
     with transaction.atomic():
