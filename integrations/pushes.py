@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import F
 from django.utils import timezone
 
+from integrations import services
 from integrations.flows import FlowResult
 from integrations.models import OutboundPush
 
@@ -81,6 +83,20 @@ def push_outcomes_record(*, integration, kind: str, outcomes: Iterable[PushOutco
         order_services.shipping_requests_mark_sent(sent=sent, run=run, move_order=move_order)
         # The remote now counts these units in its own commitments: its figures taken from now on include them.
         inventory_services.inventory_commitments_acknowledged(references=[sr.reference for sr, _, _ in sent])
+
+
+def outbox_attempt(push: OutboundPush) -> int:
+    """Count an attempt on the ledger row and commit it BEFORE the call (a create whose answer is lost, worker and
+    all, is then looked up by the next attempt, never created twice). Returns the attempts before this one."""
+    OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
+    return push.attempts
+
+
+def duplicate_possible(*, ctx, earlier: int) -> bool:
+    """Just created a remote record that has no idempotency key: might another worker have created it too? Only when
+    this attempt retries one in doubt (whose call may land late) or this run's lease broke during the call
+    (services.flow_lease_unbroken); then the caller reads its records back and keeps one."""
+    return bool(earlier) or not services.flow_lease_unbroken(ctx=ctx)
 
 
 def outbox_rows(*, integration, kind: str, requests: list, key: Callable[[Any], str] | None = None) -> dict[str, OutboundPush]:

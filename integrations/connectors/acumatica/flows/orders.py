@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterator
 
-from django.db.models import F
-
 from integrations import services
 from integrations.connectors.acumatica import mappers as m
 from integrations.connectors.acumatica.client import AcumaticaConflict, AcumaticaNotFound, AcumaticaRejected
@@ -30,7 +28,8 @@ from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Mapping, OpsException, OutboundPush
 from integrations.pushes import (
-    PushOutcome, cancel_outcomes_record, outbox_rows, outbox_sent, outbox_write, push_outcomes_record,
+    PushOutcome, cancel_outcomes_record, duplicate_possible, outbox_attempt, outbox_rows, outbox_sent, outbox_write,
+    push_outcomes_record,
 )
 
 PUSH_KIND = "acumatica_sales_order"
@@ -269,9 +268,7 @@ class PushSalesOrders(AcumaticaFlow):
             return Outcome(sr, "sent", bound=Bound(m.RemoteSalesOrder(order_type, nbr, "", sr.order.external_id, sr.reference)))
         order = self._build(sr)
         body = m.sales_order_body(order)
-        earlier = push.attempts if push is not None else 0
-        if push is not None:  # the attempt counted and committed BEFORE the PUT: a lost answer is never created twice
-            OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
+        earlier = outbox_attempt(push) if push is not None else 0  # counted and committed BEFORE the PUT
         try:
             found = []
             if earlier:
@@ -284,10 +281,8 @@ class PushSalesOrders(AcumaticaFlow):
                     if not found:
                         raise
                 else:
-                    # and look after creating when another worker may have created one too: this attempt retries one
-                    # in doubt, or this run's lease broke during the PUT (services.flow_lease_unbroken)
-                    again = earlier or not services.flow_lease_unbroken(ctx=self.ctx)
-                    found = self._ours(order, created) if again else [created]
+                    # and look after creating when another worker may have created one too
+                    found = self._ours(order, created) if duplicate_possible(ctx=self.ctx, earlier=earlier) else [created]
             bound = dedupe(self.client, found, what="sales order", reference=f"shipping request {sr.reference}",
                            dry_run=self.ctx.dry_run)
         except AcumaticaRejected as exc:
@@ -436,18 +431,15 @@ class PushRefunds(AcumaticaFlow):
             return refund, "error", "the refund has no lines to return", None
         push = self._pushes.get(key)
         look = dict(order_type=ret.order_type, customer_order=ret.customer_order, external_ref=key)
-        earlier = push.attempts if push is not None else 0
-        if push is not None:  # the attempt counted and committed BEFORE the PUT: a lost answer is never created twice
-            OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
+        earlier = outbox_attempt(push) if push is not None else 0  # counted and committed BEFORE the PUT
         try:
             found = []
             if earlier:  # a previous attempt may have reached Acumatica: look before creating
                 found = ours(self.client, **look)
             if not found:
                 created = self.client.return_order_create(ret=ret)
-                # and look after creating when another worker may have created one too: this attempt retries one in
-                # doubt, or this run's lease broke during the PUT (services.flow_lease_unbroken)
-                again = not self.ctx.dry_run and (earlier or not services.flow_lease_unbroken(ctx=self.ctx))
+                # and look after creating when another worker may have created one too
+                again = not self.ctx.dry_run and duplicate_possible(ctx=self.ctx, earlier=earlier)
                 found = ours(self.client, **look, created=created) if again else [created]
             bound = dedupe(self.client, found, what="return order", reference=f"refund {refund.external_id or refund.pk}",
                            dry_run=self.ctx.dry_run)

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Iterator
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F
 
 from integrations import services
 from integrations.connectors.katana import mappers as m
@@ -22,7 +21,8 @@ from integrations.exceptions import AuthError, PermanentError, TransientError
 from integrations.flows import FlowResult, Page
 from integrations.models import Integration, OpsException, OutboundPush
 from integrations.pushes import (
-    PushOutcome, cancel_outcomes_record, outbox_rows, outbox_sent, outbox_write, push_outcomes_record,
+    PushOutcome, cancel_outcomes_record, duplicate_possible, outbox_attempt, outbox_rows, outbox_sent, outbox_write,
+    push_outcomes_record,
 )
 
 PUSH_KIND = "katana_sales_order"
@@ -132,8 +132,7 @@ class SalesOrderSupport(KatanaFlow):
         """The push ledger row, its attempt counted and committed BEFORE the request; returns (row, earlier attempts).
         known: the row as read for the page (then only the attempt is written)."""
         if known is not None and not self.ctx.dry_run:
-            OutboundPush.objects.filter(pk=known.pk).update(attempts=F("attempts") + 1)
-            return known, known.attempts
+            return known, outbox_attempt(known)
         if self.ctx.dry_run:  # a dry run writes nothing, not even the ledger row
             push = OutboundPush.objects.filter(integration=self.integration, kind=kind, idempotency_key=key).first()
             return push or OutboundPush(integration=self.integration, kind=kind, idempotency_key=key), \
@@ -142,9 +141,7 @@ class SalesOrderSupport(KatanaFlow):
             integration=self.integration, kind=kind, idempotency_key=key,
             defaults={"object_id": obj.pk, "content_type": ContentType.objects.get_for_model(obj)},
         )
-        earlier = push.attempts
-        OutboundPush.objects.filter(pk=push.pk).update(attempts=F("attempts") + 1)
-        return push, earlier
+        return push, outbox_attempt(push)
 
     def rows_for(self, lines: list[tuple], *, location_id: int | None,
                  bound: dict | None = None) -> tuple[list[m.RowOut], dict, dict]:
@@ -270,15 +267,14 @@ class PushSalesOrders(SalesOrderSupport):
                            rows=(push.response or {}).get("rows", {}), payload=push.payload)
         try:
             # A later attempt looks ours up (a create whose answer was lost is found, not created again); after a
-            # create, so does this one when another worker may have created one too: this attempt retries one in
-            # doubt (whose POST may land late), or this run's lease broke during the call (services.flow_lease_unbroken).
+            # create, so does this one when another worker may have created one too (pushes.duplicate_possible).
             ours = self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference) if earlier else []
             if not ours:
                 created = self.client.sales_order_create(body=body)
                 if order.shipping_total and siblings and siblings[0] == sr.pk:
                     self._shipping_fee(created, order.shipping_total)
                 ours = [created]
-                if earlier or not services.flow_lease_unbroken(ctx=self.ctx):
+                if duplicate_possible(ctx=self.ctx, earlier=earlier):
                     ours += [so for so in self.ours(ecommerce_order_id=order.external_id, customer_ref=sr.reference)
                              if int(so["id"]) != int(created["id"])]
                 ours = sorted(ours, key=lambda so: int(so["id"]))
