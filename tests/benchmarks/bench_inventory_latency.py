@@ -48,11 +48,12 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
+from integrations import services  # noqa: E402
 from tests.benchmarks.bench_pull_orders import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SKU = "CAP-RED"
-TICK = 30.0  # the dispatcher's tick (integrations.services.DISPATCH_TICK): two schedules, at :00 and :30
+TICK = services.DISPATCH_TICK.total_seconds()  # the dispatcher's tick: two schedules, at :00 and :30
 SAMPLES = 10_000
 # Source integration → the demo shop it feeds (integrations/sandbox/demo.py).
 CONNECTORS = {"osa": ("OSA (sandbox)", "Sandbox Shop US"), "katana": ("Katana (sandbox)", "Sandbox Shop UK"),

@@ -1,6 +1,7 @@
 import pytest
 
 from integrations import registry, services
+from integrations.flows import SeenRows
 from tests.integrations import fake_connector
 
 
@@ -20,3 +21,18 @@ def fake_integration(db):
 @pytest.fixture
 def fake_state(fake_integration):
     return fake_integration.flow_states.get(flow="pull_things")
+
+
+@pytest.fixture
+def seen_rows_sizes(monkeypatch) -> list[int]:
+    """How many keys a keyset reader's SeenRows remembers after each page (memory flat in the size of the work)."""
+    sizes = []
+    real_fresh = SeenRows.fresh
+
+    def fresh(self, items):
+        out = real_fresh(self, items)
+        sizes.append(len(self.keys))
+        return out
+
+    monkeypatch.setattr(SeenRows, "fresh", fresh)
+    return sizes

@@ -9,7 +9,6 @@ from django.utils import timezone
 from integrations.connectors.osa import adapter as osa_adapter
 from integrations.connectors.osa import emulator as emu
 from integrations.connectors.osa.models import EmuAccount, EmuShipment
-from integrations.flows import SeenRows
 from integrations.models import FlowState
 from orders.models import Fulfillment
 
@@ -67,7 +66,7 @@ def test_cursor_stops_at_the_window_upper_bound_and_a_row_updated_later_is_read_
     assert Fulfillment.objects.count() == 5
 
 
-def test_a_long_window_remembers_only_the_rows_it_can_meet_again(monkeypatch):
+def test_a_long_window_remembers_only_the_rows_it_can_meet_again(seen_rows_sizes):
     """Memory flat in the size of the work: each request asks for rows updated since the last time read, so the keys
     of earlier rows are forgotten page by page (at most a page and its last update time remembered)."""
     from types import SimpleNamespace
@@ -82,19 +81,10 @@ def test_a_long_window_remembers_only_the_rows_it_can_meet_again(monkeypatch):
         chunk = matching[(page - 1) * 100:page * 100]
         return SimpleNamespace(items=chunk, errors=[], as_of=timezone.now(), next_page=len(matching) > page * 100)
 
-    sizes = []
-    real_fresh = SeenRows.fresh
-
-    def fresh(self, items):
-        out = real_fresh(self, items)
-        sizes.append(len(self.keys))
-        return out
-
-    monkeypatch.setattr(SeenRows, "fresh", fresh)
     flow = SimpleNamespace(overlap=timedelta(0), window_lag=timedelta(0))
     # when
     pages = list(base.OsaFlow.pages_updated_since(flow, {"since": (start - timedelta(seconds=1)).isoformat()}, list_method))
     # then: every row once, and never more than a page and the rows of its last second remembered
     ids = [item.shipment_id for page in pages for item in page.items]
     assert sorted(ids) == sorted(r.shipment_id for r in rows) and len(ids) == 3000
-    assert max(sizes) <= 100 + 3
+    assert max(seen_rows_sizes) <= 100 + 3

@@ -4,7 +4,6 @@ import pytest
 
 from integrations.connectors.tiktok import paging
 from integrations.exceptions import TransientError
-from integrations.flows import SeenRows
 
 
 class OffsetSearch:
@@ -139,22 +138,13 @@ def test_empty_window_moves_nothing_but_reports_its_end():
     assert search.calls == []
 
 
-def test_a_long_window_remembers_only_the_rows_it_can_meet_again(monkeypatch):
+def test_a_long_window_remembers_only_the_rows_it_can_meet_again(seen_rows_sizes):
     """Memory flat in the size of the work: keyset continuation asks for update_time >= the last page's highest time,
     so only rows at that time or later can come back; the keys of earlier rows are forgotten page by page."""
-    sizes = []
-    real_fresh = SeenRows.fresh
-
-    def fresh(self, rows):
-        out = real_fresh(self, rows)
-        sizes.append(len(self.keys))
-        return out
-
-    monkeypatch.setattr(SeenRows, "fresh", fresh)
     rows = [{"id": f"o{i}", "update_time": 1000 + i // 3} for i in range(3000)]  # three rows per second
     search = OffsetSearch(rows, page_size=100, with_total=False)
     # when
     ids, cursors = _read(paging.sorted_window_pages(search, start=900, end=5000, items_key="items"))
     # then: every row once, and never more than a page and the rows of its last second remembered
     assert sorted(ids) == sorted(r["id"] for r in rows) and len(ids) == 3000
-    assert max(sizes) <= 100 + 3
+    assert max(seen_rows_sizes) <= 100 + 3
