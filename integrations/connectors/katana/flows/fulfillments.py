@@ -51,24 +51,17 @@ class PullFulfillments(KatanaFlow):
         """(sales order stub, its fulfillments on this page, shipping request pk) for the sales orders we sent. A deleted
         fulfillment is left out (listed only so the set never shrinks while paging); a fulfillment of a sales order
         deleted after delivery is not deleted itself: it is recorded and the core marks the cancellation too late."""
-        from orders.models import ShippingRequest
-
         grouped: dict[str, list] = {}
         for f in fulfillments:
             if isinstance(f, dict) and f.get("sales_order_id") is not None and not f.get("deleted_at"):
                 grouped.setdefault(str(f["sales_order_id"]), []).append(f)
-        ours = dict(ShippingRequest.objects.filter(integration=self.integration, external_id__in=list(grouped))
-                    .values_list("external_id", "pk"))
+        ours = self._requests_sent(grouped)
         return [({"id": int(so_id) if so_id.isdigit() else so_id}, rows, ours[so_id])
                 for so_id, rows in grouped.items() if so_id in ours]
 
     def _with_fulfillments(self, orders: list) -> list:
         """(sales order, its fulfillments, shipping request pk) for delivered orders we sent; reads only."""
-        from orders.models import ShippingRequest
-
-        ours = dict(ShippingRequest.objects.filter(
-            integration=self.integration, external_id__in=[str(o.get("id")) for o in orders if isinstance(o, dict)]
-        ).values_list("external_id", "pk"))
+        ours = self._requests_sent(str(o.get("id")) for o in orders if isinstance(o, dict))
         items = []
         for so in orders:
             sr_pk = ours.get(str(so.get("id"))) if isinstance(so, dict) else None
@@ -81,6 +74,13 @@ class PullFulfillments(KatanaFlow):
                 fulfillments.extend(listing.items)
             items.append((so, fulfillments, sr_pk))
         return items
+
+    def _requests_sent(self, sales_order_ids) -> dict[str, int]:
+        """Katana sales order id → the pk of the shipping request we sent as it (ours only)."""
+        from orders.models import ShippingRequest
+
+        return dict(ShippingRequest.objects.filter(integration=self.integration, external_id__in=list(sales_order_ids))
+                    .values_list("external_id", "pk"))
 
     def apply(self, page: Page, result: FlowResult) -> None:
         from orders.models import ShippingRequest
